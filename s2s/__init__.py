@@ -1,0 +1,2 @@
+"""s2s: speech-to-speech reasoning."""
+__version__ = "0.1.0"

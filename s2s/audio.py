@@ -1,0 +1,98 @@
+"""The one boundary for audio: load, save, resample, down-mix and check.
+
+Everything that enters s2s as a waveform passes through `prepare`, so bad
+input is caught here with one plain sentence instead of deep inside torch.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+import torchaudio.functional as AF
+
+
+class AudioError(ValueError):
+    """Bad audio from the user: the message says what was wrong and what to do."""
+
+
+def check_waveform(wav: torch.Tensor, sample_rate: int) -> None:
+    """Reject what no codec can encode: wrong rank, empty, non-finite, bad rate."""
+    if not isinstance(wav, torch.Tensor):
+        raise AudioError(f"expected a torch.Tensor waveform [B, C, T], got {type(wav).__name__}")
+    if wav.dim() != 3:
+        raise AudioError(
+            f"expected a waveform of shape [B, C, T] (batch, channels, samples), got shape {tuple(wav.shape)}; "
+            "use wav[None, None] for a 1-D signal or wav[None] for [C, T]"
+        )
+    if not wav.is_floating_point():
+        raise AudioError(f"expected a float waveform in [-1, 1], got dtype {wav.dtype}; "
+                         "convert with wav.float() / 32768")
+    if wav.shape[-1] == 0 or wav.shape[0] == 0 or wav.shape[1] == 0:
+        raise AudioError(f"the waveform is empty (shape {tuple(wav.shape)}); pass at least one frame of audio")
+    if not torch.isfinite(wav).all():
+        raise AudioError("the waveform contains NaN or Inf samples; clean the signal (e.g. torch.nan_to_num) first")
+    if not isinstance(sample_rate, int) or sample_rate <= 0:
+        raise AudioError(f"sample_rate must be a positive integer in Hz, got {sample_rate!r}")
+
+
+def prepare(wav: torch.Tensor, sample_rate: int, target_rate: int, channels: int = 1) -> torch.Tensor:
+    """Check `wav` [B, C, T] and bring it to `target_rate` Hz and `channels` channels."""
+    check_waveform(wav, sample_rate)
+    wav = wav.float()
+    if wav.shape[1] != channels:
+        if channels == 1:
+            wav = wav.mean(dim=1, keepdim=True)
+        elif wav.shape[1] == 1:
+            wav = wav.expand(-1, channels, -1)
+        else:
+            raise AudioError(f"cannot map {wav.shape[1]} channels to {channels}; pass mono or {channels}-channel audio")
+    if sample_rate != target_rate:
+        wav = AF.resample(wav, sample_rate, target_rate)
+    return wav
+
+
+def load(path: str | os.PathLike, sample_rate: int | None = None, mono: bool = True) -> tuple[torch.Tensor, int]:
+    """Read an audio file as a float tensor [C, T]; resample when `sample_rate` is given."""
+    path = Path(path)
+    if not path.is_file():
+        raise AudioError(f"audio file not found: {path}")
+    try:
+        data, file_rate = sf.read(str(path), dtype="float32", always_2d=True)
+    except Exception as err:  # soundfile raises its own error types for every corrupt header
+        raise AudioError(f"cannot read {path} as audio ({str(err).strip().splitlines()[0]}); "
+                         "pass a WAV, FLAC or OGG file") from None
+    wav = torch.from_numpy(np.ascontiguousarray(data.T))
+    if wav.shape[-1] == 0:
+        raise AudioError(f"{path} holds no samples; record or synthesise some audio first")
+    if mono and wav.shape[0] > 1:
+        wav = wav.mean(dim=0, keepdim=True)
+    if sample_rate is not None and sample_rate != file_rate:
+        wav = AF.resample(wav, file_rate, sample_rate)
+        file_rate = sample_rate
+    return wav, file_rate
+
+
+def save(path: str | os.PathLike, wav: torch.Tensor, sample_rate: int, overwrite: bool = False) -> Path:
+    """Write `wav` [C, T] (or [T]) as 16-bit WAV, atomically; refuse to overwrite unless asked."""
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} already exists; choose another path or pass overwrite=True (--overwrite)")
+    wav = wav.detach().float().cpu()
+    if wav.dim() == 1:
+        wav = wav[None]
+    if wav.dim() != 2:
+        raise AudioError(f"save expects a waveform [C, T] or [T], got shape {tuple(wav.shape)}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        sf.write(tmp, wav.clamp(-1, 1).T.numpy(), sample_rate, subtype="PCM_16", format="WAV")
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path

@@ -1,0 +1,124 @@
+"""The one `s2s` command.
+
+    s2s fit --config configs/codec/tiny.yaml      train anything (LightningCLI: plain YAML, checked)
+    s2s demo                                      the README's main job
+    s2s codec roundtrip IN.wav --out OUT.wav      encode and decode one file, print quality figures
+    s2s codec eval SOURCE                         quality figures over a folder or manifest
+    s2s codec export CKPT OUT_DIR                 Lightning checkpoint -> codec folder
+    s2s data speech --out DIR --n N               render spoken sentences with espeak-ng
+
+User errors end in one line on stderr and exit code 2, never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+LIGHTNING_SUBCOMMANDS = ("fit", "validate", "test", "predict")
+USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, RuntimeError, KeyError)
+
+
+def run_lightning(args: list[str]) -> None:
+    from lightning.pytorch.cli import LightningCLI
+
+    LightningCLI(subclass_mode_model=True, subclass_mode_data=True, args=args,
+                 parser_kwargs={"parser_mode": "omegaconf"}, save_config_kwargs={"overwrite": True})
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    from s2s.demo import run_demo
+
+    run_demo(out=args.out, codec_name=args.codec)
+
+
+def cmd_codec_roundtrip(args: argparse.Namespace) -> None:
+    from s2s.codecs.roundtrip import roundtrip_file
+
+    figures = roundtrip_file(args.input, args.out, codec_name=args.codec, num_codebooks=args.num_codebooks,
+                             overwrite=args.overwrite)
+    print(json.dumps(figures, indent=2))
+
+
+def cmd_codec_eval(args: argparse.Namespace) -> None:
+    from s2s.codecs import load_codec
+    from s2s.codecs.evaluate import evaluate_codec, format_report
+
+    results = evaluate_codec(load_codec(args.codec), args.source, num_codebooks=args.num_codebooks, limit=args.limit)
+    print(json.dumps(results, indent=2) if args.json else format_report(results))
+
+
+def cmd_codec_export(args: argparse.Namespace) -> None:
+    from s2s.codecs.tiny.export import export_checkpoint
+
+    print(export_checkpoint(args.ckpt, args.out_dir, overwrite=args.overwrite))
+
+
+def cmd_data_speech(args: argparse.Namespace) -> None:
+    from s2s.data.speech import render_speech
+
+    print(render_speech(args.out, args.n, seed=args.seed, split=args.split, engine=args.engine,
+                        overwrite=args.overwrite))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="s2s", description="Speech-to-speech reasoning.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in LIGHTNING_SUBCOMMANDS:
+        sub.add_parser(name, help=f"LightningCLI {name}: s2s {name} --config CONFIG.yaml", add_help=False)
+
+    demo = sub.add_parser("demo", help="the main job: codec round trip of the bundled example question")
+    demo.add_argument("--out", default="outputs/demo", help="folder for the written audio")
+    demo.add_argument("--codec", default="s2s-tiny")
+    demo.set_defaults(func=cmd_demo)
+
+    codec = sub.add_parser("codec", help="codec tools").add_subparsers(dest="codec_command", required=True)
+    rt = codec.add_parser("roundtrip", help="encode and decode one audio file")
+    rt.add_argument("input")
+    rt.add_argument("--out", required=True, help="where to write the reconstruction (.wav)")
+    rt.add_argument("--codec", default="s2s-tiny", help="pretrained name or saved codec path")
+    rt.add_argument("--num-codebooks", type=int, default=None)
+    rt.add_argument("--overwrite", action="store_true")
+    rt.set_defaults(func=cmd_codec_roundtrip)
+    ev = codec.add_parser("eval", help="STOI, SI-SDR, PESQ and log-mel distance over a folder or manifest")
+    ev.add_argument("source", help="folder of audio files or a JSONL manifest")
+    ev.add_argument("--codec", default="s2s-tiny")
+    ev.add_argument("--num-codebooks", type=int, default=None)
+    ev.add_argument("--limit", type=int, default=None)
+    ev.add_argument("--json", action="store_true")
+    ev.set_defaults(func=cmd_codec_eval)
+    ex = codec.add_parser("export", help="turn a Lightning checkpoint of s2s-tiny into a codec folder")
+    ex.add_argument("ckpt")
+    ex.add_argument("out_dir")
+    ex.add_argument("--overwrite", action="store_true")
+    ex.set_defaults(func=cmd_codec_export)
+
+    data = sub.add_parser("data", help="data tools").add_subparsers(dest="data_command", required=True)
+    sp = data.add_parser("speech", help="render random spoken sentences with espeak-ng (codec training data)")
+    sp.add_argument("--out", required=True)
+    sp.add_argument("--n", type=int, required=True)
+    sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--split", choices=("train", "test"), default="train",
+                    help="train voices, or the held-out test voices (see s2s/data/voices.py)")
+    sp.add_argument("--engine", choices=("espeak", "festival"), default="espeak",
+                    help="festival: an engine never used for training (test split only)")
+    sp.add_argument("--overwrite", action="store_true")
+    sp.set_defaults(func=cmd_data_speech)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in LIGHTNING_SUBCOMMANDS:
+        run_lightning(argv)
+        return
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except USER_ERRORS as err:
+        print(f"s2s: error: {err}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Data: synthetic speech, manifests and data modules."""

@@ -1,0 +1,77 @@
+"""Render a folder of spoken sentences (wavs plus a JSONL manifest) with espeak-ng or festival.
+
+This is the speech the tiny codec trains on; the spoken reasoning corpus
+builds on the same renderer. Each example is rendered from its own seeded
+random generator, so the output depends only on (seed, index), not on the
+number of worker processes.
+"""
+from __future__ import annotations
+
+import json
+import os
+import random
+from multiprocessing import Pool
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from s2s import audio
+from s2s.data import espeak, festival
+from s2s.data.sentences import random_sentence
+from s2s.data.voices import sample_voice
+
+MANIFEST_NAME = "manifest.jsonl"
+
+
+ENGINES = ("espeak", "festival")
+
+
+def _render_one(job: tuple[int, int, str, str, str]) -> dict:
+    index, seed, split, engine, out_dir = job
+    # espeak keeps the key it was first released with, so old seeds still give the same corpus.
+    key = f"{seed}:{split}:{index}" if engine == "espeak" else f"{seed}:{split}:{engine}:{index}"
+    rng = random.Random(key)
+    text = random_sentence(rng)
+    if engine == "festival":  # an engine no model trains on: every festival voice counts as held out
+        voice = {"voice": rng.choice(festival.FESTIVAL_VOICES)}
+        samples, rate = festival.render(text, **voice)
+    else:
+        voice = sample_voice(rng, split)
+        samples, rate = espeak.render(text, **voice)
+    samples = espeak.trim_silence(samples)
+    gain = 10 ** (rng.uniform(-12, 0) / 20)  # loudness varies in real recordings
+    example_id = f"{split}-{index:06d}"
+    rel_path = f"wavs/{example_id}.wav"
+    audio.save(Path(out_dir) / rel_path, torch.from_numpy(samples * gain), rate, overwrite=True)
+    return {"id": example_id, "audio": rel_path, "text": text, "engine": engine, **voice, "split": split,
+            "duration_s": round(len(samples) / rate, 3)}
+
+
+def render_speech(out_dir: str | os.PathLike, n: int, seed: int = 0, split: str = "train", engine: str = "espeak",
+                  workers: int | None = None, overwrite: bool = False) -> Path:
+    """Render `n` sentences in voices of `split` ("train" or held-out "test"); returns the manifest path.
+
+    `engine` is "espeak" (many voices, the training engine) or "festival" (an
+    unseen engine for evaluation; only with split "test").
+    """
+    out_dir = Path(out_dir)
+    manifest = out_dir / MANIFEST_NAME
+    if manifest.exists() and not overwrite:
+        raise FileExistsError(f"{manifest} already exists; choose another --out or pass --overwrite")
+    if n <= 0:
+        raise ValueError(f"--n must be a positive number of examples, got {n}")
+    if engine not in ENGINES:
+        raise ValueError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+    if engine == "festival" and split != "test":
+        raise ValueError("festival speech is for testing only: use --split test with --engine festival")
+    espeak.espeak_binary()
+    (out_dir / "wavs").mkdir(parents=True, exist_ok=True)
+    jobs = [(i, seed, split, engine, str(out_dir)) for i in range(n)]
+    workers = workers or os.cpu_count() or 1
+    with Pool(workers) as pool:
+        rows = list(tqdm(pool.imap(_render_one, jobs, chunksize=16), total=n, desc=f"rendering {split}"))
+    tmp = manifest.with_suffix(".jsonl.tmp")
+    tmp.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    os.replace(tmp, manifest)
+    return manifest
