@@ -1,0 +1,1 @@
+"""s2s-tiny: our own small codec (model, quantiser, losses, training module, inference wrapper)."""
