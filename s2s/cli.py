@@ -5,7 +5,11 @@
     s2s codec roundtrip IN.wav --out OUT.wav      encode and decode one file, print quality figures
     s2s codec eval SOURCE                         quality figures over a folder or manifest
     s2s codec export CKPT OUT_DIR                 Lightning checkpoint -> codec folder
+    s2s data synth --out DIR --n N                render a spoken reasoning corpus with espeak-ng
+    s2s data tokenize --manifest M --codec NAME   encode a manifest's audio once into a token cache
     s2s data speech --out DIR --n N               render spoken sentences with espeak-ng
+    s2s data validate MANIFEST                    list every problem in a manifest (exit 1 if any)
+    s2s data import --format F SRC --out M.jsonl  manifest for a wav+txt folder or LibriSpeech
 
 User errors end in one line on stderr and exit code 2, never a traceback.
 """
@@ -16,6 +20,7 @@ import json
 import sys
 
 LIGHTNING_SUBCOMMANDS = ("fit", "validate", "test", "predict")
+IMPORT_FORMATS = ("wav-txt", "librispeech")  # the keys of s2s.data.importers.IMPORTERS, known without importing it
 USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, RuntimeError, KeyError)
 
 
@@ -54,11 +59,45 @@ def cmd_codec_export(args: argparse.Namespace) -> None:
     print(export_checkpoint(args.ckpt, args.out_dir, overwrite=args.overwrite))
 
 
+def cmd_data_synth(args: argparse.Namespace) -> None:
+    from s2s.data.synth import synthesize
+
+    print(synthesize(args.out, args.n, seed=args.seed, split=args.split, families=args.families,
+                     question_voices=args.voices, reply_voice=args.reply_voice, overwrite=args.overwrite))
+
+
+def cmd_data_tokenize(args: argparse.Namespace) -> None:
+    from s2s.codecs import load_codec
+    from s2s.data.token_cache import tokenize_manifest
+
+    cache = tokenize_manifest(args.manifest, load_codec(args.codec), cache_root=args.cache_root)
+    print(f"{len(cache)} files tokenized in {cache.folder}")
+
+
 def cmd_data_speech(args: argparse.Namespace) -> None:
     from s2s.data.speech import render_speech
 
     print(render_speech(args.out, args.n, seed=args.seed, split=args.split, engine=args.engine,
                         overwrite=args.overwrite))
+
+
+def cmd_data_validate(args: argparse.Namespace) -> None:
+    from s2s.data.manifest import read_manifest, validate_manifest
+
+    problems = validate_manifest(args.manifest)
+    for problem in problems:
+        print(f"{args.manifest}:{problem.line}: {problem.field}: {problem.message}")
+    if problems:
+        lines = len({problem.line for problem in problems})
+        print(f"{len(problems)} problem(s) on {lines} line(s) of {args.manifest}")
+        sys.exit(1)
+    print(f"ok: {len(read_manifest(args.manifest))} examples")
+
+
+def cmd_data_import(args: argparse.Namespace) -> None:
+    from s2s.data.importers import IMPORTERS
+
+    print(IMPORTERS[args.format](args.src, args.out, overwrite=args.overwrite))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -94,6 +133,22 @@ def build_parser() -> argparse.ArgumentParser:
     ex.set_defaults(func=cmd_codec_export)
 
     data = sub.add_parser("data", help="data tools").add_subparsers(dest="data_command", required=True)
+    sy = data.add_parser("synth", help="render spoken reasoning problems: question, thought, answer, spoken reply")
+    sy.add_argument("--out", required=True, help="folder for wavs/ and manifest.jsonl")
+    sy.add_argument("--n", type=int, required=True, help="number of examples")
+    sy.add_argument("--seed", type=int, default=0)
+    sy.add_argument("--split", choices=("train", "test"), default="train",
+                    help="question voices from the training voices, or the held-out test voices")
+    sy.add_argument("--families", nargs="+", default=None, help="problem families (default: all)")
+    sy.add_argument("--voices", nargs="+", default=None, help="question voices (base+variant) from the split")
+    sy.add_argument("--reply-voice", default="en-us+f3", help="the assistant's voice, or 'random' (style transfer)")
+    sy.add_argument("--overwrite", action="store_true")
+    sy.set_defaults(func=cmd_data_synth)
+    tk = data.add_parser("tokenize", help="encode all audio of a manifest once into a sharded token cache")
+    tk.add_argument("--manifest", required=True)
+    tk.add_argument("--codec", default="s2s-tiny", help="pretrained name or saved codec path")
+    tk.add_argument("--cache-root", default=None, help="default: tokens/ beside the manifest")
+    tk.set_defaults(func=cmd_data_tokenize)
     sp = data.add_parser("speech", help="render random spoken sentences with espeak-ng (codec training data)")
     sp.add_argument("--out", required=True)
     sp.add_argument("--n", type=int, required=True)
@@ -104,6 +159,16 @@ def build_parser() -> argparse.ArgumentParser:
                     help="festival: an engine never used for training (test split only)")
     sp.add_argument("--overwrite", action="store_true")
     sp.set_defaults(func=cmd_data_speech)
+    va = data.add_parser("validate", help="list every problem in a manifest: bad JSON, ids, audio, empty text")
+    va.add_argument("manifest", help="a .jsonl manifest")
+    va.set_defaults(func=cmd_data_validate)
+    im = data.add_parser("import", help="write a manifest for an existing corpus (no audio is copied)")
+    im.add_argument("--format", required=True, choices=IMPORT_FORMATS,
+                    help="wav-txt: NAME.wav + NAME.txt pairs; librispeech: SPEAKER/CHAPTER/*.flac + *.trans.txt")
+    im.add_argument("src", help="the corpus folder")
+    im.add_argument("--out", required=True, help="the manifest to write (.jsonl); audio paths are relative to it")
+    im.add_argument("--overwrite", action="store_true")
+    im.set_defaults(func=cmd_data_import)
     return parser
 
 

@@ -17,6 +17,7 @@ non-causal decoder still matches its full decode (see `STREAM_TOLERANCE`).
 """
 from __future__ import annotations
 
+import hashlib
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -83,6 +84,19 @@ class Codec(nn.Module):
     @property
     def device(self) -> torch.device:
         return next(self.parameters()).device
+
+    def fingerprint(self) -> str:
+        """A hash of what decides the codes: name, rates, codebooks and every weight.
+
+        Token caches are keyed by it, so a retrained or reconfigured codec never
+        reads tokens another codec wrote.
+        """
+        digest = hashlib.sha256(f"{self.name}|{self.sample_rate}|{self.hop_samples}|{self.num_codebooks}|"
+                                f"{self.codebook_size}|{self.channels}".encode())
+        for key, tensor in sorted(self.state_dict().items()):
+            digest.update(key.encode())
+            digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+        return digest.hexdigest()
 
     # ----------------------------------------------------------------- encode / decode
     @torch.inference_mode()

@@ -1,11 +1,11 @@
 """Where audio comes from: a folder of audio files or a JSONL manifest, one way for every tool."""
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 from s2s import audio
+from s2s.data.manifest import read_manifest_lines
 
 AUDIO_SUFFIXES = (".wav", ".flac")
 
@@ -33,22 +33,15 @@ def find_audio_files(sources: str | os.PathLike) -> list[Path]:
 
 def _read_manifest(manifest: Path) -> list[Path]:
     files = []
-    for line_number, line in enumerate(manifest.read_text().splitlines(), start=1):
-        if not line.strip():
-            continue
-        where = f"{manifest}, line {line_number}"
-        try:
-            entry = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise audio.AudioError(f"{where}: not valid JSON ({err.msg}); write one JSON object per line") from None
-        relative = entry.get("audio", entry.get("path")) if isinstance(entry, dict) else None
+    for line_number, row in read_manifest_lines(manifest):
+        relative = row.get("audio", row.get("path"))
         if not isinstance(relative, str) or not relative:
-            raise audio.AudioError(f"{where}: expected an object with an \"audio\" or \"path\" field naming "
-                                   f"an audio file, got {line.strip()[:80]}")
+            raise audio.AudioError(f"{manifest}:{line_number}: expected an \"audio\" or \"path\" field "
+                                   "naming an audio file")
         path = manifest.parent / relative
         if not path.is_file():
-            raise FileNotFoundError(f"{where}: audio file {path} not found; paths are relative to the "
-                                    "manifest's folder")
+            raise FileNotFoundError(f"{manifest}:{line_number}: audio file {path} not found; paths are "
+                                    "relative to the manifest's folder")
         files.append(path)
     if not files:
         raise FileNotFoundError(f"{manifest} lists no audio files; add lines like {{\"audio\": \"clip.wav\"}}")

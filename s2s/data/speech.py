@@ -7,7 +7,6 @@ number of worker processes.
 """
 from __future__ import annotations
 
-import json
 import os
 import random
 from multiprocessing import Pool
@@ -18,6 +17,7 @@ from tqdm import tqdm
 
 from s2s import audio
 from s2s.data import espeak, festival
+from s2s.data.manifest import write_manifest
 from s2s.data.sentences import random_sentence
 from s2s.data.voices import sample_voice
 
@@ -71,7 +71,4 @@ def render_speech(out_dir: str | os.PathLike, n: int, seed: int = 0, split: str 
     workers = workers or os.cpu_count() or 1
     with Pool(workers) as pool:
         rows = list(tqdm(pool.imap(_render_one, jobs, chunksize=16), total=n, desc=f"rendering {split}"))
-    tmp = manifest.with_suffix(".jsonl.tmp")
-    tmp.write_text("".join(json.dumps(row) + "\n" for row in rows))
-    os.replace(tmp, manifest)
-    return manifest
+    return write_manifest(manifest, rows, overwrite=overwrite)

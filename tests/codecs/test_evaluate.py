@@ -8,7 +8,9 @@ from torch import nn
 
 from s2s.audio import AudioError
 from s2s.codecs.base import Codec, CodecError
-from s2s.codecs.evaluate import evaluate_codec, find_audio_files, format_report
+from s2s.codecs.evaluate import evaluate_codec, format_report
+from s2s.data.manifest import ManifestError
+from s2s.data.sources import find_audio_files
 
 
 class ResidualScalarCodec(Codec):
@@ -151,10 +153,10 @@ def test_empty_folder_is_refused(codec, tmp_path):
 
 
 @pytest.mark.parametrize("bad_line, error, message", [
-    ("{not json", AudioError, "line 3: not valid JSON"),
-    ('{"text": "no audio field"}', AudioError, 'line 3: expected an object with an "audio" or "path" field'),
-    ('["a_voice.wav"]', AudioError, "line 3: expected an object"),
-    ('{"audio": "gone.wav"}', FileNotFoundError, "line 3: audio file .*gone.wav not found"),
+    ("{not json", ManifestError, ":3: not valid JSON"),
+    ('{"text": "no audio field"}', AudioError, ':3: expected an "audio" or "path" field'),
+    ('["a_voice.wav"]', ManifestError, ":3: expected a JSON object"),
+    ('{"audio": "gone.wav"}', FileNotFoundError, ":3: audio file .*gone.wav not found"),
 ])
 def test_bad_manifest_line_names_its_number(codec, clips, tmp_path, bad_line, error, message):
     folder, _ = clips

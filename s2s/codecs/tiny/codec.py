@@ -95,8 +95,10 @@ def load_net(folder: Path) -> TinyCodecNet:
     if missing or unexpected:
         raise CodecError(f"{folder / WEIGHTS_FILE} does not match its config: missing {missing[:3]}, "
                          f"unexpected {unexpected[:3]}")
-    for codebook in net.quantizer.codebooks:
+    for codebook in net.quantizer.codebooks:  # training statistics were not saved: reset them deterministically
         codebook.initialized.fill_(True)
+        codebook.embed_sum.copy_(codebook.embed)
+        codebook.cluster_size.fill_(1.0)
     return net.eval()
 
 

@@ -1,0 +1,63 @@
+"""`s2s data synth`: deterministic, held-out voices kept apart, valid manifests, clear errors."""
+import json
+
+import pytest
+
+from s2s.cli import main
+from s2s.data.manifest import read_manifest, validate_manifest
+from s2s.data.problems import FAMILIES
+from s2s.data.synth import ASSISTANT_VOICE, synthesize
+from s2s.data.voices import is_held_out
+
+
+@pytest.fixture(scope="module")
+def train_manifest(tmp_path_factory):
+    return synthesize(tmp_path_factory.mktemp("synth") / "train", n=12, seed=5, split="train", progress=False)
+
+
+def test_every_family_with_question_thought_answer_and_spoken_reply(train_manifest):
+    rows = read_manifest(train_manifest)
+    assert {row["family"] for row in rows} == set(FAMILIES)
+    for row in rows:
+        assert row["question"] and row["thought"] and row["answer"] and row["reply"]
+        assert not any(ch.isdigit() for ch in row["question"] + row["reply"])  # spoken text says numbers as words
+        assert row["reply_voice"] == ASSISTANT_VOICE["voice"] and not is_held_out(row["question_voice"])
+        assert row["question_duration_s"] > 0.3 and row["reply_duration_s"] > 0.3
+    assert validate_manifest(train_manifest) == []
+
+
+def test_same_seed_same_corpus(train_manifest, tmp_path):
+    again = synthesize(tmp_path / "again", n=12, seed=5, split="train", workers=1, progress=False)
+    assert again.read_text() == train_manifest.read_text()
+    first = read_manifest(again)[0]
+    assert (again.parent / first["question_audio"]).read_bytes() == \
+        (train_manifest.parent / first["question_audio"]).read_bytes()
+    other = synthesize(tmp_path / "other", n=12, seed=6, split="train", progress=False)
+    assert other.read_text() != train_manifest.read_text()
+
+
+def test_test_split_uses_only_held_out_voices_and_chosen_reply_voice(tmp_path):
+    rows = read_manifest(synthesize(tmp_path / "t", n=6, seed=0, split="test", families=["comparison"],
+                                    reply_voice="random", progress=False))
+    assert all(is_held_out(row["question_voice"]) and row["family"] == "comparison" for row in rows)
+    assert all(is_held_out(row["reply_voice"]) for row in rows)  # random reply voices come from the split too
+
+
+def test_errors_are_one_line(tmp_path, capsys):
+    with pytest.raises(ValueError, match="held-out voices must never reach training data"):
+        synthesize(tmp_path / "x", n=2, split="train", question_voices=["en-us+f4"])
+    with pytest.raises(ValueError, match="unknown families"):
+        synthesize(tmp_path / "x", n=2, families=["poetry"])
+    with pytest.raises(SystemExit) as exit_info:
+        main(["data", "synth", "--out", str(tmp_path / "y"), "--n", "0"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.strip().count("\n") == 0
+
+
+def test_cli_writes_the_manifest_and_refuses_to_overwrite(tmp_path, capsys):
+    main(["data", "synth", "--out", str(tmp_path / "c"), "--n", "2", "--families", "counting"])
+    rows = [json.loads(line) for line in (tmp_path / "c" / "manifest.jsonl").read_text().splitlines()]
+    assert [row["family"] for row in rows] == ["counting", "counting"]
+    with pytest.raises(SystemExit):
+        main(["data", "synth", "--out", str(tmp_path / "c"), "--n", "2"])
+    assert "already exists" in capsys.readouterr().err
