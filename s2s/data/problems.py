@@ -233,11 +233,15 @@ def _sequence(rng: random.Random) -> Problem:
         else:
             start = rng.randint(0, 20)
         terms = [start + step * i for i in range(length + 1)]
-        gaps = ", ".join(f"{b} - {a} = {step}" for a, b in zip(terms, terms[1:-1]))
-        rule = f"add {step}" if step > 0 else f"subtract {-step}"
-        sign = "+" if step > 0 else "-"
-        steps = [f"The differences are {gaps}.",
-                 f"The rule is {rule}: {terms[-2]} {sign} {abs(step)} = {terms[-1]}."]
+        pairs = zip(terms, terms[1:-1])
+        if step > 0:
+            gaps = ", ".join(f"{b} - {a} = {step}" for a, b in pairs)
+            steps = [f"Each number is {step} more than the one before: {gaps}.",
+                     f"The rule is add {step}: {terms[-2]} + {step} = {terms[-1]}."]
+        else:
+            gaps = ", ".join(f"{a} - {b} = {-step}" for a, b in pairs)
+            steps = [f"Each number is {-step} less than the one before: {gaps}.",
+                     f"The rule is subtract {-step}: {terms[-2]} - {-step} = {terms[-1]}."]
     shown = (", ".join(number_to_words(t) for t in terms[:-1]), ", ".join(str(t) for t in terms[:-1]))
     return _problem("sequence", rng,
                     ("What comes next: {s}?", "What is the next number: {s}?",
@@ -257,68 +261,68 @@ def _spoken_clock(minutes: int) -> tuple[str, str]:
     return time_to_words((minutes // 60) % 12, minutes % 60), _clock(minutes)
 
 
+def _later_steps(start: int, delta: int) -> list[str]:
+    hour, minute, end = (start // 60) % 12 or 12, start % 60, start + delta
+    total = minute + delta
+    steps = [f"Add the minutes: {minute} + {delta} = {total} minutes past {hour}."]
+    if total < 60:
+        return steps + [f"That is still within the hour, so the time is {_clock(end)}."]
+    wrap = " (after 12 comes 1)" if hour + total // 60 > 12 else ""
+    return steps + [f"{total} minutes is {total // 60} hour{'s' if total >= 120 else ''} and {total % 60} minutes, "
+                    f"so the hour goes from {hour} to {_clock(end).split(':')[0]}{wrap} and the time is {_clock(end)}."]
+
+
+def _earlier_steps(start: int, delta: int) -> list[str]:
+    hour, minute, end = (start // 60) % 12 or 12, start % 60, start - delta
+    if minute >= delta:
+        return [f"{minute} - {delta} = {minute - delta}, so the hour stays {hour} and the time is {_clock(end)}."]
+    wrap = " (before 1 comes 12)" if hour == 1 else ""
+    return [f"{minute} is less than {delta}, so borrow an hour{wrap}: {_clock(start)} is the same as "
+            f"{(hour - 2) % 12 + 1}:{minute + 60}.",
+            f"{minute + 60} - {delta} = {minute + 60 - delta}, so the time is {_clock(end)}."]
+
+
+def _duration_steps(start: int, end: int) -> list[str]:
+    if start // 60 == end // 60:
+        return [f"Both times are in the same hour: {end % 60} - {start % 60} = {end - start} minutes."]
+    # Count up to the next full hour, then whole hours, then the minutes after the last full hour.
+    first_hour, last_hour = -(-start // 60) * 60, end // 60 * 60
+    hops = [(a, b) for a, b in ((start, first_hour), (first_hour, last_hour), (last_hour, end)) if b > a]
+    steps = []
+    for a, b in hops:
+        hours = (b - a) // 60
+        length = f"{hours} hour{'s' if hours > 1 else ''}, {b - a} minutes" if hours else f"{b - a} minutes"
+        steps.append(f"From {_clock(a)} to {_clock(b)} is {length}.")
+    if len(hops) > 1:
+        steps.append(f"Altogether {' + '.join(str(b - a) for a, b in hops)} = {end - start} minutes.")
+    return steps
+
+
 def _time(rng: random.Random) -> Problem:
-    start = rng.randrange(0, 720, rng.choice((5, 5, 1)))
-    hour, minute, kind = (start // 60) % 12 or 12, start % 60, rng.random()
-    if kind < 0.4:
-        delta = rng.randrange(5, 125, 5)
-        end, total = start + delta, minute + delta
-        steps = [f"Add the minutes: {minute} + {delta} = {total} minutes past {hour}."]
-        if total < 60:
-            steps.append(f"That is still within the hour, so the time is {_clock(end)}.")
-        else:
-            wrap = " (after 12 comes 1)" if hour + total // 60 > 12 else ""
-            steps.append(f"{total} minutes is {total // 60} hour{'s' if total >= 120 else ''} and {total % 60} "
-                         f"minutes, so the hour goes from {hour} to {_clock(end).split(':')[0]}{wrap} "
-                         f"and the time is {_clock(end)}.")
-        questions = ("It is {t}. What time will it be in {d} minutes?",
-                     "The clock shows {t}. What time will it show {d} minutes later?",
-                     "A bus leaves at {t} and the trip takes {d} minutes. When does it arrive?")
-        replies = ("It will be {n}.", "The time will be {n}.")
-    elif kind < 0.65:
-        delta = rng.randrange(5, 60, 5)
-        end = start - delta
-        if minute >= delta:
-            steps = [f"{minute} - {delta} = {minute - delta}, so the hour stays {hour} and the time is {_clock(end)}."]
-        else:
-            before = (hour - 2) % 12 + 1
-            wrap = " (before 1 comes 12)" if hour == 1 else ""
-            steps = [f"{minute} is less than {delta}, so borrow an hour{wrap}: {_clock(start)} is the same as "
-                     f"{before}:{minute + 60}.",
-                     f"{minute + 60} - {delta} = {minute + 60 - delta}, so the time is {_clock(end)}."]
-        questions = ("It is {t} now. What time was it {d} minutes ago?",
-                     "The clock shows {t}. What did it show {d} minutes earlier?",
-                     "A bus arrives at {t} after a {d} minute trip. When did it leave?")
-        replies = ("It was {n}.", "The time was {n}.")
-    else:
+    start, kind = rng.randrange(0, 720, rng.choice((5, 5, 1))), rng.random()
+    if kind < 0.35:
         delta = rng.randrange(10, 185, 5)
-        end = start + delta
-        if start // 60 == end // 60:
-            steps = [f"Both times are in the same hour: {end % 60} - {minute} = {delta} minutes."]
-        else:
-            to_hour, hours, after = (60 - minute) % 60, (end // 60 * 60 - start - (60 - minute) % 60) // 60, end % 60
-            parts = []
-            if to_hour:
-                parts.append(to_hour)
-                steps = [f"From {_clock(start)} to {_clock(start + to_hour)} is {to_hour} minutes."]
-            else:
-                steps = []
-            if hours:
-                parts.append(60 * hours)
-                steps.append(f"From {_clock(start + to_hour)} to {_clock(end - after)} is {hours} "
-                             f"hour{'s' if hours > 1 else ''}, {60 * hours} minutes.")
-            if after:
-                parts.append(after)
-                steps.append(f"From {_clock(end - after)} to {_clock(end)} is {after} minutes.")
-            if len(parts) > 1:
-                steps.append(f"Altogether {' + '.join(map(str, parts))} = {delta} minutes.")
-        fields = {"t": _spoken_clock(start), "u": _spoken_clock(end)}
         return _problem("time", rng,
                         ("A film starts at {t} and ends at {u}. How many minutes long is it?",
                          "A train leaves at {t} and arrives at {u}. How many minutes is the trip?",
                          "A lesson runs from {t} to {u}. How many minutes does it last?"),
                         ("It lasts {n} minutes.", "That is {n} minutes."),
-                        fields, steps, str(delta), {"n": delta})
+                        {"t": _spoken_clock(start), "u": _spoken_clock(start + delta)},
+                        _duration_steps(start, start + delta), str(delta), {"n": delta})
+    if kind < 0.75:
+        delta = rng.randrange(5, 125, 5)
+        end, steps = start + delta, _later_steps(start, delta)
+        questions = ("It is {t}. What time will it be in {d} minutes?",
+                     "The clock shows {t}. What time will it show {d} minutes later?",
+                     "A bus leaves at {t} and the trip takes {d} minutes. When does it arrive?")
+        replies = ("It will be {n}.", "The time will be {n}.")
+    else:  # back in time only within the hour before, which a person does by borrowing an hour
+        delta = rng.randrange(5, 60, 5)
+        end, steps = start - delta, _earlier_steps(start, delta)
+        questions = ("It is {t} now. What time was it {d} minutes ago?",
+                     "The clock shows {t}. What did it show {d} minutes earlier?",
+                     "A bus arrives at {t} after a {d} minute trip. When did it leave?")
+        replies = ("It was {n}.", "The time was {n}.")
     return _problem("time", rng, questions, replies, {"t": _spoken_clock(start), "d": delta}, steps,
                     _clock(end), {"n": _spoken_clock(end)})
 

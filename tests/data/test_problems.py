@@ -3,6 +3,7 @@
 Each answer is solved again here from `question_written` alone, by code that
 shares nothing with the generator, so a generator bug makes a test fail.
 """
+import random
 import re
 
 import pytest
@@ -132,6 +133,8 @@ def test_spoken_text_says_what_is_written():
         written = [int(n) for n in re.findall(r"\d+", p.question_written.replace(":00", ""))]
         assert [abs(n) for n in numbers_in(p.question)] == written, p
         assert len(p.question.split()) <= 22, p.question
+        # espeak-ng reads "the letter A appears" with A as the article; a capital ending the sentence is spelt.
+        assert "the letter " not in p.question or re.search(r"the letter [A-Z][.?]$", p.question), p.question
 
 
 def test_reply_holds_the_answer():
@@ -140,6 +143,21 @@ def test_reply_holds_the_answer():
             assert parse_time(p.reply) == tuple(int(x) for x in p.answer.split(":")), p
         else:
             assert words_to_number(p.reply) == int(p.answer), p
+
+
+def test_hard_cases_are_drawn():
+    """The cases where a careless generator or model goes wrong all occur in the samples."""
+    def some(family, condition):
+        return any(condition(p) for p in SAMPLES[family])
+
+    assert some("arithmetic", lambda p: int(p.answer) < 0) and some("arithmetic", lambda p: p.thought.count("=") == 3)
+    assert some("word_problem", lambda p: "÷" in p.thought) and some("word_problem", lambda p: "×" in p.thought)
+    assert some("comparison", lambda p: "smaller" in p.question) and some("comparison", lambda p: "×" in p.thought)
+    assert some("sequence", lambda p: "multiply" in p.thought) and some("sequence", lambda p: "subtract" in p.thought)
+    assert some("time", lambda p: "after 12 comes 1" in p.thought) and some("time", lambda p: "borrow" in p.thought)
+    assert some("time", lambda p: "12:" in p.answer) and some("time", lambda p: ":" not in p.answer)
+    assert some("counting", lambda p: p.answer == "0") and some("counting", lambda p: "is not" in p.thought)
+    assert problems.generate_problem(random.Random(0)).family in problems.FAMILIES
 
 
 def test_chance_level():
