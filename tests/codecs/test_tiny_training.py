@@ -43,3 +43,10 @@ def test_fit_exports_a_loadable_codec_and_resumes(tmp_path, monkeypatch):
     resumed = torch.load(checkpoints / "last.ckpt", map_location="cpu", weights_only=True)
     assert resumed["global_step"] == 6
     assert (tmp_path / "runs/codec-tiny/export").is_dir() and (tmp_path / "runs/codec-tiny/export-step6").is_dir()
+
+    # `s2s codec export` turns the Lightning checkpoint into the same codec the callback wrote.
+    main(["codec", "export", str(checkpoints / "last.ckpt"), str(tmp_path / "exported")])
+    exported, final = load_codec(tmp_path / "exported"), load_codec(tmp_path / "runs/codec-tiny/export-step6")
+    codes = final.encode(wav, 16000)
+    assert torch.equal(exported.encode(wav, 16000), codes)
+    assert torch.equal(exported.decode(codes), final.decode(codes))

@@ -108,7 +108,7 @@ class Decoder(nn.Module):
         x = self.norm_in(self.proj_in(F.pad(z, (2, 0))).transpose(1, 2)).transpose(1, 2)
         for block in self.blocks:
             x = block(x)
-        out = self.head(self.norm_out(x.transpose(1, 2)))  # [B, F, 4 * bins]
+        out = self.head(self.norm_out(x.transpose(1, 2))).float()  # [B, F, 4 * bins]; exp and iSTFT want fp32
         out = out.reshape(b, 2 * frames, 2, self.cfg.bins)
         log_magnitude, phase = out[:, :, 0], out[:, :, 1]
         magnitude = torch.exp(log_magnitude.clamp(max=6.0))  # clamp: exp must not overflow early in training

@@ -57,8 +57,9 @@ class TinyCodecModule(L.LightningModule):
     def training_step(self, wav: torch.Tensor, batch_idx: int) -> torch.Tensor:
         hp = self.hparams
         reconstruction, _, commit = self.net(wav, self._num_codebooks_this_step())
-        mel = self.mel_loss(reconstruction, wav)
-        stft = self.stft_loss(reconstruction, wav)
+        with torch.autocast(wav.device.type, enabled=False):  # spectral losses in fp32 under bf16-mixed training
+            mel = self.mel_loss(reconstruction.float(), wav.float())
+            stft = self.stft_loss(reconstruction.float(), wav.float())
         loss = hp.mel_weight * mel + hp.stft_weight * stft + hp.commit_weight * commit
         self.log_dict({"train/loss": loss, "train/mel": mel, "train/stft": stft, "train/commit": commit},
                       prog_bar=True, batch_size=wav.shape[0])
