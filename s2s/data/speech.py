@@ -48,6 +48,26 @@ def _render_one(job: tuple[int, int, str, str, str]) -> dict:
             "duration_s": round(len(samples) / rate, 3)}
 
 
+def new_corpus_folder(out_dir: str | os.PathLike, n: int, overwrite: bool) -> Path:
+    """Check the request and make `out_dir/wavs`; returns the manifest path (never an existing one by accident)."""
+    manifest = Path(out_dir) / MANIFEST_NAME
+    if manifest.exists() and not overwrite:
+        raise FileExistsError(f"{manifest} already exists; choose another --out or pass --overwrite")
+    if n <= 0:
+        raise ValueError(f"--n must be a positive number of examples, got {n}")
+    espeak.espeak_binary()
+    (manifest.parent / "wavs").mkdir(parents=True, exist_ok=True)
+    return manifest
+
+
+def render_parallel(render_one, jobs: list[tuple], desc: str, workers: int | None = None,
+                    progress: bool = True) -> list[dict]:
+    """Run `render_one` over `jobs` on every core, in order, with a progress bar."""
+    with Pool(workers or os.cpu_count() or 1) as pool:
+        return list(tqdm(pool.imap(render_one, jobs, chunksize=16), total=len(jobs), desc=desc,
+                         disable=not progress))
+
+
 def render_speech(out_dir: str | os.PathLike, n: int, seed: int = 0, split: str = "train", engine: str = "espeak",
                   workers: int | None = None, overwrite: bool = False) -> Path:
     """Render `n` sentences in voices of `split` ("train" or held-out "test"); returns the manifest path.
@@ -55,20 +75,11 @@ def render_speech(out_dir: str | os.PathLike, n: int, seed: int = 0, split: str 
     `engine` is "espeak" (many voices, the training engine) or "festival" (an
     unseen engine for evaluation; only with split "test").
     """
-    out_dir = Path(out_dir)
-    manifest = out_dir / MANIFEST_NAME
-    if manifest.exists() and not overwrite:
-        raise FileExistsError(f"{manifest} already exists; choose another --out or pass --overwrite")
-    if n <= 0:
-        raise ValueError(f"--n must be a positive number of examples, got {n}")
     if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
     if engine == "festival" and split != "test":
         raise ValueError("festival speech is for testing only: use --split test with --engine festival")
-    espeak.espeak_binary()
-    (out_dir / "wavs").mkdir(parents=True, exist_ok=True)
-    jobs = [(i, seed, split, engine, str(out_dir)) for i in range(n)]
-    workers = workers or os.cpu_count() or 1
-    with Pool(workers) as pool:
-        rows = list(tqdm(pool.imap(_render_one, jobs, chunksize=16), total=n, desc=f"rendering {split}"))
+    manifest = new_corpus_folder(out_dir, n, overwrite)
+    jobs = [(i, seed, split, engine, str(manifest.parent)) for i in range(n)]
+    rows = render_parallel(_render_one, jobs, f"rendering {split}", workers)
     return write_manifest(manifest, rows, overwrite=overwrite)

@@ -15,20 +15,18 @@ from __future__ import annotations
 
 import os
 import random
-from multiprocessing import Pool
 from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from s2s import audio
 from s2s.data import espeak
 from s2s.data.manifest import write_manifest
 from s2s.data.problems import FAMILIES, generate_problem
+from s2s.data.speech import new_corpus_folder, render_parallel
 from s2s.data.voices import is_held_out, sample_voice, voices
 
-MANIFEST_NAME = "manifest.jsonl"
 # The assistant's default voice: a training voice, so the LM learns to speak it.
 ASSISTANT_VOICE = {"voice": "en-us+f3", "speed_wpm": 170, "pitch": 50}
 
@@ -65,12 +63,6 @@ def synthesize(out_dir: str | os.PathLike, n: int, seed: int = 0, split: str = "
                reply_voice: str = ASSISTANT_VOICE["voice"], workers: int | None = None,
                overwrite: bool = False, progress: bool = True) -> Path:
     """Render `n` spoken reasoning examples into `out_dir`; returns the manifest path."""
-    out_dir = Path(out_dir)
-    manifest = out_dir / MANIFEST_NAME
-    if manifest.exists() and not overwrite:
-        raise FileExistsError(f"{manifest} already exists; choose another --out or pass --overwrite")
-    if n <= 0:
-        raise ValueError(f"--n must be a positive number of examples, got {n}")
     families = list(families or FAMILIES)
     unknown = sorted(set(families) - set(FAMILIES))
     if unknown:
@@ -84,10 +76,7 @@ def synthesize(out_dir: str | os.PathLike, n: int, seed: int = 0, split: str = "
                              f"not {split}: held-out voices must never reach training data")
     if reply_voice != "random" and "+" not in reply_voice and reply_voice not in allowed:
         raise ValueError(f"unknown reply voice {reply_voice!r}; use base+variant such as en-us+f3, or 'random'")
-    espeak.espeak_binary()
-    (out_dir / "wavs").mkdir(parents=True, exist_ok=True)
-    jobs = [(i, seed, split, families, question_voices, reply_voice, str(out_dir)) for i in range(n)]
-    with Pool(workers or os.cpu_count() or 1) as pool:
-        rows = list(tqdm(pool.imap(_render_example, jobs, chunksize=16), total=n, desc=f"synthesising {split}",
-                         disable=not progress))
+    manifest = new_corpus_folder(out_dir, n, overwrite)
+    jobs = [(i, seed, split, families, question_voices, reply_voice, str(manifest.parent)) for i in range(n)]
+    rows = render_parallel(_render_example, jobs, f"synthesising {split}", workers, progress)
     return write_manifest(manifest, rows, overwrite=overwrite)
