@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import os
 import tempfile
 from pathlib import Path
@@ -94,9 +95,36 @@ def _shard_is_current(shard: Path, items: list[tuple[str, Path]], hashes: list[s
     return sources == {key: h for (key, _), h in zip(items, hashes)}
 
 
+_worker_codec: Codec | None = None
+
+
+def _init_worker(codec: Codec) -> None:
+    global _worker_codec
+    torch.set_num_threads(1)  # one process per core beats two threads per process for small encoders
+    _worker_codec = codec
+
+
+def _write_shard(job: tuple[Path, list[tuple[str, Path]], list[str]]) -> int:
+    shard, shard_items, hashes = job
+    codec = _worker_codec
+    dtype = torch.int16 if codec.codebook_size <= 32768 else torch.int32
+    tensors = {key: encode_file(codec, path).to(dtype).contiguous() for key, path in shard_items}
+    metadata = {"sources": json.dumps({key: h for (key, _), h in zip(shard_items, hashes)})}
+    fd, tmp = tempfile.mkstemp(dir=shard.parent, prefix=".shard.", suffix=".tmp")
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata=metadata)
+        os.replace(tmp, shard)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return len(shard_items)
+
+
 def tokenize_manifest(manifest: str | os.PathLike, codec: Codec, cache_root: str | os.PathLike | None = None,
-                      shard_size: int = SHARD_SIZE, progress: bool = True) -> TokenCache:
-    """Encode every audio file the manifest names; resumes from complete shards."""
+                      shard_size: int = SHARD_SIZE, workers: int | None = None, progress: bool = True) -> TokenCache:
+    """Encode every audio file the manifest names, one shard per task on `workers` processes (default: all
+    cores); resumes from complete shards."""
     manifest = Path(manifest)
     items = audio_items(manifest)
     if not items:
@@ -110,23 +138,25 @@ def tokenize_manifest(manifest: str | os.PathLike, codec: Codec, cache_root: str
         "frame_rate": codec.frame_rate, "num_codebooks": codec.num_codebooks, "codebook_size": codec.codebook_size,
         "manifest": str(manifest.resolve()), "shard_size": shard_size}, indent=2))
     bar = tqdm(total=len(items), desc=f"tokenizing with {codec.name}", unit="file", disable=not progress)
+    jobs = []
     for start in range(0, len(items), shard_size):
         shard_items = items[start: start + shard_size]
         hashes = [file_hash(path) for _, path in shard_items]
         shard = folder / f"shard-{start // shard_size:05d}.safetensors"
-        if not (shard.exists() and _shard_is_current(shard, shard_items, hashes)):
-            dtype = torch.int16 if codec.codebook_size <= 32768 else torch.int32
-            tensors = {key: encode_file(codec, path).to(dtype).contiguous() for key, path in shard_items}
-            metadata = {"sources": json.dumps({key: h for (key, _), h in zip(shard_items, hashes)})}
-            fd, tmp = tempfile.mkstemp(dir=folder, prefix=".shard.", suffix=".tmp")
-            os.close(fd)
-            try:
-                save_file(tensors, tmp, metadata=metadata)
-                os.replace(tmp, shard)
-            finally:
-                if os.path.exists(tmp):
-                    os.remove(tmp)
-        bar.update(len(shard_items))
+        if shard.exists() and _shard_is_current(shard, shard_items, hashes):
+            bar.update(len(shard_items))
+        else:
+            jobs.append((shard, shard_items, hashes))
+    workers = min(workers or os.cpu_count() or 1, max(1, len(jobs)))
+    if workers == 1:
+        global _worker_codec
+        _worker_codec = codec
+        for job in jobs:
+            bar.update(_write_shard(job))
+    else:
+        with multiprocessing.get_context("fork").Pool(workers, _init_worker, (codec,)) as pool:
+            for done in pool.imap_unordered(_write_shard, jobs):
+                bar.update(done)
     bar.close()
     for stale in folder.glob("shard-*.safetensors"):  # shards beyond the manifest's end (it shrank)
         if int(stale.stem.split("-")[1]) * shard_size >= len(items):

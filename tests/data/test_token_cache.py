@@ -48,7 +48,7 @@ def corpus(tmp_path_factory):
 def test_cache_equals_live_encoding(corpus, tmp_path):
     manifest, codec_path, _ = corpus
     codec = load_codec(codec_path)
-    cache = tokenize_manifest(manifest, codec, cache_root=tmp_path, shard_size=5, progress=False)
+    cache = tokenize_manifest(manifest, codec, cache_root=tmp_path, shard_size=5, workers=2, progress=False)
     assert len(cache) == 24 and len(list(cache.folder.glob("shard-*.safetensors"))) == 5
     live = encode_file(codec, manifest.parent / "wavs/3.question.wav")
     assert torch.equal(cache.get("ex03", "question_audio"), live)
@@ -90,7 +90,7 @@ def encode_slowly(codec, path):
     return slow(codec, path)
 token_cache.encode_file = encode_slowly
 token_cache.tokenize_manifest(sys.argv[1], load_codec(sys.argv[2]), cache_root=sys.argv[3], shard_size=2,
-                              progress=False)
+                              workers=1, progress=False)
 """
 
 
