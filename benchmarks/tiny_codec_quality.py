@@ -6,6 +6,9 @@ never heard). Baselines in the same run, on the same clips:
   * Griffin-Lim (32 iterations) on the *true* magnitude spectrogram: a phase-
     reconstruction reference with no quantisation at all;
   * s2s-tiny with its quantiser bypassed: the decoder's own ceiling.
+and two oracles that split the remaining error between magnitude and phase:
+  * the codec's output magnitude with the *true* phase (what perfect phase would give);
+  * the *true* magnitude with the codec's output phase (what perfect magnitude would give).
 It also saves a spectrogram of one reconstruction beside its original.
 
     s2s data speech --out data/codec-speech/test --n 200 --split test
@@ -59,6 +62,18 @@ def main() -> None:
     def quantiser_bypassed(wav: torch.Tensor) -> torch.Tensor:
         return net.decoder(net.encoder(net.analysis(net.pad_to_frames(wav))))[0, : wav.shape[-1]]
 
+    def stft(wav: torch.Tensor) -> torch.Tensor:
+        return torch.stft(wav, net.cfg.n_fft, net.cfg.stft_hop, window=window, return_complex=True)
+
+    def swap(magnitude_from_codec: bool):
+        def reconstruct(wav: torch.Tensor) -> torch.Tensor:
+            coded = codec.decode(codec.encode(wav[None], rate))[0, 0, : wav.shape[-1]]
+            true, ours = stft(wav[0]), stft(coded)
+            magnitude, phase = (ours, true) if magnitude_from_codec else (true, ours)
+            return torch.istft(torch.polar(magnitude.abs(), phase.angle()), net.cfg.n_fft, net.cfg.stft_hop,
+                               window=window, length=wav.shape[-1])
+        return reconstruct
+
     print("| test set | codebooks | kbit/s | STOI | SI-SDR (dB) | PESQ-WB | log-mel dist |")
     print("|---|---|---|---|---|---|---|")
     for name, manifest in (("espeak-ng held-out voices", args.espeak), ("festival (unseen engine)", args.festival)):
@@ -68,6 +83,10 @@ def main() -> None:
         rows.append(("no quantiser", {**baseline(files, quantiser_bypassed, rate), "bitrate_bps": float("nan")}))
         rows.append(("Griffin-Lim, true magnitude", {**baseline(files, true_magnitude_griffin_lim, rate),
                                                      "bitrate_bps": float("nan")}))
+        rows.append(("oracle: codec magnitude + true phase", {**baseline(files, swap(True), rate),
+                                                              "bitrate_bps": float("nan")}))
+        rows.append(("oracle: true magnitude + codec phase", {**baseline(files, swap(False), rate),
+                                                              "bitrate_bps": float("nan")}))
         for label, r in rows:
             pesq = f"{r['pesq_wb']:.2f}" if r.get("pesq_wb") is not None else "n/a"
             print(f"| {name} ({len(files)} clips) | {label} | {r['bitrate_bps'] / 1000:.1f} | {r['stoi']:.3f} | "

@@ -1,0 +1,1 @@
+"""The reasoning LM: joint vocabulary, codebook patterns and sequence formats."""

@@ -1,0 +1,449 @@
+"""Sequence formats: one spoken reasoning turn as one stream of joint-vocabulary ids, and back.
+
+Every format starts with the same prompt, then lays out the reply its own way:
+
+    prompt             <question> Q..Q </question>    (or <text_question> q..q </question>)
+                       [<voice> V..V </voice>]        (optional voice prompt, a style control)
+    think_then_speak   <think> t..t </think> r..r <speak> S..S <eot>
+    think_while_speaking
+                       <think> N text </think> <speak> M frames <think> N text </think> <speak> ... <eot>
+    text_guided        <think> t..t </think> r*offset S*M r*N S*M r*N ... <eot>
+
+(t thought, r reply text, Q/V/S the K ids of each audio frame; chapter 3 of
+the tutorials draws real examples.) `build(turn)` gives a `Sequence`: the ids
+and a segment label per position (THOUGHT, SPEECH, ...), so the model can
+weight its loss per modality and mask logits per phase. `parse(sequence)`
+gives the `Turn` back, exactly; `parse(..., strict=False)` reads generated
+sequences, which may stop anywhere.
+
+Audio inside a format is always the FLAT pattern: frame by frame, K ids a
+frame, codebook 0 first. A sequence is therefore one 1-D stream with one id a
+position, easy to check, draw and parse. A model that uses the delay pattern
+needs no other format: it groups the speech of a sequence into delayed steps
+and treats each step (K ids) as one position, a job for its input and output
+layers, not for the layout of a turn.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+import torch
+
+from s2s.lm.patterns import FlatPattern
+from s2s.lm.vocab import JointVocab
+
+# Segment labels: the role of each position of a Sequence.
+SPECIAL, QUESTION_AUDIO, QUESTION_TEXT, VOICE, THOUGHT, REPLY_TEXT, SPEECH = range(7)
+SEGMENT_NAMES = ("special", "question_audio", "question_text", "voice", "thought", "reply_text", "speech")
+
+
+def _as_codes(codes, what: str) -> torch.Tensor | None:
+    if codes is None:
+        return None
+    if not isinstance(codes, torch.Tensor) or codes.dim() != 2 or codes.dtype.is_floating_point:
+        shape = tuple(codes.shape) if isinstance(codes, torch.Tensor) else type(codes).__name__
+        raise ValueError(f"{what} must be integer codes [K, F], got {shape}")
+    return codes.long()
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
+        return isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and a.shape == b.shape and torch.equal(a, b)
+    return a == b
+
+
+@dataclass(eq=False, kw_only=True)
+class Turn:
+    """One question and its answer: what a format lays out. Give exactly one kind of question."""
+
+    question_codes: torch.Tensor | None = None  # [K, F_question] question audio
+    question_text_ids: list[int] | None = None  # or the question as text ids
+    thought_ids: list[int]
+    reply_ids: list[int]
+    reply_codes: torch.Tensor  # [K, F_reply] reply speech
+    voice_codes: torch.Tensor | None = None  # [K, F_voice] voice prompt
+
+    def __post_init__(self) -> None:
+        if (self.question_codes is None) == (self.question_text_ids is None):
+            raise ValueError("a Turn needs exactly one question: question_codes (audio) or question_text_ids (text)")
+        self.question_codes = _as_codes(self.question_codes, "question_codes")
+        self.reply_codes = _as_codes(self.reply_codes, "reply_codes")
+        self.voice_codes = _as_codes(self.voice_codes, "voice_codes")
+        if self.question_text_ids is not None:
+            self.question_text_ids = [int(i) for i in self.question_text_ids]
+        self.thought_ids = [int(i) for i in self.thought_ids]
+        self.reply_ids = [int(i) for i in self.reply_ids]
+        codebooks = {c.shape[0] for c in (self.question_codes, self.reply_codes, self.voice_codes) if c is not None}
+        if len(codebooks) > 1:
+            raise ValueError(f"question, reply and voice codes must have the same number of codebooks, got {codebooks}")
+
+    @property
+    def num_codebooks(self) -> int:
+        return self.reply_codes.shape[0]
+
+    def __eq__(self, other) -> bool:
+        if not isinstance(other, Turn):
+            return NotImplemented
+        return all(_same(getattr(self, f.name), getattr(other, f.name)) for f in fields(self))
+
+
+@dataclass(eq=False)
+class Sequence:
+    """A built turn: ids [L] of the joint vocabulary and segment [L], the role of each position."""
+
+    ids: torch.Tensor  # [L] LongTensor
+    segment: torch.Tensor  # [L] LongTensor of SPECIAL, QUESTION_AUDIO, ... SPEECH
+
+    def __len__(self) -> int:
+        return self.ids.numel()
+
+
+class _Writer:
+    """Appends ids with their segment labels."""
+
+    def __init__(self, vocab: JointVocab, flat: FlatPattern):
+        self.vocab, self.flat = vocab, flat
+        self.ids: list[int] = []
+        self.segment: list[int] = []
+
+    def add(self, ids: list[int], segment: int | list[int]) -> None:
+        self.ids += ids
+        self.segment += segment if isinstance(segment, list) else [segment] * len(ids)
+
+    def special(self, token: str) -> None:
+        self.add([self.vocab.special(token)], SPECIAL)
+
+    def speech(self, codes: torch.Tensor, segment: int) -> None:
+        self.add(self.flat.build(codes).tolist(), segment)
+
+    def sequence(self) -> Sequence:
+        return Sequence(torch.tensor(self.ids, dtype=torch.long), torch.tensor(self.segment, dtype=torch.long))
+
+
+class _Stop(Exception):
+    """Parsing met something out of place; the message says what and where."""
+
+
+class _Cursor:
+    """Reads ids left to right. Every read either succeeds or raises _Stop."""
+
+    def __init__(self, ids: list[int], vocab: JointVocab, flat: FlatPattern):
+        self.ids, self.vocab, self.flat, self.pos = ids, vocab, flat, 0
+
+    def done(self) -> bool:
+        return self.pos == len(self.ids)
+
+    def found(self) -> str:
+        return "the end of the sequence" if self.done() else self.vocab.describe(self.ids[self.pos])
+
+    def at(self, token: str) -> bool:
+        return not self.done() and self.ids[self.pos] == self.vocab.special(token)
+
+    def look(self, *tokens: str) -> str:
+        """Which of `tokens` comes next; raises if none does."""
+        for token in tokens:
+            if self.at(token):
+                return token
+        either = tokens[0] if len(tokens) == 1 else f"{', '.join(tokens[:-1])} or {tokens[-1]}"
+        raise _Stop(f"expected {either} at position {self.pos}, found {self.found()}")
+
+    def take(self, *tokens: str) -> str:
+        token = self.look(*tokens)
+        self.pos += 1
+        return token
+
+    def _run(self, is_kind) -> list[int]:
+        start = self.pos
+        while not self.done() and is_kind(self.ids[self.pos]):
+            self.pos += 1
+        return self.ids[start: self.pos]
+
+    def text(self, into: list[int]) -> None:
+        """Append the run of text ids that comes next (maybe none) to `into`."""
+        into += self._run(self.vocab.is_text)
+
+    def speech(self, into: list[torch.Tensor]) -> None:
+        """Append the run of speech ids that comes next as codes [K, f] to `into`; it must be whole frames."""
+        start = self.pos
+        run = torch.tensor(self._run(self.vocab.is_speech), dtype=torch.long)
+        try:
+            into.append(self.flat.revert(run))
+        except ValueError as error:
+            into.append(self.flat.revert(run, strict=False))  # the whole frames before the fault
+            raise _Stop(f"{error} (in the speech that starts at position {start})") from None
+
+
+@dataclass
+class _Parts:
+    """What parsing has read so far; becomes a Turn even when parsing stopped early (strict=False)."""
+
+    question_codes: list[torch.Tensor] | None = None
+    question_text_ids: list[int] | None = None
+    voice_codes: list[torch.Tensor] | None = None
+    thought: list[int] = field(default_factory=list)
+    reply: list[int] = field(default_factory=list)
+    speech: list[torch.Tensor] = field(default_factory=list)
+    prompt_done: bool = False
+    saw_reply_marker: bool = False
+
+    def turn(self, num_codebooks: int) -> Turn:
+        def codes(pieces):
+            return torch.cat(pieces, dim=1) if pieces else torch.zeros(num_codebooks, 0, dtype=torch.long)
+
+        return Turn(question_codes=None if self.question_codes is None else codes(self.question_codes),
+                    question_text_ids=self.question_text_ids, thought_ids=self.thought, reply_ids=self.reply,
+                    reply_codes=codes(self.speech),
+                    voice_codes=None if self.voice_codes is None else codes(self.voice_codes))
+
+
+class Format:
+    """The shared prompt, the closing <eot>, checks and parsing; subclasses lay out the reply."""
+
+    name = "format"
+
+    def __init__(self, vocab: JointVocab):
+        self.vocab = vocab
+        self.flat = FlatPattern(vocab)
+
+    def build(self, turn: Turn) -> Sequence:
+        """Turn -> Sequence (ids [L], segment [L])."""
+        self._check(turn)
+        writer = _Writer(self.vocab, self.flat)
+        if turn.question_codes is not None:
+            writer.special("<question>")
+            writer.speech(turn.question_codes, QUESTION_AUDIO)
+        else:
+            writer.special("<text_question>")
+            writer.add(turn.question_text_ids, QUESTION_TEXT)
+        writer.special("</question>")
+        if turn.voice_codes is not None:
+            writer.special("<voice>")
+            writer.speech(turn.voice_codes, VOICE)
+            writer.special("</voice>")
+        self._write_reply(writer, turn)
+        writer.special("<eot>")
+        return writer.sequence()
+
+    def parse(self, sequence: Sequence | torch.Tensor, strict: bool = True) -> Turn:
+        """Sequence (or ids [L]) -> Turn.
+
+        Strict: the ids must be exactly what `build` makes of some turn, else
+        ValueError says what is out of place and where. Not strict (generated
+        ids): keep what came before the first fault, and the first <eot> counts
+        as one (what follows it is ignored); a trailing partial frame is dropped
+        and a part never reached is empty. The prompt (question, voice) must be
+        whole in both modes: it was given, not generated.
+        """
+        ids = sequence.ids if isinstance(sequence, Sequence) else torch.as_tensor(sequence)
+        if ids.dim() != 1:
+            raise ValueError(f"{self.name}: parse takes ids [L], got shape {tuple(ids.shape)}")
+        ids = ids.tolist()
+        cursor, parts = _Cursor(ids, self.vocab, self.flat), _Parts()
+        try:
+            self._read_prompt(cursor, parts)
+            self._read_reply(cursor, parts)
+            cursor.take("<eot>")
+            if not cursor.done():
+                raise _Stop(f"{len(ids) - cursor.pos} ids follow the <eot> at position {cursor.pos - 1}")
+        except _Stop as stop:
+            if strict or not parts.prompt_done:
+                raise ValueError(f"{self.name}: {stop}") from None
+        turn = parts.turn(self.vocab.num_codebooks)
+        if strict:
+            self._check_layout(ids, turn)
+        return turn
+
+    # ------------------------------------------------------------------ for subclasses
+    def _write_reply(self, writer: _Writer, turn: Turn) -> None:
+        raise NotImplementedError
+
+    def _read_reply(self, cursor: _Cursor, parts: _Parts) -> None:
+        """Read everything between the prompt and the <eot> (which stays unread)."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ shared
+    def _read_prompt(self, cursor: _Cursor, parts: _Parts) -> None:
+        if cursor.take("<question>", "<text_question>") == "<question>":
+            parts.question_codes = []
+            cursor.speech(parts.question_codes)
+        else:
+            parts.question_text_ids = []
+            cursor.text(parts.question_text_ids)
+        cursor.take("</question>")
+        if cursor.at("<voice>"):
+            cursor.take("<voice>")
+            parts.voice_codes = []
+            cursor.speech(parts.voice_codes)
+            cursor.take("</voice>")
+        parts.prompt_done = True
+
+    def _check(self, turn: Turn) -> None:
+        if turn.num_codebooks != self.vocab.num_codebooks:
+            raise ValueError(f"{self.name}: the turn has {turn.num_codebooks} codebooks, "
+                             f"the vocabulary {self.vocab.num_codebooks}")
+        for what in ("question_text_ids", "thought_ids", "reply_ids"):
+            outside = [i for i in getattr(turn, what) or [] if not self.vocab.is_text(i)]
+            if outside:
+                raise ValueError(f"{self.name}: {what} holds {outside[0]}, outside the text ids "
+                                 f"[0, {self.vocab.text_vocab_size})")
+
+    def _check_layout(self, ids: list[int], turn: Turn) -> None:
+        """Every piece was well formed; the chunk sizes and order must also be the format's own."""
+        rebuilt = self.build(turn).ids.tolist()
+        if rebuilt != ids:
+            at = next((i for i, (a, b) in enumerate(zip(ids, rebuilt)) if a != b), min(len(ids), len(rebuilt)))
+            found = self.vocab.describe(ids[at]) if at < len(ids) else "the end"
+            wanted = self.vocab.describe(rebuilt[at]) if at < len(rebuilt) else "the end"
+            raise ValueError(f"{self.name}: position {at} holds {found} where the layout puts {wanted} "
+                             "(chunk sizes or order break the format's rule)")
+
+
+class ThinkThenSpeak(Format):
+    """Chain of modality: the whole thought, then the reply text, then its speech.
+
+        <think> t t t </think> r r <speak> S0 S1 S0 S1 <eot>
+    """
+
+    name = "think_then_speak"
+
+    def _write_reply(self, writer: _Writer, turn: Turn) -> None:
+        writer.special("<think>")
+        writer.add(turn.thought_ids, THOUGHT)
+        writer.special("</think>")
+        writer.add(turn.reply_ids, REPLY_TEXT)
+        writer.special("<speak>")
+        writer.speech(turn.reply_codes, SPEECH)
+
+    def _read_reply(self, cursor: _Cursor, parts: _Parts) -> None:
+        cursor.take("<think>")
+        cursor.text(parts.thought)
+        cursor.take("</think>")
+        cursor.text(parts.reply)
+        cursor.take("<speak>")
+        cursor.speech(parts.speech)
+
+
+class ThinkWhileSpeaking(Format):
+    """Text chunks alternate with speech chunks, so speech starts before the thinking ends.
+
+    The text stream is the thought, the <reply> marker, then the reply text:
+    the reply text comes after the thought, inside the same kind of chunks.
+    Rule, starting with text:
+      * a text chunk  `<think> .. </think>` holds the next `thought_chunk_tokens`
+        ids of the text stream (the marker counts as one);
+      * a speech chunk `<speak> ..` holds the next `speech_chunk_frames` frames;
+      * once one stream is used up, the next chunk of the other takes all it
+        has left; a stream with nothing left gets no chunk.
+    With N=2, M=1 and 3 thought ids, 1 reply id, 3 frames:
+
+        <think> t t </think> <speak> S0 S1 <think> t <reply> </think> <speak> S0 S1
+        <think> r </think> <speak> S0 S1 <eot>
+    """
+
+    name = "think_while_speaking"
+
+    def __init__(self, vocab: JointVocab, thought_chunk_tokens: int = 8, speech_chunk_frames: int = 10):
+        super().__init__(vocab)
+        if thought_chunk_tokens < 1 or speech_chunk_frames < 1:
+            raise ValueError(f"{self.name}: chunk sizes must be at least 1, got thought_chunk_tokens="
+                             f"{thought_chunk_tokens}, speech_chunk_frames={speech_chunk_frames}")
+        self.thought_chunk_tokens, self.speech_chunk_frames = thought_chunk_tokens, speech_chunk_frames
+
+    def _write_reply(self, writer: _Writer, turn: Turn) -> None:
+        text = turn.thought_ids + [self.vocab.reply] + turn.reply_ids
+        roles = [THOUGHT] * len(turn.thought_ids) + [SPECIAL] + [REPLY_TEXT] * len(turn.reply_ids)
+        frames = turn.reply_codes.shape[1]
+        done_tokens = done_frames = 0
+        while done_tokens < len(text) or done_frames < frames:
+            if done_tokens < len(text):
+                end = done_tokens + self.thought_chunk_tokens if done_frames < frames else len(text)
+                writer.special("<think>")
+                writer.add(text[done_tokens:end], roles[done_tokens:end])
+                writer.special("</think>")
+                done_tokens = min(end, len(text))
+            if done_frames < frames:
+                end = done_frames + self.speech_chunk_frames if done_tokens < len(text) else frames
+                writer.special("<speak>")
+                writer.speech(turn.reply_codes[:, done_frames:end], SPEECH)
+                done_frames = min(end, frames)
+
+    def _read_reply(self, cursor: _Cursor, parts: _Parts) -> None:
+        while (opener := cursor.look("<think>", "<speak>", "<eot>")) != "<eot>":
+            cursor.take(opener)
+            if opener == "<speak>":
+                cursor.speech(parts.speech)
+                continue
+            while True:
+                cursor.text(parts.reply if parts.saw_reply_marker else parts.thought)
+                if not cursor.at("<reply>"):
+                    break
+                if parts.saw_reply_marker:
+                    raise _Stop(f"a second <reply> at position {cursor.pos}")
+                cursor.take("<reply>")
+                parts.saw_reply_marker = True
+            cursor.take("</think>")
+        if not parts.saw_reply_marker:
+            raise _Stop(f"no <reply> marker before the <eot> at position {cursor.pos}")
+
+
+class TextGuided(Format):
+    """After the thought, the reply text leads its speech by a fixed offset (GLM-4-Voice, Mini-Omni).
+
+    Rule, after `<think> thought </think>`: the first `offset_tokens` reply
+    ids; then, while anything is left, the next `speech_chunk_frames` frames
+    followed by the next `text_chunk_tokens` reply ids (a group is empty once
+    its stream is used up, so the rest of the longer stream follows). No
+    markers: text and speech ids are told apart by their range. Set the ratio
+    so text is spent faster than speech needs it (GLM-4-Voice: 13 text : 26
+    speech at 12.5 Hz, 6.5 text tokens a second of speech; our default 1 : 6
+    at 50 Hz is 8.3), or speech overtakes the words it says.
+    With offset 2, N=1, M=1, 3 reply ids and 3 frames:
+
+        <think> t </think> r r S0 S1 r S0 S1 S0 S1 <eot>
+    """
+
+    name = "text_guided"
+
+    def __init__(self, vocab: JointVocab, offset_tokens: int = 4, text_chunk_tokens: int = 1,
+                 speech_chunk_frames: int = 6):
+        super().__init__(vocab)
+        if offset_tokens < 0 or text_chunk_tokens < 1 or speech_chunk_frames < 1:
+            raise ValueError(f"{self.name}: need offset_tokens >= 0 and chunk sizes >= 1, got offset_tokens="
+                             f"{offset_tokens}, text_chunk_tokens={text_chunk_tokens}, "
+                             f"speech_chunk_frames={speech_chunk_frames}")
+        self.offset_tokens, self.text_chunk_tokens = offset_tokens, text_chunk_tokens
+        self.speech_chunk_frames = speech_chunk_frames
+
+    def _write_reply(self, writer: _Writer, turn: Turn) -> None:
+        writer.special("<think>")
+        writer.add(turn.thought_ids, THOUGHT)
+        writer.special("</think>")
+        reply, frames = turn.reply_ids, turn.reply_codes.shape[1]
+        done_tokens, done_frames = min(self.offset_tokens, len(reply)), 0
+        writer.add(reply[:done_tokens], REPLY_TEXT)
+        while done_tokens < len(reply) or done_frames < frames:
+            writer.speech(turn.reply_codes[:, done_frames: done_frames + self.speech_chunk_frames], SPEECH)
+            writer.add(reply[done_tokens: done_tokens + self.text_chunk_tokens], REPLY_TEXT)
+            done_frames = min(done_frames + self.speech_chunk_frames, frames)
+            done_tokens = min(done_tokens + self.text_chunk_tokens, len(reply))
+
+    def _read_reply(self, cursor: _Cursor, parts: _Parts) -> None:
+        cursor.take("<think>")
+        cursor.text(parts.thought)
+        cursor.take("</think>")
+        start = None
+        while start != cursor.pos:
+            start = cursor.pos
+            cursor.text(parts.reply)
+            cursor.speech(parts.speech)
+
+
+FORMATS = {"think_then_speak": ThinkThenSpeak, "think_while_speaking": ThinkWhileSpeaking,
+           "text_guided": TextGuided}
+
+
+def build_format(name: str, vocab: JointVocab, **kwargs) -> Format:
+    """The format called `name` (a key of FORMATS), with its options (chunk sizes, offset)."""
+    if name not in FORMATS:
+        raise ValueError(f"unknown sequence format {name!r}; choose one of {', '.join(FORMATS)}")
+    return FORMATS[name](vocab, **kwargs)
