@@ -60,10 +60,16 @@ def new_corpus_folder(out_dir: str | os.PathLike, n: int, overwrite: bool) -> Pa
     return manifest
 
 
+def _worker_threads() -> None:
+    # A forked child must not reuse the parent's OpenMP thread pool (it can hang, e.g. in a
+    # notebook that already ran a codec); one torch thread per worker process is all we need.
+    torch.set_num_threads(1)
+
+
 def render_parallel(render_one, jobs: list[tuple], desc: str, workers: int | None = None,
                     progress: bool = True) -> list[dict]:
     """Run `render_one` over `jobs` on every core, in order, with a progress bar."""
-    with Pool(workers or os.cpu_count() or 1) as pool:
+    with Pool(workers or os.cpu_count() or 1, initializer=_worker_threads) as pool:
         return list(tqdm(pool.imap(render_one, jobs, chunksize=16), total=len(jobs), desc=desc,
                          disable=not progress))
 

@@ -127,3 +127,18 @@ def test_unknown_name_and_missing_weights(tmp_path, trained_net):
     (folder / "model.safetensors").unlink()
     with pytest.raises(CodecWeightsNotFound, match="model.safetensors"):
         load_codec(folder)
+
+
+def test_shipped_codec_reconstructs_the_example_question_intelligibly():
+    from s2s import audio as audio_io
+    from s2s.demo import EXAMPLE_QUESTION
+    from s2s.eval import QualityMetrics
+
+    codec = load_codec("s2s-tiny")
+    assert (codec.sample_rate, codec.frame_rate, codec.num_codebooks, codec.codebook_size) == (16000, 50, 8, 1024)
+    assert codec.bitrate == 4000
+    wav, rate = audio_io.load(EXAMPLE_QUESTION)
+    metrics = QualityMetrics(pesq=False)
+    reconstruction = codec.decode(codec.encode(wav[None], rate))
+    metrics.update(reconstruction, wav[None], codec.sample_rate, reference_sample_rate=rate)
+    assert metrics.compute()["stoi"] > 0.85  # random weights score about 0.3

@@ -74,6 +74,9 @@ def save_net(net: TinyCodecNet, out_dir: str | os.PathLike, overwrite: bool = Fa
     (tmp / CONFIG_FILE).write_text(yaml.safe_dump({"codec": CODEC_NAME, **net.cfg.to_dict()}, sort_keys=False))
     if model_card:
         (tmp / "README.md").write_text(model_card)
+    tmp.chmod(0o755)  # mkdtemp makes private folders; a saved model is meant to be shared
+    for file in tmp.iterdir():
+        file.chmod(0o644)
     if out_dir.exists():
         shutil.rmtree(out_dir)
     os.replace(tmp, out_dir)
