@@ -35,3 +35,18 @@ def test_notebook_runs_from_a_fresh_kernel(path):
     NotebookClient(notebook, timeout=600, kernel_name="python3",
                    resources={"metadata": {"path": str(path.parent)}}).execute()
     print(f"{path.name}: {time.perf_counter() - start:.0f} s")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_and_its_text_source_agree(path):
+    """Each notebook is paired with a jupytext percent-format .py, which reviews and diffs read.
+
+    Edit either file, then run `jupytext --sync notebooks/*.ipynb`.
+    """
+    import jupytext
+
+    paired = path.with_suffix(".py")
+    assert paired.exists(), f"{paired.name} is missing; run jupytext --set-formats ipynb,py:percent {path.name}"
+    notebook_cells = [(c.cell_type, c.source.strip()) for c in nbformat.read(path, as_version=4).cells]
+    text_cells = [(c.cell_type, c.source.strip()) for c in jupytext.read(paired).cells]
+    assert notebook_cells == text_cells, f"{path.name} and {paired.name} differ; run jupytext --sync {path.name}"

@@ -1,0 +1,113 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 02 · Spoken reasoning data
+#
+# Audio paired with step-by-step reasoning barely exists. s2s makes its own, offline: a generator writes
+# reasoning problems (question, thought, answer, reply), espeak-ng speaks the question in one of hundreds of
+# voices and the reply in the assistant's voice, and a manifest ties it together. In this notebook you will
+# generate a corpus, listen to it, read its manifest, check that test voices are held out, validate it and
+# turn its audio into codec tokens once, for training.
+#
+# Read alongside: `tutorials/02-spoken-reasoning-data.md`.
+
+# %% tags=["parameters"]
+# "smoke": a dozen examples (seconds); "full": the 4,000-example training corpus of the default model.
+MODE = "smoke"
+
+# %%
+import random
+import tempfile
+from pathlib import Path
+
+from IPython.display import Audio, display
+
+from s2s.codecs import load_codec
+from s2s.data.manifest import read_manifest, validate_manifest
+from s2s.data.problems import FAMILIES, generate_problem
+from s2s.data.synth import synthesize
+from s2s.data.token_cache import tokenize_manifest
+from s2s.data.voices import HELD_OUT_BASES, HELD_OUT_VARIANTS, voices
+
+assert MODE in ("smoke", "full"), MODE
+SMOKE = MODE == "smoke"
+WORKDIR = Path(tempfile.mkdtemp(prefix="s2s-nb02-")) if SMOKE else Path("data").resolve()
+print("working in", WORKDIR)
+
+# %% [markdown]
+# ## 1. Problems: six families, many phrasings
+#
+# Each problem carries its spoken question (numbers as words, for the synthesiser), the same question
+# written with digits, a step-by-step thought, the canonical answer and a reply sentence.
+
+# %%
+rng = random.Random(0)
+for family in FAMILIES:
+    p = generate_problem(rng, family)
+    print(f"[{family}] {p.question}\n  thought: {p.thought.replace(chr(10), ' | ')}\n  answer: {p.answer}   reply: {p.reply}\n")
+
+# %% [markdown]
+# ## 2. Voices, and the ones we hold out
+#
+# A voice is `base+variant`. Every voice with a held-out variant or base is reserved for testing, so test
+# figures always measure speakers no model has heard.
+
+# %%
+print(len(voices("train")), "training voices,", len(voices("test")), "held-out voices")
+print("held-out variants:", ", ".join(HELD_OUT_VARIANTS), "| held-out bases:", ", ".join(HELD_OUT_BASES))
+
+# %% [markdown]
+# ## 3. Render a corpus and listen
+
+# %%
+n_train, n_test = (12, 6) if SMOKE else (4000, 200)
+train = synthesize(WORKDIR / "synth" / "train", n=n_train, seed=0, split="train", overwrite=SMOKE)
+test = synthesize(WORKDIR / "synth" / "test", n=n_test, seed=0, split="test", overwrite=SMOKE)
+rows = read_manifest(train)
+for r in rows[:8]:
+    print(f"{r['id']}  {r['family']:<12} {r['answer']:>5}  {r['question_voice']:<28} {r['question_duration_s']:4.1f} s  {r['question']}")
+
+# %%
+example = rows[0]
+print(example["question"], "->", example["reply"])
+display(Audio(str(train.parent / example["question_audio"])), Audio(str(train.parent / example["reply_audio"])))
+
+# %% [markdown]
+# ## 4. Held out means held out
+#
+# The test manifest's question voices are all held-out voices, and the training manifest has none of them.
+
+# %%
+train_voices = {r["question_voice"] for r in rows}
+test_voices = {r["question_voice"] for r in read_manifest(test)}
+print("overlap between train and test voices:", train_voices & test_voices or "none")
+assert not train_voices & test_voices
+
+# %% [markdown]
+# ## 5. Validate, then tokenise once
+#
+# `s2s data validate` lists every problem with its line number. `s2s data tokenize` encodes every audio
+# file once into a sharded cache keyed by the codec's fingerprint: another codec, or a retrained one, gets
+# its own cache, and an interrupted run resumes where it stopped.
+
+# %%
+print("problems:", validate_manifest(train) or "none")
+cache = tokenize_manifest(train, load_codec("s2s-tiny"))
+codes = cache.get(example["id"], "question_audio")
+print(len(cache), "files in", cache.folder.name, "| question codes:", tuple(codes.shape), "(codebooks, frames)")
+
+# %% [markdown]
+# Next: `03-interleaved-sequences.ipynb`, where these codes meet the thought text in one sequence.
