@@ -8,8 +8,6 @@ A saved codec is a folder:
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from dataclasses import fields
 from pathlib import Path
 
@@ -19,6 +17,7 @@ from safetensors.torch import load_file, save_file
 
 from s2s.codecs.base import Codec, CodecError, CodecWeightsNotFound
 from s2s.codecs.tiny.model import TinyCodecConfig, TinyCodecNet
+from s2s.training import atomic_folder
 
 CODEC_NAME = "s2s-tiny"
 SHIPPED_DIR = Path(__file__).resolve().parents[2] / "assets" / "codecs" / CODEC_NAME
@@ -63,23 +62,13 @@ class TinyCodec(Codec):
 def save_net(net: TinyCodecNet, out_dir: str | os.PathLike, overwrite: bool = False,
              model_card: str | None = None) -> Path:
     """Write the folder atomically: files land in a temporary sibling that is renamed into place."""
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not overwrite:
-        raise FileExistsError(f"{out_dir} already exists; choose another folder or pass overwrite=True")
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}."))
     state = {k: v.detach().half().contiguous() if v.is_floating_point() else v.contiguous()
              for k, v in net.state_dict().items() if k.rsplit(".", 1)[-1] not in _TRAINING_BUFFERS}
-    save_file(state, str(tmp / WEIGHTS_FILE))
-    (tmp / CONFIG_FILE).write_text(yaml.safe_dump({"codec": CODEC_NAME, **net.cfg.to_dict()}, sort_keys=False))
-    if model_card:
-        (tmp / "README.md").write_text(model_card)
-    tmp.chmod(0o755)  # mkdtemp makes private folders; a saved model is meant to be shared
-    for file in tmp.iterdir():
-        file.chmod(0o644)
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    os.replace(tmp, out_dir)
+    with atomic_folder(out_dir, overwrite) as tmp:
+        save_file(state, str(tmp / WEIGHTS_FILE))
+        (tmp / CONFIG_FILE).write_text(yaml.safe_dump({"codec": CODEC_NAME, **net.cfg.to_dict()}, sort_keys=False))
+        if model_card:
+            (tmp / "README.md").write_text(model_card)
     return out_dir
 
 

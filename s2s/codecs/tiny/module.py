@@ -4,8 +4,6 @@ Training logic lives here; the network is `TinyCodecNet`, inference is `TinyCode
 """
 from __future__ import annotations
 
-import math
-
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import Timer
@@ -13,6 +11,7 @@ from torchmetrics.functional.audio import short_time_objective_intelligibility
 
 from s2s.codecs.tiny.losses import MultiResolutionSTFTLoss, MultiScaleMelLoss
 from s2s.codecs.tiny.model import TinyCodecConfig, TinyCodecNet
+from s2s.training import warmup_cosine
 
 
 class TinyCodecModule(L.LightningModule):
@@ -88,9 +87,7 @@ class TinyCodecModule(L.LightningModule):
             return min(1.0, done) if self.trainer.max_steps > 0 else 0.0
 
         def schedule(step: int) -> float:  # linear warm-up, then cosine decay to 5% at the end
-            if step < hp.warmup_steps:
-                return (step + 1) / hp.warmup_steps
-            return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress(step)))
+            return warmup_cosine(step, hp.warmup_steps, progress=progress(step), floor=0.05)
 
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

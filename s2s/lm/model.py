@@ -1,0 +1,242 @@
+"""SpeechReasoningLM: a causal LM that hears codec tokens, thinks in text and answers in codec tokens.
+
+Read it with `vocab.py` (one id range for text, markers and speech),
+`formats.py` (how a turn is laid out as one row of ids) and `batching.py`
+(how a datamodule batch becomes such rows). The network is any Hugging Face
+`AutoModelForCausalLM`, pretrained or built from a config; the only change to
+it is its token embeddings (and output layer), sized to the joint vocabulary:
+
+    backbone ids   0 .. T-1 text (the tokenizer's own)   | T .. size-1: markers and speech (new rows)
+
+so a pretrained backbone's text ids keep their trained rows and meaning.
+
+Training is next-token prediction on the reply only. The question (and voice
+prompt) is given at inference, never generated, so predicting it would spend
+capacity on a job the model never does. Each target counts in one of three
+modalities (thought, reply text, speech); the loss is the weighted sum of
+each modality's mean, so a long speech reply does not drown out a short
+thought, and each modality's weight means the same whatever the lengths.
+"""
+from __future__ import annotations
+
+import os
+from functools import partial
+from pathlib import Path
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+import yaml
+from transformers import AutoConfig, AutoModelForCausalLM, PreTrainedModel
+
+from s2s.codecs import load_codec
+from s2s.lm.batching import encode_batch
+from s2s.lm.formats import REPLY_TEXT, SEGMENT_NAMES, SPEECH, THOUGHT, build_format
+from s2s.lm.text_tokenizer import load_text_tokenizer, train_text_tokenizer
+from s2s.lm.vocab import JointVocab
+from s2s.training import atomic_folder, warmup_cosine
+
+CONFIG_FILE = "config.yaml"  # ours; the backbone's own config.json and model.safetensors sit beside it
+
+# The modality each target counts in (indices of MODALITIES), or none.
+THOUGHT_LOSS, REPLY_TEXT_LOSS, SPEECH_LOSS = range(3)
+MODALITIES = ("thought", "reply_text", "speech")
+NO_LOSS = -1
+
+
+def _segment_modality() -> torch.Tensor:
+    """Segment label -> modality, for positions that hold content (markers and the prompt get NO_LOSS)."""
+    table = torch.full((len(SEGMENT_NAMES),), NO_LOSS, dtype=torch.long)
+    table[THOUGHT], table[REPLY_TEXT], table[SPEECH] = THOUGHT_LOSS, REPLY_TEXT_LOSS, SPEECH_LOSS
+    return table
+
+
+def target_modality(ids: torch.Tensor, segment: torch.Tensor, vocab: JointVocab) -> torch.Tensor:
+    """The modality each next-token target counts in: ids, segment [B, L] -> [B, L-1] (NO_LOSS: not a target).
+
+    Nothing up to the prompt's last marker (`</question>`, or `</voice>`) is
+    a target, and pads never are. A marker of the reply (`<think>`,
+    `</think>`, `<speak>`, `<eot>` ...) counts with the stream it closes: the
+    modality of the last thought, reply text or speech before it. The first,
+    `<think>`, closes nothing and opens the thought, so it counts there.
+    """
+    positions = torch.arange(ids.shape[1], device=ids.device).expand_as(ids)
+    prompt_marker = (ids == vocab.end_question) | (ids == vocab.end_voice)
+    reply_start = (prompt_marker.long() * (positions + 1)).amax(dim=1, keepdim=True)  # [B, 1]
+    in_reply = (positions >= reply_start) & (ids != vocab.pad)
+    own = _segment_modality().to(ids.device)[segment]
+    last_content = torch.where(own != NO_LOSS, positions, -1).cummax(dim=1).values
+    carried = torch.where(last_content >= 0, own.gather(1, last_content.clamp(min=0)), THOUGHT_LOSS)
+    return torch.where(in_reply, carried, NO_LOSS)[:, 1:]
+
+
+def build_backbone(backbone: str | None, backbone_config: dict | None, vocab_size: int) -> PreTrainedModel:
+    """A causal LM with `vocab_size` token embeddings: pretrained (`backbone`) or from a config dict.
+
+    Pretrained weights are loaded in float32 (the trainer's `precision` casts
+    for compute), then resized: rows below the old size keep their values.
+    transformers starts every new row at the mean of the old ones (with a
+    variance of 1e-9 of theirs): right for the output layer, where a new id
+    then takes no probability from the text, but at the input thousands of
+    speech ids would all read as one token and drift apart by gradient alone.
+    So new input rows are drawn from the spread of the old rows instead (an
+    output layer tied to the input shares them).
+    A config builds the model at the right size directly; its `vocab_size` is
+    the joint vocabulary's, whatever the dict says.
+    """
+    if (backbone is None) == (backbone_config is None):
+        raise ValueError("give the LM exactly one backbone: `backbone` (a hub id or a folder to load) or "
+                         "`backbone_config` (a config dict with `model_type`, to build one from scratch)")
+    if backbone is not None:
+        try:
+            model = AutoModelForCausalLM.from_pretrained(str(backbone)).float()
+        except OSError as error:
+            raise ValueError(f"cannot load the backbone {str(backbone)!r}: {error}") from None
+        old_rows = model.get_input_embeddings().num_embeddings
+        if old_rows != vocab_size:
+            model.resize_token_embeddings(vocab_size)
+        if old_rows < vocab_size:
+            with torch.no_grad():
+                weight = model.get_input_embeddings().weight
+                old, new = weight[:old_rows], weight[old_rows:]
+                new.copy_(old.mean(0) + old.std(0) * torch.randn_like(new))
+        return model
+    if "model_type" not in backbone_config:
+        raise ValueError(f"backbone_config needs a model_type (e.g. llama, gpt2), got keys {sorted(backbone_config)}")
+    config = AutoConfig.for_model(**{**backbone_config, "vocab_size": vocab_size})
+    return AutoModelForCausalLM.from_config(config)
+
+
+class SpeechReasoningLM(L.LightningModule):
+    """Backbone + text tokenizer + joint vocabulary + sequence format, and how to train them.
+
+    The tokenizer is `tokenizer` (a folder or hub id; default: the
+    backbone's own). When it names a folder that does not exist yet and
+    `tokenizer_train_manifest` is given, a byte-level BPE of
+    `tokenizer_vocab_size` ids is trained on that manifest and saved there
+    first, so one `s2s fit` runs from data to model; later runs load it.
+    `codec` (and `num_codebooks`, the first k of its codebooks) only sets the
+    speech ids: K codebooks of `codebook_size` codes.
+    """
+
+    def __init__(self, backbone: str | None = None, backbone_config: dict | None = None, tokenizer: str | None = None,
+                 tokenizer_train_manifest: str | None = None, tokenizer_vocab_size: int = 512,
+                 codec: str = "s2s-tiny", num_codebooks: int | None = None, format: str = "think_then_speak",
+                 format_options: dict | None = None, thought_weight: float = 1.0, reply_text_weight: float = 1.0,
+                 speech_weight: float = 1.0, lr: float = 1e-3, weight_decay: float = 0.1, warmup_steps: int = 200):
+        super().__init__()
+        self.save_hyperparameters()
+        self.tokenizer = self._text_tokenizer(tokenizer or backbone, tokenizer_train_manifest, tokenizer_vocab_size)
+        speech = load_codec(codec, **({} if num_codebooks is None else {"num_codebooks": num_codebooks}))
+        self.vocab = JointVocab(len(self.tokenizer), speech.num_codebooks, speech.codebook_size)
+        self.format = build_format(format, self.vocab, **(format_options or {}))
+        self.backbone = build_backbone(backbone, backbone_config, self.vocab.size)
+
+    @staticmethod
+    def _text_tokenizer(name_or_dir: str | None, train_manifest: str | None, vocab_size: int):
+        if name_or_dir is None:
+            raise ValueError("a backbone built from scratch needs `tokenizer`: a tokenizer folder or hub id "
+                             "(with `tokenizer_train_manifest`, a missing folder is trained and saved first)")
+        if train_manifest is not None and not Path(name_or_dir).exists():
+            with atomic_folder(name_or_dir) as tmp:
+                train_text_tokenizer(train_manifest, vocab_size).save_pretrained(tmp)
+        return load_text_tokenizer(name_or_dir)
+
+    def forward(self, ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """ids [B, L] -> logits [B, L, vocab.size]."""
+        return self.backbone(input_ids=ids, attention_mask=attention_mask, use_cache=False).logits
+
+    # ------------------------------------------------------------------ batches
+    def encode_batch(self, batch: dict) -> dict:
+        """A datamodule batch (texts, codes [B, K, F]) -> ids, segment, attention_mask [B, L] on the model's device."""
+        encoded = encode_batch(batch, self.tokenizer, self.format)
+        return {name: tensor.to(self.device) for name, tensor in encoded.items()}
+
+    # ------------------------------------------------------------------ training
+    def losses(self, batch: dict) -> dict[str, torch.Tensor]:
+        """Mean cross-entropy per modality, their weighted sum `loss`, speech per codebook, thought accuracy."""
+        hp, ids = self.hparams, batch["ids"]
+        modality = target_modality(ids, batch["segment"], self.vocab)  # [B, L-1]
+        scored = modality != NO_LOSS
+        # Keep only the scored positions before the float32 upcast: prompts and pads are a large part of a batch.
+        logits = self(ids, batch["attention_mask"])[:, :-1][scored].float()  # [N, V]
+        targets, modality = ids[:, 1:][scored], modality[scored]  # [N]
+        token_loss = F.cross_entropy(logits, targets, reduction="none")  # [N]
+        weights = (hp.thought_weight, hp.reply_text_weight, hp.speech_weight)  # in the order of MODALITIES
+        out = {"loss": token_loss.new_zeros(())}
+        for index, name in enumerate(MODALITIES):
+            mask = modality == index
+            if mask.any():
+                out[f"{name}_loss"] = token_loss[mask].mean()
+                out["loss"] = out["loss"] + weights[index] * out[f"{name}_loss"]
+        speech = (modality == SPEECH_LOSS) & self.vocab.is_speech(targets)  # the speech ids, not <eot>
+        codebook = self.vocab.speech_code(targets[speech])[0]
+        for k in range(self.vocab.num_codebooks):
+            if (codebook == k).any():
+                out[f"speech_loss_cb{k}"] = token_loss[speech][codebook == k].detach().mean()
+        thought = modality == THOUGHT_LOSS
+        if thought.any():
+            out["thought_accuracy"] = (logits[thought].argmax(-1) == targets[thought]).float().mean()
+        return out
+
+    def _log_losses(self, stage: str, losses: dict[str, torch.Tensor], batch: dict) -> None:
+        size = batch["ids"].shape[0]
+        self.log(f"{stage}/loss", losses["loss"], prog_bar=True, batch_size=size)
+        self.log_dict({f"{stage}/{name}": value for name, value in losses.items() if name != "loss"},
+                      batch_size=size)
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        batch = self.encode_batch(batch)
+        losses = self.losses(batch)
+        self._log_losses("train", losses, batch)
+        return losses["loss"]
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        batch = self.encode_batch(batch)
+        self._log_losses("val", self.losses(batch), batch)
+
+    def configure_optimizers(self):
+        hp = self.hparams
+        params = [p for p in self.parameters() if p.requires_grad]
+        # As in nanoGPT: decay the matrices (weights and embeddings), not the biases and norm gains.
+        groups = [{"params": [p for p in params if p.dim() >= 2], "weight_decay": hp.weight_decay},
+                  {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
+        optimizer = torch.optim.AdamW(groups, lr=hp.lr, betas=(0.9, 0.95))
+        schedule = partial(warmup_cosine, warmup_steps=hp.warmup_steps,
+                           total_steps=self.trainer.estimated_stepping_batches)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    # ------------------------------------------------------------------ saving
+    def save_pretrained(self, out_dir: str | os.PathLike, overwrite: bool = False) -> Path:
+        """Write a model folder atomically: the backbone (config.json, model.safetensors), the tokenizer, config.yaml.
+
+        config.yaml holds the init arguments and the joint vocabulary. The
+        folder is also a plain transformers model folder, so other tools can
+        read the backbone and tokenizer as they are.
+        """
+        # LightningCLI adds keys such as _class_path to the hyper-parameters; they are not arguments.
+        init_args = {k: v for k, v in self.hparams.items() if not k.startswith("_")}
+        with atomic_folder(out_dir, overwrite) as tmp:
+            self.backbone.save_pretrained(tmp)
+            self.tokenizer.save_pretrained(tmp)
+            config = {"init_args": init_args, "vocab": self.vocab.to_dict()}
+            (tmp / CONFIG_FILE).write_text(yaml.safe_dump(config, sort_keys=False))
+        return Path(out_dir)
+
+    @classmethod
+    def from_folder(cls, folder: str | os.PathLike) -> SpeechReasoningLM:
+        """The model `save_pretrained` wrote, in eval mode."""
+        folder = Path(folder)
+        if not (folder / CONFIG_FILE).is_file():
+            raise FileNotFoundError(f"{folder} is not a saved SpeechReasoningLM: {folder / CONFIG_FILE} is missing")
+        saved = yaml.safe_load((folder / CONFIG_FILE).read_text())
+        # The folder is the backbone (already resized) and the tokenizer; nothing is trained or downloaded.
+        init_args = {**saved["init_args"], "backbone": str(folder), "backbone_config": None,
+                     "tokenizer": str(folder), "tokenizer_train_manifest": None}
+        model = cls(**init_args)
+        expected = JointVocab.from_dict(saved["vocab"])
+        if model.vocab != expected:
+            raise ValueError(f"{folder} was saved with the vocabulary {expected}, but its tokenizer and codec give "
+                             f"{model.vocab}: load it with the codec ({init_args['codec']}) it was trained with")
+        return model.eval()

@@ -1,0 +1,253 @@
+"""SpeechReasoningLM, tiny: text tokenizer, batches, loss mask, training, pretrained backbones, saving, config."""
+import json
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+from lightning.pytorch.cli import LightningCLI
+from torch.utils.data import DataLoader
+from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
+
+from s2s.cli import main
+from s2s.codecs.tiny.codec import save_net
+from s2s.codecs.tiny.model import TinyCodecConfig, TinyCodecNet
+from s2s.data.datamodule import collate
+from s2s.data.synth import synthesize
+from s2s.lm.batching import encode_batch, pad_sequences
+from s2s.lm.formats import ThinkThenSpeak, Turn
+from s2s.lm.model import (
+    MODALITIES,
+    NO_LOSS,
+    REPLY_TEXT_LOSS,
+    SPEECH_LOSS,
+    THOUGHT_LOSS,
+    SpeechReasoningLM,
+    target_modality,
+)
+from s2s.lm.text_tokenizer import load_text_tokenizer, train_text_tokenizer
+from s2s.lm.vocab import JointVocab
+
+CONFIG = str(Path(__file__).resolve().parents[2] / "configs" / "lm" / "tiny.yaml")
+K, C = 2, 16  # the small codec's codebooks
+TINY_LLAMA = {"model_type": "llama", "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
+              "intermediate_size": 64, "max_position_embeddings": 512}
+ROWS = [
+    {"id": "a", "family": "arithmetic", "question": "what is twelve times three", "question_written":
+     "What is 12 × 3?", "thought": "12 × 3 = 36.", "answer": "36", "reply": "Twelve times three is thirty-six."},
+    {"id": "b", "family": "compare", "question": "which is larger, seven or nine", "question_written":
+     "Which is larger, 7 or 9?", "thought": "9 > 7, so nine.", "answer": "9", "reply": "Nine is larger."},
+    {"id": "c", "family": "count", "question": "how many legs do two cats have", "question_written":
+     "How many legs do 2 cats have?", "thought": "2 × 4 = 8.", "answer": "8", "reply": "Two cats have eight legs."},
+]
+
+
+@pytest.fixture(scope="module")
+def small_codec(tmp_path_factory) -> str:
+    net = TinyCodecNet(TinyCodecConfig(encoder_dim=16, encoder_layers=1, latent_dim=8, num_codebooks=K,
+                                       codebook_size=C, decoder_dim=16, decoder_layers=1))
+    return str(save_net(net.eval(), tmp_path_factory.mktemp("codec") / "small"))
+
+
+@pytest.fixture(scope="module")
+def manifest(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("synth") / "manifest.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in ROWS))
+    return path
+
+
+@pytest.fixture(scope="module")
+def tokenizer_dir(manifest, tmp_path_factory) -> str:
+    folder = tmp_path_factory.mktemp("tokenizer")
+    train_text_tokenizer(manifest, vocab_size=300).save_pretrained(folder)
+    return str(folder)
+
+
+def make_batch(seed: int = 0, question_frames=(6, 9, 4), reply_frames=(5, 7, 3)) -> dict:
+    """A datamodule batch of ROWS with random codes [K, F] of different lengths (no audio needed)."""
+    g = torch.Generator().manual_seed(seed)
+    items = [{**row, "question_codes": torch.randint(0, C, (K, fq), generator=g),
+              "reply_codes": torch.randint(0, C, (K, fr), generator=g)}
+             for row, fq, fr in zip(ROWS, question_frames, reply_frames)]
+    return collate(items)
+
+
+@pytest.fixture
+def lm(tokenizer_dir, small_codec) -> SpeechReasoningLM:
+    torch.manual_seed(0)
+    return SpeechReasoningLM(backbone_config=TINY_LLAMA, tokenizer=tokenizer_dir, codec=small_codec, warmup_steps=1)
+
+
+# ---------------------------------------------------------------------- text tokenizer and batches
+def test_text_tokenizer_is_deterministic_lossless_and_small(manifest, tokenizer_dir):
+    again = train_text_tokenizer([manifest], vocab_size=300)
+    loaded = load_text_tokenizer(tokenizer_dir)
+    assert again.get_vocab() == loaded.get_vocab() and 256 < len(loaded) <= 300
+    text = "Twelve × 3 = 36, naïvely: ok?"  # bytes never seen in training still encode
+    ids = loaded(text, add_special_tokens=False)["input_ids"]
+    assert loaded.decode(ids) == text and max(ids) < len(loaded)
+    with pytest.raises(ValueError, match="cannot load the text tokenizer"):
+        load_text_tokenizer(Path(tokenizer_dir) / "missing")
+
+
+def test_encode_batch_lays_out_each_example_and_pads_on_the_right(lm):
+    batch = make_batch()
+    encoded = encode_batch(batch, lm.tokenizer, lm.format)
+    ids, mask = encoded["ids"], encoded["attention_mask"]
+    assert ids.shape == encoded["segment"].shape == mask.shape and ids.shape[0] == len(ROWS)
+    for i, row in enumerate(ROWS):
+        length = int(mask[i].sum())
+        assert (ids[i, length:] == lm.vocab.pad).all() and (ids[i, :length] != lm.vocab.pad).all()
+        turn = lm.format.parse(ids[i, :length])
+        text = lm.tokenizer([row["thought"], row["reply"]], add_special_tokens=False)["input_ids"]
+        assert turn.thought_ids == text[0] and turn.reply_ids == text[1]
+        assert torch.equal(turn.question_codes, batch["question_codes"][i, :, : batch["question_lengths"][i]])
+        assert torch.equal(turn.reply_codes, batch["reply_codes"][i, :, : batch["reply_lengths"][i]])
+
+
+# ---------------------------------------------------------------------- the loss mask
+def test_prompt_and_pads_are_never_targets_and_markers_count_with_the_stream_they_close():
+    vocab = JointVocab(text_vocab_size=50, num_codebooks=K, codebook_size=C)
+    fmt = ThinkThenSpeak(vocab)
+
+    def turn(seed: int, voice: bool = False) -> Turn:
+        g = torch.Generator().manual_seed(seed)
+        return Turn(question_codes=torch.randint(0, C, (K, 4), generator=g), thought_ids=[1, 2, 3], reply_ids=[4, 5],
+                    reply_codes=torch.randint(0, C, (K, 3), generator=g),
+                    voice_codes=torch.randint(0, C, (K, 2), generator=g) if voice else None)
+
+    batch = pad_sequences([fmt.build(turn(0)), fmt.build(turn(1, voice=True)), fmt.build(turn(2))], vocab.pad)
+    modality = target_modality(batch["ids"], batch["segment"], vocab)
+    ids = batch["ids"][:, 1:]  # the targets
+    for row in range(2):
+        prompt_end = int(((ids[row] == vocab.end_question) | (ids[row] == vocab.end_voice)).nonzero().max())
+        assert (modality[row, : prompt_end + 1] == NO_LOSS).all()  # question, voice and their markers
+        assert ids[row, prompt_end + 1] == vocab.think and modality[row, prompt_end + 1] == THOUGHT_LOSS
+    assert (modality[0][ids[0] == vocab.pad] == NO_LOSS).all() and (ids[0] == vocab.pad).any()
+    counts = [int((modality[0] == m).sum()) for m in range(len(MODALITIES))]
+    assert counts == [3 + 2, 2 + 1, K * 3 + 1]  # <think> t t t </think> | r r <speak> | S*6 <eot>
+    assert modality[0][ids[0] == vocab.end_think] == THOUGHT_LOSS
+    assert modality[0][ids[0] == vocab.speak] == REPLY_TEXT_LOSS
+    assert modality[0][ids[0] == vocab.eot] == SPEECH_LOSS
+    # Other question codes, same mask: only the layout decides what is a target.
+    assert torch.equal(modality[0], modality[2])
+
+
+# ---------------------------------------------------------------------- training
+def test_losses_per_modality_and_codebook_and_overfitting_one_batch(lm):
+    batch = lm.encode_batch(make_batch())
+    losses = lm.losses(batch)
+    expected = {"loss", "thought_accuracy", *(f"{m}_loss" for m in MODALITIES),
+                *(f"speech_loss_cb{k}" for k in range(K))}
+    assert set(losses) == expected and all(torch.isfinite(v) for v in losses.values())
+    assert torch.allclose(losses["loss"], sum(losses[f"{m}_loss"] for m in MODALITIES))
+    optimizer = torch.optim.AdamW(lm.parameters(), lr=1e-2)
+    first = losses["loss"].item()
+    for _ in range(25):
+        loss = lm.losses(batch)["loss"]
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert lm.losses(batch)["loss"].item() < 0.3 * first  # about 17.5 -> 1.3 when measured
+
+
+def test_trainer_logs_every_loss(lm):
+    loader = DataLoader([make_batch()], batch_size=None)  # raw datamodule batches: the LM encodes them itself
+    trainer = L.Trainer(max_steps=2, accelerator="cpu", logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0)
+    trainer.fit(lm, loader, loader)
+    logged = set(trainer.callback_metrics)
+    for stage in ("train", "val"):
+        assert {f"{stage}/loss", f"{stage}/thought_accuracy", f"{stage}/speech_loss_cb1"} <= logged
+        assert {f"{stage}/{m}_loss" for m in MODALITIES} <= logged
+    assert all(torch.isfinite(v) for v in trainer.callback_metrics.values())
+
+
+# ---------------------------------------------------------------------- pretrained backbones and saving
+@pytest.mark.parametrize("kind", ["llama", "gpt2"])
+def test_pretrained_backbone_keeps_its_text_rows(kind, tokenizer_dir, small_codec, tmp_path):
+    tokenizer = load_text_tokenizer(tokenizer_dir)
+    text = len(tokenizer)
+    torch.manual_seed(0)
+    if kind == "llama":
+        backbone = LlamaForCausalLM(LlamaConfig(vocab_size=text, hidden_size=32, num_hidden_layers=1,
+                                                num_attention_heads=2, intermediate_size=64))
+    else:
+        backbone = GPT2LMHeadModel(GPT2Config(vocab_size=text, n_embd=32, n_layer=1, n_head=2, n_positions=256))
+    backbone.save_pretrained(tmp_path / kind)
+    tokenizer.save_pretrained(tmp_path / kind)  # its own tokenizer, beside it
+
+    lm = SpeechReasoningLM(backbone=str(tmp_path / kind), codec=small_codec)
+    assert lm.vocab == JointVocab(text, K, C)
+    for old, new in ((backbone.get_input_embeddings(), lm.backbone.get_input_embeddings()),
+                     (backbone.get_output_embeddings(), lm.backbone.get_output_embeddings())):
+        assert new.weight.shape[0] == lm.vocab.size and torch.equal(new.weight[:text], old.weight)
+    # New input rows (specials, speech) are as spread out as the text rows, not one mean row repeated.
+    spread = lm.backbone.get_input_embeddings().weight[text:].std(0).mean()
+    assert spread > 0.5 * backbone.get_input_embeddings().weight.std(0).mean()
+    assert torch.isfinite(lm.losses(lm.encode_batch(make_batch()))["loss"])
+
+
+def test_save_and_load_give_identical_logits(lm, tmp_path):
+    batch = lm.encode_batch(make_batch())
+    folder = lm.save_pretrained(tmp_path / "lm")
+    assert {"model.safetensors", "config.yaml", "config.json", "tokenizer.json"} <= {p.name for p in folder.iterdir()}
+    assert [p.name for p in tmp_path.iterdir()] == ["lm"]  # no temporary folder left behind
+    loaded = SpeechReasoningLM.from_folder(folder)
+    assert loaded.vocab == lm.vocab and loaded.hparams.format == lm.hparams.format
+    with torch.no_grad():
+        inputs = batch["ids"], batch["attention_mask"]
+        assert torch.equal(loaded(*inputs), lm.eval()(*inputs))
+    with pytest.raises(FileExistsError, match="already exists"):
+        lm.save_pretrained(folder)
+    lm.save_pretrained(folder, overwrite=True)
+
+
+@pytest.mark.parametrize("fmt, options", [
+    ("think_while_speaking", {"thought_chunk_tokens": 3, "speech_chunk_frames": 2}),
+    ("text_guided", {"offset_tokens": 2}),
+])
+def test_every_format_trains(fmt, options, tokenizer_dir, small_codec):
+    lm = SpeechReasoningLM(backbone_config=TINY_LLAMA, tokenizer=tokenizer_dir, codec=small_codec, format=fmt,
+                           format_options=options)
+    losses = lm.losses(lm.encode_batch(make_batch()))
+    assert {f"{m}_loss" for m in MODALITIES} <= set(losses) and torch.isfinite(losses["loss"])
+
+
+# ---------------------------------------------------------------------- the YAML config
+def test_tiny_config_parses_and_builds_a_3_to_5_m_parameter_model(manifest, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)  # the config's relative paths (runs/, data/) land in tmp_path
+    monkeypatch.setattr("sys.argv", ["s2s"])  # LightningCLI reads its arguments from `args`, not from pytest's
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", "--config", CONFIG, "--print_config"])
+    assert exit_info.value.code == 0 and "s2s.lm.model.SpeechReasoningLM" in capsys.readouterr().out
+
+    tokenizer = tmp_path / "runs/lm-tiny/tokenizer"
+    cli = LightningCLI(subclass_mode_model=True, subclass_mode_data=True, run=False,
+                       parser_kwargs={"parser_mode": "omegaconf"},
+                       args=["--config", CONFIG, "--model.init_args.tokenizer_train_manifest", str(manifest)])
+    assert (tokenizer / "tokenizer.json").is_file()  # trained on first use, loaded afterwards
+    lm = cli.model
+    assert isinstance(lm, SpeechReasoningLM) and lm.vocab.num_codebooks == 4 and lm.vocab.codebook_size == 1024
+    parameters = sum(p.numel() for p in lm.parameters())
+    assert 3e6 < parameters < 5e6, parameters
+    assert cli.trainer.max_steps == 4000
+    assert cli.trainer.checkpoint_callback.dirpath.endswith("runs/lm-tiny/checkpoints")
+
+
+def test_fit_from_the_yaml_trains_checkpoints_and_logs(small_codec, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("sys.argv", ["s2s"])
+    synthesize(tmp_path / "data/synth/train", n=4, split="train", workers=1, progress=False)
+    synthesize(tmp_path / "data/synth/test", n=1, split="test", workers=1, progress=False)
+    small = ["--model.init_args.backbone_config", json.dumps(TINY_LLAMA), "--model.init_args.codec", small_codec,
+             "--model.init_args.num_codebooks", "null", "--model.init_args.warmup_steps", "1",
+             "--data.init_args.codec", small_codec, "--data.init_args.batch_size", "2",
+             "--trainer.max_steps", "2", "--trainer.val_check_interval", "2", "--trainer.limit_val_batches", "1",
+             "--trainer.log_every_n_steps", "1", "--trainer.enable_progress_bar", "false",
+             "--trainer.enable_model_summary", "false"]
+    main(["fit", "--config", CONFIG, *small])
+    run = tmp_path / "runs/lm-tiny"
+    assert (run / "checkpoints/last.ckpt").is_file() and (run / "tokenizer/tokenizer.json").is_file()
+    metrics = (run / "lightning_logs/version_0/metrics.csv").read_text().splitlines()[0].split(",")
+    assert {"train/loss", "train/speech_loss_cb1", "val/loss", "val/thought_accuracy"} <= set(metrics)

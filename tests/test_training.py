@@ -1,0 +1,31 @@
+"""The shared learning-rate schedule and atomic folder writes."""
+import math
+
+import pytest
+
+from s2s.training import atomic_folder, warmup_cosine
+
+
+def test_warmup_then_cosine_to_the_floor():
+    assert warmup_cosine(0, warmup_steps=10, total_steps=110) == pytest.approx(0.1)
+    assert warmup_cosine(9, warmup_steps=10, total_steps=110) == pytest.approx(1.0)
+    assert warmup_cosine(60, warmup_steps=10, total_steps=110, floor=0.0) == pytest.approx(0.5)
+    assert warmup_cosine(500, warmup_steps=10, total_steps=110, floor=0.05) == pytest.approx(0.05)
+    assert warmup_cosine(50, warmup_steps=10, progress=1.0, floor=0.2) == pytest.approx(0.2)  # time-based progress
+    assert warmup_cosine(10**6, warmup_steps=10, total_steps=math.inf) == pytest.approx(1.0)
+
+
+def test_atomic_folder_is_all_or_nothing(tmp_path):
+    target = tmp_path / "model"
+    with pytest.raises(RuntimeError):
+        with atomic_folder(target) as tmp:
+            (tmp / "weights.bin").write_text("half")
+            raise RuntimeError("crash while saving")
+    assert not target.exists() and list(tmp_path.iterdir()) == []
+    with atomic_folder(target) as tmp:
+        (tmp / "weights.bin").write_text("whole")
+    assert (target / "weights.bin").read_text() == "whole" and oct(target.stat().st_mode)[-3:] == "755"
+    with pytest.raises(FileExistsError, match="already exists"):
+        with atomic_folder(target):
+            pass
+    assert (target / "weights.bin").read_text() == "whole"
