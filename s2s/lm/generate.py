@@ -1,0 +1,372 @@
+"""Generation: a reply, token by token, with a KV cache, phase masks and streamed audio.
+
+The model writes the reply of a sequence format (`formats.py`) one id at a
+time. A phase machine says which ids may come next, so whatever the model
+prefers, the ids always make a well-formed reply that ends:
+
+    prompt  <question> Q..Q </question> [<voice> V..V </voice>] <think>     (given: `build_prompt`)
+    THOUGHT     text ids or </think>          </think> forced at max_thought_tokens
+    REPLY_TEXT  text ids or <speak>           <speak> forced at max_reply_tokens
+    SPEECH      codebook k's ids, k = 0..K-1 in turn; <eot> only between frames, forced at max_speech_frames
+    DONE
+
+The phases are the formats' segment labels (THOUGHT, REPLY_TEXT, SPEECH),
+so the reply's pieces keep one name from layout to loss to stream. The state
+of the machine is a small dataclass (`PhaseState`), as the codec's decode
+stream is (`codecs/base.py`): one streaming idea.
+
+`stream` is the one generation loop: one forward over the prompt, then one
+forward per new id that reuses the attention keys and values of every id
+before it (`past_key_values`). It yields events as they happen: pieces of the
+thought and of the reply text, and audio as soon as whole speech frames have
+passed through the codec's streaming decoder. `generate` drains it.
+Only think-then-speak has a phase machine so far; the other formats need one
+each (`PHASE_MACHINES`), and nothing else changes.
+"""
+from __future__ import annotations
+
+import inspect
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from functools import partial
+
+import torch
+
+from s2s.lm.formats import REPLY_TEXT, SEGMENT_NAMES, SPEECH, THOUGHT, Format, Turn
+from s2s.lm.vocab import JointVocab
+
+DONE = -1  # not a segment label: the reply has ended with <eot>
+
+
+# ---------------------------------------------------------------------- phases
+@dataclass
+class PhaseState:
+    """Where a reply being generated stands: its phase and how much of each part is written."""
+
+    phase: int = THOUGHT  # THOUGHT, REPLY_TEXT, SPEECH (segment labels of formats.py) or DONE
+    thought_tokens: int = 0
+    reply_tokens: int = 0
+    speech_tokens: int = 0  # speech ids written; a frame is K of them
+    capped: list[int] = field(default_factory=list)  # phases closed by their cap rather than by the model
+
+
+class PhaseMachine:
+    """A format's rules for a reply: `start()`, `allowed_mask(state)`, `advance(state, token)`.
+
+    Masks are built once, on `device`, and returned as they are: callers must
+    not change them in place.
+    """
+
+    format_name = "format"
+
+    def __init__(self, vocab: JointVocab, device: torch.device | str = "cpu"):
+        self.vocab, self.device = vocab, torch.device(device)
+
+    def _mask(self, *allowed: range | int) -> torch.Tensor:
+        """BoolTensor [V], True on the given id ranges and ids."""
+        mask = torch.zeros(self.vocab.size, dtype=torch.bool)
+        for ids in allowed:
+            if isinstance(ids, range):
+                mask[ids.start: ids.stop] = True
+            else:
+                mask[ids] = True
+        return mask.to(self.device)
+
+    def start(self) -> PhaseState:
+        return PhaseState()
+
+    def allowed_mask(self, state: PhaseState) -> torch.Tensor:
+        """BoolTensor [V]: the ids that may come next."""
+        raise NotImplementedError
+
+    def advance(self, state: PhaseState, token: int) -> None:
+        """Take `token` into `state` (in place); raises ValueError if the rules do not allow it there."""
+        if state.phase == DONE:
+            raise ValueError(f"{self.format_name}: the reply has ended; nothing may follow its <eot>")
+        if not bool(self.allowed_mask(state)[token]):
+            raise ValueError(f"{self.format_name}: {self.vocab.describe(token)} may not come next in the "
+                             f"{SEGMENT_NAMES[state.phase]} phase ({state})")
+        self._advance(state, int(token))
+
+    def _advance(self, state: PhaseState, token: int) -> None:
+        raise NotImplementedError
+
+
+class ThinkThenSpeakPhases(PhaseMachine):
+    """<think> t.. </think> r.. <speak> S.. <eot>, every part capped, so generation always ends.
+
+    At most max_thought_tokens + max_reply_tokens + K * max_speech_frames + 3 ids follow the prompt.
+    """
+
+    format_name = "think_then_speak"
+
+    def __init__(self, vocab: JointVocab, max_thought_tokens: int = 256, max_reply_tokens: int = 128,
+                 max_speech_frames: int = 500, device: torch.device | str = "cpu"):
+        super().__init__(vocab, device)
+        caps = {"max_thought_tokens": max_thought_tokens, "max_reply_tokens": max_reply_tokens,
+                "max_speech_frames": max_speech_frames}
+        for name, cap in caps.items():
+            if not isinstance(cap, int) or cap < 0:
+                raise ValueError(f"{name} must be an integer >= 0, got {cap!r}")
+        self.max_thought_tokens, self.max_reply_tokens = max_thought_tokens, max_reply_tokens
+        self.max_speech_frames = max_speech_frames
+        text = vocab.text_range
+        self._thought, self._end_thought = self._mask(text, vocab.end_think), self._mask(vocab.end_think)
+        self._reply, self._speak = self._mask(text, vocab.speak), self._mask(vocab.speak)
+        self._eot = self._mask(vocab.eot)
+        self._frame_start = self._mask(vocab.speech_range(0), vocab.eot)
+        self._codebook = [self._mask(vocab.speech_range(k)) for k in range(vocab.num_codebooks)]
+
+    def allowed_mask(self, state: PhaseState) -> torch.Tensor:
+        if state.phase == THOUGHT:
+            return self._end_thought if state.thought_tokens >= self.max_thought_tokens else self._thought
+        if state.phase == REPLY_TEXT:
+            return self._speak if state.reply_tokens >= self.max_reply_tokens else self._reply
+        if state.phase == SPEECH:
+            frames, codebook = divmod(state.speech_tokens, self.vocab.num_codebooks)
+            if codebook:  # inside a frame: its next codebook, nothing else
+                return self._codebook[codebook]
+            return self._eot if frames >= self.max_speech_frames else self._frame_start
+        raise ValueError(f"{self.format_name}: the reply has ended; no id may come next")
+
+    def _advance(self, state: PhaseState, token: int) -> None:
+        vocab, phase = self.vocab, state.phase
+        if phase == THOUGHT and token == vocab.end_think:
+            state.phase = REPLY_TEXT
+            capped = state.thought_tokens >= self.max_thought_tokens
+        elif phase == REPLY_TEXT and token == vocab.speak:
+            state.phase = SPEECH
+            capped = state.reply_tokens >= self.max_reply_tokens
+        elif phase == SPEECH and token == vocab.eot:
+            state.phase = DONE
+            capped = state.speech_tokens >= vocab.num_codebooks * self.max_speech_frames
+        else:  # content of the current phase
+            counter = {THOUGHT: "thought_tokens", REPLY_TEXT: "reply_tokens", SPEECH: "speech_tokens"}[phase]
+            setattr(state, counter, getattr(state, counter) + 1)
+            return
+        if capped:
+            state.capped.append(phase)
+
+
+PHASE_MACHINES = {"think_then_speak": ThinkThenSpeakPhases}
+
+
+def phase_machine(format: Format, device: torch.device | str = "cpu", **caps) -> PhaseMachine:
+    """The phase machine of `format`, with its caps (max_thought_tokens, ...)."""
+    if format.name not in PHASE_MACHINES:
+        raise NotImplementedError(f"generation supports the formats {', '.join(PHASE_MACHINES)} so far, "
+                                  f"not {format.name}: its phase machine is still to be written")
+    return PHASE_MACHINES[format.name](format.vocab, device=device, **caps)
+
+
+# ---------------------------------------------------------------------- prompt
+def build_prompt(format: Format, *, question_codes: torch.Tensor | None = None,
+                 question_text_ids: list[int] | None = None, voice_codes: torch.Tensor | None = None) -> torch.Tensor:
+    """The ids a reply is generated after: question, voice prompt and the <think> that opens the reply. [L]
+
+    Every format opens its reply with <think>, and the prompt holds no
+    <think> of its own (it is question text or audio), so the prompt is the
+    format's own `build` of a turn with an empty reply, cut after its first
+    <think>: one layout, written in one place.
+    """
+    vocab = format.vocab
+    empty = torch.zeros(vocab.num_codebooks, 0, dtype=torch.long)
+    turn = Turn(question_codes=question_codes, question_text_ids=question_text_ids, voice_codes=voice_codes,
+                thought_ids=[], reply_ids=[], reply_codes=empty)
+    ids = format.build(turn).ids
+    opener = int((ids == vocab.think).nonzero()[0])
+    return ids[: opener + 1]
+
+
+# ---------------------------------------------------------------------- sampling
+def sample_next(logits: torch.Tensor, allowed: torch.Tensor, temperature: float = 1.0, top_k: int | None = None,
+                top_p: float | None = None, generator: torch.Generator | None = None) -> int:
+    """One id from logits [V], only among `allowed` [V]: greedy at temperature 0, else top-k, then top-p.
+
+    The mask comes first, so top-k and top-p choose among legal ids only.
+    """
+    logits = logits.float().masked_fill(~allowed, float("-inf"))
+    if temperature == 0:
+        return int(logits.argmax())
+    logits = logits / temperature
+    if top_k is not None:
+        kth_best = logits.topk(min(top_k, logits.numel())).values[-1]
+        logits = logits.masked_fill(logits < kth_best, float("-inf"))
+    probs = torch.softmax(logits, dim=-1)
+    if top_p is not None and top_p < 1.0:
+        # Keep the most likely ids until they hold top_p of the probability; the first is always kept.
+        sorted_probs, order = probs.sort(descending=True)
+        outside = sorted_probs.cumsum(0) - sorted_probs >= top_p
+        probs = probs.scatter(0, order[outside], 0.0)
+    return int(torch.multinomial(probs, 1, generator=generator))
+
+
+def _check_sampling(temperature: float, top_k: int | None, top_p: float | None) -> None:
+    if temperature < 0:
+        raise ValueError(f"temperature must be >= 0 (0 is greedy), got {temperature}")
+    if top_k is not None and top_k < 1:
+        raise ValueError(f"top_k must be at least 1 (or None for no limit), got {top_k}")
+    if top_p is not None and not 0 < top_p <= 1:
+        raise ValueError(f"top_p must lie in (0, 1] (or None for no limit), got {top_p}")
+
+
+# ---------------------------------------------------------------------- text pieces
+class _TextStream:
+    """One text (the thought, or the reply text) decoded as its ids arrive; each id gives the new characters.
+
+    Decoding all ids so far, rather than each id alone, gets multi-byte
+    characters right: a byte-level BPE may split one character across ids.
+    While the text ends in such a half character (U+FFFD) nothing is given.
+    """
+
+    def __init__(self, tokenizer):
+        self.tokenizer, self.ids, self.emitted = tokenizer, [], ""
+
+    @property
+    def text(self) -> str:
+        return self.tokenizer.decode(self.ids, skip_special_tokens=False, clean_up_tokenization_spaces=False)
+
+    def push(self, token: int) -> str:
+        self.ids.append(token)
+        text = self.text
+        if text.endswith("\ufffd"):
+            return ""
+        piece, self.emitted = text[len(self.emitted):], text
+        return piece
+
+    def flush(self) -> str:
+        """What is still held back (a half character at the very end)."""
+        text = self.text
+        piece, self.emitted = text[len(self.emitted):], text
+        return piece
+
+
+# ---------------------------------------------------------------------- generation
+@dataclass
+class Reply:
+    """A generated reply: all ids, what they parse to, and how fast they came."""
+
+    ids: torch.Tensor  # [L] prompt then reply, joint vocabulary, on the CPU
+    prompt_length: int  # ids[:prompt_length] is the prompt
+    turn: Turn  # the format's lenient parse: thought_ids, reply_ids, reply_codes [K, F]
+    thought: str
+    reply_text: str
+    capped: list[int]  # phases (THOUGHT, REPLY_TEXT, SPEECH) closed by their cap, not by the model
+    first_audio_ms: float | None  # from the start of generation to the first audio chunk; None without audio
+    total_ms: float
+    tokens_per_s: float  # ids generated per second of the whole call (prompt forward and decoding included)
+
+    @property
+    def reply_codes(self) -> torch.Tensor:
+        """[K, F] the reply speech."""
+        return self.turn.reply_codes
+
+    @property
+    def generated_ids(self) -> torch.Tensor:
+        """[L - prompt_length] the ids the model wrote."""
+        return self.ids[self.prompt_length:]
+
+
+def _check_inputs(model, prompt_ids: torch.Tensor, codec, frames_per_chunk: int) -> None:
+    vocab = model.vocab
+    if not isinstance(prompt_ids, torch.Tensor) or prompt_ids.dim() != 1 or prompt_ids.numel() == 0:
+        shape = tuple(prompt_ids.shape) if isinstance(prompt_ids, torch.Tensor) else type(prompt_ids).__name__
+        raise ValueError(f"prompt_ids must be ids [L] of one prompt, got {shape}; make them with build_prompt")
+    if int(prompt_ids[-1]) != vocab.think:
+        raise ValueError(f"prompt_ids must end with the <think> that opens the reply, found "
+                         f"{vocab.describe(prompt_ids[-1])}; make them with build_prompt")
+    if codec is not None:
+        if codec.codebook_size != vocab.codebook_size or codec.max_codebooks < vocab.num_codebooks:
+            raise ValueError(f"the codec {codec.name} ({codec.max_codebooks} codebooks of {codec.codebook_size}) "
+                             f"cannot decode this LM's speech ({vocab.num_codebooks} codebooks of "
+                             f"{vocab.codebook_size}): pass the codec the LM was trained with")
+        if frames_per_chunk < 1:
+            raise ValueError(f"frames_per_chunk must be at least 1, got {frames_per_chunk}")
+
+
+def stream(model, prompt_ids: torch.Tensor, codec=None, frames_per_chunk: int = 2, *,
+           max_thought_tokens: int = 256, max_reply_tokens: int = 128, max_speech_frames: int = 500,
+           temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None, seed: int | None = 0):
+    """Generate a reply of `model` (a SpeechReasoningLM, in eval mode) after `prompt_ids` [L], event by event.
+
+    Returns an iterator of ("thought", text piece), ("reply_text", text
+    piece), ("audio", wav [1, T] at the codec's rate: only with a `codec`,
+    every `frames_per_chunk` whole frames go through its streaming decoder)
+    and last ("done", Reply). Text pieces still held back (a half character)
+    come just before "done". `seed` seeds the sampling (None: a fresh random
+    seed). Times run from this call, and include the time the caller spends
+    between events. Arguments are checked here, before the first event.
+    """
+    start_s = time.perf_counter()
+    _check_inputs(model, prompt_ids, codec, frames_per_chunk)
+    _check_sampling(temperature, top_k, top_p)
+    device = next(model.backbone.parameters()).device
+    machine = phase_machine(model.format, device, max_thought_tokens=max_thought_tokens,
+                            max_reply_tokens=max_reply_tokens, max_speech_frames=max_speech_frames)
+    generator = torch.Generator(device=device)
+    if seed is None:
+        generator.seed()
+    else:
+        generator.manual_seed(seed)
+    sample = partial(sample_next, temperature=temperature, top_k=top_k, top_p=top_p, generator=generator)
+    return _events(model, prompt_ids, codec, frames_per_chunk, machine, sample, start_s)
+
+
+@torch.no_grad()  # not inference_mode: the Reply's tensors stay ordinary tensors a caller may change
+def _events(model, prompt_ids: torch.Tensor, codec, frames_per_chunk: int, machine: PhaseMachine, sample,
+            start_s: float):
+    """The generation loop behind `stream`."""
+    vocab, backbone, device = model.vocab, model.backbone, machine.device
+    state, generated = machine.start(), []
+    texts = {THOUGHT: _TextStream(model.tokenizer), REPLY_TEXT: _TextStream(model.tokenizer)}
+    frame, frames = [], []  # codes of the frame being written; whole frames not yet decoded
+    first_audio_ms = None
+    inputs, cache = prompt_ids.to(device)[None], None  # [1, L]: the prompt, then one id at a time
+    # transformers 5 renamed the forward's `past_key_values` to `cache`: use the name this backbone takes.
+    cache_name = "cache" if "cache" in inspect.signature(backbone.forward).parameters else "past_key_values"
+    with codec.streaming(1) if codec is not None else nullcontext():
+        while state.phase != DONE:
+            out = backbone(input_ids=inputs, use_cache=True, **{cache_name: cache})
+            cache = getattr(out, cache_name)
+            token = sample(out.logits[0, -1], machine.allowed_mask(state))
+            phase = state.phase
+            machine.advance(state, token)
+            generated.append(token)
+            inputs = torch.tensor([[token]], device=device)
+
+            if phase in texts and vocab.is_text(token):
+                piece = texts[phase].push(token)
+                if piece:
+                    yield SEGMENT_NAMES[phase], piece
+            elif phase == SPEECH and vocab.is_speech(token):
+                frame.append(vocab.speech_code(token)[1])
+                if len(frame) == vocab.num_codebooks:
+                    frames.append(frame)
+                    frame = []
+            if codec is not None and (len(frames) >= frames_per_chunk or state.phase == DONE):
+                codes = torch.tensor(frames, dtype=torch.long).view(-1, vocab.num_codebooks).T[None]  # [1, K, f]
+                wav = codec.decode_step(codes)  # [1, 1, t]: the samples now final
+                if state.phase == DONE:
+                    wav = torch.cat([wav, codec.flush()], dim=-1)
+                frames = []
+                if wav.shape[-1]:
+                    if first_audio_ms is None:
+                        first_audio_ms = 1000 * (time.perf_counter() - start_s)
+                    yield "audio", wav[0]
+    for phase, text in texts.items():
+        piece = text.flush()
+        if piece:
+            yield SEGMENT_NAMES[phase], piece
+
+    ids = torch.cat([prompt_ids.cpu(), torch.tensor(generated, dtype=torch.long)])
+    total_s = time.perf_counter() - start_s
+    yield "done", Reply(ids=ids, prompt_length=prompt_ids.numel(), turn=model.format.parse(ids, strict=False),
+                        thought=texts[THOUGHT].text, reply_text=texts[REPLY_TEXT].text, capped=state.capped,
+                        first_audio_ms=first_audio_ms, total_ms=1000 * total_s,
+                        tokens_per_s=len(generated) / total_s)
+
+
+def generate(model, prompt_ids: torch.Tensor, **options) -> Reply:
+    """The whole reply at once: `stream` (same options) drained; decode its `reply_codes` with the codec."""
+    return next(value for kind, value in stream(model, prompt_ids, **options) if kind == "done")
