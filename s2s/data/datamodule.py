@@ -104,13 +104,14 @@ class SpokenReasoningDataModule(L.LightningDataModule):
         self.save_hyperparameters()
 
     def _dataset(self, manifest: str) -> SpokenReasoningDataset:
-        folder = cache_folder(Path(manifest), self.codec)
+        folder = cache_folder(Path(manifest), self.codec, fingerprint=self.fingerprint)
         cache = TokenCache(folder) if self.hparams.use_cache and (folder / "cache.json").exists() else None
         return SpokenReasoningDataset(manifest, self.codec, cache)
 
     def setup(self, stage: str | None = None) -> None:
         if not hasattr(self, "codec"):
             self.codec = load_codec(self.hparams.codec)
+            self.fingerprint = self.codec.fingerprint()  # once: it hashes every weight
             self.train_set = self._dataset(self.hparams.train)
             self.val_set = self._dataset(self.hparams.val) if self.hparams.val else None
 

@@ -80,10 +80,11 @@ class TokenCache:
             return f.get_tensor(key).long()
 
 
-def cache_folder(manifest: Path, codec: Codec, cache_root: Path | None = None) -> Path:
+def cache_folder(manifest: Path, codec: Codec, cache_root: Path | None = None, fingerprint: str | None = None) -> Path:
+    """Where `codec`'s tokens of `manifest` live; pass `fingerprint` when you have it (hashing reads every weight)."""
     root = Path(cache_root) if cache_root else Path(manifest).parent / "tokens"
     safe_name = "".join(c if c.isalnum() or c in "-_." else "_" for c in codec.name)
-    return root / f"{safe_name}-{codec.fingerprint()[:16]}"
+    return root / f"{safe_name}-{(fingerprint or codec.fingerprint())[:16]}"
 
 
 def _shard_is_current(shard: Path, items: list[tuple[str, Path]], hashes: list[str]) -> bool:
@@ -129,12 +130,13 @@ def tokenize_manifest(manifest: str | os.PathLike, codec: Codec, cache_root: str
     items = audio_items(manifest)
     if not items:
         raise ValueError(f"{manifest} names no audio (fields {', '.join(AUDIO_FIELDS)}); nothing to tokenize")
-    folder = cache_folder(manifest, codec, cache_root)
+    fingerprint = codec.fingerprint()
+    folder = cache_folder(manifest, codec, cache_root, fingerprint)
     folder.mkdir(parents=True, exist_ok=True)
     for leftover in folder.glob(".shard.*.tmp"):  # a killed run's half-written shard
         leftover.unlink()
     (folder / "cache.json").write_text(json.dumps({
-        "codec": codec.name, "fingerprint": codec.fingerprint(), "sample_rate": codec.sample_rate,
+        "codec": codec.name, "fingerprint": fingerprint, "sample_rate": codec.sample_rate,
         "frame_rate": codec.frame_rate, "num_codebooks": codec.num_codebooks, "codebook_size": codec.codebook_size,
         "manifest": str(manifest.resolve()), "shard_size": shard_size}, indent=2))
     bar = tqdm(total=len(items), desc=f"tokenizing with {codec.name}", unit="file", disable=not progress)
