@@ -2,9 +2,12 @@
 
     s2s fit --config configs/codec/tiny.yaml      train anything (LightningCLI: plain YAML, checked)
     s2s demo                                      the README's main job
+    s2s reply QUESTION.wav [--out REPLY.wav]      answer a spoken question: thought, reply text, spoken reply
+    s2s evaluate --manifest M [--ckpt DIR]        answer accuracy per family, from audio and from text
     s2s codec roundtrip IN.wav --out OUT.wav      encode and decode one file, print quality figures
     s2s codec eval SOURCE                         quality figures over a folder or manifest
     s2s codec export CKPT OUT_DIR                 Lightning checkpoint -> codec folder
+    s2s export CKPT OUT_DIR                       Lightning checkpoint -> LM or recogniser folder
     s2s data synth --out DIR --n N                render a spoken reasoning corpus with espeak-ng
     s2s data tokenize --manifest M --codec NAME   encode a manifest's audio once into a token cache
     s2s data speech --out DIR --n N               render spoken sentences with espeak-ng
@@ -37,6 +40,64 @@ def cmd_demo(args: argparse.Namespace) -> None:
     run_demo(out=args.out, codec_name=args.codec)
 
 
+def cmd_reply(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from s2s.pipeline import S2SPipeline, check_question, read_question
+
+    # Everything the user can get wrong is checked before the model loads.
+    check_question(args.audio, args.text)
+    if Path(args.out).exists() and not args.overwrite:
+        raise FileExistsError(f"{args.out} already exists; choose another --out or pass --overwrite to replace it")
+    wav, rate, text = read_question(args.audio, None, args.text)
+    pipeline = S2SPipeline.from_pretrained(args.ckpt)
+    reply = pipeline(wav, rate, text, out=args.out, overwrite=args.overwrite, temperature=args.temperature,
+                     seed=args.seed)
+    if args.json:
+        print(json.dumps(reply.to_json()))
+        return
+    timings = reply.timings
+    seconds = reply.waveform.shape[-1] / reply.sample_rate
+    print("thought:")
+    for line in reply.thought.splitlines() or [""]:
+        print(f"  {line}")
+    print(f"reply  : {reply.reply_text}")
+    answer = reply.answer if reply.answer is not None else "(none: the thought has no 'So the answer is X.' line)"
+    print(f"answer : {answer}")
+    print(f"audio  : {reply.audio} ({seconds:.2f} s at {reply.sample_rate} Hz)" if reply.audio
+          else "audio  : (none: the reply has no speech)")
+    ttfa = "-" if timings["ttfa_ms"] is None else f"{timings['ttfa_ms']:.0f} ms"
+    rtf = "-" if timings["rtf"] is None else f"{timings['rtf']:.3f}"
+    print(f"timings: first audio {ttfa}, total {timings['total_ms']:.0f} ms, RTF {rtf}")
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    from s2s.eval.reasoning import evaluate_manifest
+    from s2s.pipeline import S2SPipeline
+
+    pipeline = S2SPipeline.from_pretrained(args.ckpt)
+    report = {}
+    for question in ("audio", "text"):
+        result = evaluate_manifest(pipeline, args.manifest, args.limit, question, progress=not args.json)
+        report[question] = result if args.examples else {k: v for k, v in result.items() if k != "examples"}
+    summary = {"accuracy_thought": report["audio"]["accuracy_thought"],
+               "accuracy_reply_text": report["audio"]["accuracy_reply_text"],
+               "accuracy_text": report["text"]["accuracy_thought"],
+               "ttfa_ms_p50": report["audio"]["ttfa_ms_p50"], "ttfa_ms_p90": report["audio"]["ttfa_ms_p90"],
+               "per_family": report["audio"]["per_family"], "runs": report}
+    if args.json:
+        print(json.dumps(summary))
+        return
+    print(f"{'family':14s} {'n':>4s} {'thought':>8s} {'reply':>8s} {'text q':>8s}")
+    for family, scores in summary["per_family"].items():
+        text = report["text"]["per_family"][family]["accuracy_thought"]
+        print(f"{family:14s} {scores['n']:4d} {scores['accuracy_thought']:8.1%} {scores['accuracy_reply_text']:8.1%} "
+              f"{text:8.1%}")
+    print(f"{'all':14s} {report['audio']['n']:4d} {summary['accuracy_thought']:8.1%} "
+          f"{summary['accuracy_reply_text']:8.1%} {summary['accuracy_text']:8.1%}")
+    print(f"first audio p50 {summary['ttfa_ms_p50']:.0f} ms, p90 {summary['ttfa_ms_p90']:.0f} ms")
+
+
 def cmd_codec_roundtrip(args: argparse.Namespace) -> None:
     from s2s.codecs.roundtrip import roundtrip_file
 
@@ -55,6 +116,12 @@ def cmd_codec_eval(args: argparse.Namespace) -> None:
 
 def cmd_codec_export(args: argparse.Namespace) -> None:
     from s2s.codecs.tiny.export import export_checkpoint
+
+    print(export_checkpoint(args.ckpt, args.out_dir, overwrite=args.overwrite))
+
+
+def cmd_export(args: argparse.Namespace) -> None:
+    from s2s.export import export_checkpoint
 
     print(export_checkpoint(args.ckpt, args.out_dir, overwrite=args.overwrite))
 
@@ -111,6 +178,25 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--codec", default="s2s-tiny")
     demo.set_defaults(func=cmd_demo)
 
+    rp = sub.add_parser("reply", help="answer a spoken (or --text) question: thought, reply text, spoken reply")
+    rp.add_argument("audio", nargs="?", default=None, help="the spoken question (any rate, up to 30 s)")
+    rp.add_argument("--text", default=None, help="a written question instead of AUDIO")
+    rp.add_argument("--out", default="reply.wav", help="where to write the spoken reply (default: reply.wav)")
+    rp.add_argument("--ckpt", default=None, help="a SpeechReasoningLM folder (default: the shipped model)")
+    rp.add_argument("--json", action="store_true", help="print one JSON object and nothing else")
+    rp.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    rp.add_argument("--temperature", type=float, default=0.0, help="0 is greedy")
+    rp.add_argument("--seed", type=int, default=0)
+    rp.set_defaults(func=cmd_reply)
+
+    evl = sub.add_parser("evaluate", help="answer every question of a manifest, from audio and from text; score them")
+    evl.add_argument("--manifest", required=True, help="a spoken reasoning manifest (s2s data synth)")
+    evl.add_argument("--ckpt", default=None, help="a SpeechReasoningLM folder (default: the shipped model)")
+    evl.add_argument("--limit", type=int, default=None, help="only the first N questions")
+    evl.add_argument("--json", action="store_true", help="print one JSON object and nothing else")
+    evl.add_argument("--examples", action="store_true", help="with --json: every answer, not only the scores")
+    evl.set_defaults(func=cmd_evaluate)
+
     codec = sub.add_parser("codec", help="codec tools").add_subparsers(dest="codec_command", required=True)
     rt = codec.add_parser("roundtrip", help="encode and decode one audio file")
     rt.add_argument("input")
@@ -131,6 +217,12 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("out_dir")
     ex.add_argument("--overwrite", action="store_true")
     ex.set_defaults(func=cmd_codec_export)
+
+    exp = sub.add_parser("export", help="turn a Lightning checkpoint of the LM or the recogniser into a model folder")
+    exp.add_argument("ckpt")
+    exp.add_argument("out_dir")
+    exp.add_argument("--overwrite", action="store_true")
+    exp.set_defaults(func=cmd_export)
 
     data = sub.add_parser("data", help="data tools").add_subparsers(dest="data_command", required=True)
     sy = data.add_parser("synth", help="render spoken reasoning problems: question, thought, answer, spoken reply")

@@ -2,14 +2,17 @@
 
 Every format starts with the same prompt, then lays out the reply its own way:
 
-    prompt             <question> Q..Q </question>    (or <text_question> q..q </question>)
+    prompt             <question> Q..Q </question>    (or <text_question> q..q </question>,
+                                                      or <question> <heard>..<heard> </question>)
                        [<voice> V..V </voice>]        (optional voice prompt, a style control)
     think_then_speak   <think> t..t </think> r..r <speak> S..S <eot>
     think_while_speaking
                        <think> N text </think> <speak> M frames <think> N text </think> <speak> ... <eot>
     text_guided        <think> t..t </think> r*offset S*M r*N S*M r*N ... <eot>
 
-(t thought, r reply text, Q/V/S the K ids of each audio frame; chapter 3 of
+(t thought, r reply text, Q/V/S the K ids of each audio frame; a heard question
+holds one `<heard>` id per segment the audio encoder heard, and the model puts
+that segment's vector there, see `s2s/lm/hearing.py`; chapter 3 of
 the tutorials draws real examples.) `build(turn)` gives a `Sequence`: the ids
 and a segment label per position (THOUGHT, SPEECH, ...), so the model can
 weight its loss per modality and mask logits per phase. `parse(sequence)`
@@ -56,16 +59,22 @@ def _same(a, b) -> bool:
 class Turn:
     """One question and its answer: what a format lays out. Give exactly one kind of question."""
 
-    question_codes: torch.Tensor | None = None  # [K, F_question] question audio
+    question_codes: torch.Tensor | None = None  # [K, F_question] question audio as codec tokens
     question_text_ids: list[int] | None = None  # or the question as text ids
+    heard_length: int | None = None  # or the question as this many heard segments (vectors given beside the ids)
     thought_ids: list[int]
     reply_ids: list[int]
     reply_codes: torch.Tensor  # [K, F_reply] reply speech
     voice_codes: torch.Tensor | None = None  # [K, F_voice] voice prompt
 
     def __post_init__(self) -> None:
-        if (self.question_codes is None) == (self.question_text_ids is None):
-            raise ValueError("a Turn needs exactly one question: question_codes (audio) or question_text_ids (text)")
+        questions = (self.question_codes, self.question_text_ids, self.heard_length)
+        if sum(q is not None for q in questions) != 1:
+            raise ValueError("a Turn needs exactly one question: question_codes (audio tokens), question_text_ids "
+                             "(text) or heard_length (heard audio segments)")
+        if self.heard_length is not None and (not isinstance(self.heard_length, int) or self.heard_length < 1):
+            # An empty heard question would read back as empty question audio: hearing always gives one segment.
+            raise ValueError(f"heard_length must be an integer >= 1, got {self.heard_length!r}")
         self.question_codes = _as_codes(self.question_codes, "question_codes")
         self.reply_codes = _as_codes(self.reply_codes, "reply_codes")
         self.voice_codes = _as_codes(self.voice_codes, "voice_codes")
@@ -179,6 +188,7 @@ class _Parts:
 
     question_codes: list[torch.Tensor] | None = None
     question_text_ids: list[int] | None = None
+    heard_length: int | None = None
     voice_codes: list[torch.Tensor] | None = None
     thought: list[int] = field(default_factory=list)
     reply: list[int] = field(default_factory=list)
@@ -191,7 +201,8 @@ class _Parts:
             return torch.cat(pieces, dim=1) if pieces else torch.zeros(num_codebooks, 0, dtype=torch.long)
 
         return Turn(question_codes=None if self.question_codes is None else codes(self.question_codes),
-                    question_text_ids=self.question_text_ids, thought_ids=self.thought, reply_ids=self.reply,
+                    question_text_ids=self.question_text_ids, heard_length=self.heard_length,
+                    thought_ids=self.thought, reply_ids=self.reply,
                     reply_codes=codes(self.speech),
                     voice_codes=None if self.voice_codes is None else codes(self.voice_codes))
 
@@ -212,6 +223,9 @@ class Format:
         if turn.question_codes is not None:
             writer.special("<question>")
             writer.speech(turn.question_codes, QUESTION_AUDIO)
+        elif turn.heard_length is not None:
+            writer.special("<question>")
+            writer.add([self.vocab.heard] * turn.heard_length, QUESTION_AUDIO)
         else:
             writer.special("<text_question>")
             writer.add(turn.question_text_ids, QUESTION_TEXT)
@@ -263,7 +277,12 @@ class Format:
 
     # ------------------------------------------------------------------ shared
     def _read_prompt(self, cursor: _Cursor, parts: _Parts) -> None:
-        if cursor.take("<question>", "<text_question>") == "<question>":
+        if cursor.take("<question>", "<text_question>") == "<question>" and cursor.at("<heard>"):
+            start = cursor.pos
+            while cursor.at("<heard>"):
+                cursor.take("<heard>")
+            parts.heard_length = cursor.pos - start
+        elif self.vocab.question == cursor.ids[cursor.pos - 1]:
             parts.question_codes = []
             cursor.speech(parts.question_codes)
         else:

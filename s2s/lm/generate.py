@@ -2,7 +2,8 @@
 
 The model writes the reply of a sequence format (`formats.py`) one id at a
 time. A phase machine says which ids may come next, so whatever the model
-prefers, the ids always make a well-formed reply that ends:
+prefers, the ids always make a well-formed reply that ends. For
+think-then-speak:
 
     prompt  <question> Q..Q </question> [<voice> V..V </voice>] <think>     (given: `build_prompt`)
     THOUGHT     text ids or </think>          </think> forced at max_thought_tokens
@@ -10,18 +11,23 @@ prefers, the ids always make a well-formed reply that ends:
     SPEECH      codebook k's ids, k = 0..K-1 in turn; <eot> only between frames, forced at max_speech_frames
     DONE
 
-The phases are the formats' segment labels (THOUGHT, REPLY_TEXT, SPEECH),
-so the reply's pieces keep one name from layout to loss to stream. The state
-of the machine is a small dataclass (`PhaseState`), as the codec's decode
-stream is (`codecs/base.py`): one streaming idea.
+Every format has a machine (`PHASE_MACHINES`) with the same three caps. In
+think-while-speaking and text-guided the model still decides where the
+thought, the reply text and the speech end, and the machine sizes every
+chunk around that choice as the format's `build` would, so a reply it lets
+through is exactly the format's layout of some turn. The phases are the
+formats' segment labels (THOUGHT, REPLY_TEXT, SPEECH), so the reply's pieces
+keep one name from layout to loss to stream. The state of a machine is a
+small dataclass (`PhaseState`), as the codec's decode stream is
+(`codecs/base.py`): one streaming idea.
 
 `stream` is the one generation loop: one forward over the prompt, then one
 forward per new id that reuses the attention keys and values of every id
 before it (`past_key_values`). It yields events as they happen: pieces of the
 thought and of the reply text, and audio as soon as whole speech frames have
-passed through the codec's streaming decoder. `generate` drains it.
-Only think-then-speak has a phase machine so far; the other formats need one
-each (`PHASE_MACHINES`), and nothing else changes.
+passed through the codec's streaming decoder; in the formats that
+interleave them, text pieces and audio come interleaved too. `generate`
+drains it.
 """
 from __future__ import annotations
 
@@ -33,8 +39,16 @@ from functools import partial
 
 import torch
 
-from s2s.lm.formats import REPLY_TEXT, SEGMENT_NAMES, SPEECH, THOUGHT, Format, Turn
-from s2s.lm.vocab import JointVocab
+from s2s.lm.formats import (
+    REPLY_TEXT,
+    SEGMENT_NAMES,
+    SPEECH,
+    THOUGHT,
+    Format,
+    TextGuided,
+    ThinkWhileSpeaking,
+    Turn,
+)
 
 DONE = -1  # not a segment label: the reply has ended with <eot>
 
@@ -54,24 +68,37 @@ class PhaseState:
 class PhaseMachine:
     """A format's rules for a reply: `start()`, `allowed_mask(state)`, `advance(state, token)`.
 
-    Masks are built once, on `device`, and returned as they are: callers must
-    not change them in place.
+    Every machine caps the thought (max_thought_tokens text ids), the reply
+    text (max_reply_tokens) and the speech (max_speech_frames frames), so
+    generation always ends. Masks are built once per set of allowed ids, on
+    `device`, and returned as they are: callers must not change them in place.
     """
 
     format_name = "format"
 
-    def __init__(self, vocab: JointVocab, device: torch.device | str = "cpu"):
-        self.vocab, self.device = vocab, torch.device(device)
+    def __init__(self, format: Format, max_thought_tokens: int = 256, max_reply_tokens: int = 128,
+                 max_speech_frames: int = 500, device: torch.device | str = "cpu"):
+        caps = {"max_thought_tokens": max_thought_tokens, "max_reply_tokens": max_reply_tokens,
+                "max_speech_frames": max_speech_frames}
+        for name, cap in caps.items():
+            if not isinstance(cap, int) or cap < 0:
+                raise ValueError(f"{name} must be an integer >= 0, got {cap!r}")
+        self.format, self.vocab, self.device = format, format.vocab, torch.device(device)
+        self.max_thought_tokens, self.max_reply_tokens = max_thought_tokens, max_reply_tokens
+        self.max_speech_frames = max_speech_frames
+        self._masks: dict[tuple, torch.Tensor] = {}
 
     def _mask(self, *allowed: range | int) -> torch.Tensor:
-        """BoolTensor [V], True on the given id ranges and ids."""
-        mask = torch.zeros(self.vocab.size, dtype=torch.bool)
-        for ids in allowed:
-            if isinstance(ids, range):
-                mask[ids.start: ids.stop] = True
-            else:
-                mask[ids] = True
-        return mask.to(self.device)
+        """BoolTensor [V], True on the given id ranges and ids; kept, as the loop asks for the same few often."""
+        if allowed not in self._masks:
+            mask = torch.zeros(self.vocab.size, dtype=torch.bool)
+            for ids in allowed:
+                if isinstance(ids, range):
+                    mask[ids.start: ids.stop] = True
+                else:
+                    mask[ids] = True
+            self._masks[allowed] = mask.to(self.device)
+        return self._masks[allowed]
 
     def start(self) -> PhaseState:
         return PhaseState()
@@ -92,6 +119,19 @@ class PhaseMachine:
     def _advance(self, state: PhaseState, token: int) -> None:
         raise NotImplementedError
 
+    def _speech_mask(self, state: PhaseState) -> torch.Tensor | None:
+        """Inside a frame only its next codebook may come (the flat pattern); None between frames."""
+        codebook = state.speech_tokens % self.vocab.num_codebooks
+        return self._mask(self.vocab.speech_range(codebook)) if codebook else None
+
+    def _end(self, state: PhaseState) -> None:
+        """<eot>: the reply text and the speech close together; note those that stood at their cap."""
+        state.phase = DONE
+        if state.reply_tokens >= self.max_reply_tokens:
+            state.capped.append(REPLY_TEXT)
+        if state.speech_tokens >= self.vocab.num_codebooks * self.max_speech_frames:
+            state.capped.append(SPEECH)
+
 
 class ThinkThenSpeakPhases(PhaseMachine):
     """<think> t.. </think> r.. <speak> S.. <eot>, every part capped, so generation always ends.
@@ -101,33 +141,23 @@ class ThinkThenSpeakPhases(PhaseMachine):
 
     format_name = "think_then_speak"
 
-    def __init__(self, vocab: JointVocab, max_thought_tokens: int = 256, max_reply_tokens: int = 128,
-                 max_speech_frames: int = 500, device: torch.device | str = "cpu"):
-        super().__init__(vocab, device)
-        caps = {"max_thought_tokens": max_thought_tokens, "max_reply_tokens": max_reply_tokens,
-                "max_speech_frames": max_speech_frames}
-        for name, cap in caps.items():
-            if not isinstance(cap, int) or cap < 0:
-                raise ValueError(f"{name} must be an integer >= 0, got {cap!r}")
-        self.max_thought_tokens, self.max_reply_tokens = max_thought_tokens, max_reply_tokens
-        self.max_speech_frames = max_speech_frames
-        text = vocab.text_range
-        self._thought, self._end_thought = self._mask(text, vocab.end_think), self._mask(vocab.end_think)
-        self._reply, self._speak = self._mask(text, vocab.speak), self._mask(vocab.speak)
-        self._eot = self._mask(vocab.eot)
-        self._frame_start = self._mask(vocab.speech_range(0), vocab.eot)
-        self._codebook = [self._mask(vocab.speech_range(k)) for k in range(vocab.num_codebooks)]
-
     def allowed_mask(self, state: PhaseState) -> torch.Tensor:
+        vocab = self.vocab
         if state.phase == THOUGHT:
-            return self._end_thought if state.thought_tokens >= self.max_thought_tokens else self._thought
+            if state.thought_tokens >= self.max_thought_tokens:
+                return self._mask(vocab.end_think)
+            return self._mask(vocab.text_range, vocab.end_think)
         if state.phase == REPLY_TEXT:
-            return self._speak if state.reply_tokens >= self.max_reply_tokens else self._reply
+            if state.reply_tokens >= self.max_reply_tokens:
+                return self._mask(vocab.speak)
+            return self._mask(vocab.text_range, vocab.speak)
         if state.phase == SPEECH:
-            frames, codebook = divmod(state.speech_tokens, self.vocab.num_codebooks)
-            if codebook:  # inside a frame: its next codebook, nothing else
-                return self._codebook[codebook]
-            return self._eot if frames >= self.max_speech_frames else self._frame_start
+            inside = self._speech_mask(state)
+            if inside is not None:
+                return inside
+            if state.speech_tokens >= vocab.num_codebooks * self.max_speech_frames:
+                return self._mask(vocab.eot)
+            return self._mask(vocab.speech_range(0), vocab.eot)
         raise ValueError(f"{self.format_name}: the reply has ended; no id may come next")
 
     def _advance(self, state: PhaseState, token: int) -> None:
@@ -149,20 +179,190 @@ class ThinkThenSpeakPhases(PhaseMachine):
             state.capped.append(phase)
 
 
-PHASE_MACHINES = {"think_then_speak": ThinkThenSpeakPhases}
+@dataclass
+class ChunkState(PhaseState):
+    """Where a think-while-speaking reply stands: the phase alone cannot say how big the open chunk may grow."""
+
+    chunk: int = 0  # ids in the open chunk: text ids and the <reply> marker, or speech ids
+    previous: int | None = None  # ids in the chunk before it (the other kind); None while there is none
+    replied: bool = False  # the <reply> marker is written: the text stream is in the reply
+    closed: bool = False  # the text chunk's </think> is written: <speak> or <eot> comes next
+
+
+class ThinkWhileSpeakingPhases(PhaseMachine):
+    """Text chunks `<think> .. </think>` and speech chunks `<speak> ..` in turn, sized as ThinkWhileSpeaking lays them.
+
+    The model chooses where the text stream (thought, <reply>, reply) and
+    the speech end; the chunk sizes follow from that choice. So a chunk
+    holds exactly N text ids (thought_chunk_tokens) or M frames
+    (speech_chunk_frames) unless it is one of the last: a shorter text chunk
+    ends the text (its speech chunk, if any, takes all the speech left); a
+    shorter speech chunk ends the speech (one text chunk with all the text
+    left follows); a longer chunk is the last of the reply. The
+    phase is THOUGHT or REPLY_TEXT in a text chunk (before and after
+    <reply>), SPEECH in a speech chunk.
+    """
+
+    format_name = "think_while_speaking"
+
+    def __init__(self, format: ThinkWhileSpeaking, **caps):
+        super().__init__(format, **caps)
+        self.text_chunk = format.thought_chunk_tokens
+        self.speech_chunk = format.speech_chunk_frames * self.vocab.num_codebooks  # in speech ids
+
+    def start(self) -> ChunkState:
+        return ChunkState()  # the prompt's <think> has opened the first text chunk
+
+    def _previous_full(self, state: ChunkState) -> bool:
+        """The speech chunk before this text chunk was whole (or there was none): the speech may go on."""
+        return state.previous is None or state.previous == self.speech_chunk
+
+    def allowed_mask(self, state: ChunkState) -> torch.Tensor:
+        vocab = self.vocab
+        if state.phase == DONE:
+            raise ValueError(f"{self.format_name}: the reply has ended; no id may come next")
+        more_speech = state.speech_tokens < vocab.num_codebooks * self.max_speech_frames
+        reply_full = state.reply_tokens >= self.max_reply_tokens
+        allowed = []
+        if state.phase == SPEECH:
+            inside = self._speech_mask(state)
+            if inside is not None:
+                return inside
+            if more_speech and (state.replied or state.chunk < self.speech_chunk):  # past M: the last chunk
+                allowed.append(vocab.speech_range(0))
+            if state.chunk:
+                if state.replied:
+                    allowed.append(vocab.eot)
+                if state.previous == self.text_chunk and state.chunk <= self.speech_chunk \
+                        and not (state.replied and reply_full):  # the text goes on, and has room to
+                    allowed.append(vocab.think)
+        elif state.closed:
+            if state.replied:
+                allowed.append(vocab.eot)
+            if more_speech and state.chunk <= self.text_chunk and self._previous_full(state):
+                allowed.append(vocab.speak)
+        else:  # inside a text chunk; past N ids it is the last chunk of both streams
+            if not state.replied:
+                if state.thought_tokens < self.max_thought_tokens:
+                    allowed.append(vocab.text_range)
+                allowed.append(vocab.reply)
+            elif not reply_full:
+                allowed.append(vocab.text_range)
+            # Closing short ends the text; closing a whole chunk before the reply needs a speech chunk next.
+            if state.chunk and (state.replied or (state.chunk == self.text_chunk and more_speech
+                                                  and self._previous_full(state))):
+                allowed.append(vocab.end_think)
+        return self._mask(*allowed)
+
+    def _advance(self, state: ChunkState, token: int) -> None:
+        vocab = self.vocab
+        if token == vocab.eot:
+            self._end(state)
+        elif token in (vocab.think, vocab.speak):
+            state.previous, state.chunk, state.closed = state.chunk, 0, False
+            state.phase = SPEECH if token == vocab.speak else REPLY_TEXT if state.replied else THOUGHT
+        elif token == vocab.end_think:
+            state.closed = True
+        else:  # text, the <reply> marker or speech: content of the open chunk
+            state.chunk += 1
+            if token == vocab.reply:
+                state.replied, state.phase = True, REPLY_TEXT
+                if state.thought_tokens >= self.max_thought_tokens:
+                    state.capped.append(THOUGHT)
+            else:
+                counter = {THOUGHT: "thought_tokens", REPLY_TEXT: "reply_tokens", SPEECH: "speech_tokens"}
+                setattr(state, counter[state.phase], getattr(state, counter[state.phase]) + 1)
+
+
+@dataclass
+class GuidedState(PhaseState):
+    """Where a text-guided reply stands: which stream the model has already ended."""
+
+    text_ended: bool = False
+    speech_ended: bool = False
+
+
+class TextGuidedPhases(PhaseMachine):
+    """<think> t.. </think>, then reply text and speech merged in TextGuided's order, then <eot>.
+
+    After the thought the order of the reply ids and frames is fixed: the
+    first offset_tokens ids, then groups of speech_chunk_frames frames and
+    text_chunk_tokens ids. When the model writes the other kind of id than
+    the one due, the stream that was due has ended (its rest of a group is
+    empty, as in `build`); <eot> ends both. The phase after the thought is
+    the kind of the last id written: REPLY_TEXT or SPEECH.
+    """
+
+    format_name = "text_guided"
+
+    def __init__(self, format: TextGuided, **caps):
+        super().__init__(format, **caps)
+        self.offset, self.text_chunk = format.offset_tokens, format.text_chunk_tokens
+        self.speech_chunk = format.speech_chunk_frames
+
+    def start(self) -> GuidedState:
+        return GuidedState()
+
+    def _frame_due(self, state: GuidedState) -> bool:
+        """Whether the next frame comes before the next reply id in the layout (between frames)."""
+        text_group = -1 if state.reply_tokens < self.offset else (state.reply_tokens - self.offset) // self.text_chunk
+        frame_group = state.speech_tokens // self.vocab.num_codebooks // self.speech_chunk
+        return frame_group <= text_group  # in one group the frames come first
+
+    def allowed_mask(self, state: GuidedState) -> torch.Tensor:
+        vocab = self.vocab
+        if state.phase == THOUGHT:
+            if state.thought_tokens >= self.max_thought_tokens:
+                return self._mask(vocab.end_think)
+            return self._mask(vocab.text_range, vocab.end_think)
+        if state.phase == DONE:
+            raise ValueError(f"{self.format_name}: the reply has ended; no id may come next")
+        inside = self._speech_mask(state)
+        if inside is not None:
+            return inside
+        allowed = []
+        if not state.text_ended and state.reply_tokens < self.max_reply_tokens:
+            allowed.append(vocab.text_range)
+        if not state.speech_ended and state.speech_tokens < vocab.num_codebooks * self.max_speech_frames:
+            allowed.append(vocab.speech_range(0))
+        return self._mask(*allowed, vocab.eot)
+
+    def _advance(self, state: GuidedState, token: int) -> None:
+        vocab = self.vocab
+        if state.phase == THOUGHT:
+            if token == vocab.end_think:
+                state.phase = REPLY_TEXT
+                if state.thought_tokens >= self.max_thought_tokens:
+                    state.capped.append(THOUGHT)
+            else:
+                state.thought_tokens += 1
+        elif token == vocab.eot:
+            self._end(state)
+        elif vocab.is_text(token):
+            state.speech_ended |= self._frame_due(state)  # a reply id where a frame was due: no speech is left
+            state.reply_tokens, state.phase = state.reply_tokens + 1, REPLY_TEXT
+        else:
+            if state.speech_tokens % vocab.num_codebooks == 0:  # a new frame where a reply id was due: no text left
+                state.text_ended |= not self._frame_due(state)
+            state.speech_tokens, state.phase = state.speech_tokens + 1, SPEECH
+
+
+PHASE_MACHINES = {"think_then_speak": ThinkThenSpeakPhases, "think_while_speaking": ThinkWhileSpeakingPhases,
+                  "text_guided": TextGuidedPhases}
 
 
 def phase_machine(format: Format, device: torch.device | str = "cpu", **caps) -> PhaseMachine:
-    """The phase machine of `format`, with its caps (max_thought_tokens, ...)."""
+    """The phase machine of `format` (its chunk sizes come from it), with its caps (max_thought_tokens, ...)."""
     if format.name not in PHASE_MACHINES:
-        raise NotImplementedError(f"generation supports the formats {', '.join(PHASE_MACHINES)} so far, "
-                                  f"not {format.name}: its phase machine is still to be written")
-    return PHASE_MACHINES[format.name](format.vocab, device=device, **caps)
+        raise NotImplementedError(f"generation supports the formats {', '.join(PHASE_MACHINES)}, not "
+                                  f"{format.name}: its phase machine is still to be written")
+    return PHASE_MACHINES[format.name](format, device=device, **caps)
 
 
 # ---------------------------------------------------------------------- prompt
 def build_prompt(format: Format, *, question_codes: torch.Tensor | None = None,
-                 question_text_ids: list[int] | None = None, voice_codes: torch.Tensor | None = None) -> torch.Tensor:
+                 question_text_ids: list[int] | None = None, heard_length: int | None = None,
+                 voice_codes: torch.Tensor | None = None) -> torch.Tensor:
     """The ids a reply is generated after: question, voice prompt and the <think> that opens the reply. [L]
 
     Every format opens its reply with <think>, and the prompt holds no
@@ -172,7 +372,8 @@ def build_prompt(format: Format, *, question_codes: torch.Tensor | None = None,
     """
     vocab = format.vocab
     empty = torch.zeros(vocab.num_codebooks, 0, dtype=torch.long)
-    turn = Turn(question_codes=question_codes, question_text_ids=question_text_ids, voice_codes=voice_codes,
+    turn = Turn(question_codes=question_codes, question_text_ids=question_text_ids, heard_length=heard_length,
+                voice_codes=voice_codes,
                 thought_ids=[], reply_ids=[], reply_codes=empty)
     ids = format.build(turn).ids
     opener = int((ids == vocab.think).nonzero()[0])
@@ -287,8 +488,12 @@ def _check_inputs(model, prompt_ids: torch.Tensor, codec, frames_per_chunk: int)
 
 def stream(model, prompt_ids: torch.Tensor, codec=None, frames_per_chunk: int = 2, *,
            max_thought_tokens: int = 256, max_reply_tokens: int = 128, max_speech_frames: int = 500,
-           temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None, seed: int | None = 0):
+           temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None, seed: int | None = 0,
+           heard=None):
     """Generate a reply of `model` (a SpeechReasoningLM, in eval mode) after `prompt_ids` [L], event by event.
+
+    `heard` is the HeardQuestion whose segments fill the prompt's `<heard>` ids (a spoken question heard by
+    the model's audio encoder, `s2s/lm/hearing.py`); None for prompts without them.
 
     Returns an iterator of ("thought", text piece), ("reply_text", text
     piece), ("audio", wav [1, T] at the codec's rate: only with a `codec`,
@@ -310,12 +515,16 @@ def stream(model, prompt_ids: torch.Tensor, codec=None, frames_per_chunk: int = 
     else:
         generator.manual_seed(seed)
     sample = partial(sample_next, temperature=temperature, top_k=top_k, top_p=top_p, generator=generator)
-    return _events(model, prompt_ids, codec, frames_per_chunk, machine, sample, start_s)
+    heard_ids = int((prompt_ids == model.vocab.heard).sum())
+    if heard_ids and (heard is None or len(heard) != heard_ids):
+        raise ValueError(f"the prompt holds {heard_ids} <heard> ids, so it needs the HeardQuestion of as many "
+                         f"segments (got {'none' if heard is None else len(heard)}); make both with the pipeline")
+    return _events(model, prompt_ids, codec, frames_per_chunk, machine, sample, start_s, heard)
 
 
 @torch.no_grad()  # not inference_mode: the Reply's tensors stay ordinary tensors a caller may change
 def _events(model, prompt_ids: torch.Tensor, codec, frames_per_chunk: int, machine: PhaseMachine, sample,
-            start_s: float):
+            start_s: float, heard=None):
     """The generation loop behind `stream`."""
     vocab, backbone, device = model.vocab, model.backbone, machine.device
     state, generated = machine.start(), []
@@ -324,22 +533,27 @@ def _events(model, prompt_ids: torch.Tensor, codec, frames_per_chunk: int, machi
     first_audio_ms = None
     inputs, cache = prompt_ids.to(device)[None], None  # [1, L]: the prompt, then one id at a time
     # transformers 5 renamed the forward's `past_key_values` to `cache`: use the name this backbone takes.
-    cache_name = "cache" if "cache" in inspect.signature(backbone.forward).parameters else "past_key_values"
+    parameters = inspect.signature(backbone.forward).parameters
+    cache_name = "cache" if "cache" in parameters else "past_key_values"
+    # Only the last position's logits are needed: skip the output layer over the prompt where the model allows.
+    options = {"logits_to_keep": 1} if "logits_to_keep" in parameters else {}
     with codec.streaming(1) if codec is not None else nullcontext():
         while state.phase != DONE:
-            out = backbone(input_ids=inputs, use_cache=True, **{cache_name: cache})
+            if cache is None and heard is not None:  # the prompt, with the heard segments' vectors in place
+                out = backbone(inputs_embeds=model.embed(inputs, [heard]), use_cache=True, **options)
+            else:
+                out = backbone(input_ids=inputs, use_cache=True, **{cache_name: cache}, **options)
             cache = getattr(out, cache_name)
             token = sample(out.logits[0, -1], machine.allowed_mask(state))
-            phase = state.phase
             machine.advance(state, token)
             generated.append(token)
             inputs = torch.tensor([[token]], device=device)
 
-            if phase in texts and vocab.is_text(token):
-                piece = texts[phase].push(token)
+            if vocab.is_text(token):  # every machine's phase after a text id is its part: THOUGHT or REPLY_TEXT
+                piece = texts[state.phase].push(token)
                 if piece:
-                    yield SEGMENT_NAMES[phase], piece
-            elif phase == SPEECH and vocab.is_speech(token):
+                    yield SEGMENT_NAMES[state.phase], piece
+            elif vocab.is_speech(token):
                 frame.append(vocab.speech_code(token)[1])
                 if len(frame) == vocab.num_codebooks:
                     frames.append(frame)

@@ -27,16 +27,19 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 import yaml
+from safetensors.torch import load_file, save_file
 from transformers import AutoConfig, AutoModelForCausalLM, PreTrainedModel
 
 from s2s.codecs import load_codec
-from s2s.lm.batching import encode_batch
-from s2s.lm.formats import REPLY_TEXT, SEGMENT_NAMES, SPEECH, THOUGHT, build_format
+from s2s.lm.batching import encode_batch, pad_sequences, tokenize
+from s2s.lm.formats import REPLY_TEXT, SEGMENT_NAMES, SPEECH, THOUGHT, Sequence, Turn, build_format
+from s2s.lm.hearing import HeardAdapter, HeardQuestion, Hearing
 from s2s.lm.text_tokenizer import load_text_tokenizer, train_text_tokenizer
 from s2s.lm.vocab import JointVocab
 from s2s.training import atomic_folder, warmup_cosine
 
 CONFIG_FILE = "config.yaml"  # ours; the backbone's own config.json and model.safetensors sit beside it
+HEARING_DIR, ADAPTER_FILE = "hearing", "adapter.safetensors"  # the audio encoder and its adapter, when there is one
 
 # The modality each target counts in (indices of MODALITIES), or none.
 THOUGHT_LOSS, REPLY_TEXT_LOSS, SPEECH_LOSS = range(3)
@@ -117,13 +120,17 @@ class SpeechReasoningLM(L.LightningModule):
     first, so one `s2s fit` runs from data to model; later runs load it.
     `codec` (and `num_codebooks`, the first k of its codebooks) only sets the
     speech ids: K codebooks of `codebook_size` codes.
+    `hearing` (a saved `CTCRecognizer` folder that spells in this tokenizer)
+    lets the model take question audio as heard segments (`hearing.py`);
+    it stays frozen, and only its adapter trains with the LM.
     """
 
     def __init__(self, backbone: str | None = None, backbone_config: dict | None = None, tokenizer: str | None = None,
-                 tokenizer_train_manifest: str | None = None, tokenizer_vocab_size: int = 512,
+                 tokenizer_train_manifest: str | None = None, tokenizer_vocab_size: int = 1024,
                  codec: str = "s2s-tiny", num_codebooks: int | None = None, format: str = "think_then_speak",
                  format_options: dict | None = None, thought_weight: float = 1.0, reply_text_weight: float = 1.0,
-                 speech_weight: float = 1.0, lr: float = 1e-3, weight_decay: float = 0.1, warmup_steps: int = 200):
+                 speech_weight: float = 1.0, lr: float = 1e-3, weight_decay: float = 0.1, warmup_steps: int = 200,
+                 hearing: str | None = None):
         super().__init__()
         self.save_hyperparameters()
         self.tokenizer = self._text_tokenizer(tokenizer or backbone, tokenizer_train_manifest, tokenizer_vocab_size)
@@ -131,6 +138,16 @@ class SpeechReasoningLM(L.LightningModule):
         self.vocab = JointVocab(len(self.tokenizer), speech.num_codebooks, speech.codebook_size)
         self.format = build_format(format, self.vocab, **(format_options or {}))
         self.backbone = build_backbone(backbone, backbone_config, self.vocab.size)
+        self.hearing = self.adapter = None
+        if hearing is not None:
+            from s2s.asr.module import CTCRecognizer
+
+            self.hearing = Hearing(CTCRecognizer.from_folder(hearing))
+            if self.hearing.text_vocab_size != len(self.tokenizer):
+                raise ValueError(f"the hearing model {hearing} spells {self.hearing.text_vocab_size} text ids, the "
+                                 f"LM's tokenizer has {len(self.tokenizer)}: train it with the LM's tokenizer")
+            lm_dim = self.backbone.get_input_embeddings().embedding_dim
+            self.adapter = HeardAdapter(self.hearing.dim, lm_dim)
 
     @staticmethod
     def _text_tokenizer(name_or_dir: str | None, train_manifest: str | None, vocab_size: int):
@@ -142,15 +159,54 @@ class SpeechReasoningLM(L.LightningModule):
                 train_text_tokenizer(train_manifest, vocab_size).save_pretrained(tmp)
         return load_text_tokenizer(name_or_dir)
 
-    def forward(self, ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
-        """ids [B, L] -> logits [B, L, vocab.size]."""
-        return self.backbone(input_ids=ids, attention_mask=attention_mask, use_cache=False).logits
+    def embed(self, ids: torch.Tensor, heard: list[HeardQuestion | None] | None = None) -> torch.Tensor:
+        """ids [B, L] -> input vectors [B, L, D]: token embeddings, with row b's `<heard>` ids replaced by heard[b]."""
+        embeddings = self.backbone.get_input_embeddings()
+        vectors = embeddings(ids)
+        for row, question in enumerate(heard or []):
+            if question is None:
+                continue
+            positions = (ids[row] == self.vocab.heard).nonzero().squeeze(1)
+            if positions.numel() != len(question):
+                raise ValueError(f"row {row} has {positions.numel()} <heard> ids but {len(question)} heard segments")
+            vectors[row, positions] = self.adapter(question, embeddings).to(vectors.dtype)
+        return vectors
+
+    def forward(self, ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
+                heard: list[HeardQuestion | None] | None = None) -> torch.Tensor:
+        """ids [B, L] (and the heard questions of rows with `<heard>` ids) -> logits [B, L, vocab.size]."""
+        if heard is None or all(q is None for q in heard):
+            return self.backbone(input_ids=ids, attention_mask=attention_mask, use_cache=False).logits
+        return self.backbone(inputs_embeds=self.embed(ids, heard), attention_mask=attention_mask,
+                             use_cache=False).logits
 
     # ------------------------------------------------------------------ batches
     def encode_batch(self, batch: dict) -> dict:
-        """A datamodule batch (texts, codes [B, K, F]) -> ids, segment, attention_mask [B, L] on the model's device."""
-        encoded = encode_batch(batch, self.tokenizer, self.format)
-        return {name: tensor.to(self.device) for name, tensor in encoded.items()}
+        """A datamodule batch -> ids, segment, attention_mask [B, L] on the model's device, and `heard`.
+
+        Two kinds of batch: `ReasoningDataModule`'s (lists: `heard` questions or, where None, the written
+        question as text; `reply_codes` [K, F] or None, when the row stops after `<speak>`: reasoning
+        practice without the costly speech), or `SpokenReasoningDataModule`'s (texts and codes [B, K, F]).
+        """
+        if "heard" not in batch:
+            encoded = encode_batch(batch, self.tokenizer, self.format)
+            return {name: tensor.to(self.device) for name, tensor in encoded.items()}
+        questions = tokenize(self.tokenizer, batch["question_written"])
+        thoughts, replies = tokenize(self.tokenizer, batch["thought"]), tokenize(self.tokenizer, batch["reply"])
+        no_speech = torch.zeros(self.vocab.num_codebooks, 0, dtype=torch.long)
+        sequences = []
+        for i, heard in enumerate(batch["heard"]):
+            codes = batch["reply_codes"][i]
+            turn = Turn(question_text_ids=None if heard is not None else questions[i],
+                        heard_length=len(heard) if heard is not None else None, thought_ids=thoughts[i],
+                        reply_ids=replies[i], reply_codes=no_speech if codes is None else codes)
+            sequence = self.format.build(turn)
+            if codes is None:  # drop the final <eot>: the row ends on <speak>, which stays a target
+                sequence = Sequence(sequence.ids[:-1], sequence.segment[:-1])
+            sequences.append(sequence)
+        encoded = {name: tensor.to(self.device) for name, tensor in pad_sequences(sequences, self.vocab.pad).items()}
+        encoded["heard"] = batch["heard"]
+        return encoded
 
     # ------------------------------------------------------------------ training
     def losses(self, batch: dict) -> dict[str, torch.Tensor]:
@@ -159,7 +215,7 @@ class SpeechReasoningLM(L.LightningModule):
         modality = target_modality(ids, batch["segment"], self.vocab)  # [B, L-1]
         scored = modality != NO_LOSS
         # Keep only the scored positions before the float32 upcast: prompts and pads are a large part of a batch.
-        logits = self(ids, batch["attention_mask"])[:, :-1][scored].float()  # [N, V]
+        logits = self(ids, batch["attention_mask"], batch.get("heard"))[:, :-1][scored].float()  # [N, V]
         targets, modality = ids[:, 1:][scored], modality[scored]  # [N]
         token_loss = F.cross_entropy(logits, targets, reduction="none")  # [N]
         weights = (hp.thought_weight, hp.reply_text_weight, hp.speech_weight)  # in the order of MODALITIES
@@ -220,6 +276,10 @@ class SpeechReasoningLM(L.LightningModule):
         with atomic_folder(out_dir, overwrite) as tmp:
             self.backbone.save_pretrained(tmp)
             self.tokenizer.save_pretrained(tmp)
+            if self.hearing is not None:
+                self.hearing.recognizer.save_pretrained(tmp / HEARING_DIR)
+                save_file({k: v.contiguous() for k, v in self.adapter.state_dict().items()}, tmp / ADAPTER_FILE)
+                init_args["hearing"] = HEARING_DIR
             config = {"init_args": init_args, "vocab": self.vocab.to_dict()}
             (tmp / CONFIG_FILE).write_text(yaml.safe_dump(config, sort_keys=False))
         return Path(out_dir)
@@ -234,7 +294,11 @@ class SpeechReasoningLM(L.LightningModule):
         # The folder is the backbone (already resized) and the tokenizer; nothing is trained or downloaded.
         init_args = {**saved["init_args"], "backbone": str(folder), "backbone_config": None,
                      "tokenizer": str(folder), "tokenizer_train_manifest": None}
+        if init_args.get("hearing"):
+            init_args["hearing"] = str(folder / init_args["hearing"])
         model = cls(**init_args)
+        if model.adapter is not None:
+            model.adapter.load_state_dict(load_file(folder / ADAPTER_FILE))
         expected = JointVocab.from_dict(saved["vocab"])
         if model.vocab != expected:
             raise ValueError(f"{folder} was saved with the vocabulary {expected}, but its tokenizer and codec give "

@@ -3,7 +3,8 @@
 A model trained from scratch on the synthetic corpus needs few text ids: the
 problems use a small vocabulary, and every text id costs an embedding row
 and an output logit next to the speech ids. `train_text_tokenizer` learns a
-byte-level BPE of about 512 ids from a manifest's texts. Byte level means any
+byte-level BPE of about 1,024 ids from a manifest's texts, with every digit
+its own id. Byte level means any
 string encodes (no unknown token) and decodes back exactly. It has no special
 tokens: the joint vocabulary (`s2s/lm/vocab.py`) adds the LM's own after the
 text ids.
@@ -17,7 +18,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import AutoTokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
 from s2s.data.manifest import read_manifest
@@ -33,7 +34,7 @@ def manifest_texts(manifest_paths: Iterable[str | os.PathLike]) -> list[str]:
 
 
 def train_text_tokenizer(manifest_paths: Iterable[str | os.PathLike] | str | os.PathLike,
-                         vocab_size: int = 512) -> PreTrainedTokenizerFast:
+                         vocab_size: int = 1024) -> PreTrainedTokenizerFast:
     """Byte-level BPE with at most `vocab_size` ids (256 bytes + merges) on the manifests' texts.
 
     Deterministic: the same manifests give the same ids. Save it with
@@ -50,7 +51,11 @@ def train_text_tokenizer(manifest_paths: Iterable[str | os.PathLike] | str | os.
         raise ValueError(f"no text to train a tokenizer on in {', '.join(map(str, manifest_paths))}: "
                          f"expected rows with any of the fields {', '.join(TEXT_FIELDS)}")
     tokenizer = Tokenizer(models.BPE())
-    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    # One id per digit (the first keeps the space before it), as in Llama: numbers are then read and added
+    # digit by digit, the same way for every number, instead of as merges learned for frequent numbers.
+    tokenizer.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.ByteLevel(add_prefix_space=False),
+        pre_tokenizers.Split(Regex(r"\d"), behavior="merged_with_previous")])
     tokenizer.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, initial_alphabet=alphabet, special_tokens=[],
                                   show_progress=False)

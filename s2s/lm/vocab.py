@@ -39,6 +39,7 @@ SPECIAL_TOKENS = (
     "<reply>",  # reply text starts inside the text stream (think-while-speaking)
     "<speak>",  # reply speech starts (a chunk of it, in think-while-speaking)
     "<speech_pad>",  # the empty cells of the delay pattern
+    "<heard>",  # one heard segment of question audio: the model puts the audio encoder's vector here
 )
 _SPECIAL_INDEX = {token: i for i, token in enumerate(SPECIAL_TOKENS)}
 
@@ -91,6 +92,7 @@ class JointVocab:
     reply = _special("<reply>")
     speak = _special("<speak>")
     speech_pad = _special("<speech_pad>")
+    heard = _special("<heard>")
 
     # ------------------------------------------------------------------ ranges
     @property

@@ -1,4 +1,5 @@
-"""Generation, tiny: phase rules under sampling, KV cache against full recompute, prompt, streaming, caps."""
+"""Generation, tiny: phase rules under sampling, machines against formats, KV cache, prompt, streaming, caps."""
+import copy
 import json
 from contextlib import contextmanager
 
@@ -8,9 +9,20 @@ import torch
 from s2s.codecs import STREAM_TOLERANCE, load_codec
 from s2s.codecs.tiny.codec import TinyCodec, save_net
 from s2s.codecs.tiny.model import TinyCodecConfig, TinyCodecNet
-from s2s.lm.formats import FORMATS, REPLY_TEXT, SPEECH, THOUGHT, Turn, build_format
+from s2s.lm.formats import (
+    FORMATS,
+    REPLY_TEXT,
+    SPEECH,
+    THOUGHT,
+    TextGuided,
+    ThinkThenSpeak,
+    ThinkWhileSpeaking,
+    Turn,
+    build_format,
+)
 from s2s.lm.generate import (
     DONE,
+    PHASE_MACHINES,
     build_prompt,
     generate,
     phase_machine,
@@ -19,12 +31,17 @@ from s2s.lm.generate import (
 )
 from s2s.lm.model import SpeechReasoningLM
 from s2s.lm.text_tokenizer import train_text_tokenizer
+from s2s.lm.vocab import JointVocab
 
 K, C = 2, 16
 TINY_LLAMA = {"model_type": "llama", "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
               "intermediate_size": 64, "max_position_embeddings": 512}
 TEXTS = [{"question": "what is twelve times three", "thought": "12 × 3 = 36.", "reply": "Thirty-six."},
          {"question": "which is larger, seven or nine", "thought": "9 > 7, so nine.", "reply": "Nine is larger."}]
+# Small chunk sizes, so short replies cross several chunks.
+FORMAT_OPTIONS = {"think_then_speak": {},
+                  "think_while_speaking": {"thought_chunk_tokens": 4, "speech_chunk_frames": 2},
+                  "text_guided": {"offset_tokens": 2, "text_chunk_tokens": 1, "speech_chunk_frames": 2}}
 
 
 @pytest.fixture(scope="module")
@@ -37,13 +54,29 @@ def codec_dir(tmp_path_factory) -> str:
 
 
 @pytest.fixture(scope="module")
-def lm(codec_dir, tmp_path_factory) -> SpeechReasoningLM:
+def tokenizer_dir(tmp_path_factory) -> str:
     manifest = tmp_path_factory.mktemp("synth") / "manifest.jsonl"
     manifest.write_text("".join(json.dumps(row) + "\n" for row in TEXTS))
-    tokenizer_dir = tmp_path_factory.mktemp("tokenizer")
-    train_text_tokenizer(manifest, vocab_size=280).save_pretrained(tokenizer_dir)
+    folder = tmp_path_factory.mktemp("tokenizer")
+    train_text_tokenizer(manifest, vocab_size=280).save_pretrained(folder)
+    return str(folder)
+
+
+@pytest.fixture(scope="module")
+def lm(codec_dir, tokenizer_dir) -> SpeechReasoningLM:
     torch.manual_seed(0)
-    return SpeechReasoningLM(backbone_config=TINY_LLAMA, tokenizer=str(tokenizer_dir), codec=codec_dir).eval()
+    return SpeechReasoningLM(backbone_config=TINY_LLAMA, tokenizer=tokenizer_dir, codec=codec_dir).eval()
+
+
+@pytest.fixture(scope="module")
+def lms(lm, codec_dir, tokenizer_dir) -> dict[str, SpeechReasoningLM]:
+    """The tiny model once per format (FORMAT_OPTIONS), all with the weights of `lm`."""
+    models = {}
+    for name, options in FORMAT_OPTIONS.items():
+        models[name] = SpeechReasoningLM(backbone_config=TINY_LLAMA, tokenizer=tokenizer_dir, codec=codec_dir,
+                                         format=name, format_options=options).eval()
+        models[name].backbone.load_state_dict(lm.backbone.state_dict())
+    return models
 
 
 @pytest.fixture(scope="module")
@@ -91,22 +124,163 @@ def check_think_then_speak(vocab, generated: list[int], max_thought: int, max_re
     assert phase == "done", f"the reply did not end: {phase} {counts}"
 
 
+def modality_switches(vocab, ids: list[int]) -> int:
+    """How often the reply goes from text to speech or back: interleaved formats switch several times."""
+    kinds = [vocab.is_speech(token) for token in ids if vocab.is_text(token) or vocab.is_speech(token)]
+    return sum(a != b for a, b in zip(kinds, kinds[1:]))
+
+
+def speak_nudge(vocab, format_name: str) -> dict[int, float]:
+    """A bias under which the random tiny model also speaks (left alone, it mostly writes text only)."""
+    if format_name == "think_while_speaking":
+        return {vocab.end_think: 20.0}  # close each whole text chunk, so speech chunks come between them
+    return dict.fromkeys(vocab.speech_range(), 3.0) if format_name == "text_guided" else {}
+
+
 # ---------------------------------------------------------------------- (a) phase rules under sampling
-def test_sampled_ids_always_obey_the_phase_rules_and_generation_ends(lm):
+@pytest.mark.parametrize("format_name", list(FORMATS))
+def test_sampled_ids_always_obey_the_phase_rules_and_generation_ends(lms, format_name):
+    lm = lms[format_name]
     vocab, caps = lm.vocab, {"max_thought_tokens": 6, "max_reply_tokens": 4, "max_speech_frames": 3}
     # A model that prefers illegal ids (<pad>, <think>, ... and the last codebook) tests the masks hardest.
     tempting = {token: 8.0 for token in vocab.special_range} | {token: 4.0 for token in vocab.speech_range(K - 1)}
-    lengths = set()
+    biases, lengths, switches = [{}, tempting, speak_nudge(vocab, format_name)], set(), 0
     for seed in range(24):
-        with logit_bias(lm, tempting if seed % 2 else {}):
+        with logit_bias(lm, biases[seed % 3]):
             reply = generate(lm, build_prompt(lm.format, question_codes=question(seed)), temperature=1.0,
                              seed=seed, **caps)
         generated = reply.generated_ids.tolist()
-        check_think_then_speak(vocab, generated, *caps.values())
-        assert len(generated) <= 6 + 4 + K * 3 + 3
-        assert reply.turn == lm.format.parse(reply.ids)  # strictly well formed, not just leniently
+        if format_name == "think_then_speak":
+            check_think_then_speak(vocab, generated, *caps.values())
+            assert len(generated) <= 6 + 4 + K * 3 + 3
+        turn = lm.format.parse(reply.ids)  # strictly well formed: exactly the layout `build` gives this turn
+        assert turn == reply.turn and generated[-1] == vocab.eot
+        assert len(turn.thought_ids) <= 6 and len(turn.reply_ids) <= 4 and turn.reply_codes.shape[1] <= 3
         lengths.add(len(generated))
+        switches = max(switches, modality_switches(vocab, generated))
     assert len(lengths) > 3  # the seeds give different replies, some closed early by the model
+    # Some replies speak; think-while-speaking ones switch chunks. (Sampled text-guided replies rarely keep to
+    # the text's lead, so one stream ends early: the scripted streaming test shows its interleaving.)
+    assert switches >= (3 if format_name == "think_while_speaking" else 1)
+
+
+@pytest.mark.parametrize("format_name", list(FORMATS))
+def test_advance_refuses_every_id_the_mask_leaves_out(lms, format_name):
+    """Random walks over legal ids: an illegal id raises and leaves the state as it was; every walk ends."""
+    fmt, vocab = lms[format_name].format, lms[format_name].vocab
+    machine = phase_machine(fmt, max_thought_tokens=5, max_reply_tokens=3, max_speech_frames=4)
+    prompt, g = build_prompt(fmt, question_text_ids=[5, 6]), torch.Generator().manual_seed(0)
+
+    def pick(mask: torch.Tensor) -> int:
+        ids = mask.nonzero()[:, 0]
+        return int(ids[torch.randint(len(ids), (1,), generator=g)])
+
+    for _ in range(20):
+        state, generated = machine.start(), []
+        while state.phase != DONE:
+            allowed = machine.allowed_mask(state)
+            before = copy.deepcopy(state)
+            with pytest.raises(ValueError, match="may not come next"):
+                machine.advance(state, pick(~allowed))
+            assert state == before
+            generated.append(pick(allowed))
+            machine.advance(state, generated[-1])
+            assert len(generated) < 200, "the walk does not end"
+        turn = fmt.parse(torch.cat([prompt, torch.tensor(generated)]))  # strict
+        assert len(turn.thought_ids) <= 5 and len(turn.reply_ids) <= 3 and turn.reply_codes.shape[1] <= 4
+        with pytest.raises(ValueError, match="has ended"):
+            machine.advance(state, vocab.eot)
+
+
+# ---------------------------------------------------------------------- machines and formats agree
+CAPS = ("max_thought_tokens", "max_reply_tokens", "max_speech_frames")
+# (thought ids, reply ids, frames): empty parts, no speech, one stream much longer than the other, at the caps.
+TURN_SIZES = [(0, 0, 0), (0, 0, 1), (1, 0, 0), (0, 3, 1), (3, 0, 5), (4, 4, 2), (9, 2, 7), (2, 9, 3), (12, 5, 11)]
+
+
+def random_turn(vocab, seed: int, thought: int, reply: int, frames: int) -> Turn:
+    g = torch.Generator().manual_seed(seed)
+    return Turn(question_codes=question(seed), thought_ids=torch.randint(0, vocab.text_vocab_size, (thought,),
+                                                                         generator=g).tolist(),
+                reply_ids=torch.randint(0, vocab.text_vocab_size, (reply,), generator=g).tolist(),
+                reply_codes=torch.randint(0, C, (K, frames), generator=g))
+
+
+def at_caps(sizes, caps) -> list[int]:
+    """The phases a reply of these sizes closes at their cap, in the order they close."""
+    return [phase for phase, size, cap in zip((THOUGHT, REPLY_TEXT, SPEECH), sizes, caps) if size >= cap]
+
+
+@pytest.mark.parametrize("format_name", list(FORMATS))
+def test_the_machine_takes_what_the_format_builds_and_ends_exactly_there(lms, format_name):
+    vocab = lms[format_name].vocab
+    for fmt in (lms[format_name].format, build_format(format_name, vocab)):  # small chunks, then the defaults
+        caps = (12, 9, 11)  # the largest sizes: some turns stand at a cap
+        machine = phase_machine(fmt, **dict(zip(CAPS, caps)))
+        for seed, sizes in enumerate(TURN_SIZES):
+            turn = random_turn(vocab, seed, *sizes)
+            ids, prompt = fmt.build(turn).ids.tolist(), build_prompt(fmt, question_codes=turn.question_codes)
+            state = machine.start()
+            for position in range(len(prompt), len(ids)):
+                assert state.phase != DONE, f"{fmt.name} {sizes}: DONE before position {position}"
+                machine.advance(state, ids[position])  # raises if the machine refuses the format's id
+            assert state.phase == DONE, f"{fmt.name} {sizes}: not DONE after the <eot>"
+            assert state.capped == at_caps(sizes, caps)
+        # One id more than a cap allows is refused, whichever part it is in.
+        for part in range(3):
+            smaller = tuple(cap - (i == part) for i, cap in enumerate(caps))
+            machine = phase_machine(fmt, **dict(zip(CAPS, smaller)))
+            ids = fmt.build(random_turn(vocab, 0, *caps)).ids.tolist()
+            state = machine.start()
+            with pytest.raises(ValueError, match="may not come next"):
+                for token in ids[ids.index(vocab.think) + 1:]:
+                    machine.advance(state, token)
+
+
+TINY = JointVocab(text_vocab_size=3, num_codebooks=2, codebook_size=2)
+TINY_FORMATS = {"think_then_speak": ThinkThenSpeak(TINY),  # chunk sizes in the names: N text ids, M frames
+                "think_while_speaking-N1-M1": ThinkWhileSpeaking(TINY, thought_chunk_tokens=1, speech_chunk_frames=1),
+                "think_while_speaking-N2-M1": ThinkWhileSpeaking(TINY, thought_chunk_tokens=2, speech_chunk_frames=1),
+                "think_while_speaking-N3-M2": ThinkWhileSpeaking(TINY, thought_chunk_tokens=3, speech_chunk_frames=2),
+                "text_guided-offset0-N1-M1": TextGuided(TINY, offset_tokens=0, text_chunk_tokens=1,
+                                                        speech_chunk_frames=1),
+                "text_guided-offset2-N1-M2": TextGuided(TINY, offset_tokens=2, text_chunk_tokens=1,
+                                                        speech_chunk_frames=2),
+                "text_guided-offset1-N2-M1": TextGuided(TINY, offset_tokens=1, text_chunk_tokens=2,
+                                                        speech_chunk_frames=1)}
+
+
+@pytest.mark.parametrize("caps", [(3, 3, 4), (0, 2, 1), (2, 0, 0)])
+@pytest.mark.parametrize("name", list(TINY_FORMATS))
+def test_the_replies_a_machine_allows_are_exactly_the_layouts_of_the_turns_within_its_caps(name, caps):
+    """Every path through the machine, with one text id and one code per codebook standing for all (the masks
+    treat each range alike): the finished ones are the built turns of every size up to the caps, no path is stuck."""
+    fmt = TINY_FORMATS[name]
+    vocab, prompt = fmt.vocab, build_prompt(fmt, question_text_ids=[1])
+    built = {}
+    for sizes in [(t, r, f) for t in range(caps[0] + 1) for r in range(caps[1] + 1) for f in range(caps[2] + 1)]:
+        turn = Turn(question_text_ids=[1], thought_ids=[0] * sizes[0], reply_ids=[0] * sizes[1],
+                    reply_codes=torch.zeros(vocab.num_codebooks, sizes[2], dtype=torch.long))
+        built[tuple(fmt.build(turn).ids.tolist()[len(prompt):])] = sizes
+    machine = phase_machine(fmt, **dict(zip(CAPS, caps)))
+    stand_ins = [0, *vocab.special_range, *(vocab.speech_id(k, 0) for k in range(vocab.num_codebooks))]
+    finished = {}
+
+    def walk(state, ids: tuple[int, ...]) -> None:
+        if state.phase == DONE:
+            finished[ids] = state.capped
+            return
+        allowed = machine.allowed_mask(state)
+        assert allowed.any() and len(ids) < 100, f"stuck or endless after {ids}"
+        for token in stand_ins:
+            if allowed[token]:
+                after = copy.deepcopy(state)
+                machine.advance(after, token)
+                walk(after, ids + (token,))
+
+    walk(machine.start(), ())
+    assert set(finished) == set(built)
+    assert all(capped == at_caps(built[ids], caps) for ids, capped in finished.items())
 
 
 def test_sampling_masks_first_then_greedy_top_k_top_p(lm):
@@ -129,21 +303,28 @@ def test_sampling_masks_first_then_greedy_top_k_top_p(lm):
 
 
 # ---------------------------------------------------------------------- (b) KV cache
-def test_cached_greedy_generation_equals_full_recompute(lm):
+@pytest.mark.parametrize("temperature", [0, 1.0])
+@pytest.mark.parametrize("format_name", list(FORMATS))
+def test_cached_greedy_generation_equals_full_recompute(lms, format_name, temperature):
+    """Greedy, and sampled with the same seed (it switches between text and speech more): the same ids."""
+    lm = lms[format_name]
     caps = {"max_thought_tokens": 12, "max_reply_tokens": 8, "max_speech_frames": 5}
     prompt = build_prompt(lm.format, question_codes=question(1), voice_codes=question(2, frames=2))
-    reply = generate(lm, prompt, temperature=0, **caps)
+    with logit_bias(lm, speak_nudge(lm.vocab, format_name)):
+        reply = generate(lm, prompt, temperature=temperature, seed=4, **caps)
 
-    machine, ids = phase_machine(lm.format, **caps), prompt.clone()
-    state = machine.start()
-    with torch.no_grad():
-        while state.phase != DONE:
-            logits = lm.backbone(input_ids=ids[None], use_cache=False).logits[0, -1]
-            token = int(logits.masked_fill(~machine.allowed_mask(state), float("-inf")).argmax())
-            machine.advance(state, token)
-            ids = torch.cat([ids, torch.tensor([token])])
+        machine, ids = phase_machine(lm.format, **caps), prompt.clone()
+        state, generator = machine.start(), torch.Generator().manual_seed(4)
+        with torch.no_grad():
+            while state.phase != DONE:
+                logits = lm.backbone(input_ids=ids[None], use_cache=False).logits[0, -1]
+                token = sample_next(logits, machine.allowed_mask(state), temperature, generator=generator)
+                machine.advance(state, token)
+                ids = torch.cat([ids, torch.tensor([token])])
     assert reply.ids.tolist() == ids.tolist()
     assert len(reply.turn.thought_ids) > 0 and reply.reply_codes.shape[1] > 0
+    if temperature and format_name != "think_then_speak":
+        assert modality_switches(lm.vocab, reply.generated_ids.tolist()) >= 2
 
 
 # ---------------------------------------------------------------------- (c) the prompt
@@ -222,6 +403,42 @@ def scripted(lm, wanted: list[int]):
         handle.remove()
 
 
+@pytest.mark.parametrize("format_name", ["think_while_speaking", "text_guided"])
+def test_interleaved_formats_stream_text_and_audio_in_the_order_of_their_layout(lms, codec, format_name):
+    """A model scripted to write one built turn: every text piece and audio chunk comes as soon as its ids do."""
+    lm, tokenizer = lms[format_name], lms[format_name].tokenizer
+    turn = Turn(question_codes=question(9), thought_ids=tokenizer.encode("9 > 7, so nine."),
+                reply_ids=tokenizer.encode("Nine is larger."), reply_codes=question(10, frames=7))
+    built, prompt = lm.format.build(turn), build_prompt(lm.format, question_codes=turn.question_codes)
+    with scripted(lm, built.ids[len(prompt):].tolist()):
+        events = list(stream(lm, prompt, codec=codec, frames_per_chunk=1, temperature=0))
+    reply = events[-1][1]
+    assert torch.equal(reply.ids, built.ids) and reply.turn == turn and reply.capped == []
+
+    # One text event per text id (none splits a character here), in the layout's order; audio keeps up with the
+    # frames written before each text id (the tiny codec's streaming decoder gives a frame one frame late).
+    names, text_kinds, frames_before, frames = {THOUGHT: "thought", REPLY_TEXT: "reply_text"}, [], [], 0
+    for position in range(len(prompt), len(built)):
+        label, token = int(built.segment[position]), int(built.ids[position])
+        if label in names:
+            text_kinds.append(names[label])
+            frames_before.append(frames)
+        frames += label == SPEECH and lm.vocab.is_speech(token, codebook=K - 1)
+    kinds = [kind for kind, _ in events[:-1]]
+    audio_before = [kinds[:i].count("audio") for i, kind in enumerate(kinds) if kind != "audio"]
+    assert [kind for kind in kinds if kind != "audio"] == text_kinds
+    assert all(written - 1 <= audio <= written for audio, written in zip(audio_before, frames_before))
+    assert kinds.count("audio") == frames == turn.reply_codes.shape[1]
+    assert sum(a != b for a, b in zip(kinds, kinds[1:])) >= 4  # text and audio really interleave
+    for kind, ids, text in (("thought", turn.thought_ids, reply.thought), ("reply_text", turn.reply_ids,
+                                                                         reply.reply_text)):
+        pieces = "".join(value for k, value in events if k == kind)
+        assert pieces == text == tokenizer.decode(ids, clean_up_tokenization_spaces=False)
+    streamed = torch.cat([value for kind, value in events if kind == "audio"], dim=-1)
+    full = codec.decode(turn.reply_codes[None])[0]
+    assert streamed.shape == full.shape and (streamed - full).abs().max() < STREAM_TOLERANCE
+
+
 def test_text_pieces_wait_for_whole_characters(lm):
     """'×' is the bytes C3 97: split across two ids it comes out whole, and a half character at the end is flushed."""
     tokenizer = lm.tokenizer
@@ -236,17 +453,23 @@ def test_text_pieces_wait_for_whole_characters(lm):
 
 # ---------------------------------------------------------------------- (e) caps
 @pytest.mark.parametrize("caps", [(0, 0, 0), (1, 2, 1), (2, 1, 2)])
-def test_caps_force_each_phase_to_close_and_the_reply_still_parses(lm, codec, caps):
+@pytest.mark.parametrize("format_name", list(FORMATS))
+def test_caps_force_each_phase_to_close_and_the_reply_still_parses(lms, codec, format_name, caps):
+    lm = lms[format_name]
     max_thought, max_reply, max_frames = caps
     vocab = lm.vocab
-    never_close = {vocab.end_think: -30.0, vocab.speak: -30.0, vocab.eot: -30.0}
-    with logit_bias(lm, never_close):
+    # The ids that end a part (</think>, <reply>, the <speak> after the reply text, <eot>), never wanted.
+    closers = {"think_then_speak": [vocab.end_think, vocab.speak, vocab.eot],
+               "think_while_speaking": [vocab.end_think, vocab.reply, vocab.eot],
+               "text_guided": [vocab.end_think, vocab.eot]}[format_name]
+    with logit_bias(lm, dict.fromkeys(closers, -30.0)):
         events = list(stream(lm, build_prompt(lm.format, question_text_ids=[5, 6]), codec=codec,
                              max_thought_tokens=max_thought, max_reply_tokens=max_reply,
                              max_speech_frames=max_frames, seed=1))
     reply = events[-1][1]
     assert reply.capped == [THOUGHT, REPLY_TEXT, SPEECH]
-    assert len(reply.generated_ids) == max_thought + max_reply + K * max_frames + 3
+    if format_name == "think_then_speak":
+        assert len(reply.generated_ids) == max_thought + max_reply + K * max_frames + 3
     turn = lm.format.parse(reply.ids)  # strict: exactly the format's layout
     assert (len(turn.thought_ids), len(turn.reply_ids), turn.reply_codes.shape) == (max_thought, max_reply,
                                                                                    (K, max_frames))
@@ -260,8 +483,13 @@ def test_plain_errors_for_a_bad_prompt_an_unsupported_format_and_a_foreign_codec
     prompt = build_prompt(lm.format, question_codes=question(8))
     with pytest.raises(ValueError, match="must end with the <think>"):
         stream(lm, prompt[:-1])
-    with pytest.raises(NotImplementedError, match="think_while_speaking"):
-        phase_machine(build_format("think_while_speaking", lm.vocab))
+    assert set(PHASE_MACHINES) == set(FORMATS)
+
+    class Interleaved(ThinkThenSpeak):
+        name = "interleaved"
+
+    with pytest.raises(NotImplementedError, match="not interleaved"):
+        phase_machine(Interleaved(lm.vocab))
     foreign = TinyCodec(TinyCodecNet(TinyCodecConfig(encoder_dim=16, encoder_layers=1, latent_dim=8,
                                                      num_codebooks=K, codebook_size=2 * C, decoder_dim=16,
                                                      decoder_layers=1)))

@@ -1,0 +1,71 @@
+"""(audio, text) pairs from manifests, held in memory at 16 kHz, batched by length."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from s2s import audio
+from s2s.asr.features import SAMPLE_RATE
+from s2s.data.datamodule import LengthBucketSampler
+from s2s.data.manifest import read_manifest
+
+
+class SpeechTextDataset(Dataset):
+    """Every (audio_field, text_field) pair named in `pairs` of every row of `manifest`, loaded once as int16."""
+
+    def __init__(self, manifest: str | Path, pairs: list[tuple[str, str]]):
+        manifest = Path(manifest)
+        self.items: list[tuple[torch.Tensor, str]] = []
+        for row in read_manifest(manifest):
+            for audio_field, text_field in pairs:
+                if row.get(audio_field) and row.get(text_field):
+                    wav = audio.load(manifest.parent / row[audio_field], SAMPLE_RATE)[0].mean(0)
+                    self.items.append(((wav.clamp(-1, 1) * 32767).short(), row[text_field]))
+        if not self.items:
+            raise ValueError(f"{manifest}: no rows with any of the (audio, text) fields {pairs}")
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> dict:
+        wav, text = self.items[index]
+        return {"wav": wav.float() / 32767, "text": text}
+
+
+def collate(items: list[dict]) -> dict:
+    lengths = torch.tensor([item["wav"].numel() for item in items])
+    wav = torch.zeros(len(items), int(lengths.max()))
+    for row, item in zip(wav, items):
+        row[: item["wav"].numel()] = item["wav"]
+    return {"wav": wav, "num_samples": lengths, "text": [item["text"] for item in items]}
+
+
+class SpeechTextDataModule(L.LightningDataModule):
+    """`pairs`: which audio field is read with which text field, e.g. [[question_audio, question_written]]."""
+
+    def __init__(self, train: str, val: str | None = None, pairs: list[list[str]] | None = None,
+                 batch_size: int = 32, num_workers: int = 0):
+        super().__init__()
+        self.save_hyperparameters()
+        self.pairs = [tuple(p) for p in (pairs or [["question_audio", "question"]])]
+        self.train_set = self.val_set = None
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_set is None and stage in (None, "fit"):
+            self.train_set = SpeechTextDataset(self.hparams.train, self.pairs)
+        if self.val_set is None and self.hparams.val:
+            self.val_set = SpeechTextDataset(self.hparams.val, self.pairs)
+
+    def _loader(self, dataset: SpeechTextDataset, shuffle: bool) -> DataLoader:
+        lengths = [wav.numel() for wav, _ in dataset.items]
+        sampler = LengthBucketSampler(lengths, self.hparams.batch_size, shuffle=shuffle)
+        return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate, num_workers=self.hparams.num_workers)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train_set, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader | list:
+        return self._loader(self.val_set, shuffle=False) if self.val_set is not None else []

@@ -1,0 +1,62 @@
+"""What the recogniser writes: characters (for a judge) or a text tokenizer's ids (for the LM's encoder).
+
+Id 0 is always the CTC blank; label i + 1 is character / token i.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+CHARS = " abcdefghijklmnopqrstuvwxyz0123456789'"
+
+
+class CharLabels:
+    """Lower-case letters, digits, space and apostrophe; anything else is dropped (punctuation is not heard)."""
+
+    kind = "chars"
+
+    def __init__(self):
+        self.index = {c: i + 1 for i, c in enumerate(CHARS)}
+        self.size = len(CHARS) + 1
+
+    def normalise(self, text: str) -> str:
+        kept = "".join(c for c in text.lower().replace("-", " ") if c in self.index)
+        return " ".join(kept.split())
+
+    def encode(self, text: str) -> list[int]:
+        return [self.index[c] for c in self.normalise(text)]
+
+    def decode(self, ids: list[int]) -> str:
+        return "".join(CHARS[i - 1] for i in ids if 0 < i <= len(CHARS))
+
+
+class TokenizerLabels:
+    """The ids of a text tokenizer (a folder saved with `save_pretrained`), shifted by one for the blank."""
+
+    kind = "tokenizer"
+
+    def __init__(self, tokenizer):
+        self.tokenizer = tokenizer
+        self.size = len(tokenizer) + 1
+
+    def normalise(self, text: str) -> str:
+        return text
+
+    def encode(self, text: str) -> list[int]:
+        return [i + 1 for i in self.tokenizer(text, add_special_tokens=False)["input_ids"]]
+
+    def decode(self, ids: list[int]) -> str:
+        return self.tokenizer.decode([i - 1 for i in ids if i > 0])
+
+
+def build_labels(spec: str):
+    """`chars`, or `tokenizer:<folder>`."""
+    if spec == "chars":
+        return CharLabels()
+    if spec.startswith("tokenizer:"):
+        from s2s.lm.text_tokenizer import load_text_tokenizer
+
+        folder = spec.partition(":")[2]
+        if not Path(folder).exists():
+            raise ValueError(f"labels {spec!r}: no tokenizer folder at {folder}; train the LM's tokenizer first")
+        return TokenizerLabels(load_text_tokenizer(folder))
+    raise ValueError(f"unknown labels {spec!r}; use 'chars' or 'tokenizer:<folder>'")

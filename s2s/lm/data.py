@@ -1,0 +1,216 @@
+"""Training data for the reasoning LM: many cheap text questions, fewer spoken ones, some spoken replies.
+
+Reasoning is learned from text (a new problem costs microseconds), hearing
+from the spoken corpus, and speaking from the replies' audio. One epoch is
+
+    text_examples   problems drawn fresh (seeded by index), the question as text
+    + the manifest's spoken questions, `audio_repeats` times, heard by the frozen audio encoder
+
+and each example carries its reply's speech with `speech_probability` when
+that speech exists (replies are in one assistant voice, so any problem whose
+reply sentence the corpus has spoken gets it). Without speech an example
+stops after `<speak>`: still a lesson in when to start speaking, at a fifth
+of the positions.
+
+Costly things are computed once and cached beside the manifest, keyed by the
+files they depend on: the heard segments of every question (`hearing`) and
+the reply codes (`codec`).
+"""
+from __future__ import annotations
+
+import hashlib
+import random
+from collections.abc import Callable
+from pathlib import Path
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from s2s import audio
+from s2s.data.manifest import read_manifest
+from s2s.data.problems import generate_problem
+from s2s.lm.hearing import HeardQuestion
+
+TEXT_FIELDS = ("question_written", "thought", "reply")
+
+
+def _digest(*paths: Path) -> str:
+    h = hashlib.sha1()
+    for path in paths:
+        h.update(Path(path).read_bytes())
+    return h.hexdigest()[:16]
+
+
+def heard_questions(manifest: Path, hearing_dir: str, batch_size: int = 1) -> list[HeardQuestion]:
+    """Every question of `manifest` heard by the recogniser in `hearing_dir` (cached beside the manifest).
+
+    One question at a time by default, as `s2s reply` hears: in a padded batch the last frames and the
+    per-utterance normalisation shift a little, and training should see exactly what use will.
+    """
+    from s2s.asr.module import WEIGHTS_FILE, CTCRecognizer
+    from s2s.lm.hearing import Hearing
+
+    rows = read_manifest(manifest)
+    sources = [manifest, Path(hearing_dir) / WEIGHTS_FILE] + [manifest.parent / r["question_audio"] for r in rows]
+    cache = manifest.parent / "heard" / f"{_digest(*sources)}.pt"
+    if cache.exists():
+        return [HeardQuestion(**d) for d in torch.load(cache)]
+    hearing = Hearing(CTCRecognizer.from_folder(hearing_dir))
+    waves = [audio.load(manifest.parent / row["question_audio"], 16000)[0].mean(0) for row in rows]
+    order = sorted(range(len(rows)), key=lambda i: waves[i].numel())
+    heard: list[HeardQuestion | None] = [None] * len(rows)
+    for start in range(0, len(order), batch_size):
+        chunk = order[start: start + batch_size]
+        lengths = torch.tensor([waves[i].numel() for i in chunk])
+        batch = torch.zeros(len(chunk), int(lengths.max()))
+        for row, i in enumerate(chunk):
+            batch[row, : lengths[row]] = waves[i]
+        for i, question in zip(chunk, hearing(batch, lengths)):
+            heard[i] = HeardQuestion(question.token_ids.short(), question.probs.half(), question.hidden.half())
+    cache.parent.mkdir(exist_ok=True)
+    tmp = cache.with_suffix(".tmp")
+    torch.save([q.to_dict() for q in heard], tmp)
+    tmp.replace(cache)
+    return heard
+
+
+def reply_codes(manifest: Path, codec_name: str, num_codebooks: int) -> dict[str, torch.Tensor]:
+    """Reply sentence -> its speech codes [K, F], from the manifest's reply audio (cached beside the manifest)."""
+    from s2s.codecs import load_codec
+
+    codec = load_codec(codec_name, num_codebooks=num_codebooks)
+    cache = manifest.parent / "reply-codes" / f"{_digest(manifest)}-{codec.fingerprint()[:16]}.pt"
+    if cache.exists():
+        return torch.load(cache)
+    codes = {}
+    with torch.inference_mode():
+        for row in read_manifest(manifest):
+            if row.get("reply_audio") and row["reply"] not in codes:
+                wav, rate = audio.load(manifest.parent / row["reply_audio"])
+                codes[row["reply"]] = codec.encode(wav[None], rate)[0].short().clone()
+    cache.parent.mkdir(exist_ok=True)
+    tmp = cache.with_suffix(".tmp")
+    torch.save(codes, tmp)
+    tmp.replace(cache)
+    return codes
+
+
+class ReasoningDataset(Dataset):
+    """Text problems first (index < text_examples), then the manifest's spoken questions, `audio_repeats` times."""
+
+    def __init__(self, rows: list[dict], heard: list[HeardQuestion] | None, speech: dict[str, torch.Tensor],
+                 text_examples: int, audio_repeats: int, speech_probability: float, seed: int):
+        self.rows, self.heard, self.speech = rows, heard, speech
+        self.text_examples, self.audio_repeats = text_examples, audio_repeats if heard is not None else 0
+        self.speech_probability, self.seed, self.epoch = speech_probability, seed, 0
+
+    def __len__(self) -> int:
+        return self.text_examples + len(self.rows) * self.audio_repeats
+
+    def _texts(self, index: int) -> tuple[dict, random.Random]:
+        rng = random.Random(f"{self.seed}:{self.epoch}:{index}")
+        if index < self.text_examples:
+            problem = generate_problem(rng)
+            return {"question_written": problem.question_written, "thought": problem.thought,
+                    "reply": problem.reply, "heard": None}, rng
+        i = (index - self.text_examples) % len(self.rows)
+        return {**{k: self.rows[i][k] for k in TEXT_FIELDS}, "heard": self.heard[i]}, rng
+
+    def has_speech(self, index: int) -> bool:
+        """Whether example `index` carries its reply's speech this epoch (a pure function of seed, epoch, index)."""
+        item, rng = self._texts(index)
+        return item["reply"] in self.speech and rng.random() < self.speech_probability
+
+    def __getitem__(self, index: int) -> dict:
+        item, _ = self._texts(index)
+        item["reply_codes"] = self.speech[item["reply"]].long() if self.has_speech(index) else None
+        return item
+
+
+class SpeechApartSampler(Sampler[list[int]]):
+    """Batches that hold only examples with speech or only without: a row with speech is five times longer,
+    and one in a batch would pad every other row to its length. Speech batches are smaller (`speech_batch_size`).
+
+    `epoch`, when given, is asked at the start of every pass (the trainer's current epoch) and set on the
+    dataset, so each epoch draws new problems, speech and order without reloading the dataloader."""
+
+    def __init__(self, dataset: ReasoningDataset, batch_size: int, speech_batch_size: int, shuffle: bool, seed: int,
+                 epoch: Callable[[], int] | None = None):
+        self.dataset, self.batch_size, self.speech_batch_size = dataset, batch_size, speech_batch_size
+        self.shuffle, self.seed, self.epoch = shuffle, seed, epoch
+
+    def _batches(self) -> list[list[int]]:
+        order = list(range(len(self.dataset)))
+        rng = random.Random(f"{self.seed}:{self.dataset.epoch}")
+        if self.shuffle:
+            rng.shuffle(order)
+        speech = [i for i in order if self.dataset.has_speech(i)]
+        text = [i for i in order if not self.dataset.has_speech(i)]
+        batches = [text[i: i + self.batch_size] for i in range(0, len(text), self.batch_size)]
+        batches += [speech[i: i + self.speech_batch_size] for i in range(0, len(speech), self.speech_batch_size)]
+        if self.shuffle:
+            rng.shuffle(batches)
+        return batches
+
+    def __iter__(self):
+        if self.epoch is not None:
+            self.dataset.epoch = self.epoch()
+        return iter(self._batches())
+
+    def __len__(self) -> int:
+        return len(self._batches())
+
+
+def collate(items: list[dict]) -> dict:
+    return {key: [item[key] for item in items] for key in items[0]}
+
+
+class ReasoningDataModule(L.LightningDataModule):
+    """Batches of {question_written, heard, thought, reply, reply_codes} lists for `SpeechReasoningLM`.
+
+    `hearing` must be the LM's own hearing folder (the same recogniser hears
+    in training and in use); without it, spoken questions are left out.
+    """
+
+    def __init__(self, train: str, val: str | None = None, hearing: str | None = None, codec: str = "s2s-tiny",
+                 num_codebooks: int = 4, text_examples: int = 20000, audio_repeats: int = 1,
+                 speech_probability: float = 0.25, val_text_examples: int = 0, batch_size: int = 32,
+                 speech_batch_size: int = 8, seed: int = 0, num_workers: int = 0):
+        super().__init__()
+        self.save_hyperparameters()
+        if not 0 <= speech_probability <= 1:
+            raise ValueError(f"speech_probability must lie in [0, 1], got {speech_probability}")
+        self.train_set = self.val_set = None
+
+    def _dataset(self, manifest: str, text_examples: int, audio_repeats: int, seed: int) -> ReasoningDataset:
+        hp, manifest = self.hparams, Path(manifest)
+        rows = read_manifest(manifest)
+        heard = heard_questions(manifest, hp.hearing) if hp.hearing else None
+        speech = reply_codes(Path(hp.train), hp.codec, hp.num_codebooks)  # the training replies' voice
+        return ReasoningDataset(rows, heard, speech, text_examples, audio_repeats, hp.speech_probability, seed)
+
+    def setup(self, stage: str | None = None) -> None:
+        hp = self.hparams
+        if self.train_set is None and stage in (None, "fit"):
+            self.train_set = self._dataset(hp.train, hp.text_examples, hp.audio_repeats, hp.seed)
+        if self.val_set is None and hp.val:
+            self.val_set = self._dataset(hp.val, hp.val_text_examples, 1, hp.seed + 1)
+
+    def _loader(self, dataset: ReasoningDataset, shuffle: bool, epoch: Callable[[], int] | None = None) -> DataLoader:
+        hp = self.hparams
+        sampler = SpeechApartSampler(dataset, hp.batch_size, hp.speech_batch_size, shuffle, hp.seed, epoch)
+        return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate, num_workers=hp.num_workers)
+
+    def _current_epoch(self) -> int:
+        trainer = getattr(self, "trainer", None)
+        return trainer.current_epoch if trainer is not None else 0
+
+    def train_dataloader(self) -> DataLoader:
+        # Lightning makes this loader once (unless reload_dataloaders_every_n_epochs), so the sampler asks
+        # for the epoch at every pass: a fresh draw each epoch, and the same draw again on resuming.
+        self.train_set.epoch = self._current_epoch()
+        return self._loader(self.train_set, shuffle=True, epoch=self._current_epoch)
+
+    def val_dataloader(self) -> DataLoader | list:
+        return self._loader(self.val_set, shuffle=False) if self.val_set is not None else []

@@ -1,0 +1,115 @@
+"""How the LM hears: question audio -> a few vectors in its own text-embedding space.
+
+A frozen CTC recogniser (`s2s/asr/`) that spells questions in the LM's own
+text tokens runs over the audio. Its greedy CTC path cuts the audio into
+segments, one per token it hears (blank frames dropped, repeats merged), the
+"CTC compression" of speech translation and speech LLMs. Each segment becomes
+one LM input vector:
+
+    vector = sum_j p_j * E[token_j]  +  W h        (j over the segment's top-k tokens)
+
+where p is the segment's mean posterior over tokens, E the LM's own text
+embeddings and h the recogniser's mean hidden state (W starts at zero). A
+question heard well therefore reaches the LM as nearly the embeddings of its
+written text, the same place a text question starts from, so reasoning
+learned from cheap text questions carries over to speech; the posterior
+keeps the recogniser's doubt, and W h lets training add what text lacks.
+These are continuous features through an encoder and an adapter (as in
+Qwen2-Audio or LLaMA-Omni), not codec tokens.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+
+from s2s.asr.features import SAMPLE_RATE
+from s2s.asr.module import CTCRecognizer, greedy_segments
+
+TOP_K = 8  # tokens kept per segment: the rest of the posterior is noise
+
+
+@dataclass
+class HeardQuestion:
+    """The segments heard in one question: top-k text ids [n, k] and their probabilities [n, k], hidden [n, D]."""
+
+    token_ids: torch.Tensor
+    probs: torch.Tensor
+    hidden: torch.Tensor
+
+    def __len__(self) -> int:
+        return self.token_ids.shape[0]
+
+    def to_dict(self) -> dict:
+        return {"token_ids": self.token_ids, "probs": self.probs, "hidden": self.hidden}
+
+
+def compress(log_probs: torch.Tensor, hidden: torch.Tensor, length: int, top_k: int = TOP_K) -> HeardQuestion:
+    """One utterance's frames (log-probs [F, 1 + T], hidden [F, D]) -> its heard segments.
+
+    Audio in which nothing was heard still gives one segment (the whole
+    utterance), so a question is never empty.
+    """
+    runs = greedy_segments(log_probs, length) or [(0, 0, max(length, 1))]
+    probs = torch.stack([log_probs[a:b].float().exp().mean(0) for _, a, b in runs])[:, 1:]  # drop the blank
+    probs = probs / probs.sum(-1, keepdim=True).clamp(min=1e-8)
+    top = probs.topk(min(top_k, probs.shape[-1]), dim=-1)
+    weights = top.values / top.values.sum(-1, keepdim=True)
+    segment_hidden = torch.stack([hidden[a:b].float().mean(0) for _, a, b in runs])
+    return HeardQuestion(top.indices, weights, segment_hidden)
+
+
+class Hearing(nn.Module):
+    """A frozen recogniser that turns waveforms into HeardQuestions for an LM with the same text tokenizer."""
+
+    def __init__(self, recognizer: CTCRecognizer):
+        super().__init__()
+        if recognizer.labels.kind != "tokenizer":
+            raise ValueError("the LM's hearing must spell in the LM's text tokens (labels: tokenizer:<folder>), "
+                             f"got a recogniser with {recognizer.labels.kind} labels")
+        self.recognizer = recognizer.eval().requires_grad_(False)
+
+    @property
+    def dim(self) -> int:
+        return self.recognizer.config.dim
+
+    @property
+    def text_vocab_size(self) -> int:
+        return self.recognizer.labels.size - 1
+
+    def train(self, mode: bool = True):  # always frozen, always in eval mode (no dropout, no augmentation)
+        return super().train(False)
+
+    @torch.no_grad()
+    def forward(self, wav: torch.Tensor, num_samples: torch.Tensor | None = None) -> list[HeardQuestion]:
+        """wav [B, T] at 16 kHz -> one HeardQuestion per row."""
+        if num_samples is None:
+            num_samples = torch.full((wav.shape[0],), wav.shape[1], device=wav.device)
+        hidden, log_probs, lengths = self.recognizer(wav, num_samples)
+        return [compress(lp, h, int(n)) for lp, h, n in zip(log_probs, hidden, lengths)]
+
+    def hear(self, wav: torch.Tensor, sample_rate: int) -> HeardQuestion:
+        """One waveform [C, T] or [T] at any rate -> its HeardQuestion."""
+        from s2s import audio
+
+        wav = wav if wav.dim() == 2 else wav[None]
+        wav = audio.prepare(wav[None], sample_rate, SAMPLE_RATE, channels=1)[0, 0]
+        return self(wav[None].to(next(self.recognizer.parameters()).device))[0]
+
+
+class HeardAdapter(nn.Module):
+    """HeardQuestion -> LM input vectors: posterior-weighted text embeddings plus a learned map of the hidden state."""
+
+    def __init__(self, hearing_dim: int, lm_dim: int):
+        super().__init__()
+        self.project = nn.Linear(hearing_dim, lm_dim)
+        nn.init.zeros_(self.project.weight)
+        nn.init.zeros_(self.project.bias)
+
+    def forward(self, heard: HeardQuestion, text_embeddings: nn.Embedding) -> torch.Tensor:
+        """[n, lm_dim] for the n segments."""
+        device = text_embeddings.weight.device
+        rows = text_embeddings(heard.token_ids.to(device).long())  # [n, k, lm_dim]
+        mixed = (heard.probs.to(device, rows.dtype)[..., None] * rows).sum(1)
+        return mixed + self.project(heard.hidden.to(device, self.project.weight.dtype)).to(mixed.dtype)

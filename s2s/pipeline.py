@@ -1,0 +1,216 @@
+"""S2SPipeline: a spoken (or written) question in, a thought, a reply text and a spoken reply out.
+
+    pipeline = S2SPipeline.from_pretrained("runs/lm-tiny/export")   # a SpeechReasoningLM.save_pretrained folder
+    reply = pipeline(audio="question.wav", out="reply.wav")
+    reply.thought, reply.reply_text, reply.answer, reply.audio, reply.timings
+
+It joins the parts that already exist: `s2s.audio` reads the question,
+`prompt` turns it into the ids a reply is generated after, and
+`s2s.lm.generate.stream` writes the reply and streams its audio through the
+codec's decoder. Every generation goes through `S2SPipeline.stream`, and
+every prompt through `S2SPipeline.prompt`: the audio branch there (codec
+tokens today) is the one place a learned audio encoder would plug in.
+
+Timings count from the moment the question is complete (the call, after the
+file is read): `ttfa_ms` to the first sample of reply audio, `total_ms` to the
+last one (writing the wav is not counted), `rtf` = processing seconds per
+second of reply audio (below 1: faster than real time).
+"""
+from __future__ import annotations
+
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from s2s import audio as audio_io
+from s2s.codecs import load_codec
+from s2s.codecs.base import Codec
+from s2s.lm.batching import tokenize
+from s2s.lm.generate import build_prompt
+from s2s.lm.generate import stream as generate_stream
+from s2s.lm.hearing import HeardQuestion
+from s2s.lm.model import SpeechReasoningLM
+
+DEFAULT_MODEL = Path(__file__).resolve().parent / "assets" / "models" / "s2s-reasoner-tiny"
+MAX_QUESTION_SECONDS = 30.0
+JSON_FIELDS = ("thought", "reply_text", "answer", "audio", "timings")
+
+# The last step of every thought in the corpus (s2s/data/problems.py): "So the answer is <answer>."
+_ANSWER_LINE = re.compile(r"^\s*so the answer is\s+(?P<answer>.*\S)\s*\.\s*$", re.IGNORECASE)
+
+
+def answer_from_thought(thought: str) -> str | None:
+    """X of the thought's last line `So the answer is X.` ("-32", "9:45", ...); None when there is none.
+
+    Lines after it are ignored. Without its final period the line does not
+    count: a thought cut short by its cap may hold half an answer.
+    """
+    for line in reversed(thought.splitlines()):
+        match = _ANSWER_LINE.match(line)
+        if match:
+            return match["answer"]
+    return None
+
+
+@dataclass
+class SpokenReply:
+    """What the pipeline answered. `to_json()` gives the first five fields; the waveform stays in Python."""
+
+    thought: str
+    reply_text: str
+    answer: str | None  # from the thought's last line `So the answer is X.`
+    audio: str | None  # path of the written wav; None when no `out` was given or the reply has no speech
+    timings: dict  # ttfa_ms, total_ms, rtf (ttfa_ms and rtf are None when the reply has no speech)
+    waveform: torch.Tensor = field(repr=False)  # [1, T] the spoken reply, on the CPU
+    sample_rate: int = 0
+
+    def to_json(self) -> dict:
+        """A JSON-ready dict with exactly the keys thought, reply_text, answer, audio, timings."""
+        return {name: getattr(self, name) for name in JSON_FIELDS}
+
+
+def check_question(audio, text) -> None:
+    """Exactly one question: audio (a file or a waveform) or text."""
+    if (audio is None) == (text is None):
+        given = "both" if audio is not None else "neither"
+        raise ValueError(f"give exactly one question, audio (a file or a waveform) or text (--text), got {given}")
+
+
+def read_question(audio=None, sample_rate: int | None = None, text: str | None = None):
+    """The question checked and loaded: (wav [C, T] or None, its rate or None, text or None).
+
+    `audio` is a file (any format soundfile reads, any rate and channels) or
+    a waveform [T] or [C, T] at `sample_rate` Hz.
+    """
+    check_question(audio, text)
+    if text is not None:
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError("the text question is empty; pass a question such as --text 'What is 3 + 4?'")
+        return None, None, text
+    if isinstance(audio, (str, os.PathLike)):
+        if sample_rate is not None:
+            raise ValueError("sample_rate is for a waveform; a file's own rate is read from the file")
+        wav, sample_rate = audio_io.load(audio)
+        where = str(audio)
+    elif isinstance(audio, torch.Tensor):
+        if sample_rate is None:
+            raise ValueError("a waveform question needs its sample_rate in Hz")
+        wav = audio if audio.dim() == 2 else audio[None] if audio.dim() == 1 else None
+        if wav is None:
+            raise audio_io.AudioError(f"a waveform question must be [T] or [C, T], got shape {tuple(audio.shape)}")
+        where = "the waveform"
+    else:
+        raise ValueError(f"audio must be a file path or a waveform tensor, got {type(audio).__name__}")
+    audio_io.check_waveform(wav[None], sample_rate)  # empty, non-finite, bad rate: one sentence each
+    seconds = wav.shape[-1] / sample_rate
+    if seconds > MAX_QUESTION_SECONDS:
+        raise audio_io.AudioError(f"{where} is {seconds:.1f} s long; a question may last at most "
+                                  f"{MAX_QUESTION_SECONDS:g} s: trim it first")
+    return wav, sample_rate, None
+
+
+class S2SPipeline:
+    """A SpeechReasoningLM and the codec it was trained with: `pipeline(audio=...)` -> SpokenReply."""
+
+    def __init__(self, model: SpeechReasoningLM, codec: Codec):
+        vocab = model.vocab
+        if codec.codebook_size != vocab.codebook_size or codec.num_codebooks < vocab.num_codebooks:
+            raise ValueError(f"the codec {codec.name} ({codec.num_codebooks} codebooks of {codec.codebook_size}) "
+                             f"does not fit this model ({vocab.num_codebooks} codebooks of {vocab.codebook_size}): "
+                             f"use the codec it was trained with ({model.hparams.codec})")
+        self.model, self.codec = model.eval(), codec.eval()
+
+    @classmethod
+    def from_pretrained(cls, ckpt_dir: str | os.PathLike | None = None, codec: str | os.PathLike | Codec | None = None,
+                        device: str | torch.device = "cpu") -> S2SPipeline:
+        """Load a `SpeechReasoningLM.save_pretrained` folder (default: DEFAULT_MODEL) and its codec.
+
+        `codec` (a name, a folder or a Codec) replaces the codec the model was
+        trained with (`model.hparams.codec`) for encoding and decoding.
+        """
+        if ckpt_dir is None:
+            if not DEFAULT_MODEL.is_dir():
+                raise FileNotFoundError(f"no default model is installed at {DEFAULT_MODEL} (it is still being "
+                                        "trained); pass --ckpt DIR (ckpt_dir= in Python), a folder written by "
+                                        "SpeechReasoningLM.save_pretrained")
+            ckpt_dir = DEFAULT_MODEL
+        if not Path(ckpt_dir).is_dir():
+            raise FileNotFoundError(f"model folder not found: {ckpt_dir}; pass a folder written by "
+                                    "SpeechReasoningLM.save_pretrained")
+        model = SpeechReasoningLM.from_folder(ckpt_dir)
+        if not isinstance(codec, Codec):
+            # The codebooks the model reads, as the model itself loaded its codec (first K of them).
+            k = model.hparams.num_codebooks
+            codec = load_codec(codec or model.hparams.codec, **({} if k is None else {"num_codebooks": k}))
+        return cls(model.to(device), codec.to(device))
+
+    @property
+    def sample_rate(self) -> int:
+        """Hz of the spoken reply."""
+        return self.codec.sample_rate
+
+    # ------------------------------------------------------------------ the one prompt
+    def prompt(self, audio_wav: torch.Tensor | None = None, sample_rate: int | None = None,
+               text: str | None = None) -> tuple[torch.Tensor, HeardQuestion | None]:
+        """The ids [L] a reply is generated after, for a question wav [C, T] at `sample_rate`, or a text;
+        and the HeardQuestion that fills its `<heard>` ids (None unless the model hears through an encoder)."""
+        check_question(audio_wav, text)
+        model = self.model
+        if text is not None:
+            return build_prompt(model.format, question_text_ids=tokenize(model.tokenizer, [text])[0]), None
+        if model.hearing is not None:  # heard segments through the audio encoder and adapter
+            heard = model.hearing.hear(audio_wav, sample_rate)
+            return build_prompt(model.format, heard_length=len(heard)), heard
+        # Otherwise the codec's tokens, the model's first K codebooks of them.
+        codes = self.codec.encode(audio_wav[None], sample_rate)[0, : model.vocab.num_codebooks]  # [K, F]
+        return build_prompt(model.format, question_codes=codes.cpu()), None
+
+    # ------------------------------------------------------------------ the one generation call
+    def stream(self, audio=None, sample_rate: int | None = None, text: str | None = None, *,
+               temperature: float = 0.0, top_k: int | None = None, top_p: float | None = None,
+               seed: int | None = 0, max_thought_tokens: int = 256, max_reply_tokens: int = 128,
+               max_speech_frames: int = 500, frames_per_chunk: int = 2):
+        """The events of `s2s.lm.generate.stream` for one question: ("thought", piece), ("reply_text", piece),
+        ("audio", wav [1, t] at `sample_rate`) and last ("done", Reply). Inputs are checked before it returns."""
+        wav, rate, text = read_question(audio, sample_rate, text)
+        prompt_ids, heard = self.prompt(wav, rate, text)
+        return generate_stream(self.model, prompt_ids, heard=heard, codec=self.codec,
+                               frames_per_chunk=frames_per_chunk, max_thought_tokens=max_thought_tokens,
+                               max_reply_tokens=max_reply_tokens, max_speech_frames=max_speech_frames,
+                               temperature=temperature, top_k=top_k, top_p=top_p, seed=seed)
+
+    def __call__(self, audio=None, sample_rate: int | None = None, text: str | None = None,
+                 out: str | os.PathLike | None = None, overwrite: bool = False, **options) -> SpokenReply:
+        """Answer one question (a file, a waveform [T] or [C, T] at `sample_rate`, or `text`).
+
+        `options` are those of `stream` (temperature=0.0 greedy, top_k, top_p,
+        seed, max_thought_tokens, ...). With `out`, the spoken reply is written
+        there as a wav (never over an existing file unless `overwrite`).
+        """
+        if out is not None and Path(out).exists() and not overwrite:
+            raise FileExistsError(f"{out} already exists; choose another path or pass overwrite=True (--overwrite)")
+        wav, rate, text = read_question(audio, sample_rate, text)
+        start_s = time.perf_counter()  # the question is complete
+        first_audio_s, chunks, reply = None, [], None
+        for kind, value in self.stream(wav, rate, text, **options):
+            if kind == "audio" and value.shape[-1]:
+                first_audio_s = time.perf_counter() if first_audio_s is None else first_audio_s
+                chunks.append(value.cpu())
+            elif kind == "done":
+                reply = value
+        total_s = time.perf_counter() - start_s
+        waveform = torch.cat(chunks, dim=-1) if chunks else torch.zeros(1, 0)
+        seconds = waveform.shape[-1] / self.sample_rate
+        timings = {"ttfa_ms": None if first_audio_s is None else round(1000 * (first_audio_s - start_s), 2),
+                   "total_ms": round(1000 * total_s, 2),
+                   "rtf": round(total_s / seconds, 4) if seconds else None}
+        written = None
+        if out is not None and seconds:
+            written = str(audio_io.save(out, waveform, self.sample_rate, overwrite=overwrite))
+        return SpokenReply(thought=reply.thought, reply_text=reply.reply_text,
+                           answer=answer_from_thought(reply.thought), audio=written, timings=timings,
+                           waveform=waveform, sample_rate=self.sample_rate)

@@ -1,0 +1,283 @@
+"""ReasoningDataModule, tiny: cached hearing and reply codes, speech-apart batches, and batches the LM trains on."""
+import json
+import math
+import random
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import torch
+
+from s2s import audio
+from s2s.asr.module import CTCRecognizer
+from s2s.codecs.base import Codec
+from s2s.codecs.tiny.codec import save_net
+from s2s.codecs.tiny.model import TinyCodecConfig, TinyCodecNet
+from s2s.data.manifest import read_manifest
+from s2s.data.problems import generate_problem
+from s2s.lm.data import ReasoningDataModule, ReasoningDataset, SpeechApartSampler, heard_questions
+from s2s.lm.hearing import Hearing
+from s2s.lm.model import SpeechReasoningLM
+from s2s.lm.text_tokenizer import train_text_tokenizer
+
+K, C = 2, 16  # the small codec's codebooks
+ROWS = 6
+TINY_LLAMA = {"model_type": "llama", "hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
+              "intermediate_size": 64, "max_position_embeddings": 1024}
+TINY_ASR = {"dim": 24, "layers": 1, "heads": 2, "ff_mult": 2, "conv_kernel": 3, "subsample_channels": 8}
+
+
+def sound(seconds: float, hz: float, seed: int) -> torch.Tensor:
+    n = round(seconds * 16000)
+    g = torch.Generator().manual_seed(seed)
+    return 0.3 * torch.sin(2 * math.pi * hz * torch.arange(n) / 16000) + 0.05 * torch.randn(n, generator=g)
+
+
+def write_corpus(folder: Path) -> Path:
+    """ROWS spoken problems, questions of different lengths; the last two rows have no reply audio."""
+    rng, rows, replies = random.Random(0), [], set()
+    while len(rows) < ROWS:
+        problem = generate_problem(rng)
+        if problem.reply in replies:
+            continue
+        replies.add(problem.reply)
+        i = len(rows)
+        row = {"id": f"p{i}", "family": problem.family, "question": problem.question,
+               "question_written": problem.question_written, "thought": problem.thought, "answer": problem.answer,
+               "reply": problem.reply, "question_audio": f"wavs/q{i}.wav"}
+        audio.save(folder / row["question_audio"], sound(0.3 + 0.1 * ((i * 5) % ROWS), 200 + 150 * i, i)[None], 16000)
+        if i < ROWS - 2:
+            row["reply_audio"] = f"wavs/r{i}.wav"
+            audio.save(folder / row["reply_audio"], sound(0.2 + 0.05 * i, 500 + 50 * i, 100 + i)[None], 16000)
+        rows.append(row)
+    manifest = folder / "manifest.jsonl"
+    manifest.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return manifest
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory) -> dict[str, str]:
+    """The corpus, the LM's tokenizer (trained on it), a hearing model that spells it, and a small codec."""
+    root = tmp_path_factory.mktemp("corpus")
+    manifest = write_corpus(root / "train")
+    tokenizer = root / "tokenizer"
+    train_text_tokenizer(manifest, vocab_size=300).save_pretrained(tokenizer)
+    torch.manual_seed(0)
+    hearing = CTCRecognizer(labels=f"tokenizer:{tokenizer}", **TINY_ASR).save_pretrained(root / "hearing")
+    net = TinyCodecNet(TinyCodecConfig(encoder_dim=16, encoder_layers=1, latent_dim=8, num_codebooks=K,
+                                       codebook_size=C, decoder_dim=16, decoder_layers=1))
+    codec = save_net(net.eval(), root / "codec")
+    return {"manifest": str(manifest), "tokenizer": str(tokenizer), "hearing": str(hearing), "codec": str(codec)}
+
+
+def datamodule(folders, **options) -> ReasoningDataModule:
+    options = {"hearing": folders["hearing"], "codec": folders["codec"], "num_codebooks": K, "text_examples": 20,
+               "audio_repeats": 2, "speech_probability": 0.5, "batch_size": 4, "speech_batch_size": 2, **options}
+    dm = ReasoningDataModule(folders["manifest"], **options)
+    dm.setup("fit")
+    return dm
+
+
+@pytest.fixture(scope="module")
+def dm(folders) -> ReasoningDataModule:
+    return datamodule(folders)
+
+
+# ---------------------------------------------------------------------- caches
+def test_caches_are_written_beside_the_manifest_and_reused(folders, dm, monkeypatch):
+    folder = Path(folders["manifest"]).parent
+    heard_files, code_files = list((folder / "heard").glob("*.pt")), list((folder / "reply-codes").glob("*.pt"))
+    assert len(heard_files) == 1 and len(code_files) == 1
+    assert not list(folder.glob("*/*.tmp"))
+    data = dm.train_set
+    assert len(data.heard) == ROWS and all(len(q) >= 1 for q in data.heard)
+    assert all(q.token_ids.dtype == torch.int16 and q.probs.dtype == q.hidden.dtype == torch.float16
+               for q in data.heard)
+    assert all(q.hidden.shape[1] == 24 for q in data.heard)
+    replies = [row["reply"] for row in data.rows]
+    assert sorted(data.speech) == sorted(replies[: ROWS - 2])  # rows with reply audio only
+    for i, reply in enumerate(replies[: ROWS - 2]):
+        frames = math.ceil(round((0.2 + 0.05 * i) * 16000) / 320)  # 20 ms frames, the last one padded
+        assert data.speech[reply].shape == (K, frames) and data.speech[reply].dtype == torch.int16
+
+    def recompute(*args, **kwargs):
+        raise AssertionError("recomputed instead of reading the cache")
+
+    monkeypatch.setattr(Hearing, "forward", recompute)
+    monkeypatch.setattr(Codec, "encode", recompute)
+    again = datamodule(folders).train_set
+    assert all(torch.equal(a.token_ids, b.token_ids) and torch.equal(a.hidden, b.hidden)
+               for a, b in zip(again.heard, data.heard))
+    assert data.speech.keys() == again.speech.keys()
+    assert all(torch.equal(data.speech[k], again.speech[k]) for k in data.speech)
+    # Another manifest (here: one more line) is another cache entry, so it is computed again.
+    manifest = Path(folders["manifest"])
+    changed = manifest.parent / "changed.jsonl"
+    changed.write_text(manifest.read_text() + manifest.read_text().splitlines()[0] + "\n")
+    with pytest.raises(AssertionError, match="recomputed"):
+        heard_questions(changed, folders["hearing"])
+
+
+def test_heard_questions_keep_manifest_order(folders, tmp_path):
+    """Questions are heard sorted by length; each must come back to its own row."""
+    manifest = Path(folders["manifest"])
+    (tmp_path / "wavs").symlink_to(manifest.parent / "wavs")
+    copy = tmp_path / "manifest.jsonl"
+    copy.write_text(manifest.read_text())
+    heard = heard_questions(copy, folders["hearing"], batch_size=1)  # one at a time: no padding
+    hearing = Hearing(CTCRecognizer.from_folder(folders["hearing"]))
+    rows = read_manifest(copy)
+    lengths = [audio.load(tmp_path / row["question_audio"])[0].shape[-1] for row in rows]
+    assert sorted(lengths) != lengths  # sorting by length reorders them
+    for row, question in zip(rows, heard):
+        alone = hearing(audio.load(tmp_path / row["question_audio"], 16000)[0])[0]
+        assert torch.equal(question.token_ids.long(), alone.token_ids)
+        assert torch.allclose(question.hidden.float(), alone.hidden, atol=1e-2)
+        assert torch.allclose(question.probs.float(), alone.probs, atol=1e-3)
+
+
+# ---------------------------------------------------------------------- sampler
+def test_speech_apart_batches_cover_every_index_once_per_epoch(dm):
+    data = dm.train_set
+    assert len(data) == 20 + ROWS * 2
+    seen_speech = set()
+    for epoch in range(3):
+        data.epoch = epoch
+        sampler = SpeechApartSampler(data, batch_size=4, speech_batch_size=2, shuffle=True, seed=0)
+        batches = list(sampler)
+        assert len(sampler) == len(batches)
+        assert Counter(i for b in batches for i in b) == Counter(range(len(data)))
+        for batch in batches:
+            speech = {data.has_speech(i) for i in batch}
+            assert len(speech) == 1 and len(batch) <= (2 if speech == {True} else 4)
+        seen_speech |= {i for b in batches for i in b if data.has_speech(i)}
+        assert any(data.has_speech(b[0]) for b in batches) and any(not data.has_speech(b[0]) for b in batches)
+    # Only rows whose reply the corpus has spoken can carry speech.
+    for i in seen_speech:
+        assert data[i]["reply"] in data.speech
+    data.epoch = 0
+    unshuffled = list(SpeechApartSampler(data, 4, 2, shuffle=False, seed=0))
+    assert all(a < b for batch in unshuffled for a, b in zip(batch, batch[1:]))
+
+
+def test_has_speech_is_a_function_of_seed_epoch_and_index(folders, dm):
+    data = dm.train_set
+    twin = ReasoningDataset(data.rows, data.heard, data.speech, 20, 2, 0.5, seed=0)
+    other_seed = ReasoningDataset(data.rows, data.heard, data.speech, 20, 2, 0.5, seed=1)
+    for epoch in (0, 1):
+        data.epoch = twin.epoch = other_seed.epoch = epoch
+        flags = [data.has_speech(i) for i in range(len(data))]
+        assert flags == [data.has_speech(i) for i in range(len(data))] == [twin.has_speech(i) for i in range(len(twin))]
+        for i in range(len(data)):
+            item = data[i]
+            assert (item["reply_codes"] is not None) == flags[i]
+            assert item["question_written"] == twin[i]["question_written"]
+    data.epoch = twin.epoch = 0
+    per_epoch = []
+    for epoch in range(4):
+        data.epoch = epoch
+        per_epoch.append([data.has_speech(i) for i in range(20, len(data))])
+    assert len({tuple(f) for f in per_epoch}) > 1  # a new draw each epoch
+    data.epoch = 0
+    assert [data[i]["question_written"] for i in range(20)] != [other_seed[i]["question_written"] for i in range(20)]
+    never = ReasoningDataset(data.rows, data.heard, data.speech, 20, 2, 0.0, seed=0)
+    always = ReasoningDataset(data.rows, data.heard, data.speech, 20, 2, 1.0, seed=0)
+    assert not any(never.has_speech(i) for i in range(len(never)))
+    spoken = [i for i in range(20, len(always)) if always[i]["reply"] in data.speech]
+    assert len(spoken) == 2 * (ROWS - 2) and all(always.has_speech(i) for i in spoken)
+
+
+def test_items_text_problems_first_then_spoken_rows(dm):
+    data = dm.train_set
+    for i in range(20):
+        assert data[i]["heard"] is None
+    for i in range(20, len(data)):
+        row = (i - 20) % ROWS
+        item = data[i]
+        assert item["heard"] is data.heard[row] and item["reply"] == data.rows[row]["reply"]
+        assert item["question_written"] == data.rows[row]["question_written"]
+
+
+def test_without_hearing_spoken_questions_are_left_out(folders):
+    dm = datamodule(folders, hearing=None)
+    assert len(dm.train_set) == 20 and dm.train_set.heard is None
+    with pytest.raises(ValueError, match="speech_probability"):
+        ReasoningDataModule(folders["manifest"], speech_probability=1.5)
+
+
+# ---------------------------------------------------------------------- batches through the LM
+@pytest.fixture(scope="module")
+def lm(folders) -> SpeechReasoningLM:
+    torch.manual_seed(0)
+    return SpeechReasoningLM(backbone_config=TINY_LLAMA, tokenizer=folders["tokenizer"], codec=folders["codec"],
+                             hearing=folders["hearing"])
+
+
+def test_batches_give_finite_losses_and_end_where_they_should(dm, lm):
+    dm.train_set.epoch = 0
+    kinds = set()
+    for batch in dm.train_dataloader():
+        assert set(batch) == {"question_written", "thought", "reply", "heard", "reply_codes"}
+        encoded = lm.encode_batch(batch)
+        ids, mask = encoded["ids"], encoded["attention_mask"]
+        for row in range(ids.shape[0]):
+            length = int(mask[row].sum())
+            last = ids[row, length - 1].item()
+            with_speech = batch["reply_codes"][row] is not None
+            assert last == (lm.vocab.eot if with_speech else lm.vocab.speak)
+            heard = batch["heard"][row]
+            assert int((ids[row] == lm.vocab.heard).sum()) == (0 if heard is None else len(heard))
+            assert (ids[row, :1] == (lm.vocab.question if heard is not None else lm.vocab.text_question)).all()
+            kinds.add((heard is not None, with_speech))
+        losses = lm.losses(encoded)
+        assert all(torch.isfinite(v) for v in losses.values())
+        assert ("speech_loss" in losses) == any(c is not None for c in batch["reply_codes"])
+    assert {(False, False), (True, False), (True, True)} <= kinds
+    lm.zero_grad()
+    losses["loss"].backward()
+    assert lm.adapter.project.weight.grad is not None
+    lm.zero_grad()
+
+
+def test_val_loader_is_in_order_and_the_train_loader_follows_the_epoch(folders, dm):
+    manifest = folders["manifest"]
+    dm_val = datamodule(folders, val=manifest)
+    assert len(dm_val.val_set) == ROWS  # no text problems, each spoken question once
+    order = [i for batch in dm_val.val_dataloader().batch_sampler for i in batch]
+    assert sorted(order) == list(range(ROWS))
+
+    class Trainer:
+        current_epoch = 3
+
+    dm_val.trainer = Trainer()
+    dm_val.train_dataloader()
+    assert dm_val.train_set.epoch == 3
+
+
+def test_each_trainer_epoch_draws_new_problems(folders):
+    """Lightning makes the train loader once; the sampler must still follow the trainer's epoch."""
+    import lightning as L
+
+    class Recorder(L.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.weight = torch.nn.Parameter(torch.zeros(1))
+            self.seen: dict[int, list[str]] = {}
+
+        def training_step(self, batch, batch_idx):
+            self.seen.setdefault(self.current_epoch, []).extend(batch["question_written"])
+            return self.weight.square().sum()
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    dm = ReasoningDataModule(folders["manifest"], hearing=folders["hearing"], codec=folders["codec"],
+                             num_codebooks=K, text_examples=8, batch_size=4, speech_batch_size=2)
+    recorder = Recorder()
+    L.Trainer(max_epochs=2, accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
+              enable_model_summary=False).fit(recorder, datamodule=dm)
+    assert dm.train_set.epoch == 1 and sorted(recorder.seen) == [0, 1]
+    assert all(len(seen) == 8 + ROWS for seen in recorder.seen.values())
+    spoken = sorted(row["question_written"] for row in dm.train_set.rows)
+    texts = [sorted(set(seen) - set(spoken)) for seen in recorder.seen.values()]
+    assert texts[0] != texts[1]  # fresh text problems in the second epoch
