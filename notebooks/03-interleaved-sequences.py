@@ -101,4 +101,4 @@ print(f"\n{frames} reply frames: flat {FlatPattern(vocab).steps_for(frames)} pos
       f"delay {delay.steps_for(frames)} steps")
 
 # %% [markdown]
-# Next: `04-training-the-lm.ipynb` (planned), where these sequences are what the model learns to write.
+# Next: `04-reasoning-lm.ipynb`, where a model hears a spoken question and writes these sequences.

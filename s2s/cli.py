@@ -1,7 +1,7 @@
 """The one `s2s` command.
 
     s2s fit --config configs/codec/tiny.yaml      train anything (LightningCLI: plain YAML, checked)
-    s2s demo                                      the README's main job
+    s2s demo                                      the README's main job: answer the bundled question
     s2s reply QUESTION.wav [--out REPLY.wav]      answer a spoken question: thought, reply text, spoken reply
     s2s evaluate --manifest M [--ckpt DIR]        answer accuracy per family, from audio and from text
     s2s codec roundtrip IN.wav --out OUT.wav      encode and decode one file, print quality figures
@@ -37,7 +37,7 @@ def run_lightning(args: list[str]) -> None:
 def cmd_demo(args: argparse.Namespace) -> None:
     from s2s.demo import run_demo
 
-    run_demo(out=args.out, codec_name=args.codec)
+    run_demo(out=args.out, codec_name=args.codec, ckpt=args.ckpt)
 
 
 def cmd_reply(args: argparse.Namespace) -> None:
@@ -173,9 +173,10 @@ def build_parser() -> argparse.ArgumentParser:
     for name in LIGHTNING_SUBCOMMANDS:
         sub.add_parser(name, help=f"LightningCLI {name}: s2s {name} --config CONFIG.yaml", add_help=False)
 
-    demo = sub.add_parser("demo", help="the main job: codec round trip of the bundled example question")
+    demo = sub.add_parser("demo", help="the main job: answer the bundled spoken question with the default model")
     demo.add_argument("--out", default="outputs/demo", help="folder for the written audio")
-    demo.add_argument("--codec", default="s2s-tiny")
+    demo.add_argument("--ckpt", default=None, help="a SpeechReasoningLM folder (default: the shipped model)")
+    demo.add_argument("--codec", default="s2s-tiny", help="the codec of the fallback round trip (no model installed)")
     demo.set_defaults(func=cmd_demo)
 
     rp = sub.add_parser("reply", help="answer a spoken (or --text) question: thought, reply text, spoken reply")

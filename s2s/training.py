@@ -8,6 +8,8 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
+import lightning as L
+
 
 def warmup_cosine(step: int, warmup_steps: int, total_steps: float = math.inf, floor: float = 0.1,
                   progress: float | None = None) -> float:
@@ -42,3 +44,22 @@ def atomic_folder(out_dir: str | os.PathLike, overwrite: bool = False):
     if out_dir.exists():
         shutil.rmtree(out_dir)
     os.replace(tmp, out_dir)
+
+
+class CheckpointOnStop(L.Callback):
+    """Save `last.ckpt` when training ends for any reason (max_time, max_steps, Ctrl-C).
+
+    ModelCheckpoint saves every n steps only, so a run stopped by its time
+    limit would lose the steps since the last save; a resumed run then
+    repeats them. This saves the exact state the run stopped in.
+    """
+
+    def __init__(self, dirpath: str):
+        self.dirpath = dirpath
+
+    def on_train_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        trainer.save_checkpoint(Path(self.dirpath) / "last.ckpt")
+
+    def on_exception(self, trainer: L.Trainer, module: L.LightningModule, exception: BaseException) -> None:
+        if isinstance(exception, KeyboardInterrupt):
+            trainer.save_checkpoint(Path(self.dirpath) / "last.ckpt")

@@ -86,7 +86,7 @@ def dm(folders) -> ReasoningDataModule:
 # ---------------------------------------------------------------------- caches
 def test_caches_are_written_beside_the_manifest_and_reused(folders, dm, monkeypatch):
     folder = Path(folders["manifest"]).parent
-    heard_files, code_files = list((folder / "heard").glob("*.pt")), list((folder / "reply-codes").glob("*.pt"))
+    heard_files, code_files = list((folder / "heard").glob("*.pt")), list((folder / "reply_audio-codes").glob("*.pt"))
     assert len(heard_files) == 1 and len(code_files) == 1
     assert not list(folder.glob("*/*.tmp"))
     data = dm.train_set
@@ -217,7 +217,7 @@ def test_batches_give_finite_losses_and_end_where_they_should(dm, lm):
     dm.train_set.epoch = 0
     kinds = set()
     for batch in dm.train_dataloader():
-        assert set(batch) == {"question_written", "thought", "reply", "heard", "reply_codes"}
+        assert set(batch) == {"question_written", "thought", "reply", "heard", "question_codes", "reply_codes"}
         encoded = lm.encode_batch(batch)
         ids, mask = encoded["ids"], encoded["attention_mask"]
         for row in range(ids.shape[0]):
@@ -281,3 +281,18 @@ def test_each_trainer_epoch_draws_new_problems(folders):
     spoken = sorted(row["question_written"] for row in dm.train_set.rows)
     texts = [sorted(set(seen) - set(spoken)) for seen in recorder.seen.values()]
     assert texts[0] != texts[1]  # fresh text problems in the second epoch
+
+
+def test_spoken_questions_can_reach_the_lm_as_codec_tokens(folders, lm):
+    """question_input="codes": the same rows, the question as codec tokens [K, F] in a <question> block."""
+    dm = ReasoningDataModule(train=folders["manifest"], codec=folders["codec"], num_codebooks=lm.vocab.num_codebooks,
+                             text_examples=0, speech_probability=0.0, batch_size=4, question_input="codes")
+    dm.setup("fit")
+    batch = next(iter(dm.train_dataloader()))
+    assert all(h is None for h in batch["heard"]) and all(c is not None for c in batch["question_codes"])
+    encoded = lm.encode_batch(batch)
+    for row, codes in zip(encoded["ids"], batch["question_codes"]):
+        assert int(lm.vocab.is_speech(row).sum()) == codes.numel()  # no reply speech: only the question's tokens
+    assert torch.isfinite(lm.losses(encoded)["loss"])
+    with pytest.raises(ValueError, match="question_input"):
+        ReasoningDataModule(train=folders["manifest"], question_input="waveform")

@@ -75,20 +75,22 @@ def heard_questions(manifest: Path, hearing_dir: str, batch_size: int = 1) -> li
     return heard
 
 
-def reply_codes(manifest: Path, codec_name: str, num_codebooks: int) -> dict[str, torch.Tensor]:
-    """Reply sentence -> its speech codes [K, F], from the manifest's reply audio (cached beside the manifest)."""
+def _encoded(manifest: Path, codec_name: str, num_codebooks: int, field: str, key: str) -> dict[str, torch.Tensor]:
+    """row[key] -> codes [K, F] of the audio in row[field], for every row (cached beside the manifest)."""
     from s2s.codecs import load_codec
 
     codec = load_codec(codec_name, num_codebooks=num_codebooks)
-    cache = manifest.parent / "reply-codes" / f"{_digest(manifest)}-{codec.fingerprint()[:16]}.pt"
+    rows = read_manifest(manifest)
+    sources = [manifest] + [manifest.parent / r[field] for r in rows if r.get(field)]
+    cache = manifest.parent / f"{field}-codes" / f"{_digest(*sources)}-{codec.fingerprint()[:16]}.pt"
     if cache.exists():
         return torch.load(cache)
     codes = {}
     with torch.inference_mode():
-        for row in read_manifest(manifest):
-            if row.get("reply_audio") and row["reply"] not in codes:
-                wav, rate = audio.load(manifest.parent / row["reply_audio"])
-                codes[row["reply"]] = codec.encode(wav[None], rate)[0].short().clone()
+        for row in rows:
+            if row.get(field) and row[key] not in codes:
+                wav, rate = audio.load(manifest.parent / row[field])
+                codes[row[key]] = codec.encode(wav[None], rate)[0].short().clone()
     cache.parent.mkdir(exist_ok=True)
     tmp = cache.with_suffix(".tmp")
     torch.save(codes, tmp)
@@ -96,11 +98,24 @@ def reply_codes(manifest: Path, codec_name: str, num_codebooks: int) -> dict[str
     return codes
 
 
+def reply_codes(manifest: Path, codec_name: str, num_codebooks: int) -> dict[str, torch.Tensor]:
+    """Reply sentence -> its speech codes [K, F], from the manifest's reply audio (one assistant voice)."""
+    return _encoded(manifest, codec_name, num_codebooks, "reply_audio", "reply")
+
+
+def question_codes(manifest: Path, codec_name: str, num_codebooks: int) -> list[torch.Tensor]:
+    """The codec tokens [K, F] of every question, in manifest order: the other way for audio to reach the LM."""
+    by_id = _encoded(manifest, codec_name, num_codebooks, "question_audio", "id")
+    return [by_id[row["id"]] for row in read_manifest(manifest)]
+
+
 class ReasoningDataset(Dataset):
     """Text problems first (index < text_examples), then the manifest's spoken questions, `audio_repeats` times."""
 
-    def __init__(self, rows: list[dict], heard: list[HeardQuestion] | None, speech: dict[str, torch.Tensor],
-                 text_examples: int, audio_repeats: int, speech_probability: float, seed: int):
+    def __init__(self, rows: list[dict], heard: list[HeardQuestion | torch.Tensor] | None,
+                 speech: dict[str, torch.Tensor], text_examples: int, audio_repeats: int, speech_probability: float,
+                 seed: int):
+        """`heard`: each row's spoken question as a HeardQuestion, or as codec tokens [K, F]; None: text only."""
         self.rows, self.heard, self.speech = rows, heard, speech
         self.text_examples, self.audio_repeats = text_examples, audio_repeats if heard is not None else 0
         self.speech_probability, self.seed, self.epoch = speech_probability, seed, 0
@@ -113,9 +128,12 @@ class ReasoningDataset(Dataset):
         if index < self.text_examples:
             problem = generate_problem(rng)
             return {"question_written": problem.question_written, "thought": problem.thought,
-                    "reply": problem.reply, "heard": None}, rng
+                    "reply": problem.reply, "heard": None, "question_codes": None}, rng
         i = (index - self.text_examples) % len(self.rows)
-        return {**{k: self.rows[i][k] for k in TEXT_FIELDS}, "heard": self.heard[i]}, rng
+        spoken = self.heard[i]
+        as_codes = isinstance(spoken, torch.Tensor)
+        return {**{k: self.rows[i][k] for k in TEXT_FIELDS}, "heard": None if as_codes else spoken,
+                "question_codes": spoken.long() if as_codes else None}, rng
 
     def has_speech(self, index: int) -> bool:
         """Whether example `index` carries its reply's speech this epoch (a pure function of seed, epoch, index)."""
@@ -167,18 +185,22 @@ def collate(items: list[dict]) -> dict:
 
 
 class ReasoningDataModule(L.LightningDataModule):
-    """Batches of {question_written, heard, thought, reply, reply_codes} lists for `SpeechReasoningLM`.
+    """Batches of {question_written, heard, question_codes, thought, reply, reply_codes} lists for the LM.
 
-    `hearing` must be the LM's own hearing folder (the same recogniser hears
-    in training and in use); without it, spoken questions are left out.
+    `question_input` says how spoken questions reach the LM: "heard" (through
+    `hearing`, which must be the LM's own hearing folder: the same recogniser
+    hears in training and in use) or "codes" (the codec's tokens, as Moshi and
+    SpeechGPT do). "heard" without `hearing` leaves spoken questions out.
     """
 
     def __init__(self, train: str, val: str | None = None, hearing: str | None = None, codec: str = "s2s-tiny",
                  num_codebooks: int = 4, text_examples: int = 20000, audio_repeats: int = 1,
                  speech_probability: float = 0.25, val_text_examples: int = 0, batch_size: int = 32,
-                 speech_batch_size: int = 8, seed: int = 0, num_workers: int = 0):
+                 speech_batch_size: int = 8, seed: int = 0, num_workers: int = 0, question_input: str = "heard"):
         super().__init__()
         self.save_hyperparameters()
+        if question_input not in ("heard", "codes"):
+            raise ValueError(f"question_input must be 'heard' or 'codes', got {question_input!r}")
         if not 0 <= speech_probability <= 1:
             raise ValueError(f"speech_probability must lie in [0, 1], got {speech_probability}")
         self.train_set = self.val_set = None
@@ -186,7 +208,10 @@ class ReasoningDataModule(L.LightningDataModule):
     def _dataset(self, manifest: str, text_examples: int, audio_repeats: int, seed: int) -> ReasoningDataset:
         hp, manifest = self.hparams, Path(manifest)
         rows = read_manifest(manifest)
-        heard = heard_questions(manifest, hp.hearing) if hp.hearing else None
+        if hp.question_input == "codes":
+            heard = question_codes(manifest, hp.codec, hp.num_codebooks)
+        else:
+            heard = heard_questions(manifest, hp.hearing) if hp.hearing else None
         speech = reply_codes(Path(hp.train), hp.codec, hp.num_codebooks)  # the training replies' voice
         return ReasoningDataset(rows, heard, speech, text_examples, audio_repeats, hp.speech_probability, seed)
 

@@ -22,6 +22,8 @@ _AUDIO_LETTERS = {QUESTION_AUDIO: "Q", VOICE: "V", SPEECH: "S"}
 def _symbol(id_: int, segment: int, vocab: JointVocab) -> str:
     if segment in _TEXT_LETTERS and vocab.is_text(id_):
         return _TEXT_LETTERS[segment]
+    if segment == QUESTION_AUDIO and id_ == vocab.heard:
+        return "H"  # one heard segment: the audio encoder's vector goes here
     if segment in _AUDIO_LETTERS and vocab.is_speech(id_):
         return f"{_AUDIO_LETTERS[segment]}{vocab.speech_code(id_)[0]}"
     if segment == SPECIAL and vocab.is_special(id_):

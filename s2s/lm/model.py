@@ -184,9 +184,10 @@ class SpeechReasoningLM(L.LightningModule):
     def encode_batch(self, batch: dict) -> dict:
         """A datamodule batch -> ids, segment, attention_mask [B, L] on the model's device, and `heard`.
 
-        Two kinds of batch: `ReasoningDataModule`'s (lists: `heard` questions or, where None, the written
-        question as text; `reply_codes` [K, F] or None, when the row stops after `<speak>`: reasoning
-        practice without the costly speech), or `SpokenReasoningDataModule`'s (texts and codes [B, K, F]).
+        Two kinds of batch: `ReasoningDataModule`'s (lists: `heard` questions, or `question_codes`, or
+        where both are None the written question as text; `reply_codes` [K, F] or None, when the row
+        stops after `<speak>`: reasoning practice without the costly speech), or
+        `SpokenReasoningDataModule`'s (texts and codes [B, K, F]).
         """
         if "heard" not in batch:
             encoded = encode_batch(batch, self.tokenizer, self.format)
@@ -195,9 +196,11 @@ class SpeechReasoningLM(L.LightningModule):
         thoughts, replies = tokenize(self.tokenizer, batch["thought"]), tokenize(self.tokenizer, batch["reply"])
         no_speech = torch.zeros(self.vocab.num_codebooks, 0, dtype=torch.long)
         sequences = []
+        spoken_codes = batch.get("question_codes") or [None] * len(batch["heard"])
         for i, heard in enumerate(batch["heard"]):
-            codes = batch["reply_codes"][i]
-            turn = Turn(question_text_ids=None if heard is not None else questions[i],
+            codes, question_codes = batch["reply_codes"][i], spoken_codes[i]
+            spoken = heard is not None or question_codes is not None
+            turn = Turn(question_text_ids=None if spoken else questions[i], question_codes=question_codes,
                         heard_length=len(heard) if heard is not None else None, thought_ids=thoughts[i],
                         reply_ids=replies[i], reply_codes=no_speech if codes is None else codes)
             sequence = self.format.build(turn)

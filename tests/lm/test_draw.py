@@ -34,3 +34,11 @@ def test_draw_grid_shows_the_delay():
         "step 0 1 2 3\n"
         "k0   1 2 3 ·\n"
         "k1   · 4 5 6")
+
+
+def test_draw_shows_heard_segments_as_h():
+    from s2s.lm.formats import ThinkThenSpeak, Turn
+
+    fmt = ThinkThenSpeak(VOCAB)
+    turn = Turn(heard_length=3, thought_ids=[1], reply_ids=[2], reply_codes=torch.zeros(2, 1, dtype=torch.long))
+    assert draw(fmt.build(turn), VOCAB).startswith("<question> H H H </question> <think>")

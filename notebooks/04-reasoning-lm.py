@@ -1,0 +1,292 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 04 · Hear, think, speak: the reasoning LM
+#
+# Everything so far meets here: a spoken question goes in, the model thinks in text, says its answer and
+# speaks it. In this notebook you will:
+#
+# 1. load the whole pipeline (hearing, LM, codec) in one line;
+# 2. hear the example question and read what the LM is given: one vector per heard token;
+# 3. watch the thought, the reply and the audio stream out, and time them;
+# 4. ask the same question in writing and compare: the modality gap;
+# 5. see what the three sequence formats of notebook 03 buy in latency.
+#
+# Read alongside: `tutorials/04-reasoning-lm.md`.
+
+# %% tags=["parameters"]
+# "smoke": a tiny random model built in seconds (the test suite uses it; its words are noise);
+# "full": the shipped default model, s2s-reasoner-tiny (about a minute on a laptop CPU).
+MODE = "smoke"
+
+# %%
+import json
+import random
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from IPython.display import Audio, display
+
+from s2s import audio
+from s2s.asr.module import CTCRecognizer
+from s2s.codecs.tiny.codec import save_net
+from s2s.codecs.tiny.model import TinyCodecConfig, TinyCodecNet
+from s2s.data.problems import generate_problem
+from s2s.demo import EXAMPLE_INFO, EXAMPLE_QUESTION
+from s2s.lm.draw import draw
+from s2s.lm.formats import FORMATS, QUESTION_TEXT, SPECIAL, SPEECH, Sequence, Turn, build_format
+from s2s.lm.generate import build_prompt
+from s2s.lm.model import SpeechReasoningLM
+from s2s.lm.text_tokenizer import train_text_tokenizer
+from s2s.lm.vocab import JointVocab
+from s2s.pipeline import DEFAULT_MODEL, S2SPipeline
+
+assert MODE in ("smoke", "full"), MODE
+SMOKE = MODE == "smoke"
+FULL = not SMOKE and DEFAULT_MODEL.is_dir()  # the real model, installed
+if not SMOKE and not FULL:
+    print(f"No default model at {DEFAULT_MODEL} yet, so this run uses a tiny random model, as smoke mode does.")
+WORKDIR = Path(tempfile.mkdtemp(prefix="s2s-nb04-"))
+print("working in", WORKDIR)
+
+# %% [markdown]
+# ## 1. The picture
+#
+# ```
+# question audio ─> hearing ─> heard segments ─> LM ─> thought, reply text, speech tokens ─> codec decoder ─> reply
+#                   frozen      one vector per         <think> t.. </think> r.. <speak> S..    streaming, a few
+#                   CTC ASR     heard token            (phase masks say what may come next)   frames at a time
+# ```
+#
+# * **Hearing** (`s2s/asr/`) is a small conformer CTC recogniser that spells the question in the *LM's own
+#   text tokens*. It is trained first and then frozen.
+# * **Heard segments** (`s2s/lm/hearing.py`): CTC compression keeps one segment per token the recogniser
+#   heard, and the adapter turns each into one LM input vector: the posterior-weighted mix of the LM's text
+#   embeddings of that segment's likely tokens, plus `W·hidden` (the recogniser's state; `W` starts at zero).
+# * **The LM** (`s2s/lm/model.py`, `SpeechReasoningLM`) writes a thought, the reply text and the reply's codec
+#   tokens, laid out think-then-speak (`s2s/lm/formats.py`); masks per phase (`s2s/lm/generate.py`) keep every
+#   reply well formed.
+# * **The codec's streaming decoder** turns speech tokens into audio as they arrive.
+#
+# Why hear through a recogniser rather than codec tokens? Spoken reasoning data is scarce (notebook 02), text
+# problems are free. `ReasoningDataModule` (`s2s/lm/data.py`) teaches reasoning mostly from text questions;
+# a question heard well reaches the LM at nearly the same vectors as its written text, so that reasoning
+# carries over to speech.
+
+# %% [markdown]
+# ## 2. Load the pipeline
+#
+# `S2SPipeline.from_pretrained()` loads the default model and the codec it was trained with. Smoke mode (or
+# a checkout without the default model) builds the same parts at toy size with random weights: a tokenizer,
+# a recogniser that spells in it, a codec and an LM, saved to a folder and loaded the same way.
+
+# %%
+def tiny_random_model(folder: Path) -> Path:
+    """A SpeechReasoningLM folder with random weights: real parts, toy sizes (seconds to build)."""
+    rng = random.Random(0)
+    problems = [generate_problem(rng) for _ in range(40)]
+    corpus = folder / "problems.jsonl"
+    corpus.write_text("".join(json.dumps({"question_written": p.question_written, "thought": p.thought,
+                                          "reply": p.reply}) + "\n" for p in problems))
+    train_text_tokenizer(corpus, vocab_size=300).save_pretrained(folder / "tokenizer")
+    torch.manual_seed(0)
+    CTCRecognizer(labels=f"tokenizer:{folder / 'tokenizer'}", dim=24, layers=1, heads=2, ff_mult=2,
+                  conv_kernel=3, subsample_channels=8).save_pretrained(folder / "hearing")
+    save_net(TinyCodecNet(TinyCodecConfig(encoder_dim=16, encoder_layers=1, latent_dim=8, num_codebooks=2,
+                                          codebook_size=16, decoder_dim=16, decoder_layers=1)).eval(), folder / "codec")
+    lm = SpeechReasoningLM(backbone_config={"model_type": "llama", "hidden_size": 32, "num_hidden_layers": 1,
+                                            "num_attention_heads": 2, "intermediate_size": 64,
+                                            "max_position_embeddings": 1024},
+                           tokenizer=str(folder / "tokenizer"), hearing=str(folder / "hearing"),
+                           codec=str(folder / "codec"))
+    return lm.save_pretrained(folder / "model")
+
+
+pipeline = S2SPipeline.from_pretrained() if FULL else S2SPipeline.from_pretrained(tiny_random_model(WORKDIR))
+model, tokenizer, vocab = pipeline.model, pipeline.model.tokenizer, pipeline.model.vocab
+# A random model may end its reply before it speaks when greedy: sample it, and keep it short.
+GEN = {} if FULL else {"temperature": 1.0, "max_thought_tokens": 24, "max_reply_tokens": 8, "max_speech_frames": 25}
+lm_size, hearing_size = (sum(p.numel() for p in part.parameters()) / 1e6 for part in (model.backbone, model.hearing))
+print(f"LM {lm_size:.3g} M parameters, {model.format.name} | hearing {hearing_size:.3g} M (frozen) | "
+      f"codec {pipeline.codec.name}, {vocab.num_codebooks} codebooks | vocabulary {vocab.size} ids")
+
+# %% [markdown]
+# ## 3. Hear
+#
+# The example question is spoken in a held-out voice. The recogniser cuts it into segments, one per token it
+# hears (a question heard well: one per token of its written text); each segment keeps its 8 most likely
+# tokens with their probabilities. Printed below: the most likely token of each segment and its
+# probability. Joined, they are the recogniser's transcript, in the LM's own tokens, digits as digits.
+
+# %%
+info = json.loads(EXAMPLE_INFO.read_text())
+wav, rate = audio.load(EXAMPLE_QUESTION)
+print(f"\"{info['question']}\" ({info['voice']}, {wav.shape[-1] / rate:.1f} s), expected answer {info['answer']}")
+display(Audio(wav[0].numpy(), rate=rate))
+
+heard = model.hearing.hear(wav, rate)  # HeardQuestion: token_ids [n, 8], probs [n, 8], hidden [n, D]
+print(len(heard), "heard segments:", " ".join(f"{tokenizer.decode([int(i)])!r}:{float(p):.2f}"
+                                             for i, p in zip(heard.token_ids[:, 0], heard.probs[:, 0])))
+print("\ntranscript:", tokenizer.decode(heard.token_ids[:, 0].tolist()))
+print("written   :", info["question_written"])
+
+# %% [markdown]
+# What the LM reads at each heard position is the adapter's vector. Is it near the text embedding of the
+# token that was heard? For each segment, find the closest row of the LM's text embeddings.
+
+# %%
+embeddings = model.backbone.get_input_embeddings()
+with torch.no_grad():
+    vectors = model.adapter(heard, embeddings)  # [n, LM width]: what the LM is given
+    similarity = torch.nn.functional.cosine_similarity(vectors[:, None], embeddings.weight[None, :len(tokenizer)], -1)
+nearest = similarity.argmax(-1)
+agree = (nearest == heard.token_ids[:, 0]).float().mean()
+print(f"{tuple(vectors.shape)} vectors; the nearest text embedding is the heard token for {agree:.0%} of them")
+
+# %% [markdown]
+# The prompt is the question as ids, then the `<think>` that opens the reply. A spoken question is one
+# `<heard>` id per segment (the model puts that segment's vector there), a written one is its text ids:
+# the same shape, a position per token. (`draw` names special ids; we label `<heard>` as one.)
+
+# %%
+def prompt_picture(ids: torch.Tensor) -> str:
+    """`draw` of prompt ids: text ids are question text, every other id is a marker or `<heard>`."""
+    is_text = (ids >= vocab.text_range.start) & (ids < vocab.text_range.stop)
+    return draw(Sequence(ids, torch.where(is_text, QUESTION_TEXT, SPECIAL)), vocab)
+
+
+spoken_prompt, spoken_heard = pipeline.prompt(audio_wav=wav, sample_rate=rate)
+written_prompt, _ = pipeline.prompt(text=info["question_written"])
+print(f"spoken ({len(spoken_heard)} segments):", prompt_picture(spoken_prompt))
+print(f"written ({len(written_prompt) - 3} text ids):", prompt_picture(written_prompt))
+
+# %% [markdown]
+# ## 4. Think, then speak, streaming
+#
+# `pipeline.stream` yields events as they happen: pieces of the thought, pieces of the reply text, audio
+# chunks (every 2 speech frames through the codec's streaming decoder), and last the whole `Reply`. In
+# think-then-speak no audio can come before the thought and the reply text are written.
+
+# %%
+start, chunks, first_audio_ms, last = time.perf_counter(), 0, None, None
+for kind, value in pipeline.stream(audio=EXAMPLE_QUESTION, **GEN):
+    if kind in ("thought", "reply_text"):
+        if kind != last:
+            print(f"\n[{kind}] ", end="")
+            last = kind
+        print(value, end="", flush=True)
+    elif kind == "audio":
+        chunks += 1
+        first_audio_ms = first_audio_ms or 1000 * (time.perf_counter() - start)
+    else:
+        done = value  # the Reply: ids, parsed turn, timings
+first = "no audio" if first_audio_ms is None else f"the first at {first_audio_ms:.0f} ms"
+print(f"\n\n{chunks} audio chunks, {first}; {done.tokens_per_s:.0f} ids/s")
+
+# %% [markdown]
+# `pipeline(...)` drains the same stream into a `SpokenReply`: the thought, the reply text, the answer read
+# from the thought's last line (`So the answer is X.`), the written wav and the timings: `ttfa_ms` from the
+# complete question to the first reply sample, `total_ms`, and `rtf` (seconds of work per second of speech).
+# (The first call of a session also pays for warming up, so it is the slower one.)
+
+# %%
+spoken = pipeline(EXAMPLE_QUESTION, out=WORKDIR / "reply.wav", **GEN)
+print("thought:", spoken.thought.replace("\n", " | "))
+print("reply  :", spoken.reply_text)
+print("answer :", spoken.answer, "| expected", info["answer"])
+print("timings:", spoken.timings)
+if spoken.audio:
+    display(Audio(spoken.audio))
+
+# %% [markdown]
+# ## 5. Text against speech: the modality gap
+#
+# The same question, written. If hearing works, both answers agree: reasoning learned from text carries
+# over. Where they differ, the fault is in the ears (or the adapter), not in the reasoning.
+
+# %%
+written = pipeline(text=info["question_written"], **GEN)
+print("written question ->", written.answer, "| spoken question ->", spoken.answer, "| expected", info["answer"])
+print("thought from text:", written.thought.replace("\n", " | "))
+
+# %% [markdown]
+# `s2s evaluate --manifest data/synth/test/manifest.jsonl` measures this gap over the held-out test corpus:
+# every question answered from audio and from text, scored per family (`s2s/eval/reasoning.py`). Here a
+# handful of them, when that corpus exists (from the repository root:
+# `s2s data synth --out data/synth/test --n 200 --seed 1 --split test`).
+
+# %%
+TEST_MANIFEST = Path("../data/synth/test/manifest.jsonl").resolve()
+if FULL and TEST_MANIFEST.is_file():
+    from s2s.eval.reasoning import evaluate_manifest
+
+    for question in ("audio", "text"):
+        scores = evaluate_manifest(pipeline, TEST_MANIFEST, limit=6, question=question)
+        print(f"from {question}: thought answers right {scores['accuracy_thought']:.0%}, spoken reply right "
+              f"{scores['accuracy_reply_text']:.0%}, first audio p50 {scores['ttfa_ms_p50'] or '-'} ms")
+else:
+    print("Skipped: this needs the default model and data/synth/test/manifest.jsonl (full mode).")
+
+# %% [markdown]
+# ## 6. Three formats, three latencies
+#
+# The default model thinks, then speaks. Notebook 03 drew two other layouts; here they are for one hand-made
+# reply (2 codebooks, 12 speech frames), drawn from the prompt's `<think>` on: what the model writes. Before
+# its first speech id `S0` it must write every id to its left; at the speed measured above, ids become
+# milliseconds.
+
+# %%
+toy = JointVocab(text_vocab_size=len(tokenizer), num_codebooks=2, codebook_size=16)
+thought = "Ben starts with 9 stickers.\nBuying 5 more makes 9 + 5 = 14.\nSo the answer is 14."
+turn = Turn(heard_length=6, thought_ids=tokenizer.encode(thought, add_special_tokens=False),
+            reply_ids=tokenizer.encode("Ben has fourteen stickers now.", add_special_tokens=False),
+            reply_codes=torch.randint(0, 16, (2, 12)))  # any codes do for a layout
+options = {"think_then_speak": {}, "think_while_speaking": {"thought_chunk_tokens": 4, "speech_chunk_frames": 3},
+           "text_guided": {"offset_tokens": 2, "text_chunk_tokens": 1, "speech_chunk_frames": 2}}
+for name in FORMATS:
+    fmt = build_format(name, toy, **options[name])
+    sequence = fmt.build(turn)
+    prompt_length = len(build_prompt(fmt, heard_length=turn.heard_length))  # ends with the <think>
+    reply = Sequence(sequence.ids[prompt_length - 1:], sequence.segment[prompt_length - 1:])
+    before = int((sequence.segment == SPEECH).nonzero()[0]) - prompt_length
+    print(f"{name}: {before} ids before the first speech id, about {1000 * before / done.tokens_per_s:.0f} ms")
+    print("  " + draw(reply, toy, max_run=6) + "\n")
+
+# %% [markdown]
+# * **think_then_speak**: first audio only after the whole thought and the reply text; the reply text
+#   guides all of the speech, but the wait grows with the length of the thought.
+# * **think_while_speaking**: first audio after the first thought chunk, whatever the thought's length;
+#   the price is that the first words are spoken before the answer is known.
+# * **text_guided**: first audio after the whole thought and a few reply ids; each word is written just
+#   before it is spoken, so speech stays guided without waiting for the whole reply text.
+#
+# Every format has its phase machine in `s2s/lm/generate.py`, so a model trained in any of them streams
+# through the same `pipeline.stream`.
+
+# %% [markdown]
+# ## Exercises
+#
+# 1. Record yourself asking a question from notebook 02 (any rate, up to 30 s) and pass the file to
+#    `pipeline(...)`. Print the heard transcript first: when the answer is wrong, is it the ears or the
+#    reasoning?
+# 2. Answer the example with `temperature=0.8` and five seeds. How often does the thought change, and does
+#    the answer? Compare the spoken and the written question.
+# 3. Lengthen the hand-made thought in section 6 (add steps) and plot the ids before the first speech id
+#    against the thought length for each format. Which line is flat?
+#
+# Next: chapter 5, generating replies and the latency of thinking before speaking (planned).
