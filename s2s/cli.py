@@ -123,7 +123,7 @@ def cmd_codec_export(args: argparse.Namespace) -> None:
 def cmd_export(args: argparse.Namespace) -> None:
     from s2s.export import export_checkpoint
 
-    print(export_checkpoint(args.ckpt, args.out_dir, overwrite=args.overwrite))
+    print(export_checkpoint(args.ckpt, args.out_dir, overwrite=args.overwrite, half=args.half))
 
 
 def cmd_data_synth(args: argparse.Namespace) -> None:
@@ -223,6 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("ckpt")
     exp.add_argument("out_dir")
     exp.add_argument("--overwrite", action="store_true")
+    exp.add_argument("--half", action="store_true", help="store float16 weights (half the bytes)")
     exp.set_defaults(func=cmd_export)
 
     data = sub.add_parser("data", help="data tools").add_subparsers(dest="data_command", required=True)

@@ -27,9 +27,12 @@ def load_checkpoint(ckpt_path: str | Path):
     module_name, _, class_name = class_path.rpartition(".")
     cls = getattr(importlib.import_module(module_name), class_name)
     module = cls(**{k: v for k, v in hparams.items() if not k.startswith("_")})
-    module.load_state_dict(checkpoint["state_dict"])
+    if hasattr(module, "on_load_checkpoint"):
+        module.on_load_checkpoint(checkpoint)  # e.g. the LM leaves its frozen hearing out of checkpoints
+    module.load_state_dict(checkpoint["state_dict"], strict=getattr(module, "strict_loading", True))
     return module.eval()
 
 
-def export_checkpoint(ckpt_path: str | Path, out_dir: str | Path, overwrite: bool = False) -> Path:
-    return load_checkpoint(ckpt_path).save_pretrained(out_dir, overwrite=overwrite)
+def export_checkpoint(ckpt_path: str | Path, out_dir: str | Path, overwrite: bool = False, half: bool = False) -> Path:
+    """`half`: float16 weights, half the bytes (what ships in the repository)."""
+    return load_checkpoint(ckpt_path).save_pretrained(out_dir, overwrite=overwrite, half=half)

@@ -27,3 +27,40 @@ def test_generate_benchmark_prints_frames_per_second_and_ttfa_for_ours_and_gener
             assert math.isfinite(row[figure]) and row[figure] > 0, (name, figure, row[figure])
         assert any(line.startswith(name) and f"{row['ttfa_ms']:.1f}" in line for line in printed.splitlines()), name
     assert any(line.startswith("moshi") for line in printed.splitlines())  # its figures, or why it did not run
+
+
+def test_latency_benchmark_times_every_format_with_random_weights_and_forced_lengths(tmp_path, capsys):
+    """Tiny sizes, the bundled example question only: a row per format, ttfa <= total, the target lines."""
+    import json
+
+    import torch
+
+    from s2s.codecs.tiny.codec import save_net
+    from s2s.codecs.tiny.model import TinyCodecConfig, TinyCodecNet
+    from s2s.lm.text_tokenizer import train_text_tokenizer
+
+    torch.manual_seed(0)
+    net = TinyCodecNet(TinyCodecConfig(encoder_dim=16, encoder_layers=1, latent_dim=8, num_codebooks=2,
+                                       codebook_size=16, decoder_dim=16, decoder_layers=1))
+    codec = save_net(net.eval(), tmp_path / "codec")
+    manifest = tmp_path / "texts.jsonl"
+    texts = ["Ben has 9 stickers and buys 5 more.", "Then 9 + 5 = 14.", "So the answer is 14."]
+    manifest.write_text("".join(json.dumps({"thought": text}) + "\n" for text in texts))
+    train_text_tokenizer(manifest, vocab_size=280).save_pretrained(tmp_path / "tokenizer")
+
+    benchmark = load_benchmark("latency")
+    rows = benchmark.main(["--random", "--tokenizer", str(tmp_path / "tokenizer"), "--codec", str(codec),
+                           "--codebooks", "2", "--dim", "32", "--layers", "1", "--heads", "2", "--ffn", "64",
+                           "--hearing-dim", "24", "--hearing-layers", "1", "--hearing-heads", "2",
+                           "--thought", "5", "--reply", "2", "--frames", "4", "--thought-chunk", "3",
+                           "--speech-chunk", "2", "--questions", "0", "--repeats", "1", "--threads", "1"])
+    printed = capsys.readouterr().out
+    assert [row["format"] for row in rows] == ["think_then_speak", "think_while_speaking", "text_guided"]
+    for row in rows:
+        assert row["source"] == "random" and row["runs"] == 1 and row["thought_tokens"] == 5
+        assert 0 < row["ttfa_ms_p50"] <= row["ttfa_ms_p90"] <= row["total_ms_p50"], row
+        assert row["rtf_p50"] > 0 and row["audio_s_mean"] == 4 * 320 / 16000
+    assert "thought chunk 3 ids, speech chunk 2 frames" in printed
+    for name, target in (("think_then_speak", 300), ("think_while_speaking", 150)):
+        assert any(line.startswith(f"{name} p50 ttfa") and f"(target <= {target})" in line
+                   for line in printed.splitlines()), name

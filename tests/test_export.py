@@ -108,7 +108,7 @@ def test_fit_then_export_through_the_cli(tmp_path, capsys):
         assert torch.equal(a, b)
 
 
-def test_export_an_lm_with_hearing(tokenizer_dir, tmp_path):
+def _lm_with_hearing(tokenizer_dir, tmp_path) -> SpeechReasoningLM:
     torch.manual_seed(0)
     codec = save_net(TinyCodecNet(TinyCodecConfig(encoder_dim=16, encoder_layers=1, latent_dim=8, num_codebooks=2,
                                                   codebook_size=16, decoder_dim=16, decoder_layers=1)).eval(),
@@ -117,6 +117,11 @@ def test_export_an_lm_with_hearing(tokenizer_dir, tmp_path):
     lm = SpeechReasoningLM(backbone_config=TINY_LLAMA, tokenizer=tokenizer_dir, codec=str(codec),
                            hearing=str(hearing))
     perturb(lm.adapter, 2)
+    return lm
+
+
+def test_export_an_lm_with_hearing(tokenizer_dir, tmp_path):
+    lm = _lm_with_hearing(tokenizer_dir, tmp_path)
     lm.eval()
     ckpt = save_checkpoint(lm, tmp_path / "lm.ckpt", LM_CLASS)
     out = export_checkpoint(ckpt, tmp_path / "lm")
@@ -162,3 +167,23 @@ def test_export_refuses_unknown_classes_missing_files_and_existing_folders(tmp_p
     assert not (tmp_path / "out" / "keep.txt").exists()
     wav, n = tones()
     assert torch.equal(CTCRecognizer.from_folder(tmp_path / "out")(wav, n)[1], model(wav, n)[1])
+
+
+def test_lm_checkpoints_leave_the_frozen_hearing_out_and_export_with_the_current_one(tokenizer_dir, tmp_path):
+    """A resumed or exported LM hears with the recogniser its `hearing` folder holds now, not a stale copy."""
+    import torch as _torch
+
+    from s2s.lm.model import SpeechReasoningLM
+
+    lm = _lm_with_hearing(tokenizer_dir, tmp_path)
+    checkpoint = {"state_dict": lm.state_dict()}
+    lm.on_save_checkpoint(checkpoint)
+    assert checkpoint["state_dict"] and not any(k.startswith("hearing.") for k in checkpoint["state_dict"])
+    fresh = SpeechReasoningLM(**{k: v for k, v in lm.hparams.items() if not k.startswith("_")})
+    fresh.on_load_checkpoint(checkpoint)
+    fresh.load_state_dict(checkpoint["state_dict"], strict=fresh.strict_loading)
+    for name, value in lm.state_dict().items():
+        assert _torch.equal(fresh.state_dict()[name], value), name
+    broken = {"state_dict": {k: v for k, v in checkpoint["state_dict"].items() if not k.startswith("adapter.")}}
+    with pytest.raises(ValueError, match="lacks"):
+        fresh.on_load_checkpoint(broken)

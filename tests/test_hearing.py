@@ -324,3 +324,18 @@ def test_a_pipeline_with_hearing_answers_audio_through_heard_segments(lm, tmp_pa
     assert int(first) == int(logits.masked_fill(~allowed, float("-inf")).argmax())
     with pytest.raises(ValueError, match="<heard> ids"):
         stream(model, prompt, heard=None)
+
+
+def test_half_precision_folders_are_half_the_bytes_and_load_back_close(lm, tmp_path):
+    full, half = lm.save_pretrained(tmp_path / "full"), lm.save_pretrained(tmp_path / "half", half=True)
+    for name in ("model.safetensors", f"{HEARING_DIR}/model.safetensors", ADAPTER_FILE):
+        ratio = (half / name).stat().st_size / (full / name).stat().st_size
+        assert 0.4 < ratio < 0.6, (name, ratio)
+    loaded = SpeechReasoningLM.from_folder(half)
+    assert all(p.dtype == torch.float32 for p in loaded.parameters())
+    ids = torch.tensor([[lm.vocab.think, 3, 5, 7]])
+    with torch.no_grad():
+        assert torch.allclose(loaded(ids), lm(ids), atol=2e-2)
+        wav = wave(0.5, 250.0, seed=1)[None]
+        a, b = lm.hearing(wav)[0], loaded.hearing(wav)[0]
+    assert torch.equal(a.token_ids, b.token_ids) or len(a) == len(b)

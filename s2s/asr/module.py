@@ -132,14 +132,17 @@ class CTCRecognizer(L.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     # ------------------------------------------------------------------ saving
-    def save_pretrained(self, out_dir: str | os.PathLike, overwrite: bool = False) -> Path:
-        """A folder with config.yaml, model.safetensors and (for tokenizer labels) the tokenizer it spells with."""
+    def save_pretrained(self, out_dir: str | os.PathLike, overwrite: bool = False, half: bool = False) -> Path:
+        """A folder with config.yaml, model.safetensors and (for tokenizer labels) the tokenizer it spells with.
+        `half` stores float16 weights; `from_folder` casts them back to float32."""
         init_args = {k: v for k, v in self.hparams.items() if not k.startswith("_")}
         with atomic_folder(out_dir, overwrite) as tmp:
             if self.labels.kind == "tokenizer":
                 self.labels.tokenizer.save_pretrained(tmp / TOKENIZER_DIR)
                 init_args["labels"] = f"tokenizer:{TOKENIZER_DIR}"
-            save_file({k: v.contiguous() for k, v in self.net.state_dict().items()}, tmp / WEIGHTS_FILE)
+            weights = {k: (v.half() if half and v.is_floating_point() else v).contiguous()
+                       for k, v in self.net.state_dict().items()}
+            save_file(weights, tmp / WEIGHTS_FILE)
             (tmp / CONFIG_FILE).write_text(yaml.safe_dump({"init_args": init_args}, sort_keys=False))
         return Path(out_dir)
 

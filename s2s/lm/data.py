@@ -140,6 +140,11 @@ class ReasoningDataset(Dataset):
         item, rng = self._texts(index)
         return item["reply"] in self.speech and rng.random() < self.speech_probability
 
+    def question_is_codes(self, index: int) -> bool:
+        """Whether example `index` is a spoken question given as codec tokens (hundreds of ids, not tens)."""
+        return index >= self.text_examples and isinstance(self.heard[(index - self.text_examples) % len(self.rows)],
+                                                          torch.Tensor)
+
     def __getitem__(self, index: int) -> dict:
         item, _ = self._texts(index)
         item["reply_codes"] = self.speech[item["reply"]].long() if self.has_speech(index) else None
@@ -147,8 +152,9 @@ class ReasoningDataset(Dataset):
 
 
 class SpeechApartSampler(Sampler[list[int]]):
-    """Batches that hold only examples with speech or only without: a row with speech is five times longer,
-    and one in a batch would pad every other row to its length. Speech batches are smaller (`speech_batch_size`).
+    """Batches that hold only long rows (reply speech, or a question as codec tokens) or only short ones: a long
+    row is five or ten times longer, and one in a batch would pad every other row to its length. Long batches
+    are smaller (`speech_batch_size`).
 
     `epoch`, when given, is asked at the start of every pass (the trainer's current epoch) and set on the
     dataset, so each epoch draws new problems, speech and order without reloading the dataloader."""
@@ -163,8 +169,9 @@ class SpeechApartSampler(Sampler[list[int]]):
         rng = random.Random(f"{self.seed}:{self.dataset.epoch}")
         if self.shuffle:
             rng.shuffle(order)
-        speech = [i for i in order if self.dataset.has_speech(i)]
-        text = [i for i in order if not self.dataset.has_speech(i)]
+        long = [self.dataset.has_speech(i) or self.dataset.question_is_codes(i) for i in range(len(self.dataset))]
+        speech = [i for i in order if long[i]]
+        text = [i for i in order if not long[i]]
         batches = [text[i: i + self.batch_size] for i in range(0, len(text), self.batch_size)]
         batches += [speech[i: i + self.speech_batch_size] for i in range(0, len(speech), self.speech_batch_size)]
         if self.shuffle:

@@ -19,6 +19,7 @@ thought, and each modality's weight means the same whatever the lengths.
 """
 from __future__ import annotations
 
+import copy
 import os
 from functools import partial
 from pathlib import Path
@@ -266,9 +267,27 @@ class SpeechReasoningLM(L.LightningModule):
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
+    # ------------------------------------------------------------------ checkpoints
+    # The hearing model is a frozen dependency named by its folder (`hearing`), not part of what trains:
+    # Lightning checkpoints leave it out, so a run resumed after the recogniser improved hears with the new one.
+    strict_loading = False
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if not k.startswith("hearing.")}
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if not k.startswith("hearing.")}
+        missing = {k for k in self.state_dict() if not k.startswith("hearing.")} - set(checkpoint["state_dict"])
+        if missing:
+            raise ValueError(f"the checkpoint lacks {len(missing)} weights of this model (e.g. {sorted(missing)[0]}): "
+                             "was it saved from another configuration?")
+
     # ------------------------------------------------------------------ saving
-    def save_pretrained(self, out_dir: str | os.PathLike, overwrite: bool = False) -> Path:
+    def save_pretrained(self, out_dir: str | os.PathLike, overwrite: bool = False, half: bool = False) -> Path:
         """Write a model folder atomically: the backbone (config.json, model.safetensors), the tokenizer, config.yaml.
+
+        `half` stores the weights in float16 (half the bytes: what ships in the repository); loading
+        casts them back to float32.
 
         config.yaml holds the init arguments and the joint vocabulary. The
         folder is also a plain transformers model folder, so other tools can
@@ -276,12 +295,13 @@ class SpeechReasoningLM(L.LightningModule):
         """
         # LightningCLI adds keys such as _class_path to the hyper-parameters; they are not arguments.
         init_args = {k: v for k, v in self.hparams.items() if not k.startswith("_")}
+        cast = (lambda t: t.half()) if half else (lambda t: t)
         with atomic_folder(out_dir, overwrite) as tmp:
-            self.backbone.save_pretrained(tmp)
+            (copy.deepcopy(self.backbone).half() if half else self.backbone).save_pretrained(tmp)
             self.tokenizer.save_pretrained(tmp)
             if self.hearing is not None:
-                self.hearing.recognizer.save_pretrained(tmp / HEARING_DIR)
-                save_file({k: v.contiguous() for k, v in self.adapter.state_dict().items()}, tmp / ADAPTER_FILE)
+                self.hearing.recognizer.save_pretrained(tmp / HEARING_DIR, half=half)
+                save_file({k: cast(v).contiguous() for k, v in self.adapter.state_dict().items()}, tmp / ADAPTER_FILE)
                 init_args["hearing"] = HEARING_DIR
             config = {"init_args": init_args, "vocab": self.vocab.to_dict()}
             (tmp / CONFIG_FILE).write_text(yaml.safe_dump(config, sort_keys=False))
