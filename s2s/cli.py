@@ -3,7 +3,8 @@
     s2s fit --config configs/codec/tiny.yaml      train anything (LightningCLI: plain YAML, checked)
     s2s demo                                      the README's main job: answer the bundled question
     s2s reply QUESTION.wav [--out REPLY.wav]      answer a spoken question: thought, reply text, spoken reply
-    s2s evaluate --manifest M [--ckpt DIR]        answer accuracy per family, from audio and from text
+    s2s evaluate --manifest M [--ckpt DIR]        accuracy per family and voice (audio, text, spoken), latency,
+                                                  reply WER (--judge), shortcut test, report with plots (--report)
     s2s codec roundtrip IN.wav --out OUT.wav      encode and decode one file, print quality figures
     s2s codec eval SOURCE                         quality figures over a folder or manifest
     s2s codec export CKPT OUT_DIR                 Lightning checkpoint -> codec folder
@@ -72,30 +73,33 @@ def cmd_reply(args: argparse.Namespace) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
-    from s2s.eval.reasoning import evaluate_manifest
+    from s2s.eval.reasoning import evaluate, load_judge, read_rows
+    from s2s.eval.report import check_report_dir, format_text, read_results, without_examples, write_report
     from s2s.pipeline import S2SPipeline
 
+    # Everything the user can get wrong is checked before the model loads.
+    read_rows(args.manifest, args.limit)
+    if args.compare and not args.report:
+        raise ValueError("--compare draws a plot in the report; pass --report DIR as well")
+    if args.report:
+        check_report_dir(args.report, args.overwrite)
+    compare = read_results(args.compare or [])
+    judge = load_judge(args.judge) if args.judge else None
     pipeline = S2SPipeline.from_pretrained(args.ckpt)
-    report = {}
-    for question in ("audio", "text"):
-        result = evaluate_manifest(pipeline, args.manifest, args.limit, question, progress=not args.json)
-        report[question] = result if args.examples else {k: v for k, v in result.items() if k != "examples"}
-    summary = {"accuracy_thought": report["audio"]["accuracy_thought"],
-               "accuracy_reply_text": report["audio"]["accuracy_reply_text"],
-               "accuracy_text": report["text"]["accuracy_thought"],
-               "ttfa_ms_p50": report["audio"]["ttfa_ms_p50"], "ttfa_ms_p90": report["audio"]["ttfa_ms_p90"],
-               "per_family": report["audio"]["per_family"], "runs": report}
+    caps = {name: getattr(args, name) for name in ("max_thought_tokens", "max_reply_tokens", "max_speech_frames")
+            if getattr(args, name) is not None}
+    summary = evaluate(pipeline, args.manifest, args.limit, judge=judge, shortcut=args.shortcut,
+                       progress=not args.json, **caps)
+    if args.judge:
+        summary["judge"] = args.judge
+    if args.report:
+        write_report(summary, args.report, compare, overwrite=args.overwrite)
     if args.json:
-        print(json.dumps(summary))
+        print(json.dumps(summary if args.examples else without_examples(summary)))
         return
-    print(f"{'family':14s} {'n':>4s} {'thought':>8s} {'reply':>8s} {'text q':>8s}")
-    for family, scores in summary["per_family"].items():
-        text = report["text"]["per_family"][family]["accuracy_thought"]
-        print(f"{family:14s} {scores['n']:4d} {scores['accuracy_thought']:8.1%} {scores['accuracy_reply_text']:8.1%} "
-              f"{text:8.1%}")
-    print(f"{'all':14s} {report['audio']['n']:4d} {summary['accuracy_thought']:8.1%} "
-          f"{summary['accuracy_reply_text']:8.1%} {summary['accuracy_text']:8.1%}")
-    print(f"first audio p50 {summary['ttfa_ms_p50']:.0f} ms, p90 {summary['ttfa_ms_p90']:.0f} ms")
+    print(format_text(summary))
+    if args.report:
+        print(f"report: {args.report}/report.md")
 
 
 def cmd_codec_roundtrip(args: argparse.Namespace) -> None:
@@ -196,6 +200,18 @@ def build_parser() -> argparse.ArgumentParser:
     evl.add_argument("--limit", type=int, default=None, help="only the first N questions")
     evl.add_argument("--json", action="store_true", help="print one JSON object and nothing else")
     evl.add_argument("--examples", action="store_true", help="with --json: every answer, not only the scores")
+    evl.add_argument("--judge", default=None, metavar="DIR",
+                     help="a character CTC recogniser folder (configs/asr/judge.yaml): transcribes the reply audio "
+                          "for the spoken answer's accuracy and the reply's WER/CER")
+    evl.add_argument("--shortcut", action="store_true",
+                     help="also rerun with the question audio replaced by silence, noise and another question")
+    evl.add_argument("--report", default=None, metavar="DIR", help="write report.md, summary.json and PNG plots here")
+    evl.add_argument("--compare", nargs="+", default=None, metavar="JSON",
+                     help="with --report: results of other runs (--json output), plotted as accuracy against TTFA")
+    evl.add_argument("--overwrite", action="store_true", help="replace an existing --report folder")
+    evl.add_argument("--max-thought-tokens", type=int, default=None, help="generation cap (default: the pipeline's)")
+    evl.add_argument("--max-reply-tokens", type=int, default=None, help="generation cap (default: the pipeline's)")
+    evl.add_argument("--max-speech-frames", type=int, default=None, help="generation cap (default: the pipeline's)")
     evl.set_defaults(func=cmd_evaluate)
 
     codec = sub.add_parser("codec", help="codec tools").add_subparsers(dest="codec_command", required=True)

@@ -32,11 +32,24 @@ def test_roundtrip_writes_audio_and_prints_figures(small_codec, tmp_path, capsys
     assert exit_info.value.code == 2 and "already exists" in capsys.readouterr().err
 
 
-def test_demo_never_overwrites_an_earlier_output(small_codec, tmp_path, capsys):
-    main(["demo", "--out", str(tmp_path), "--codec", small_codec])
-    main(["demo", "--out", str(tmp_path), "--codec", small_codec])
+def test_demo_answers_the_bundled_question_and_never_overwrites_an_earlier_output(tmp_path, capsys):
+    """The main job: the shipped default model hears the bundled question, thinks and speaks."""
+    main(["demo", "--out", str(tmp_path)])
+    main(["demo", "--out", str(tmp_path)])
     written = sorted(p.name for p in tmp_path.glob("*.wav"))
-    assert written == ["example_question.reconstructed-1.wav", "example_question.reconstructed.wav"]
+    assert written == ["example_reply-1.wav", "example_reply.wav"]
+    out = capsys.readouterr().out
+    assert "thought :" in out and "answer  :" in out and "first audio" in out
+    wav, rate = audio.load(tmp_path / "example_reply.wav")
+    assert rate == 16000 and wav.shape[-1] > 0.3 * rate  # a spoken reply, not an empty file
+
+
+def test_demo_falls_back_to_the_codec_stage_without_a_model(small_codec, tmp_path, capsys, monkeypatch):
+    import s2s.pipeline
+
+    monkeypatch.setattr(s2s.pipeline, "DEFAULT_MODEL", tmp_path / "no-model-here")
+    main(["demo", "--out", str(tmp_path), "--codec", small_codec])
+    assert [p.name for p in tmp_path.glob("*.wav")] == ["example_question.reconstructed.wav"]
     assert "STOI" in capsys.readouterr().out.upper()
 
 

@@ -1,18 +1,36 @@
-"""Does the model reason right? Run the pipeline over a manifest and score the answers, per family.
+"""Does the model reason right, and does it listen? Run the pipeline over a manifest and score it.
 
-Two answers are scored: the one in the thought ("So the answer is X.") and
-the one in the reply text (read back from words, as a listener would). Each
-question can be given as audio (heard) or as text, so the two runs together
-measure the modality gap. Latency figures come with every run.
+Three answers are scored per question: the one in the thought ("So the
+answer is X."), the one in the reply text (read back from its words, as a
+listener would), and, given a character CTC judge (a recogniser that is not
+the model under test), the one heard in the reply audio. The judge's
+transcript also gives the reply's WER and CER against the manifest's reply
+text. Each question can be given as audio (heard) or as text, so the two
+runs together measure the modality gap; `shortcut_test` replaces the audio
+(s2s/eval/shortcut.py) to see whether the answers depend on it. Latency
+figures and thought lengths come with every run.
+
+`evaluate` runs all of it and returns the one summary `s2s evaluate` prints.
 """
 from __future__ import annotations
 
+import math
+import os
 import statistics
 from collections import defaultdict
 from pathlib import Path
 
+import torch
+
+from s2s import audio as audio_io
+from s2s.asr.features import SAMPLE_RATE as JUDGE_RATE
 from s2s.data.manifest import read_manifest
 from s2s.data.numbers import parse_time, words_to_number
+from s2s.eval import shortcut as shortcut_modes
+from s2s.eval.metrics import AnswerAccuracy, ReplyErrorRates
+
+REQUIRED_FIELDS = ("id", "answer", "question_audio", "question_written")
+MIN_JUDGE_SAMPLES = 400  # one analysis window of the judge's log-mel at 16 kHz
 
 
 def spoken_answer(text: str, expected: str) -> str | None:
@@ -31,47 +49,223 @@ def _percentile(values: list[float], q: float) -> float | None:
     return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
 
 
+def _number(value) -> float | None:
+    """A metric's value as a JSON-safe float: NaN (nothing to score) becomes None."""
+    value = float(value)
+    return None if math.isnan(value) else value
+
+
+# ---------------------------------------------------------------------- the judge
+def load_judge(judge):
+    """A character CTC recogniser: a CTCRecognizer, or the folder one was saved in (`--judge DIR`)."""
+    from s2s.asr.module import CTCRecognizer
+
+    if not isinstance(judge, CTCRecognizer):
+        if not isinstance(judge, (str, os.PathLike)) or not Path(judge).is_dir():
+            raise FileNotFoundError(f"judge folder not found: {judge}; pass a CTCRecognizer folder trained with "
+                                    "labels: chars (configs/asr/judge.yaml, then s2s export)")
+        judge = CTCRecognizer.from_folder(judge)
+    if judge.labels.kind != "chars":
+        raise ValueError(f"the judge spells {judge.labels.kind} labels; a judge must be a CTCRecognizer trained "
+                         "with labels: chars (configs/asr/judge.yaml)")
+    return judge.eval()
+
+
+def hear(judge, waveform: torch.Tensor, sample_rate: int) -> str:
+    """What `judge` hears in a reply waveform [T] or [C, T] at `sample_rate` ("" for no audio)."""
+    wav = waveform.reshape(-1, waveform.shape[-1]) if waveform.dim() > 1 else waveform[None]
+    if wav.shape[-1] == 0:
+        return ""
+    wav = audio_io.prepare(wav[None].float(), sample_rate, JUDGE_RATE)[0]  # [1, T] at 16 kHz, mono
+    if wav.shape[-1] < MIN_JUDGE_SAMPLES:
+        return ""
+    return judge.transcribe(wav.to(next(judge.parameters()).device))[0]
+
+
+# ---------------------------------------------------------------------- one run over a manifest
+def _question_waveform(manifest: Path, rows: list[dict], index: int, mode: str):
+    """The question audio of rows[index] as shortcut `mode` replaces it: (wav [C, T], rate, the other row or None)."""
+    wav, rate = audio_io.load(manifest / rows[index]["question_audio"])
+    other = None
+    if mode == "swap":
+        other = rows[(index + 1) % len(rows)]
+        other_wav, rate = audio_io.load(manifest / other["question_audio"])
+        return shortcut_modes.replaced_question(mode, wav, other_wav), rate, other
+    generator = torch.Generator().manual_seed(index)  # the same noise on every run
+    return shortcut_modes.replaced_question(mode, wav, generator=generator), rate, other
+
+
+def _thought_tokens(pipeline, thought: str) -> int:
+    tokenizer = getattr(getattr(pipeline, "model", None), "tokenizer", None)
+    if tokenizer is None:
+        return len(thought.split())
+    return len(tokenizer(thought, add_special_tokens=False)["input_ids"])
+
+
+def scores(examples: list[dict]) -> dict:
+    """Accuracy of the thought's, the reply text's and (with a judge) the heard answers; reply WER/CER; length."""
+    answers = [e["answer"] for e in examples]
+    figures = {"n": len(examples)}
+    for name, field in (("accuracy_thought", "thought_answer"), ("accuracy_reply_text", "reply_text_answer")):
+        metric = AnswerAccuracy()
+        metric.update([e[field] for e in examples], answers)
+        figures[name] = float(metric.compute())
+    judged = [e for e in examples if e.get("heard") is not None]
+    figures.update(accuracy_spoken=None, wer=None, cer=None)
+    if judged:
+        accuracy, rates = AnswerAccuracy(), ReplyErrorRates()
+        accuracy.update([e["spoken_answer"] for e in judged], [e["answer"] for e in judged])
+        rates.update([e["heard"] for e in judged], [e["reply"] or "" for e in judged])  # no reply text: skipped
+        errors = rates.compute()
+        figures.update(accuracy_spoken=float(accuracy.compute()), wer=_number(errors["wer"]),
+                       cer=_number(errors["cer"]))
+    figures["thought_tokens_mean"] = statistics.mean(e["thought_tokens"] for e in examples) if examples else None
+    return figures
+
+
+def _grouped(examples: list[dict], field: str) -> dict:
+    groups = defaultdict(list)
+    for example in examples:
+        groups[str(example.get(field) or "unknown")].append(example)
+    return {name: scores(group) for name, group in sorted(groups.items())}
+
+
+def read_rows(manifest: str | Path, limit: int | None = None) -> list[dict]:
+    """The first `limit` examples of a spoken reasoning manifest, each checked for the fields evaluation reads."""
+    rows = read_manifest(manifest)[:limit]
+    if not rows:
+        raise ValueError(f"{manifest} has no examples to evaluate")
+    for n, row in enumerate(rows):
+        missing = [name for name in REQUIRED_FIELDS if not row.get(name)]
+        if missing:
+            raise ValueError(f"{manifest}: example {row.get('id', n)} has no {', '.join(missing)}; s2s evaluate "
+                             "needs a spoken reasoning manifest (s2s data synth)")
+    return rows
+
+
 def evaluate_manifest(pipeline, manifest: str | Path, limit: int | None = None, question: str = "audio",
-                      progress: bool = False, **options) -> dict:
+                      progress: bool = False, judge=None, shortcut: str | None = None, **options) -> dict:
     """Answer every question of `manifest` (`question`: "audio" or "text") and score it.
 
-    Returns {"accuracy_thought", "accuracy_reply_text", "per_family": {family: {...}}, "ttfa_ms_p50",
-    "ttfa_ms_p90", "total_ms_p50", "thought_chars_mean", "examples": [...]}.
+    `judge` (a character CTCRecognizer or its folder) transcribes each reply's
+    audio: the spoken answer is parsed from that transcript, and the reply's
+    WER and CER are measured against the manifest's `reply` text. Without
+    one those figures are None. `shortcut` ("silence", "noise" or "swap")
+    replaces each question's audio first; in swap mode each example records
+    the other row's answer as `other_answer`.
+
+    Returns {"n", "accuracy_thought", "accuracy_reply_text", "accuracy_spoken", "wer", "cer",
+    "thought_tokens_mean", "question", "shortcut", "judge", "per_family", "per_voice", "ttfa_ms_p50",
+    "ttfa_ms_p90", "total_ms_p50", "total_ms_p90", "rtf_p50", "rtf_p90", "thought_chars_mean", "examples"}.
     `options` go to the pipeline (temperature, max_thought_tokens ...).
     """
     if question not in ("audio", "text"):
         raise ValueError(f"question must be 'audio' or 'text', got {question!r}")
+    if shortcut is not None and (shortcut not in shortcut_modes.MODES or question != "audio"):
+        raise ValueError(f"shortcut must be one of {', '.join(shortcut_modes.MODES)} with audio questions, "
+                         f"got {shortcut!r} with {question} questions")
     manifest = Path(manifest)
-    rows = read_manifest(manifest)[:limit]
+    rows = read_rows(manifest, limit)
+    judge = None if judge is None else load_judge(judge)
     examples = []
     for n, row in enumerate(rows):
-        if question == "audio":
+        other = None
+        if question == "text":
+            reply = pipeline(text=row["question_written"], **options)
+        elif shortcut is None:
             reply = pipeline(manifest.parent / row["question_audio"], **options)
         else:
-            reply = pipeline(text=row["question_written"], **options)
-        examples.append({"id": row["id"], "family": row["family"], "answer": row["answer"],
-                         "thought_answer": reply.answer, "reply_text": reply.reply_text,
-                         "thought_correct": reply.answer == row["answer"],
-                         "reply_text_correct": spoken_answer(reply.reply_text, row["answer"]) == row["answer"],
-                         "thought_chars": len(reply.thought), **reply.timings})
+            wav, rate, other = _question_waveform(manifest.parent, rows, n, shortcut)
+            reply = pipeline(wav, rate, **options)
+        reply_text_answer = spoken_answer(reply.reply_text, row["answer"])
+        example = {"id": row["id"], "family": row.get("family", "unknown"),
+                   "question_voice": row.get("question_voice"), "answer": row["answer"], "reply": row.get("reply"),
+                   "thought_answer": reply.answer, "reply_text": reply.reply_text,
+                   "reply_text_answer": reply_text_answer,
+                   "thought_correct": reply.answer == row["answer"],
+                   "reply_text_correct": reply_text_answer == row["answer"],
+                   "thought_chars": len(reply.thought), "thought_tokens": _thought_tokens(pipeline, reply.thought),
+                   **reply.timings}
+        if other is not None:
+            example["other_answer"] = other["answer"]
+        if judge is not None:
+            heard = hear(judge, reply.waveform, reply.sample_rate)
+            example.update(heard=heard, spoken_answer=spoken_answer(heard, row["answer"]))
+            example["spoken_correct"] = example["spoken_answer"] == row["answer"]
+        examples.append(example)
         if progress:
             done = sum(e["thought_correct"] for e in examples)
-            print(f"\r{n + 1}/{len(rows)} thought answers right: {done}", end="", flush=True)
+            label = f"{question}" + (f", {shortcut}" if shortcut else "")
+            print(f"\r[{label}] {n + 1}/{len(rows)} thought answers right: {done}", end="", flush=True)
     if progress:
         print()
-    by_family = defaultdict(list)
-    for example in examples:
-        by_family[example["family"]].append(example)
 
-    def scores(group: list[dict]) -> dict:
-        return {"n": len(group),
-                "accuracy_thought": sum(e["thought_correct"] for e in group) / len(group),
-                "accuracy_reply_text": sum(e["reply_text_correct"] for e in group) / len(group)}
+    def timing(field: str) -> list[float]:
+        return [e[field] for e in examples if e.get(field) is not None]
 
-    ttfa = [e["ttfa_ms"] for e in examples if e["ttfa_ms"] is not None]
-    return {**scores(examples), "question": question,
-            "per_family": {family: scores(group) for family, group in sorted(by_family.items())},
+    ttfa, total, rtf = timing("ttfa_ms"), timing("total_ms"), timing("rtf")
+    return {**scores(examples), "question": question, "shortcut": shortcut, "judge": judge is not None,
+            "per_family": _grouped(examples, "family"), "per_voice": _grouped(examples, "question_voice"),
             "ttfa_ms_p50": _percentile(ttfa, 0.5), "ttfa_ms_p90": _percentile(ttfa, 0.9),
-            "total_ms_p50": _percentile([e["total_ms"] for e in examples], 0.5),
+            "total_ms_p50": _percentile(total, 0.5), "total_ms_p90": _percentile(total, 0.9),
+            "rtf_p50": _percentile(rtf, 0.5), "rtf_p90": _percentile(rtf, 0.9),
             "thought_chars_mean": statistics.mean(e["thought_chars"] for e in examples),
             "examples": examples}
+
+
+# ---------------------------------------------------------------------- the shortcut test
+def shortcut_test(pipeline, manifest: str | Path, limit: int | None = None, progress: bool = False,
+                  **options) -> dict:
+    """The manifest rerun with its question audio replaced by silence, noise and another question's audio.
+
+    Returns {"chance": mean chance level over the rows' families, "silence": {...}, "noise": {...},
+    "swap": {... "follows_audio"}}, each mode with n, accuracy_thought, accuracy_reply_text and chance.
+    """
+    runs = {mode: evaluate_manifest(pipeline, manifest, limit, "audio", progress=progress, shortcut=mode, **options)
+            for mode in shortcut_modes.MODES}
+    summaries = {mode: shortcut_modes.summarise(mode, run) for mode, run in runs.items()}
+    return {"chance": summaries["silence"]["chance"], **summaries}
+
+
+# ---------------------------------------------------------------------- everything, as `s2s evaluate` prints it
+def _format_name(pipeline) -> str | None:
+    return getattr(getattr(getattr(pipeline, "model", None), "format", None), "name", None)
+
+
+def evaluate(pipeline, manifest: str | Path, limit: int | None = None, judge=None, shortcut: bool = False,
+             progress: bool = False, **options) -> dict:
+    """Audio and text runs over `manifest` (and the shortcut test when asked), summarised.
+
+    The top level holds the headline figures (accuracy_thought, accuracy_spoken, accuracy_text, wer,
+    ttfa_ms_p50, ttfa_ms_p90, shortcut, per_family ...); `runs` holds both runs in full, examples included.
+    """
+    judge_name = None if judge is None else str(judge) if isinstance(judge, (str, os.PathLike)) else "ctc"
+    judge = None if judge is None else load_judge(judge)
+    audio = evaluate_manifest(pipeline, manifest, limit, "audio", progress=progress, judge=judge, **options)
+    text = evaluate_manifest(pipeline, manifest, limit, "text", progress=progress, **options)
+    per_family = {}
+    for family, figures in audio["per_family"].items():
+        text_figures = text["per_family"].get(family, {})
+        chance = shortcut_modes.mean_chance([family])
+        per_family[family] = {**figures, "accuracy_text": text_figures.get("accuracy_thought"), "chance": chance}
+    return {
+        "n": audio["n"],
+        "accuracy_thought": audio["accuracy_thought"],
+        "accuracy_spoken": audio["accuracy_spoken"],
+        "accuracy_text": text["accuracy_thought"],
+        "accuracy_reply_text": audio["accuracy_reply_text"],
+        "modality_gap": text["accuracy_thought"] - audio["accuracy_thought"],
+        "wer": audio["wer"], "cer": audio["cer"],
+        "ttfa_ms_p50": audio["ttfa_ms_p50"], "ttfa_ms_p90": audio["ttfa_ms_p90"],
+        "total_ms_p50": audio["total_ms_p50"], "total_ms_p90": audio["total_ms_p90"],
+        "rtf_p50": audio["rtf_p50"], "rtf_p90": audio["rtf_p90"],
+        "thought_tokens_mean": audio["thought_tokens_mean"],
+        "chance": shortcut_modes.mean_chance([e["family"] for e in audio["examples"]]),
+        "shortcut": shortcut_test(pipeline, manifest, limit, progress, **options) if shortcut else None,
+        "per_family": per_family,
+        "per_voice": audio["per_voice"],
+        "judge": judge_name,
+        "format": _format_name(pipeline),
+        "manifest": str(manifest),
+        "runs": {"audio": audio, "text": text},
+    }

@@ -1,0 +1,73 @@
+"""Reasoning figures as torchmetrics `Metric`s, so `s2s evaluate` and a Lightning validation loop share them.
+
+* `AnswerAccuracy`: the fraction of predicted answers exactly equal to the
+  reference answers ("36", "-32", "9:45"); a missing answer (None) is wrong.
+* `ReplyErrorRates`: word and character error rates (torchmetrics'
+  `WordErrorRate`, `CharErrorRate`, as one MetricCollection) of what a
+  listener heard in the reply against the reply text, both normalised as the
+  character judge spells (lower case, no punctuation, hyphens as spaces).
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torchmetrics import Metric, MetricCollection
+from torchmetrics.text import CharErrorRate, WordErrorRate
+
+from s2s.asr.labels import CharLabels
+
+
+class AnswerAccuracy(Metric):
+    """update(predicted answers, reference answers); compute() -> the fraction exactly equal (0 before any update)."""
+
+    is_differentiable = False
+    higher_is_better = True
+    full_state_update = False
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.add_state("correct", default=torch.tensor(0), dist_reduce_fx="sum")
+        self.add_state("total", default=torch.tensor(0), dist_reduce_fx="sum")
+
+    def update(self, preds: Sequence[str | None], target: Sequence[str]) -> None:
+        if isinstance(preds, str) or isinstance(target, str):
+            raise TypeError("AnswerAccuracy.update takes lists of answers, not one string")
+        if len(preds) != len(target):
+            raise ValueError(f"{len(preds)} predicted answers for {len(target)} reference answers")
+        self.correct += sum(p is not None and str(p).strip() == str(t).strip() for p, t in zip(preds, target))
+        self.total += len(target)
+
+    def compute(self) -> torch.Tensor:
+        return self.correct.float() / self.total.clamp(min=1)
+
+
+def normalise(text: str) -> str:
+    """`text` as the character judge spells it: "The answer is Thirty-Six." -> "the answer is thirty six"."""
+    return CharLabels().normalise(text)
+
+
+class ReplyErrorRates(MetricCollection):
+    """update(heard transcripts, reply texts); compute() -> {"wer", "cer"}, both texts normalised first.
+
+    torchmetrics' WordErrorRate and CharErrorRate, fed normalised text. A pair
+    whose normalised reference is empty says nothing about the words and is skipped.
+    """
+
+    def __init__(self):
+        # compute_groups=False: the two share state names, and equal states once must not merge them for good.
+        super().__init__({"wer": WordErrorRate(), "cer": CharErrorRate()}, compute_groups=False)
+
+    @staticmethod
+    def _normalised(preds: Sequence[str], target: Sequence[str]) -> tuple[list[str], list[str]]:
+        if len(preds) != len(target):
+            raise ValueError(f"{len(preds)} transcripts for {len(target)} reference texts")
+        pairs = [(normalise(p or ""), normalise(t)) for p, t in zip(preds, target)]
+        pairs = [(p, t) for p, t in pairs if t]
+        return [p for p, _ in pairs], [t for _, t in pairs]
+
+    def update(self, preds: Sequence[str], target: Sequence[str]) -> None:
+        super().update(*self._normalised(preds, target))
+
+    def forward(self, preds: Sequence[str], target: Sequence[str]) -> dict:
+        return super().forward(*self._normalised(preds, target))

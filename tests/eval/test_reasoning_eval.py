@@ -1,0 +1,329 @@
+"""`s2s evaluate`: the metrics on hand-made cases, the spoken-answer parser, the shortcut test's three modes,
+a listening fake pipeline with known scores, the report folder, and the CLI on a tiny random pipeline."""
+import json
+import math
+
+import pytest
+import torch
+
+from s2s import audio
+from s2s.asr.module import CTCRecognizer
+from s2s.cli import main
+from s2s.codecs.tiny.codec import save_net
+from s2s.codecs.tiny.model import TinyCodecConfig, TinyCodecNet
+from s2s.data.numbers import number_to_words, words_to_number
+from s2s.data.problems import chance_level
+from s2s.eval import report as report_module
+from s2s.eval.metrics import AnswerAccuracy, ReplyErrorRates, normalise
+from s2s.eval.reasoning import evaluate, evaluate_manifest, load_judge, spoken_answer
+from s2s.eval.shortcut import MODES, mean_chance, replaced_question, summarise
+from s2s.lm.model import SpeechReasoningLM
+from s2s.lm.text_tokenizer import train_text_tokenizer
+from s2s.pipeline import SpokenReply
+
+RATE = 16000
+PNG = b"\x89PNG\r\n\x1a\n"
+REQUIRED_KEYS = {"accuracy_thought", "accuracy_spoken", "accuracy_text", "wer", "ttfa_ms_p50", "ttfa_ms_p90",
+                 "shortcut", "per_family"}
+TINY_ASR = {"dim": 24, "layers": 1, "heads": 2, "ff_mult": 2, "conv_kernel": 3, "subsample_channels": 8}
+TINY_LLAMA = {"model_type": "llama", "hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
+              "intermediate_size": 64, "max_position_embeddings": 2048}
+# Three questions: a listening fake pipeline reads the answer from the question audio's amplitude.
+ROWS = [{"id": "a", "family": "arithmetic", "answer": "42", "question_voice": "en-us+m3",
+         "question": "what is six times seven", "question_written": "What is 6 × 7? (42)",
+         "thought": "6 × 7 = 42.\nSo the answer is 42.", "reply": "The answer is forty-two."},
+        {"id": "b", "family": "sequence", "answer": "7", "question_voice": "en-us+f2",
+         "question": "what comes next one three five", "question_written": "What comes next: 1, 3, 5? (7)",
+         "thought": "Add 2: 5 + 2 = 7.\nSo the answer is 7.", "reply": "The answer is seven."},
+        {"id": "c", "family": "arithmetic", "answer": "105", "question_voice": "en-us+m3",
+         "question": "what is one hundred plus five", "question_written": "What is 100 + 5? (105)",
+         "thought": "100 + 5 = 105.\nSo the answer is 105.", "reply": "The answer is one hundred five."}]
+
+
+# ---------------------------------------------------------------------- metrics
+def test_answer_accuracy_counts_exact_answers_and_none_is_wrong():
+    metric = AnswerAccuracy()
+    metric.update(["36", "-32", None, "9:45"], ["36", "32", "7", "9:45"])
+    assert float(metric.compute()) == 0.5
+    metric.update([" 7 "], ["7"])  # surrounding spaces do not count; answers accumulate over updates
+    assert float(metric.compute()) == pytest.approx(3 / 5)
+    metric.reset()
+    metric.update([None, None], ["1", "2"])
+    assert float(metric.compute()) == 0.0
+    with pytest.raises(ValueError, match="2 predicted answers for 1"):
+        metric.update(["1", "2"], ["1"])
+    with pytest.raises(TypeError, match="lists"):
+        metric.update("12", "12")
+
+
+def test_reply_error_rates_normalise_like_the_judge_and_match_hand_counts():
+    assert normalise("The answer is Thirty-Six.") == "the answer is thirty six"
+    rates = ReplyErrorRates()
+    rates.update(["the answer is thirty six"], ["The answer is thirty-six."])
+    assert {k: float(v) for k, v in rates.compute().items()} == {"wer": 0.0, "cer": 0.0}
+    rates.reset()
+    # one word of five deleted; " six" is 4 of the reference's 24 characters
+    rates.update(["the answer is thirty", "anything"], ["The answer is thirty-six.", "?!"])  # "?!" is skipped
+    figures = rates.compute()
+    assert float(figures["wer"]) == pytest.approx(1 / 5) and float(figures["cer"]) == pytest.approx(4 / 24)
+    batch = rates(["the answer is seven"], ["The answer is eleven."])  # forward: this batch's figures, kept too
+    assert float(batch["wer"]) == pytest.approx(1 / 4)
+    assert float(rates.compute()["wer"]) == pytest.approx(2 / 9)  # one substitution more: 2 of 9 words
+
+
+# ---------------------------------------------------------------------- the spoken-answer parser
+@pytest.mark.parametrize("text, expected, heard", [
+    ("The answer is forty two.", "42", "42"),
+    ("the answer is forty-two", "42", "42"),
+    ("It is 105.", "105", "105"),
+    ("one hundred and five apples", "105", "105"),
+    ("It is minus thirty two.", "-32", "-32"),
+    ("the answer is negative seven", "-7", "-7"),
+    ("The result is -12.", "-12", "-12"),
+    ("three plus four is seven", "7", "7"),  # the last number is the answer
+    ("the answer is zero", "0", "0"),
+    ("it will be nine forty five", "9:45", "9:45"),
+    ("It will be 9:45.", "9:45", "9:45"),
+    ("The train leaves at ten oh five.", "10:05", "10:05"),
+    ("seven o'clock", "7:00", "7:00"),
+    ("half past seven", "7:30", "7:30"),
+    ("a quarter to one", "12:45", "12:45"),
+    ("i do not know", "3", None),
+    ("in twelve minutes", "9:45", None),  # a number, but no time
+    ("", "42", None),
+])
+def test_spoken_answer_reads_numbers_minus_and_times(text, expected, heard):
+    assert spoken_answer(text, expected) == heard
+
+
+# ---------------------------------------------------------------------- the shortcut test's three modes
+def test_replaced_question_silence_noise_and_swap():
+    g = torch.Generator().manual_seed(0)
+    wav = 0.2 * torch.sin(torch.arange(8000) / 5.0)[None] + 0.01 * torch.randn(1, 8000, generator=g)
+    other = torch.randn(1, 5000, generator=g)
+    silence = replaced_question("silence", wav)
+    assert silence.shape == wav.shape and not silence.any()
+    noise = replaced_question("noise", wav, generator=torch.Generator().manual_seed(1))
+    rms = wav.pow(2).mean().sqrt()
+    assert noise.shape == wav.shape and abs(noise.pow(2).mean().sqrt() / rms - 1) < 0.1
+    assert torch.corrcoef(torch.stack([noise[0], wav[0]]))[0, 1].abs() < 0.05  # noise, not the question
+    again = replaced_question("noise", wav, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(noise, again)  # seeded: the same noise on every run
+    assert torch.equal(replaced_question("swap", wav, other), other)  # the other question, its own length
+    with pytest.raises(ValueError, match="another question"):
+        replaced_question("swap", wav)
+    with pytest.raises(ValueError, match="unknown shortcut mode 'reverse'"):
+        replaced_question("reverse", wav)
+    assert MODES == ("silence", "noise", "swap")
+
+
+def test_shortcut_summary_gives_chance_and_how_often_the_other_question_is_answered():
+    examples = [{"family": "comparison", "thought_answer": "5", "other_answer": "5"},
+                {"family": "arithmetic", "thought_answer": None, "other_answer": "3"},
+                {"family": "comparison", "thought_answer": "8", "other_answer": "9"},
+                {"family": "not-a-family", "thought_answer": "1", "other_answer": "1"}]
+    run = {"n": 4, "accuracy_thought": 0.25, "accuracy_reply_text": 0.0, "examples": examples}
+    swap = summarise("swap", run)
+    chance = (2 * 0.5 + chance_level("arithmetic")) / 3  # the unknown family is left out
+    assert swap == {"n": 4, "accuracy_thought": 0.25, "accuracy_reply_text": 0.0,
+                    "chance": pytest.approx(chance), "follows_audio": 0.5}
+    assert "follows_audio" not in summarise("silence", run)
+    assert mean_chance(["comparison"]) == 0.5 and mean_chance(["nope"]) is None
+
+
+# ---------------------------------------------------------------------- a fake pipeline that listens
+class ListeningPipeline:
+    """Answers with 1000 x the question's peak amplitude (so it hears only its audio), or the number a text
+    question ends with. Its reply waveform lasts 1000 + 10 x answer samples, which `JudgeStub` reads back."""
+
+    sample_rate = RATE
+
+    def __call__(self, audio_in=None, sample_rate=None, text=None, **options):
+        self.options = options
+        if text is not None:
+            answer = words_to_number(text)
+        else:
+            wav = audio.load(audio_in)[0] if sample_rate is None else audio_in
+            answer = round(1000 * float(wav.abs().max()))
+        thought = f"I heard {answer}.\nSo the answer is {answer}."
+        return SpokenReply(thought=thought, reply_text=f"The answer is {number_to_words(answer)}.",
+                           answer=str(answer), audio=None, timings={"ttfa_ms": 10.0 + answer, "total_ms": 50.0,
+                                                                    "rtf": 0.5},
+                           waveform=torch.zeros(1, 1000 + 10 * answer), sample_rate=RATE)
+
+
+@pytest.fixture(scope="module")
+def manifest(tmp_path_factory):
+    root = tmp_path_factory.mktemp("corpus")
+    rows = []
+    for i, row in enumerate(ROWS):
+        amplitude = int(row["answer"]) / 1000
+        wav = amplitude * torch.sin(torch.arange(RATE // 2 + 800 * i) * 0.05)[None]
+        wav[0, 100] = amplitude  # the peak, exactly
+        audio.save(root / f"q{i}.wav", wav, RATE)
+        rows.append({**row, "question_audio": f"q{i}.wav"})
+    path = root / "manifest.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+@pytest.fixture(scope="module")
+def judge_dir(tmp_path_factory) -> str:
+    torch.manual_seed(0)
+    return str(CTCRecognizer(labels="chars", **TINY_ASR).save_pretrained(tmp_path_factory.mktemp("asr") / "judge"))
+
+
+@pytest.fixture
+def judge_stub(judge_dir):
+    """A real character judge whose transcripts are fixed: it hears 105 as "one hundred" (one word lost)."""
+    judge = load_judge(judge_dir)
+
+    def transcribe(wav):
+        answer = (wav.shape[-1] - 1000) // 10
+        words = "the answer is " + number_to_words(answer)
+        return [words.removesuffix(" five") if answer == 105 else words]
+
+    judge.transcribe = transcribe
+    return judge
+
+
+def test_evaluate_manifest_scores_a_listening_pipeline(manifest, judge_stub):
+    result = evaluate_manifest(ListeningPipeline(), manifest, judge=judge_stub, max_thought_tokens=3)
+    assert result["n"] == 3 and result["accuracy_thought"] == 1.0 and result["accuracy_reply_text"] == 1.0
+    assert result["accuracy_spoken"] == pytest.approx(2 / 3)  # "one hundred" is not 105
+    # references: 5 + 4 + 6 words and 23 + 19 + 30 characters; the judge lost " five" (1 word, 5 characters)
+    assert result["wer"] == pytest.approx(1 / 15) and result["cer"] == pytest.approx(5 / 72)
+    assert set(result["per_voice"]) == {"en-us+m3", "en-us+f2"} and result["per_voice"]["en-us+m3"]["n"] == 2
+    assert result["per_family"]["arithmetic"]["accuracy_spoken"] == 0.5
+    assert result["thought_tokens_mean"] == 8  # "I heard 42.\nSo the answer is 42." is 8 words
+    assert result["ttfa_ms_p50"] == 52.0 and result["ttfa_ms_p90"] == 115.0  # of 17, 52 and 115 ms
+    assert [e["heard"] for e in result["examples"]][1] == "the answer is seven"
+    without = evaluate_manifest(ListeningPipeline(), manifest, limit=2)
+    assert without["n"] == 2 and without["accuracy_spoken"] is None and without["wer"] is None
+
+
+def test_listening_pipeline_falls_to_chance_without_audio_and_follows_swapped_audio(manifest):
+    runs = {mode: evaluate_manifest(ListeningPipeline(), manifest, shortcut=mode) for mode in MODES}
+    assert runs["silence"]["accuracy_thought"] == 0.0
+    assert [e["thought_answer"] for e in runs["silence"]["examples"]] == ["0", "0", "0"]
+    assert runs["noise"]["accuracy_thought"] == 0.0  # Gaussian noise peaks well above its RMS
+    swap = runs["swap"]["examples"]
+    assert [e["thought_answer"] for e in swap] == ["7", "105", "42"] == [e["other_answer"] for e in swap]
+    assert summarise("swap", runs["swap"])["follows_audio"] == 1.0
+    with pytest.raises(ValueError, match="shortcut must be one of"):
+        evaluate_manifest(ListeningPipeline(), manifest, question="text", shortcut="silence")
+
+
+def test_evaluate_summary_and_report_folder(manifest, judge_stub, tmp_path):
+    summary = evaluate(ListeningPipeline(), manifest, judge=judge_stub, shortcut=True)
+    assert REQUIRED_KEYS <= set(summary)
+    assert summary["accuracy_text"] == 1.0 and summary["modality_gap"] == 0.0
+    assert summary["per_family"]["sequence"]["chance"] == chance_level("sequence")
+    assert summary["shortcut"]["swap"]["follows_audio"] == 1.0
+    assert summary["shortcut"]["chance"] == pytest.approx(mean_chance([r["family"] for r in ROWS]))
+    text = report_module.format_text(summary)
+    assert "shortcut test" in text and "WER" in text and "no judge" not in text
+    other = ("think_while_speaking", {"accuracy_thought": 0.4, "ttfa_ms_p50": 80.0})
+    out = report_module.write_report(summary, tmp_path / "report", compare=[other])
+    names = {p.name for p in out.iterdir()}
+    assert names == {"report.md", "summary.json", *report_module.PLOTS.values()}
+    for png in report_module.PLOTS.values():
+        assert (out / png).read_bytes().startswith(PNG)
+    markdown = (out / "report.md").read_text()
+    assert "![accuracy_vs_ttfa](accuracy_vs_ttfa.png)" in markdown and "| swap |" in markdown
+    assert json.loads((out / "summary.json").read_text())["accuracy_thought"] == 1.0
+    with pytest.raises(FileExistsError, match="--overwrite"):
+        report_module.write_report(summary, out)
+    no_judge = evaluate(ListeningPipeline(), manifest, limit=2)
+    assert no_judge["shortcut"] is None and no_judge["judge"] is None and no_judge["wer"] is None
+    assert "no judge" in report_module.format_text(no_judge)
+    out = report_module.write_report(no_judge, tmp_path / "report", overwrite=True)
+    assert "accuracy_vs_ttfa.png" not in {p.name for p in out.iterdir()}
+    assert "| accuracy_spoken | no judge |" in (out / "report.md").read_text()
+
+
+def test_load_judge_refuses_what_is_not_a_character_judge(judge_dir, tmp_path):
+    with pytest.raises(FileNotFoundError, match="judge folder not found"):
+        load_judge(tmp_path / "missing")
+    judge = CTCRecognizer.from_folder(judge_dir)
+    judge.labels.kind = "tokenizer"
+    with pytest.raises(ValueError, match="labels: chars"):
+        load_judge(judge)
+
+
+# ---------------------------------------------------------------------- the CLI, on a tiny random pipeline
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory, manifest) -> str:
+    root = tmp_path_factory.mktemp("lm")
+    torch.manual_seed(0)
+    net = TinyCodecNet(TinyCodecConfig(encoder_dim=16, encoder_layers=1, latent_dim=8, num_codebooks=2,
+                                       codebook_size=16, decoder_dim=16, decoder_layers=1,
+                                       decoder_lookahead_frames=0))
+    train_text_tokenizer(manifest, vocab_size=280).save_pretrained(root / "tokenizer")
+    lm = SpeechReasoningLM(backbone_config=TINY_LLAMA, tokenizer=str(root / "tokenizer"),
+                           codec=str(save_net(net.eval(), root / "codec")))
+    return str(lm.save_pretrained(root / "model"))
+
+
+@pytest.fixture
+def speaks_until_the_cap(monkeypatch):
+    """A random model may end its speech at once; ban <eot> so every reply has audio (and a TTFA)."""
+    load = SpeechReasoningLM.from_folder.__func__
+
+    def ban_eot(cls, folder):
+        model = load(cls, folder)
+        bias = torch.zeros(model.vocab.size)
+        bias[model.vocab.eot] = -1e4
+        model.backbone.get_output_embeddings().register_forward_hook(lambda module, args, out: out + bias)
+        return model
+
+    monkeypatch.setattr(SpeechReasoningLM, "from_folder", classmethod(ban_eot))
+
+
+CAPS = ["--max-thought-tokens", "8", "--max-reply-tokens", "4", "--max-speech-frames", "10"]
+
+
+def test_cli_json_has_the_headline_keys_and_the_report_renders(model_dir, manifest, judge_dir, tmp_path, capsys,
+                                                                speaks_until_the_cap):
+    other = tmp_path / "text_guided.json"
+    other.write_text(json.dumps({"format": "text_guided", "accuracy_thought": 0.3, "ttfa_ms_p50": 20.0}))
+    report_dir = tmp_path / "report"
+    main(["evaluate", "--manifest", str(manifest), "--ckpt", model_dir, "--limit", "2", "--json", "--shortcut",
+          "--judge", judge_dir, "--report", str(report_dir), "--compare", str(other), *CAPS])
+    stdout = capsys.readouterr().out
+    data = json.loads(stdout)  # one object and nothing else, or this fails
+    assert stdout.count("\n") == 1 and REQUIRED_KEYS <= set(data)
+    assert data["n"] == 2 and data["judge"] == judge_dir and data["format"] == "think_then_speak"
+    for name in ("accuracy_thought", "accuracy_spoken", "accuracy_text", "wer", "cer"):
+        assert 0 <= data[name] <= (1 if name.startswith("accuracy") else math.inf), name
+    assert data["ttfa_ms_p50"] > 0 and data["thought_tokens_mean"] >= 0
+    assert set(data["shortcut"]) == {"chance", *MODES} and "follows_audio" in data["shortcut"]["swap"]
+    assert set(data["per_family"]) == {"arithmetic", "sequence"} and set(data["per_voice"]) == {"en-us+m3",
+                                                                                                 "en-us+f2"}
+    assert "examples" not in data["runs"]["audio"]
+    for png in report_module.PLOTS.values():
+        assert (report_dir / png).read_bytes().startswith(PNG)
+    assert (report_dir / "report.md").is_file()
+
+
+def one_line_error(argv, capsys) -> str:
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    err = capsys.readouterr().err.strip()
+    assert exit_info.value.code == 2 and "\n" not in err and "Traceback" not in err, err
+    return err
+
+
+def test_cli_user_errors_are_one_line_and_come_before_the_model_loads(manifest, tmp_path, capsys):
+    base = ["evaluate", "--manifest", str(manifest), "--ckpt", str(tmp_path / "no-model")]
+    (tmp_path / "old-report").mkdir()
+    assert "old-report already exists" in one_line_error([*base, "--report", str(tmp_path / "old-report")], capsys)
+    assert "pass --report" in one_line_error([*base, "--compare", "a.json"], capsys)
+    assert "result file not found" in one_line_error([*base, "--report", str(tmp_path / "r"), "--compare",
+                                                      str(tmp_path / "a.json")], capsys)
+    assert "judge folder not found" in one_line_error([*base, "--judge", str(tmp_path / "nope")], capsys)
+    assert "model folder not found" in one_line_error(base, capsys)
+    speech = tmp_path / "speech.jsonl"
+    speech.write_text(json.dumps({"id": "s", "audio": "a.wav", "text": "hello"}) + "\n")
+    err = one_line_error(["evaluate", "--manifest", str(speech)], capsys)
+    assert "example s has no answer, question_audio, question_written" in err and "s2s data synth" in err
