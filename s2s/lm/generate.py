@@ -100,6 +100,12 @@ class PhaseMachine:
             self._masks[allowed] = mask.to(self.device)
         return self._masks[allowed]
 
+    def _thought_mask(self, state: PhaseState) -> torch.Tensor:
+        """Inside a (think-then-speak or text-guided) thought: text or </think>, and only </think> at the cap."""
+        if state.thought_tokens >= self.max_thought_tokens:
+            return self._mask(self.vocab.end_think)
+        return self._mask(self.vocab.text_range, self.vocab.end_think)
+
     def start(self) -> PhaseState:
         return PhaseState()
 
@@ -144,9 +150,7 @@ class ThinkThenSpeakPhases(PhaseMachine):
     def allowed_mask(self, state: PhaseState) -> torch.Tensor:
         vocab = self.vocab
         if state.phase == THOUGHT:
-            if state.thought_tokens >= self.max_thought_tokens:
-                return self._mask(vocab.end_think)
-            return self._mask(vocab.text_range, vocab.end_think)
+            return self._thought_mask(state)
         if state.phase == REPLY_TEXT:
             if state.reply_tokens >= self.max_reply_tokens:
                 return self._mask(vocab.speak)
@@ -312,9 +316,7 @@ class TextGuidedPhases(PhaseMachine):
     def allowed_mask(self, state: GuidedState) -> torch.Tensor:
         vocab = self.vocab
         if state.phase == THOUGHT:
-            if state.thought_tokens >= self.max_thought_tokens:
-                return self._mask(vocab.end_think)
-            return self._mask(vocab.text_range, vocab.end_think)
+            return self._thought_mask(state)
         if state.phase == DONE:
             raise ValueError(f"{self.format_name}: the reply has ended; no id may come next")
         inside = self._speech_mask(state)
