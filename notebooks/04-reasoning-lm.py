@@ -178,7 +178,7 @@ print(f"written ({len(written_prompt) - 3} text ids):", prompt_picture(written_p
 # %% [markdown]
 # ## 4. Think, then speak, streaming
 #
-# `pipeline.stream` yields events as they happen: pieces of the thought, pieces of the reply text, audio
+# `pipeline.stream` yields events as they happen: what the model heard, pieces of the thought, pieces of the reply text, audio
 # chunks (every 2 speech frames through the codec's streaming decoder), and last the whole `Reply`. In
 # think-then-speak no audio can come before the thought and the reply text are written.
 
@@ -190,6 +190,8 @@ for kind, value in pipeline.stream(audio=EXAMPLE_QUESTION, **GEN):
             print(f"\n[{kind}] ", end="")
             last = kind
         print(value, end="", flush=True)
+    elif kind == "heard":  # what the hearing wrote down: perception, before any reasoning
+        print(f"[heard] {value}")
     elif kind == "audio":
         chunks += 1
         first_audio_ms = first_audio_ms or 1000 * (time.perf_counter() - start)

@@ -59,6 +59,8 @@ def cmd_reply(args: argparse.Namespace) -> None:
         return
     timings = reply.timings
     seconds = reply.waveform.shape[-1] / reply.sample_rate
+    if reply.question_heard is not None:
+        print(f"heard  : {reply.question_heard}")
     print("thought:")
     for line in reply.thought.splitlines() or [""]:
         print(f"  {line}")

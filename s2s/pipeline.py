@@ -18,6 +18,7 @@ second of reply audio (below 1: faster than real time).
 """
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import time
@@ -67,6 +68,7 @@ class SpokenReply:
     timings: dict  # ttfa_ms, total_ms, rtf (ttfa_ms and rtf are None when the reply has no speech)
     waveform: torch.Tensor = field(repr=False)  # [1, T] the spoken reply, on the CPU
     sample_rate: int = 0
+    question_heard: str | None = None  # what the hearing wrote for a spoken question: perception, apart from reasoning
 
     def to_json(self) -> dict:
         """A JSON-ready dict with exactly the keys thought, reply_text, answer, audio, timings."""
@@ -169,19 +171,25 @@ class S2SPipeline:
         codes = self.codec.encode(audio_wav[None], sample_rate)[0, : model.vocab.num_codebooks]  # [K, F]
         return build_prompt(model.format, question_codes=codes.cpu()), None
 
+    def heard_text(self, heard: HeardQuestion) -> str:
+        """The question as the model heard it: the top text id of each heard segment, decoded."""
+        return self.model.tokenizer.decode(heard.token_ids[:, 0].tolist()).strip()
+
     # ------------------------------------------------------------------ the one generation call
     def stream(self, audio=None, sample_rate: int | None = None, text: str | None = None, *,
                temperature: float = 0.0, top_k: int | None = None, top_p: float | None = None,
                seed: int | None = 0, max_thought_tokens: int = 256, max_reply_tokens: int = 128,
                max_speech_frames: int = 500, frames_per_chunk: int = 2):
-        """The events of `s2s.lm.generate.stream` for one question: ("thought", piece), ("reply_text", piece),
-        ("audio", wav [1, t] at `sample_rate`) and last ("done", Reply). Inputs are checked before it returns."""
+        """The events of one question: first ("heard", text) when a spoken question went through the model's
+        hearing, then those of `s2s.lm.generate.stream`: ("thought", piece), ("reply_text", piece), ("audio",
+        wav [1, t] at `sample_rate`) and last ("done", Reply). Inputs are checked before it returns."""
         wav, rate, text = read_question(audio, sample_rate, text)
         prompt_ids, heard = self.prompt(wav, rate, text)
-        return generate_stream(self.model, prompt_ids, heard=heard, codec=self.codec,
-                               frames_per_chunk=frames_per_chunk, max_thought_tokens=max_thought_tokens,
-                               max_reply_tokens=max_reply_tokens, max_speech_frames=max_speech_frames,
-                               temperature=temperature, top_k=top_k, top_p=top_p, seed=seed)
+        events = generate_stream(self.model, prompt_ids, heard=heard, codec=self.codec,
+                                 frames_per_chunk=frames_per_chunk, max_thought_tokens=max_thought_tokens,
+                                 max_reply_tokens=max_reply_tokens, max_speech_frames=max_speech_frames,
+                                 temperature=temperature, top_k=top_k, top_p=top_p, seed=seed)
+        return events if heard is None else itertools.chain([("heard", self.heard_text(heard))], events)
 
     def __call__(self, audio=None, sample_rate: int | None = None, text: str | None = None,
                  out: str | os.PathLike | None = None, overwrite: bool = False, **options) -> SpokenReply:
@@ -195,11 +203,13 @@ class S2SPipeline:
             raise FileExistsError(f"{out} already exists; choose another path or pass overwrite=True (--overwrite)")
         wav, rate, text = read_question(audio, sample_rate, text)
         start_s = time.perf_counter()  # the question is complete
-        first_audio_s, chunks, reply = None, [], None
+        first_audio_s, chunks, reply, heard = None, [], None, None
         for kind, value in self.stream(wav, rate, text, **options):
             if kind == "audio" and value.shape[-1]:
                 first_audio_s = time.perf_counter() if first_audio_s is None else first_audio_s
                 chunks.append(value.cpu())
+            elif kind == "heard":
+                heard = value
             elif kind == "done":
                 reply = value
         total_s = time.perf_counter() - start_s
@@ -213,4 +223,4 @@ class S2SPipeline:
             written = str(audio_io.save(out, waveform, self.sample_rate, overwrite=overwrite))
         return SpokenReply(thought=reply.thought, reply_text=reply.reply_text,
                            answer=answer_from_thought(reply.thought), audio=written, timings=timings,
-                           waveform=waveform, sample_rate=self.sample_rate)
+                           waveform=waveform, sample_rate=self.sample_rate, question_heard=heard)

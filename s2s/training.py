@@ -9,6 +9,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import lightning as L
+import torch
+from lightning.pytorch.callbacks import Timer
 
 
 def warmup_cosine(step: int, warmup_steps: int, total_steps: float = math.inf, floor: float = 0.1,
@@ -23,6 +25,30 @@ def warmup_cosine(step: int, warmup_steps: int, total_steps: float = math.inf, f
     if progress is None:
         progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
     return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+def run_progress(trainer: L.Trainer, step: int, warmup_steps: int) -> float:
+    """How much of the run is done after warm-up, 0 to 1: by steps, or by wall-clock when `max_time` ends it first.
+
+    A schedule that decays over `max_epochs` worth of steps never decays when a time limit stops the run
+    long before (the first reasoner trained at its peak rate to the end). Time matters on a shared CPU,
+    where steps per second vary; the Timer's elapsed time survives a resume, so the schedule continues
+    where it stopped.
+    """
+    total = trainer.max_steps if trainer.max_steps > 0 else trainer.estimated_stepping_batches
+    done = (step - warmup_steps) / max(1, total - warmup_steps)
+    timer = next((c for c in trainer.callbacks if isinstance(c, Timer)), None)
+    if timer is not None and timer._duration:
+        done = max(done, timer.time_elapsed("train") / timer._duration)
+    return min(1.0, max(0.0, done)) if math.isfinite(total) else 0.0
+
+
+def time_aware_scheduler(optimizer, trainer: L.Trainer, warmup_steps: int, floor: float = 0.05) -> dict:
+    """Linear warm-up, then cosine decay to `floor` over the run as `run_progress` measures it, stepped per batch."""
+    def schedule(step: int) -> float:
+        return warmup_cosine(step, warmup_steps, progress=run_progress(trainer, step, warmup_steps), floor=floor)
+
+    return {"scheduler": torch.optim.lr_scheduler.LambdaLR(optimizer, schedule), "interval": "step"}
 
 
 @contextmanager

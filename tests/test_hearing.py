@@ -12,9 +12,10 @@ from s2s.codecs.tiny.codec import save_net
 from s2s.codecs.tiny.model import TinyCodecConfig, TinyCodecNet
 from s2s.data.problems import generate_problem
 from s2s.lm.formats import QUESTION_AUDIO, SPECIAL, TextGuided, ThinkThenSpeak, ThinkWhileSpeaking, Turn
-from s2s.lm.hearing import TOP_K, HeardAdapter, HeardQuestion, Hearing, compress
+from s2s.asr.labels import WrittenLabels
+from s2s.lm.hearing import TOP_K, HeardAdapter, HeardQuestion, Hearing, compress, compress_written
 from s2s.lm.model import ADAPTER_FILE, HEARING_DIR, SpeechReasoningLM
-from s2s.lm.text_tokenizer import train_text_tokenizer
+from s2s.lm.text_tokenizer import load_text_tokenizer, train_text_tokenizer
 from s2s.lm.vocab import JointVocab
 
 K, C = 2, 16  # the small codec's codebooks
@@ -121,6 +122,64 @@ def test_compress_of_silence_is_one_segment_over_the_whole_utterance():
     assert len(compress(log_probs, hidden, length=0)) == 1  # never empty
 
 
+def written_path(text: str, labels: WrittenLabels, frames_per_char: int = 2, lead: int = 3) -> list[int]:
+    """A CTC path that writes `text`: `lead` blanks, then each character for one frame and blanks after it."""
+    path = [0] * lead
+    for char_id in labels.encode(text):
+        path += [char_id] + [0] * (frames_per_char - 1)
+    return path + [0] * 2
+
+
+def test_compress_written_cuts_the_transcript_into_the_lm_tokens(tokenizer_dir):
+    tokenizer, labels = load_text_tokenizer(tokenizer_dir), WrittenLabels()
+    text = "What is 21 + 4 × 3?"
+    path = written_path(text, labels)
+    hidden = torch.arange(len(path), dtype=torch.float)[:, None].repeat(1, 3)  # frame t has hidden t
+    heard = compress_written(frames_log_probs(path, labels.size), hidden, len(path), labels, tokenizer)
+    expected = tokenizer(text, add_special_tokens=False)["input_ids"]
+    assert heard.token_ids[:, 0].tolist() == expected and heard.token_ids.shape == (len(expected), 1)
+    assert torch.equal(heard.probs, torch.ones(len(expected), 1))
+    # Each segment starts at its first character's frame and ends where the next token starts, so together
+    # the segments cover the frames from the first character to the last run, in order, with no gap.
+    offsets = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+    char_frames = [t for t, label in enumerate(path) if label]
+    firsts = [char_frames[begin] for begin, _ in offsets]
+    bounds = firsts[1:] + [char_frames[-1] + 1]
+    assert torch.allclose(heard.hidden[:, 0], torch.tensor([(a + b - 1) / 2 for a, b in zip(firsts, bounds)]))
+    # Doubled and leading/trailing spaces in the transcript are dropped, as WrittenLabels.normalise does.
+    spaced = written_path("  What  is 2?  ", labels)
+    heard = compress_written(frames_log_probs(spaced, labels.size), torch.zeros(len(spaced), 3), len(spaced), labels,
+                             tokenizer)
+    assert heard.token_ids[:, 0].tolist() == tokenizer("What is 2?", add_special_tokens=False)["input_ids"]
+
+
+def test_compress_written_of_silence_is_one_segment():
+    class Bytes:  # any tokenizer with offsets will do; a byte-level one cuts '×' into two ids with one offset
+        def __call__(self, text, add_special_tokens, return_offsets_mapping):
+            ids = list(text.encode())
+            offsets = [(i, i + 1) for i, c in enumerate(text) for _ in c.encode()]
+            return {"input_ids": ids, "offset_mapping": offsets}
+
+    labels = WrittenLabels()
+    heard = compress_written(frames_log_probs([0] * 6, labels.size), torch.randn(6, 3), 4, labels, Bytes())
+    assert len(heard) == 1 and heard.hidden.shape == (1, 3)
+    path = written_path("2×3", labels)  # the two bytes of × share a character: each still gets a frame
+    heard = compress_written(frames_log_probs(path, labels.size), torch.randn(len(path), 3), len(path), labels,
+                             Bytes())
+    assert heard.token_ids[:, 0].tolist() == list("2×3".encode()) and torch.isfinite(heard.hidden).all()
+
+
+def test_hearing_that_writes_characters_gives_lm_tokens(tokenizer_dir):
+    torch.manual_seed(0)
+    tokenizer = load_text_tokenizer(tokenizer_dir)
+    hearing = Hearing(CTCRecognizer(labels="written", **TINY_ASR), tokenizer)
+    heard = hearing(torch.stack([wave(0.6, 300, 0), wave(0.6, 900, 1)]))
+    assert len(heard) == 2
+    for question in heard:
+        assert len(question) >= 1 and question.hidden.shape == (len(question), 24)
+        assert question.token_ids.max() < len(tokenizer) and torch.equal(question.probs, torch.ones(len(question), 1))
+
+
 # ---------------------------------------------------------------------- the adapter
 def test_adapter_starts_as_the_posterior_weighted_text_embedding():
     torch.manual_seed(0)
@@ -146,11 +205,13 @@ def test_adapter_starts_as_the_posterior_weighted_text_embedding():
 def test_hearing_is_frozen_and_refuses_chars_labels(hearing_dir, tokenizer_dir):
     with pytest.raises(ValueError, match="tokenizer:<folder>"):
         Hearing(CTCRecognizer(labels="chars", **TINY_ASR))
+    with pytest.raises(ValueError, match="needs the LM's text tokenizer"):
+        Hearing(CTCRecognizer(labels="written", **TINY_ASR))
     hearing = Hearing(CTCRecognizer.from_folder(hearing_dir))
     hearing.train()
     assert not hearing.training and not hearing.recognizer.training
     assert not any(p.requires_grad for p in hearing.parameters())
-    assert hearing.dim == 24 and hearing.text_vocab_size == hearing.recognizer.labels.size - 1
+    assert hearing.dim == 24
     wavs = torch.stack([wave(0.6, 300, 0), wave(0.6, 900, 1)])
     num_samples = torch.tensor([9600, 6000])
     heard = hearing(wavs, num_samples)
@@ -220,7 +281,7 @@ def heard_batch(lm, lengths=(3, None, 5)):
     fmt, hearing = lm.format, lm.hearing
     heard, sequences = [], []
     for row, n in enumerate(lengths):
-        question = None if n is None else heard_question(row, n, hearing.text_vocab_size, hearing.dim)
+        question = None if n is None else heard_question(row, n, len(lm.tokenizer), hearing.dim)
         turn = Turn(heard_length=n, question_text_ids=None if n is not None else [5, 6, 7, 8],
                     thought_ids=[10 + row, 11], reply_ids=[12], reply_codes=torch.randint(0, C, (K, 2)))
         heard.append(question)
@@ -256,7 +317,7 @@ def test_embed_puts_adapter_vectors_exactly_at_heard_positions(lm):
 
 def test_heard_ids_and_segments_must_agree(lm):
     ids, _, heard = heard_batch(lm)
-    heard[2] = heard_question(9, 4, lm.hearing.text_vocab_size, lm.hearing.dim)  # the row has 5 <heard> ids
+    heard[2] = heard_question(9, 4, len(lm.tokenizer), lm.hearing.dim)  # the row has 5 <heard> ids
     with pytest.raises(ValueError, match="row 2 has 5 <heard> ids but 4 heard segments"):
         lm.embed(ids, heard)
 
@@ -312,6 +373,11 @@ def test_a_pipeline_with_hearing_answers_audio_through_heard_segments(lm, tmp_pa
     caps = {"max_thought_tokens": 5, "max_reply_tokens": 3, "max_speech_frames": 4}
     reply = pipeline(path, out=tmp_path / "r.wav", **caps)
     assert reply.timings["total_ms"] > 0 and len(reply.thought) >= 0
+    # What it heard comes first in the stream, and with the reply: the top id of each segment, decoded.
+    events = list(pipeline.stream(path, **caps))
+    assert events[0] == ("heard", reply.question_heard) and [k for k, _ in events].count("heard") == 1
+    assert reply.question_heard == lm.tokenizer.decode(heard.token_ids[:, 0].tolist()).strip()
+    assert pipeline(text="What is 2 + 2?", **caps).question_heard is None
     # The first greedy id equals the argmax of a plain forward over the same embeddings.
     model = pipeline.model
     events = list(stream(model, prompt, heard=heard, temperature=0.0, **caps))

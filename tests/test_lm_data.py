@@ -18,7 +18,7 @@ from s2s.data.problems import generate_problem
 from s2s.lm.data import ReasoningDataModule, ReasoningDataset, SpeechApartSampler, heard_questions
 from s2s.lm.hearing import Hearing
 from s2s.lm.model import SpeechReasoningLM
-from s2s.lm.text_tokenizer import train_text_tokenizer
+from s2s.lm.text_tokenizer import load_text_tokenizer, train_text_tokenizer
 
 K, C = 2, 16  # the small codec's codebooks
 ROWS = 6
@@ -134,6 +134,27 @@ def test_heard_questions_keep_manifest_order(folders, tmp_path):
         assert torch.equal(question.token_ids.long(), alone.token_ids)
         assert torch.allclose(question.hidden.float(), alone.hidden, atol=1e-2)
         assert torch.allclose(question.probs.float(), alone.probs, atol=1e-3)
+
+
+def test_a_hearing_that_writes_text_is_cut_into_the_lm_tokens(folders, tmp_path):
+    """The written-characters hearing needs the LM's tokenizer; another tokenizer is another cache entry."""
+    manifest = Path(folders["manifest"])
+    (tmp_path / "wavs").symlink_to(manifest.parent / "wavs")
+    copy = tmp_path / "manifest.jsonl"
+    copy.write_text(manifest.read_text())
+    torch.manual_seed(1)
+    written = str(CTCRecognizer(labels="written", **TINY_ASR).save_pretrained(tmp_path / "written"))
+    with pytest.raises(ValueError, match="needs the LM's text tokenizer"):
+        heard_questions(copy, written)
+    heard = heard_questions(copy, written, folders["tokenizer"])
+    tokenizer = load_text_tokenizer(folders["tokenizer"])
+    assert len(heard) == ROWS and all(int(q.token_ids.max()) < len(tokenizer) for q in heard)
+    assert all(q.token_ids.shape[1] == 1 and bool((q.probs == 1).all()) for q in heard)
+    train_text_tokenizer(manifest, vocab_size=280).save_pretrained(tmp_path / "other-tokenizer")
+    heard_questions(copy, written, str(tmp_path / "other-tokenizer"))
+    assert len(list((tmp_path / "heard").glob("*.pt"))) == 2
+    dm = datamodule(folders, hearing=written, tokenizer=folders["tokenizer"])
+    assert [q.token_ids.tolist() for q in dm.train_set.heard] == [q.token_ids.tolist() for q in heard]
 
 
 # ---------------------------------------------------------------------- sampler

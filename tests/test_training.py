@@ -29,3 +29,27 @@ def test_atomic_folder_is_all_or_nothing(tmp_path):
         with atomic_folder(target):
             pass
     assert (target / "weights.bin").read_text() == "whole"
+
+
+class FakeTrainer:
+    def __init__(self, max_steps=-1, estimated_stepping_batches=1000, callbacks=()):
+        self.max_steps, self.estimated_stepping_batches, self.callbacks = max_steps, estimated_stepping_batches, callbacks
+
+
+def test_run_progress_follows_steps_or_the_clock_whichever_ends_the_run_first(monkeypatch):
+    from lightning.pytorch.callbacks import Timer
+
+    from s2s.training import run_progress
+
+    # By steps: max_steps when set, else the epochs' worth of batches.
+    assert run_progress(FakeTrainer(max_steps=110), 60, warmup_steps=10) == pytest.approx(0.5)
+    assert run_progress(FakeTrainer(estimated_stepping_batches=210), 110, warmup_steps=10) == pytest.approx(0.5)
+    assert run_progress(FakeTrainer(max_steps=110), 5, warmup_steps=10) == 0.0  # still warming up
+    assert run_progress(FakeTrainer(max_steps=110), 500, warmup_steps=10) == 1.0
+    # A time limit that ends the run long before its epochs do: the clock decides, and it survives a resume
+    # because Lightning's Timer restores its elapsed time from the checkpoint.
+    timer = Timer(duration="00:00:10:00")
+    monkeypatch.setattr(timer, "time_elapsed", lambda stage: 300.0)
+    trainer = FakeTrainer(estimated_stepping_batches=28000, callbacks=[timer])
+    assert run_progress(trainer, 1000, warmup_steps=10) == pytest.approx(0.5)
+    assert run_progress(FakeTrainer(max_steps=-1, estimated_stepping_batches=math.inf), 50, 10) == 0.0

@@ -1,4 +1,4 @@
-"""What the recogniser writes: characters (for a judge) or a text tokenizer's ids (for the LM's encoder).
+"""What the recogniser writes: spoken characters (a judge), written characters or a text tokenizer's ids (the LM's ears).
 
 Id 0 is always the CTC blank; label i + 1 is character / token i.
 """
@@ -29,6 +29,33 @@ class CharLabels:
         return "".join(CHARS[i - 1] for i in ids if 0 < i <= len(CHARS))
 
 
+# Everything a written question holds: both cases, digits, and the symbols a spoken number or sum is written with.
+WRITTEN = " abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789'+-×÷=?,.:!"
+
+
+class WrittenLabels:
+    """Text as it is written ("What is 21 + 4?"), case, digits and symbols kept: what a text question looks like.
+
+    A recogniser that writes this learns a small, fixed alphabet from few examples (a tokenizer's thousand ids
+    learn slowly), and its transcript tokenizes like the written question a text-trained LM already reads.
+    """
+
+    kind = "written"
+
+    def __init__(self):
+        self.index = {c: i + 1 for i, c in enumerate(WRITTEN)}
+        self.size = len(WRITTEN) + 1
+
+    def normalise(self, text: str) -> str:
+        return " ".join("".join(c for c in text if c in self.index or c.isspace()).split())
+
+    def encode(self, text: str) -> list[int]:
+        return [self.index[c] for c in self.normalise(text)]
+
+    def decode(self, ids: list[int]) -> str:
+        return "".join(WRITTEN[i - 1] for i in ids if 0 < i <= len(WRITTEN))
+
+
 class TokenizerLabels:
     """The ids of a text tokenizer (a folder saved with `save_pretrained`), shifted by one for the blank."""
 
@@ -49,9 +76,11 @@ class TokenizerLabels:
 
 
 def build_labels(spec: str):
-    """`chars`, or `tokenizer:<folder>`."""
+    """`chars`, `written`, or `tokenizer:<folder>`."""
     if spec == "chars":
         return CharLabels()
+    if spec == "written":
+        return WrittenLabels()
     if spec.startswith("tokenizer:"):
         from s2s.lm.text_tokenizer import load_text_tokenizer
 
@@ -59,4 +88,4 @@ def build_labels(spec: str):
         if not Path(folder).exists():
             raise ValueError(f"labels {spec!r}: no tokenizer folder at {folder}; train the LM's tokenizer first")
         return TokenizerLabels(load_text_tokenizer(folder))
-    raise ValueError(f"unknown labels {spec!r}; use 'chars' or 'tokenizer:<folder>'")
+    raise ValueError(f"unknown labels {spec!r}; use 'chars', 'written' or 'tokenizer:<folder>'")

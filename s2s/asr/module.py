@@ -20,7 +20,7 @@ from torchmetrics.text import CharErrorRate
 from s2s.asr.features import N_MELS, LogMel
 from s2s.asr.labels import build_labels
 from s2s.asr.model import ConformerConfig, ConformerCTC
-from s2s.training import atomic_folder, warmup_cosine
+from s2s.training import atomic_folder, time_aware_scheduler
 
 CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_DIR = "config.yaml", "model.safetensors", "tokenizer"
 
@@ -67,7 +67,7 @@ def greedy_segments(log_probs: torch.Tensor, length: int) -> list[tuple[int, int
 
 
 class CTCRecognizer(L.LightningModule):
-    """`labels`: "chars" (a judge of spoken answers) or "tokenizer:<folder>" (the LM's audio encoder)."""
+    """`labels`: "chars" (a judge of spoken answers), "written" or "tokenizer:<folder>" (the LM's ears)."""
 
     def __init__(self, labels: str = "chars", dim: int = 192, layers: int = 5, heads: int = 4, ff_mult: int = 4,
                  conv_kernel: int = 15, subsample_channels: int = 64, dropout: float = 0.1, lr: float = 2e-3,
@@ -126,10 +126,7 @@ class CTCRecognizer(L.LightningModule):
     def configure_optimizers(self):
         hp = self.hparams
         optimizer = torch.optim.AdamW(self.parameters(), lr=hp.lr, weight_decay=hp.weight_decay, betas=(0.9, 0.98))
-        schedule = partial(warmup_cosine, warmup_steps=hp.warmup_steps,
-                           total_steps=self.trainer.estimated_stepping_batches)
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return {"optimizer": optimizer, "lr_scheduler": time_aware_scheduler(optimizer, self.trainer, hp.warmup_steps)}
 
     # ------------------------------------------------------------------ saving
     def save_pretrained(self, out_dir: str | os.PathLike, overwrite: bool = False, half: bool = False) -> Path:

@@ -6,9 +6,13 @@
   `WordErrorRate`, `CharErrorRate`, as one MetricCollection) of what a
   listener heard in the reply against the reply text, both normalised as the
   character judge spells (lower case, no punctuation, hyphens as spaces).
+* `NumbersHeard`: the fraction of spoken questions whose numbers the model's
+  own hearing wrote down exactly (all of them, in order). With the hearing's
+  CER it says how much of a wrong answer is perception, not reasoning.
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import torch
@@ -71,3 +75,38 @@ class ReplyErrorRates(MetricCollection):
 
     def forward(self, preds: Sequence[str], target: Sequence[str]) -> dict:
         return super().forward(*self._normalised(preds, target))
+
+
+_NUMBER = re.compile(r"\d+")
+
+
+class NumbersHeard(Metric):
+    """update(heard questions, written questions); compute() -> the fraction whose numbers were all heard right.
+
+    "What is 21 + 4?" heard as "What is 21 + 4" counts as right; heard as "What is 20 + 14?" does not.
+    A question with no numbers counts as right when the hearing wrote none either.
+    """
+
+    is_differentiable = False
+    higher_is_better = True
+    full_state_update = False
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.add_state("correct", default=torch.tensor(0), dist_reduce_fx="sum")
+        self.add_state("total", default=torch.tensor(0), dist_reduce_fx="sum")
+
+    def update(self, preds: Sequence[str], target: Sequence[str]) -> None:
+        if isinstance(preds, str) or isinstance(target, str):
+            raise TypeError("NumbersHeard.update takes lists of questions, not one string")
+        if len(preds) != len(target):
+            raise ValueError(f"{len(preds)} heard questions for {len(target)} written questions")
+        self.correct += sum(self.all_right(p, t) for p, t in zip(preds, target))
+        self.total += len(target)
+
+    @staticmethod
+    def all_right(heard: str | None, written: str) -> bool:
+        return _NUMBER.findall(heard or "") == _NUMBER.findall(written)
+
+    def compute(self) -> torch.Tensor:
+        return self.correct.float() / self.total.clamp(min=1)

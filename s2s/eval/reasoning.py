@@ -27,7 +27,7 @@ from s2s.asr.features import SAMPLE_RATE as JUDGE_RATE
 from s2s.data.manifest import read_manifest
 from s2s.data.numbers import parse_time, words_to_number
 from s2s.eval import shortcut as shortcut_modes
-from s2s.eval.metrics import AnswerAccuracy, ReplyErrorRates
+from s2s.eval.metrics import AnswerAccuracy, NumbersHeard, ReplyErrorRates
 
 REQUIRED_FIELDS = ("id", "answer", "question_audio", "question_written")
 MIN_JUDGE_SAMPLES = 400  # one analysis window of the judge's log-mel at 16 kHz
@@ -119,6 +119,21 @@ def scores(examples: list[dict]) -> dict:
         errors = rates.compute()
         figures.update(accuracy_spoken=float(accuracy.compute()), wer=_number(errors["wer"]),
                        cer=_number(errors["cer"]))
+    # Perception apart from reasoning: what the model's own hearing wrote against the written question.
+    heard = [e for e in examples if e.get("question_heard") is not None]
+    figures.update(hearing_cer=None, numbers_heard=None, accuracy_when_numbers_heard=None)
+    if heard:
+        from torchmetrics.text import CharErrorRate
+
+        numbers = NumbersHeard()
+        numbers.update([e["question_heard"] for e in heard], [e["question_written"] for e in heard])
+        cer = CharErrorRate()
+        cer.update([" ".join(e["question_heard"].split()) for e in heard],
+                   [" ".join(e["question_written"].split()) for e in heard])
+        right = [e for e in heard if NumbersHeard.all_right(e["question_heard"], e["question_written"])]
+        figures.update(hearing_cer=_number(cer.compute()), numbers_heard=float(numbers.compute()),
+                       accuracy_when_numbers_heard=(sum(e["thought_correct"] for e in right) / len(right)
+                                                    if right else None))
     figures["thought_tokens_mean"] = statistics.mean(e["thought_tokens"] for e in examples) if examples else None
     return figures
 
@@ -180,6 +195,7 @@ def evaluate_manifest(pipeline, manifest: str | Path, limit: int | None = None, 
         reply_text_answer = spoken_answer(reply.reply_text, row["answer"])
         example = {"id": row["id"], "family": row.get("family", "unknown"),
                    "question_voice": row.get("question_voice"), "answer": row["answer"], "reply": row.get("reply"),
+                   "question_written": row["question_written"], "question_heard": reply.question_heard,
                    "thought_answer": reply.answer, "reply_text": reply.reply_text,
                    "reply_text_answer": reply_text_answer,
                    "thought_correct": reply.answer == row["answer"],
@@ -256,6 +272,8 @@ def evaluate(pipeline, manifest: str | Path, limit: int | None = None, judge=Non
         "accuracy_reply_text": audio["accuracy_reply_text"],
         "modality_gap": text["accuracy_thought"] - audio["accuracy_thought"],
         "wer": audio["wer"], "cer": audio["cer"],
+        "hearing_cer": audio["hearing_cer"], "numbers_heard": audio["numbers_heard"],
+        "accuracy_when_numbers_heard": audio["accuracy_when_numbers_heard"],
         "ttfa_ms_p50": audio["ttfa_ms_p50"], "ttfa_ms_p90": audio["ttfa_ms_p90"],
         "total_ms_p50": audio["total_ms_p50"], "total_ms_p90": audio["total_ms_p90"],
         "rtf_p50": audio["rtf_p50"], "rtf_p90": audio["rtf_p90"],

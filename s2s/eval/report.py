@@ -87,6 +87,10 @@ def format_text(summary: dict) -> str:
     lines += _table({**summary["per_family"], "all": overall}, with_text=True)
     lines += ["", "per question voice"] + _table(summary["per_voice"], with_text=False)
     lines += ["", f"modality gap (text - audio, thought answers): {summary['modality_gap']:+.1%}"]
+    if summary.get("numbers_heard") is not None:
+        lines.append(f"hearing: CER {_num(summary['hearing_cer'])} against the written question, every number "
+                     f"heard right in {_pct(summary['numbers_heard'])}; answers right where it was: "
+                     f"{_pct(summary['accuracy_when_numbers_heard'])}")
     if summary["judge"] is None:
         lines.append(f"spoken answers and reply WER/CER: {NO_JUDGE}")
     else:
@@ -199,6 +203,7 @@ def _markdown(summary: dict, plots: dict[str, str]) -> str:
              "| figure | value |", "|---|---|"]
     headline = (("accuracy_thought", _pct), ("accuracy_spoken", _pct), ("accuracy_text", _pct),
                 ("accuracy_reply_text", _pct), ("modality_gap", _pct), ("wer", _num), ("cer", _num),
+                ("hearing_cer", _num), ("numbers_heard", _pct), ("accuracy_when_numbers_heard", _pct),
                 ("ttfa_ms_p50", _ms), ("ttfa_ms_p90", _ms), ("total_ms_p50", _ms), ("total_ms_p90", _ms),
                 ("rtf_p50", _num), ("rtf_p90", _num), ("thought_tokens_mean", lambda v: _num(v, 1)), ("chance", _pct))
     for name, show in headline:

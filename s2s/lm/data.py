@@ -42,21 +42,26 @@ def _digest(*paths: Path) -> str:
     return h.hexdigest()[:16]
 
 
-def heard_questions(manifest: Path, hearing_dir: str, batch_size: int = 1) -> list[HeardQuestion]:
-    """Every question of `manifest` heard by the recogniser in `hearing_dir` (cached beside the manifest).
+def heard_questions(manifest: Path, hearing_dir: str, tokenizer_dir: str | None = None,
+                    batch_size: int = 1) -> list[HeardQuestion]:
+    """Every question of `manifest` heard by the recogniser in `hearing_dir` (cached beside the manifest), cut
+    into the tokens of the LM's tokenizer in `tokenizer_dir` (needed when the recogniser writes characters).
 
     One question at a time by default, as `s2s reply` hears: in a padded batch the last frames and the
     per-utterance normalisation shift a little, and training should see exactly what use will.
     """
     from s2s.asr.module import WEIGHTS_FILE, CTCRecognizer
     from s2s.lm.hearing import Hearing
+    from s2s.lm.text_tokenizer import load_text_tokenizer
 
     rows = read_manifest(manifest)
-    sources = [manifest, Path(hearing_dir) / WEIGHTS_FILE] + [manifest.parent / r["question_audio"] for r in rows]
+    tokenizer_files = sorted(Path(tokenizer_dir).glob("*.json")) if tokenizer_dir else []
+    sources = [manifest, Path(hearing_dir) / WEIGHTS_FILE, *tokenizer_files]
+    sources += [manifest.parent / r["question_audio"] for r in rows]
     cache = manifest.parent / "heard" / f"{_digest(*sources)}.pt"
     if cache.exists():
-        return [HeardQuestion(**d) for d in torch.load(cache)]
-    hearing = Hearing(CTCRecognizer.from_folder(hearing_dir))
+        return [HeardQuestion(**d) for d in torch.load(cache, weights_only=True)]
+    hearing = Hearing(CTCRecognizer.from_folder(hearing_dir), load_text_tokenizer(tokenizer_dir) if tokenizer_dir else None)
     waves = [audio.load(manifest.parent / row["question_audio"], 16000)[0].mean(0) for row in rows]
     order = sorted(range(len(rows)), key=lambda i: waves[i].numel())
     heard: list[HeardQuestion | None] = [None] * len(rows)
@@ -84,7 +89,7 @@ def _encoded(manifest: Path, codec_name: str, num_codebooks: int, field: str, ke
     sources = [manifest] + [manifest.parent / r[field] for r in rows if r.get(field)]
     cache = manifest.parent / f"{field}-codes" / f"{_digest(*sources)}-{codec.fingerprint()[:16]}.pt"
     if cache.exists():
-        return torch.load(cache)
+        return torch.load(cache, weights_only=True)
     codes = {}
     with torch.inference_mode():
         for row in rows:
@@ -196,11 +201,14 @@ class ReasoningDataModule(L.LightningDataModule):
 
     `question_input` says how spoken questions reach the LM: "heard" (through
     `hearing`, which must be the LM's own hearing folder: the same recogniser
-    hears in training and in use) or "codes" (the codec's tokens, as Moshi and
-    SpeechGPT do). "heard" without `hearing` leaves spoken questions out.
+    hears in training and in use; `tokenizer`, the LM's tokenizer folder,
+    cuts what it writes into the LM's tokens) or "codes" (the codec's tokens,
+    as Moshi and SpeechGPT do). "heard" without `hearing` leaves spoken
+    questions out.
     """
 
-    def __init__(self, train: str, val: str | None = None, hearing: str | None = None, codec: str = "s2s-tiny",
+    def __init__(self, train: str, val: str | None = None, hearing: str | None = None,
+                 tokenizer: str | None = None, codec: str = "s2s-tiny",
                  num_codebooks: int = 4, text_examples: int = 20000, audio_repeats: int = 1,
                  speech_probability: float = 0.25, val_text_examples: int = 0, batch_size: int = 32,
                  speech_batch_size: int = 8, seed: int = 0, num_workers: int = 0, question_input: str = "heard"):
@@ -218,7 +226,7 @@ class ReasoningDataModule(L.LightningDataModule):
         if hp.question_input == "codes":
             heard = question_codes(manifest, hp.codec, hp.num_codebooks)
         else:
-            heard = heard_questions(manifest, hp.hearing) if hp.hearing else None
+            heard = heard_questions(manifest, hp.hearing, hp.tokenizer) if hp.hearing else None
         speech = reply_codes(Path(hp.train), hp.codec, hp.num_codebooks)  # the training replies' voice
         return ReasoningDataset(rows, heard, speech, text_examples, audio_repeats, hp.speech_probability, seed)
 

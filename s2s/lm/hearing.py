@@ -1,21 +1,29 @@
 """How the LM hears: question audio -> a few vectors in its own text-embedding space.
 
-A frozen CTC recogniser (`s2s/asr/`) that spells questions in the LM's own
-text tokens runs over the audio. Its greedy CTC path cuts the audio into
-segments, one per token it hears (blank frames dropped, repeats merged), the
-"CTC compression" of speech translation and speech LLMs. Each segment becomes
-one LM input vector:
+A frozen CTC recogniser (`s2s/asr/`) runs over the audio. Its greedy CTC
+path cuts the audio into segments, one per LM text token it hears (blank
+frames dropped, repeats merged), the "CTC compression" of speech translation
+and speech LLMs. Each segment becomes one LM input vector:
 
     vector = sum_j p_j * E[token_j]  +  W h        (j over the segment's top-k tokens)
 
-where p is the segment's mean posterior over tokens, E the LM's own text
-embeddings and h the recogniser's mean hidden state (W starts at zero). A
-question heard well therefore reaches the LM as nearly the embeddings of its
-written text, the same place a text question starts from, so reasoning
-learned from cheap text questions carries over to speech; the posterior
-keeps the recogniser's doubt, and W h lets training add what text lacks.
-These are continuous features through an encoder and an adapter (as in
-Qwen2-Audio or LLaMA-Omni), not codec tokens.
+where E is the LM's own text embeddings, h the recogniser's mean hidden state
+over the segment and W a learned map (it starts at zero). A question heard
+well therefore reaches the LM as nearly the embeddings of its written text,
+the same place a text question starts from, so reasoning learned from cheap
+text questions carries over to speech, and W h lets training add what text
+lacks. These are continuous features through an encoder and an adapter (as
+in Qwen2-Audio or LLaMA-Omni), not codec tokens.
+
+The recogniser writes either
+
+- written characters (`labels: written`, the shipped hearing): its transcript
+  ("What is 21 + 4?") is cut into the LM's tokens, each token's segment runs
+  from its first character's frame to the next token's, and p is one-hot. A
+  fixed alphabet of ~80 characters learns from few spoken examples far
+  faster than a thousand token ids; or
+- the LM's own tokens (`labels: tokenizer:<folder>`): each greedy run is a
+  segment and p is its mean posterior, which keeps the recogniser's doubt.
 """
 from __future__ import annotations
 
@@ -25,6 +33,7 @@ import torch
 import torch.nn as nn
 
 from s2s.asr.features import SAMPLE_RATE
+from s2s.asr.labels import WrittenLabels
 from s2s.asr.module import CTCRecognizer, greedy_segments
 
 TOP_K = 8  # tokens kept per segment: the rest of the posterior is noise
@@ -60,23 +69,64 @@ def compress(log_probs: torch.Tensor, hidden: torch.Tensor, length: int, top_k: 
     return HeardQuestion(top.indices, weights, segment_hidden)
 
 
-class Hearing(nn.Module):
-    """A frozen recogniser that turns waveforms into HeardQuestions for an LM with the same text tokenizer."""
+def compress_written(log_probs: torch.Tensor, hidden: torch.Tensor, length: int, labels: WrittenLabels,
+                     tokenizer) -> HeardQuestion:
+    """One utterance's frames (log-probs [F, 1 + C] over written characters, hidden [F, D]) -> its heard segments,
+    one per LM token of the transcript, each with its token at probability 1.
 
-    def __init__(self, recognizer: CTCRecognizer):
+    Audio in which nothing was heard still gives one segment (a space over the whole utterance).
+    """
+    runs = greedy_segments(log_probs, length)
+    chars, starts = [], []  # the transcript, spaces collapsed as WrittenLabels.normalise does, and each char's frame
+    for label, first, _ in runs:
+        char = labels.decode([label])
+        if char == " " and (not chars or chars[-1] == " "):
+            continue
+        chars.append(char)
+        starts.append(first)
+    while chars and chars[-1] == " ":
+        chars.pop(), starts.pop()
+    end = runs[-1][2] if runs else max(length, 1)
+    encoded = tokenizer("".join(chars) or " ", add_special_tokens=False, return_offsets_mapping=True)
+    token_ids, offsets = encoded["input_ids"], encoded["offset_mapping"]
+    # A token whose characters were heard starts at its first character's frame; a byte-level token that shares
+    # its characters with the one before (part of a multi-byte character) starts one frame later.
+    firsts = []
+    for begin, _ in offsets:
+        first = starts[begin] if begin < len(starts) else 0
+        firsts.append(first if not firsts or first > firsts[-1] else firsts[-1] + 1)
+    bounds = firsts[1:] + [max(end, firsts[-1] + 1)]
+    frames = hidden.shape[0]
+    segment_hidden = torch.stack([hidden[min(a, frames - 1): max(b, a + 1)].float().mean(0)
+                                  for a, b in zip(firsts, bounds)])
+    ids = torch.tensor(token_ids, dtype=torch.long)[:, None]
+    return HeardQuestion(ids, torch.ones(ids.shape), segment_hidden)
+
+
+class Hearing(nn.Module):
+    """A frozen recogniser that turns waveforms into HeardQuestions for an LM.
+
+    `tokenizer` is the LM's text tokenizer: needed to cut a written transcript into the LM's tokens; a
+    recogniser that spells in tokenizer ids must use the same tokenizer.
+    """
+
+    def __init__(self, recognizer: CTCRecognizer, tokenizer=None):
         super().__init__()
-        if recognizer.labels.kind != "tokenizer":
-            raise ValueError("the LM's hearing must spell in the LM's text tokens (labels: tokenizer:<folder>), "
-                             f"got a recogniser with {recognizer.labels.kind} labels")
+        kind = recognizer.labels.kind
+        if kind not in ("written", "tokenizer"):
+            raise ValueError("the LM's hearing must write questions as text (labels: written) or in the LM's text "
+                             f"tokens (labels: tokenizer:<folder>), got a recogniser with {kind} labels")
+        if kind == "written" and tokenizer is None:
+            raise ValueError("a hearing that writes characters needs the LM's text tokenizer to cut its transcript")
+        if kind == "tokenizer" and tokenizer is not None and recognizer.labels.size - 1 != len(tokenizer):
+            raise ValueError(f"the hearing model spells {recognizer.labels.size - 1} text ids, the LM's tokenizer "
+                             f"has {len(tokenizer)}: train it with the LM's tokenizer (or use labels: written)")
         self.recognizer = recognizer.eval().requires_grad_(False)
+        self.tokenizer = tokenizer
 
     @property
     def dim(self) -> int:
         return self.recognizer.config.dim
-
-    @property
-    def text_vocab_size(self) -> int:
-        return self.recognizer.labels.size - 1
 
     def train(self, mode: bool = True):  # always frozen, always in eval mode (no dropout, no augmentation)
         return super().train(False)
@@ -87,6 +137,9 @@ class Hearing(nn.Module):
         if num_samples is None:
             num_samples = torch.full((wav.shape[0],), wav.shape[1], device=wav.device)
         hidden, log_probs, lengths = self.recognizer(wav, num_samples)
+        if self.recognizer.labels.kind == "written":
+            return [compress_written(lp, h, int(n), self.recognizer.labels, self.tokenizer)
+                    for lp, h, n in zip(log_probs, hidden, lengths)]
         return [compress(lp, h, int(n)) for lp, h, n in zip(log_probs, hidden, lengths)]
 
     def hear(self, wav: torch.Tensor, sample_rate: int) -> HeardQuestion:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import copy
 import os
-from functools import partial
 from pathlib import Path
 
 import lightning as L
@@ -37,7 +36,7 @@ from s2s.lm.formats import REPLY_TEXT, SEGMENT_NAMES, SPEECH, THOUGHT, Sequence,
 from s2s.lm.hearing import HeardAdapter, HeardQuestion, Hearing
 from s2s.lm.text_tokenizer import load_text_tokenizer, train_text_tokenizer
 from s2s.lm.vocab import JointVocab
-from s2s.training import atomic_folder, warmup_cosine
+from s2s.training import atomic_folder, time_aware_scheduler
 
 CONFIG_FILE = "config.yaml"  # ours; the backbone's own config.json and model.safetensors sit beside it
 HEARING_DIR, ADAPTER_FILE = "hearing", "adapter.safetensors"  # the audio encoder and its adapter, when there is one
@@ -121,7 +120,7 @@ class SpeechReasoningLM(L.LightningModule):
     first, so one `s2s fit` runs from data to model; later runs load it.
     `codec` (and `num_codebooks`, the first k of its codebooks) only sets the
     speech ids: K codebooks of `codebook_size` codes.
-    `hearing` (a saved `CTCRecognizer` folder that spells in this tokenizer)
+    `hearing` (a saved `CTCRecognizer` folder that writes text or spells in this tokenizer)
     lets the model take question audio as heard segments (`hearing.py`);
     it stays frozen, and only its adapter trains with the LM.
     """
@@ -143,10 +142,7 @@ class SpeechReasoningLM(L.LightningModule):
         if hearing is not None:
             from s2s.asr.module import CTCRecognizer
 
-            self.hearing = Hearing(CTCRecognizer.from_folder(hearing))
-            if self.hearing.text_vocab_size != len(self.tokenizer):
-                raise ValueError(f"the hearing model {hearing} spells {self.hearing.text_vocab_size} text ids, the "
-                                 f"LM's tokenizer has {len(self.tokenizer)}: train it with the LM's tokenizer")
+            self.hearing = Hearing(CTCRecognizer.from_folder(hearing), self.tokenizer)
             lm_dim = self.backbone.get_input_embeddings().embedding_dim
             self.adapter = HeardAdapter(self.hearing.dim, lm_dim)
 
@@ -262,10 +258,7 @@ class SpeechReasoningLM(L.LightningModule):
         groups = [{"params": [p for p in params if p.dim() >= 2], "weight_decay": hp.weight_decay},
                   {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
         optimizer = torch.optim.AdamW(groups, lr=hp.lr, betas=(0.9, 0.95))
-        schedule = partial(warmup_cosine, warmup_steps=hp.warmup_steps,
-                           total_steps=self.trainer.estimated_stepping_batches)
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return {"optimizer": optimizer, "lr_scheduler": time_aware_scheduler(optimizer, self.trainer, hp.warmup_steps)}
 
     # ------------------------------------------------------------------ checkpoints
     # The hearing model is a frozen dependency named by its folder (`hearing`), not part of what trains:

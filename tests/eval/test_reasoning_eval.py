@@ -14,7 +14,7 @@ from s2s.codecs.tiny.model import TinyCodecConfig, TinyCodecNet
 from s2s.data.numbers import number_to_words, words_to_number
 from s2s.data.problems import chance_level
 from s2s.eval import report as report_module
-from s2s.eval.metrics import AnswerAccuracy, ReplyErrorRates, normalise
+from s2s.eval.metrics import AnswerAccuracy, NumbersHeard, ReplyErrorRates, normalise
 from s2s.eval.reasoning import evaluate, evaluate_manifest, load_judge, spoken_answer
 from s2s.eval.shortcut import MODES, mean_chance, replaced_question, summarise
 from s2s.lm.model import SpeechReasoningLM
@@ -129,6 +129,49 @@ def test_shortcut_summary_gives_chance_and_how_often_the_other_question_is_answe
                     "chance": pytest.approx(chance), "follows_audio": 0.5}
     assert "follows_audio" not in summarise("silence", run)
     assert mean_chance(["comparison"]) == 0.5 and mean_chance(["nope"]) is None
+
+
+def test_numbers_heard_needs_every_number_in_order():
+    metric = NumbersHeard()
+    metric.update(["What is 21 + 4", "What is 20 + 14?", "Count the fruits.", "It is 7:10. In 5 minutes?",
+                   None, "Which is larger, 3 or 12?"],
+                  ["What is 21 + 4?", "What is 21 + 4?", "Count the fruits: apple, kiwi.", "It is 7:10. In 5 minutes?",
+                   "What is 1 + 1?", "Which is larger, 12 or 3?"])
+    assert metric.compute() == pytest.approx(3 / 6)  # right: 1st, 3rd (no numbers), 4th; order matters (6th)
+    assert NumbersHeard().compute() == 0.0
+    with pytest.raises(ValueError, match="2 heard questions for 1 written"):
+        NumbersHeard().update(["a", "b"], ["a"])
+
+
+class HearingPipeline:
+    """ListeningPipeline with ears: it writes down what it heard (every number right but the last question's,
+    whose 100 it hears as 10), as a model with a hearing does in `SpokenReply.question_heard`."""
+
+    sample_rate = RATE
+
+    def __call__(self, audio_in=None, sample_rate=None, text=None, **options):
+        reply = ListeningPipeline()(audio_in, sample_rate, text, **options)
+        if text is None:
+            answer = int(reply.answer)
+            reply.question_heard = next(r["question_written"] for r in ROWS if r["answer"] == str(answer))
+            reply.question_heard = reply.question_heard.replace("100", "10")
+            if answer == 105:
+                reply.answer = "15"  # misheard, so answered wrong
+        return reply
+
+
+def test_evaluate_separates_hearing_from_reasoning(manifest):
+    result = evaluate_manifest(HearingPipeline(), manifest)
+    assert result["numbers_heard"] == pytest.approx(2 / 3) and result["accuracy_thought"] == pytest.approx(2 / 3)
+    assert result["accuracy_when_numbers_heard"] == 1.0  # every wrong answer was misheard
+    assert result["hearing_cer"] == pytest.approx(1 / sum(len(r["question_written"]) for r in ROWS))
+    assert [e["question_heard"] for e in result["examples"]][0] == ROWS[0]["question_written"]
+    summary = evaluate(HearingPipeline(), manifest)
+    assert summary["numbers_heard"] == pytest.approx(2 / 3)
+    assert "every number heard right in 66.7%" in report_module.format_text(summary)
+    text_only = evaluate_manifest(HearingPipeline(), manifest, question="text")
+    assert text_only["numbers_heard"] is None and text_only["hearing_cer"] is None  # text questions are not heard
+    assert evaluate_manifest(ListeningPipeline(), manifest)["numbers_heard"] is None  # no ears, no figure
 
 
 # ---------------------------------------------------------------------- a fake pipeline that listens

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import Timer
 from torchmetrics.functional.audio import short_time_objective_intelligibility
 
 from s2s.codecs.tiny.losses import MultiResolutionSTFTLoss, MultiScaleMelLoss
 from s2s.codecs.tiny.model import TinyCodecConfig, TinyCodecNet
-from s2s.training import warmup_cosine
+from s2s.training import time_aware_scheduler
 
 
 class TinyCodecModule(L.LightningModule):
@@ -74,20 +73,5 @@ class TinyCodecModule(L.LightningModule):
     def configure_optimizers(self):
         hp = self.hparams
         optimizer = torch.optim.AdamW(self.net.parameters(), lr=hp.lr, weight_decay=hp.weight_decay, betas=(0.8, 0.99))
-        def progress(step: int) -> float:
-            """Fraction of the run done: by steps, or by wall-clock when `max_time` ends it first.
-
-            Time matters on a shared CPU, where steps per second vary; the Timer's
-            elapsed time survives a resume, so the schedule continues where it stopped.
-            """
-            done = (step - hp.warmup_steps) / max(1, self.trainer.max_steps - hp.warmup_steps)
-            timer = next((c for c in self.trainer.callbacks if isinstance(c, Timer)), None)
-            if timer is not None and timer._duration:
-                done = max(done, timer.time_elapsed("train") / timer._duration)
-            return min(1.0, done) if self.trainer.max_steps > 0 else 0.0
-
-        def schedule(step: int) -> float:  # linear warm-up, then cosine decay to 5% at the end
-            return warmup_cosine(step, hp.warmup_steps, progress=progress(step), floor=0.05)
-
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        # linear warm-up, then cosine decay to 5% at the end of the run (by steps, or by time under max_time)
+        return {"optimizer": optimizer, "lr_scheduler": time_aware_scheduler(optimizer, self.trainer, hp.warmup_steps)}
