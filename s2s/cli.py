@@ -31,8 +31,19 @@ USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, RuntimeError, Key
 def run_lightning(args: list[str]) -> None:
     from lightning.pytorch.cli import LightningCLI
 
-    LightningCLI(subclass_mode_model=True, subclass_mode_data=True, args=args,
-                 parser_kwargs={"parser_mode": "omegaconf"}, save_config_kwargs={"overwrite": True})
+    from s2s.training import cpu_precision
+
+    class CLI(LightningCLI):
+        def before_instantiate_classes(self) -> None:
+            trainer = self.config[self.subcommand].trainer
+            precision = cpu_precision(trainer.precision, trainer.accelerator)
+            if precision != trainer.precision:
+                print(f"note: this CPU has no native bfloat16 ({precision} instead of {trainer.precision}, "
+                      "which would run tens of times slower here)")
+                trainer.precision = precision
+
+    CLI(subclass_mode_model=True, subclass_mode_data=True, args=args,
+        parser_kwargs={"parser_mode": "omegaconf"}, save_config_kwargs={"overwrite": True})
 
 
 def cmd_demo(args: argparse.Namespace) -> None:

@@ -27,6 +27,20 @@ def warmup_cosine(step: int, warmup_steps: int, total_steps: float = math.inf, f
     return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (avx512_bf16 or AMX); without it torch emulates it, ~40x slower."""
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def cpu_precision(precision, accelerator) -> str | int | None:
+    """The trainer precision to use: a bf16 precision on a CPU run falls back to 32-true where the CPU lacks native
+    bf16 (an AVX2 laptop), and stays as asked where it has it (1.7x faster there for our models)."""
+    on_cpu = str(accelerator) == "cpu" or (str(accelerator) == "auto" and not torch.cuda.is_available())
+    if on_cpu and "bf16" in str(precision) and not cpu_has_native_bf16():
+        return "32-true"
+    return precision
+
+
 def run_progress(trainer: L.Trainer, step: int, warmup_steps: int) -> float:
     """How much of the run is done after warm-up, 0 to 1: by steps, or by wall-clock when `max_time` ends it first.
 

@@ -236,3 +236,29 @@ def test_from_folder_without_files_is_a_one_line_error(tmp_path):
     assert "\n" not in str(error.value)
     with pytest.raises(FileNotFoundError, match="not a saved CTCRecognizer"):
         CTCRecognizer.from_folder(tmp_path / "nowhere")
+
+
+def test_init_from_copies_every_fitting_weight_and_leaves_the_new_head(tokenizer_dir, tmp_path):
+    """A recogniser that spelled tokens starts one that writes characters: same encoder, new output layer."""
+    torch.manual_seed(0)
+    source = CTCRecognizer(labels=f"tokenizer:{tokenizer_dir}", **TINY)
+    folder = source.save_pretrained(tmp_path / "tokens")
+    torch.manual_seed(1)
+    fresh = CTCRecognizer(labels="written", **TINY)
+    torch.manual_seed(1)
+    started = CTCRecognizer(labels="written", init_from=str(folder), **TINY)
+    own, theirs, before = started.net.state_dict(), source.net.state_dict(), fresh.net.state_dict()
+    new = {name for name in own if not torch.equal(own[name], theirs[name] if own[name].shape == theirs[name].shape
+                                                     else torch.empty(0))}
+    assert new == {"head.weight", "head.bias"}  # everything else came from the source
+    assert torch.equal(own["head.weight"], before["head.weight"])  # the new head is the usual random start
+    # Its saved folder loads without the source (where training started is not part of the model).
+    saved = started.save_pretrained(tmp_path / "written")
+    shutil.rmtree(folder)
+    loaded = CTCRecognizer.from_folder(saved)
+    assert "init_from" not in loaded.hparams or loaded.hparams.init_from is None
+    assert all(torch.equal(v, loaded.net.state_dict()[k]) for k, v in own.items())
+    with pytest.raises(FileNotFoundError, match="init_from .*no model.safetensors"):
+        CTCRecognizer(labels="written", init_from=str(tmp_path / "nowhere"), **TINY)
+    with pytest.raises(ValueError, match="only 1 of its .* weights fit"):
+        CTCRecognizer(labels="written", init_from=str(saved), **{**TINY, "dim": 16, "subsample_channels": 4})

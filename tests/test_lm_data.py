@@ -319,3 +319,25 @@ def test_spoken_questions_can_reach_the_lm_as_codec_tokens(folders, lm):
     assert torch.isfinite(lm.losses(encoded)["loss"])
     with pytest.raises(ValueError, match="question_input"):
         ReasoningDataModule(train=folders["manifest"], question_input="waveform")
+
+
+def test_fit_refuses_data_cut_with_another_tokenizer(folders, tmp_path):
+    """A heard question's token ids are only meaningful in the tokenizer that cut them."""
+    import lightning as L
+
+    train_text_tokenizer(folders["manifest"], vocab_size=280).save_pretrained(tmp_path / "other")
+    torch.manual_seed(0)
+    written = str(CTCRecognizer(labels="written", **TINY_ASR).save_pretrained(tmp_path / "written"))
+    model = SpeechReasoningLM(backbone_config=TINY_LLAMA, tokenizer=folders["tokenizer"], codec=folders["codec"],
+                              hearing=written)
+    options = {"hearing": written, "codec": folders["codec"], "num_codebooks": K, "text_examples": 4,
+               "batch_size": 4, "speech_batch_size": 2}
+
+    def fit(tokenizer: str) -> None:
+        L.Trainer(max_steps=1, accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                  enable_model_summary=False).fit(model, datamodule=ReasoningDataModule(folders["manifest"],
+                                                                                        tokenizer=tokenizer, **options))
+
+    with pytest.raises(ValueError, match="give both the same folder"):
+        fit(str(tmp_path / "other"))
+    fit(folders["tokenizer"])  # the model's own: trains

@@ -53,3 +53,41 @@ def test_run_progress_follows_steps_or_the_clock_whichever_ends_the_run_first(mo
     trainer = FakeTrainer(estimated_stepping_batches=28000, callbacks=[timer])
     assert run_progress(trainer, 1000, warmup_steps=10) == pytest.approx(0.5)
     assert run_progress(FakeTrainer(max_steps=-1, estimated_stepping_batches=math.inf), 50, 10) == 0.0
+
+
+def test_bf16_on_a_cpu_without_it_falls_back_to_32_bits(monkeypatch):
+    from s2s import training
+
+    monkeypatch.setattr(training, "cpu_has_native_bf16", lambda: False)
+    assert training.cpu_precision("bf16-mixed", "cpu") == "32-true"
+    assert training.cpu_precision("bf16-true", "cpu") == "32-true"
+    assert training.cpu_precision("16-mixed", "cpu") == "16-mixed" and training.cpu_precision(32, "cpu") == 32
+    assert training.cpu_precision("bf16-mixed", "gpu") == "bf16-mixed"  # accelerators have their own bf16
+    monkeypatch.setattr(training, "cpu_has_native_bf16", lambda: True)
+    assert training.cpu_precision("bf16-mixed", "cpu") == "bf16-mixed"
+
+
+def test_s2s_fit_trains_in_32_bits_where_the_cpu_lacks_bf16(monkeypatch, tmp_path, capsys):
+    """The CLI applies the fallback before anything is built, and the saved run config records it."""
+    import json
+
+    import torch
+    import yaml
+
+    from s2s import audio, training
+    from s2s.cli import main
+
+    monkeypatch.setattr(training, "cpu_has_native_bf16", lambda: False)
+    rows = []
+    for i in range(2):
+        audio.save(tmp_path / f"{i}.wav", 0.1 * torch.randn(1, 4000), 16000)
+        rows.append({"id": str(i), "question_audio": f"{i}.wav", "question": "one two"})
+    (tmp_path / "m.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    main(["fit", "--trainer.precision=bf16-mixed", "--trainer.accelerator=cpu", "--trainer.logger=false",
+          "--trainer.max_steps=1", "--trainer.enable_checkpointing=false", "--trainer.enable_progress_bar=false",
+          f"--trainer.default_root_dir={tmp_path}", "--model=s2s.asr.module.CTCRecognizer", "--model.dim=16",
+          "--model.layers=1", "--model.heads=2", "--model.subsample_channels=4",
+          "--data=s2s.asr.data.SpeechTextDataModule", f"--data.train={tmp_path / 'm.jsonl'}", "--data.batch_size=2"])
+    assert "no native bfloat16 (32-true instead of bf16-mixed" in capsys.readouterr().out
+    saved = yaml.safe_load((tmp_path / "config.yaml").read_text())
+    assert saved["trainer"]["precision"] == "32-true"

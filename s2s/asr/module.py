@@ -67,11 +67,17 @@ def greedy_segments(log_probs: torch.Tensor, length: int) -> list[tuple[int, int
 
 
 class CTCRecognizer(L.LightningModule):
-    """`labels`: "chars" (a judge of spoken answers), "written" or "tokenizer:<folder>" (the LM's ears)."""
+    """`labels`: "chars" (a judge of spoken answers), "written" or "tokenizer:<folder>" (the LM's ears).
+
+    `init_from` (a saved recogniser's folder) starts training from its weights wherever names and shapes
+    agree, typically everything but the output layer when the labels change: an encoder that already
+    hears needs only a new head, far cheaper than hearing from scratch on a CPU.
+    """
 
     def __init__(self, labels: str = "chars", dim: int = 192, layers: int = 5, heads: int = 4, ff_mult: int = 4,
                  conv_kernel: int = 15, subsample_channels: int = 64, dropout: float = 0.1, lr: float = 2e-3,
-                 weight_decay: float = 0.01, warmup_steps: int = 300, augment: bool = True):
+                 weight_decay: float = 0.01, warmup_steps: int = 300, augment: bool = True,
+                 init_from: str | None = None):
         super().__init__()
         self.save_hyperparameters()
         self.labels = build_labels(labels)
@@ -80,6 +86,22 @@ class CTCRecognizer(L.LightningModule):
         self.net = ConformerCTC(self.config)
         self.features = LogMel()
         self.val_cer = CharErrorRate()
+        if init_from is not None:
+            self.init_from(init_from)
+
+    def init_from(self, folder: str | os.PathLike) -> list[str]:
+        """Copy the weights of the recogniser saved in `folder` that fit this one; returns the names left new."""
+        path = Path(folder) / WEIGHTS_FILE
+        if not path.is_file():
+            raise FileNotFoundError(f"init_from {folder}: no {WEIGHTS_FILE} there; give a folder saved by "
+                                    "CTCRecognizer.save_pretrained or s2s export")
+        own, source = self.net.state_dict(), load_file(path)
+        fitting = {k: v.float() for k, v in source.items() if k in own and own[k].shape == v.shape}
+        if len(fitting) < len(own) / 2:
+            raise ValueError(f"init_from {folder}: only {len(fitting)} of its {len(source)} weights fit this "
+                             "recogniser; give one with the same dim, layers, heads and subsampling")
+        self.net.load_state_dict(fitting, strict=False)
+        return sorted(set(own) - set(fitting))
 
     # ------------------------------------------------------------------ inference
     def forward(self, wav: torch.Tensor, num_samples: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -132,7 +154,8 @@ class CTCRecognizer(L.LightningModule):
     def save_pretrained(self, out_dir: str | os.PathLike, overwrite: bool = False, half: bool = False) -> Path:
         """A folder with config.yaml, model.safetensors and (for tokenizer labels) the tokenizer it spells with.
         `half` stores float16 weights; `from_folder` casts them back to float32."""
-        init_args = {k: v for k, v in self.hparams.items() if not k.startswith("_")}
+        # The saved weights are the whole model: where training started (`init_from`) is not needed to load it.
+        init_args = {k: v for k, v in self.hparams.items() if not k.startswith("_") and k != "init_from"}
         with atomic_folder(out_dir, overwrite) as tmp:
             if self.labels.kind == "tokenizer":
                 self.labels.tokenizer.save_pretrained(tmp / TOKENIZER_DIR)

@@ -241,6 +241,14 @@ class SpeechReasoningLM(L.LightningModule):
         self.log_dict({f"{stage}/{name}": value for name, value in losses.items() if name != "loss"},
                       batch_size=size)
 
+    def setup(self, stage: str) -> None:
+        """Refuse data heard through another tokenizer: its heard token ids would mean other words here."""
+        datamodule = self.trainer.datamodule if self._trainer is not None else None
+        folder = datamodule.hparams.get("tokenizer") if datamodule is not None else None
+        if folder and load_text_tokenizer(folder).get_vocab() != self.tokenizer.get_vocab():
+            raise ValueError(f"the data cuts heard questions with the tokenizer {folder}, but the model's tokenizer "
+                             f"({self.hparams.tokenizer or self.hparams.backbone}) differs: give both the same folder")
+
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         batch = self.encode_batch(batch)
         losses = self.losses(batch)
