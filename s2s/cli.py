@@ -64,7 +64,7 @@ def cmd_reply(args: argparse.Namespace) -> None:
     wav, rate, text = read_question(args.audio, None, args.text)
     pipeline = S2SPipeline.from_pretrained(args.ckpt)
     reply = pipeline(wav, rate, text, out=args.out, overwrite=args.overwrite, temperature=args.temperature,
-                     seed=args.seed)
+                     seed=args.seed, calculator=not args.no_calculator)
     if args.json:
         print(json.dumps(reply.to_json()))
         return
@@ -102,7 +102,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     caps = {name: getattr(args, name) for name in ("max_thought_tokens", "max_reply_tokens", "max_speech_frames")
             if getattr(args, name) is not None}
     summary = evaluate(pipeline, args.manifest, args.limit, judge=judge, shortcut=args.shortcut,
-                       progress=not args.json, **caps)
+                       progress=not args.json, calculator=not args.no_calculator, **caps)
     if args.judge:
         summary["judge"] = args.judge
     if args.report:
@@ -205,6 +205,8 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     rp.add_argument("--temperature", type=float, default=0.0, help="0 is greedy")
     rp.add_argument("--seed", type=int, default=0)
+    rp.add_argument("--no-calculator", action="store_true",
+                    help="let the model do its own arithmetic (by default a calculator writes each result after '=')")
     rp.set_defaults(func=cmd_reply)
 
     evl = sub.add_parser("evaluate", help="answer every question of a manifest, from audio and from text; score them")
@@ -222,6 +224,8 @@ def build_parser() -> argparse.ArgumentParser:
     evl.add_argument("--compare", nargs="+", default=None, metavar="JSON",
                      help="with --report: results of other runs (--json output), plotted as accuracy against TTFA")
     evl.add_argument("--overwrite", action="store_true", help="replace an existing --report folder")
+    evl.add_argument("--no-calculator", action="store_true",
+                     help="score the model's own arithmetic (by default a calculator writes each result after '=')")
     evl.add_argument("--max-thought-tokens", type=int, default=None, help="generation cap (default: the pipeline's)")
     evl.add_argument("--max-reply-tokens", type=int, default=None, help="generation cap (default: the pipeline's)")
     evl.add_argument("--max-speech-frames", type=int, default=None, help="generation cap (default: the pipeline's)")

@@ -179,16 +179,19 @@ class S2SPipeline:
     def stream(self, audio=None, sample_rate: int | None = None, text: str | None = None, *,
                temperature: float = 0.0, top_k: int | None = None, top_p: float | None = None,
                seed: int | None = 0, max_thought_tokens: int = 256, max_reply_tokens: int = 128,
-               max_speech_frames: int = 500, frames_per_chunk: int = 2):
+               max_speech_frames: int = 500, frames_per_chunk: int = 2, calculator: bool = True):
         """The events of one question: first ("heard", text) when a spoken question went through the model's
         hearing, then those of `s2s.lm.generate.stream`: ("thought", piece), ("reply_text", piece), ("audio",
-        wav [1, t] at `sample_rate`) and last ("done", Reply). Inputs are checked before it returns."""
+        wav [1, t] at `sample_rate`) and last ("done", Reply). Inputs are checked before it returns.
+        `calculator` (on by default) writes the result of every sum the thought sets up (`s2s/lm/tools.py`);
+        off, the model does its own arithmetic."""
         wav, rate, text = read_question(audio, sample_rate, text)
         prompt_ids, heard = self.prompt(wav, rate, text)
         events = generate_stream(self.model, prompt_ids, heard=heard, codec=self.codec,
                                  frames_per_chunk=frames_per_chunk, max_thought_tokens=max_thought_tokens,
                                  max_reply_tokens=max_reply_tokens, max_speech_frames=max_speech_frames,
-                                 temperature=temperature, top_k=top_k, top_p=top_p, seed=seed)
+                                 temperature=temperature, top_k=top_k, top_p=top_p, seed=seed,
+                                 calculator=calculator)
         return events if heard is None else itertools.chain([("heard", self.heard_text(heard))], events)
 
     def __call__(self, audio=None, sample_rate: int | None = None, text: str | None = None,

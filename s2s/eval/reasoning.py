@@ -283,6 +283,7 @@ def evaluate(pipeline, manifest: str | Path, limit: int | None = None, judge=Non
         "per_family": per_family,
         "per_voice": audio["per_voice"],
         "judge": judge_name,
+        "calculator": options.get("calculator", True),
         "format": _format_name(pipeline),
         "manifest": str(manifest),
         "runs": {"audio": audio, "text": text},

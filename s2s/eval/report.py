@@ -199,7 +199,8 @@ def plot_accuracy_vs_ttfa(results: list[tuple[str, dict]]) -> Figure:
 # ---------------------------------------------------------------------- the report folder
 def _markdown(summary: dict, plots: dict[str, str]) -> str:
     lines = ["# s2s evaluate", "", f"Manifest `{summary['manifest']}`, {summary['n']} questions, "
-             f"format `{summary.get('format') or '-'}`, judge: {summary['judge'] or NO_JUDGE}.", "",
+             f"format `{summary.get('format') or '-'}`, judge: {summary['judge'] or NO_JUDGE}, calculator: "
+             f"{'on' if summary.get('calculator', True) else 'off'}.", "",
              "| figure | value |", "|---|---|"]
     headline = (("accuracy_thought", _pct), ("accuracy_spoken", _pct), ("accuracy_text", _pct),
                 ("accuracy_reply_text", _pct), ("modality_gap", _pct), ("wer", _num), ("cer", _num),

@@ -23,7 +23,8 @@ small dataclass (`PhaseState`), as the codec's decode stream is
 
 `stream` is the one generation loop: one forward over the prompt, then one
 forward per new id that reuses the attention keys and values of every id
-before it (`past_key_values`). It yields events as they happen: pieces of the
+before it (`past_key_values`). With `calculator=True`, a thought that ends in
+an expression and `=` gets its result written for the model (`tools.py`). It yields events as they happen: pieces of the
 thought and of the reply text, and audio as soon as whole speech frames have
 passed through the codec's streaming decoder; in the formats that
 interleave them, text pieces and audio come interleaved too. `generate`
@@ -49,6 +50,7 @@ from s2s.lm.formats import (
     ThinkWhileSpeaking,
     Turn,
 )
+from s2s.lm.tools import calculator_result
 
 DONE = -1  # not a segment label: the reply has ended with <eot>
 
@@ -459,6 +461,7 @@ class Reply:
     first_audio_ms: float | None  # from the start of generation to the first audio chunk; None without audio
     total_ms: float
     tokens_per_s: float  # ids generated per second of the whole call (prompt forward and decoding included)
+    calculator_calls: int = 0  # results the calculator wrote into the thought
 
     @property
     def reply_codes(self) -> torch.Tensor:
@@ -491,11 +494,12 @@ def _check_inputs(model, prompt_ids: torch.Tensor, codec, frames_per_chunk: int)
 def stream(model, prompt_ids: torch.Tensor, codec=None, frames_per_chunk: int = 2, *,
            max_thought_tokens: int = 256, max_reply_tokens: int = 128, max_speech_frames: int = 500,
            temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None, seed: int | None = 0,
-           heard=None):
+           heard=None, calculator: bool = False):
     """Generate a reply of `model` (a SpeechReasoningLM, in eval mode) after `prompt_ids` [L], event by event.
 
     `heard` is the HeardQuestion whose segments fill the prompt's `<heard>` ids (a spoken question heard by
-    the model's audio encoder, `s2s/lm/hearing.py`); None for prompts without them.
+    the model's audio encoder, `s2s/lm/hearing.py`); None for prompts without them. `calculator` writes the
+    result after every "EXPRESSION =" of the thought (`s2s/lm/tools.py`) instead of letting the model guess it.
 
     Returns an iterator of ("thought", text piece), ("reply_text", text
     piece), ("audio", wav [1, T] at the codec's rate: only with a `codec`,
@@ -521,15 +525,16 @@ def stream(model, prompt_ids: torch.Tensor, codec=None, frames_per_chunk: int = 
     if heard_ids and (heard is None or len(heard) != heard_ids):
         raise ValueError(f"the prompt holds {heard_ids} <heard> ids, so it needs the HeardQuestion of as many "
                          f"segments (got {'none' if heard is None else len(heard)}); make both with the pipeline")
-    return _events(model, prompt_ids, codec, frames_per_chunk, machine, sample, start_s, heard)
+    return _events(model, prompt_ids, codec, frames_per_chunk, machine, sample, start_s, heard, calculator)
 
 
 @torch.no_grad()  # not inference_mode: the Reply's tensors stay ordinary tensors a caller may change
 def _events(model, prompt_ids: torch.Tensor, codec, frames_per_chunk: int, machine: PhaseMachine, sample,
-            start_s: float, heard=None):
+            start_s: float, heard=None, calculator: bool = False):
     """The generation loop behind `stream`."""
     vocab, backbone, device = model.vocab, model.backbone, machine.device
     state, generated = machine.start(), []
+    forced, calculator_calls = [], 0  # ids the calculator wrote, taken before the model samples again
     texts = {THOUGHT: _TextStream(model.tokenizer), REPLY_TEXT: _TextStream(model.tokenizer)}
     frame, frames = [], []  # codes of the frame being written; whole frames not yet decoded
     first_audio_ms = None
@@ -546,7 +551,11 @@ def _events(model, prompt_ids: torch.Tensor, codec, frames_per_chunk: int, machi
             else:
                 out = backbone(input_ids=inputs, use_cache=True, **{cache_name: cache}, **options)
             cache = getattr(out, cache_name)
-            token = sample(out.logits[0, -1], machine.allowed_mask(state))
+            allowed = machine.allowed_mask(state)
+            if forced and bool(allowed[forced[0]]):
+                token = forced.pop(0)
+            else:  # nothing forced, or the thought's cap came first
+                forced, token = [], sample(out.logits[0, -1], allowed)
             machine.advance(state, token)
             generated.append(token)
             inputs = torch.tensor([[token]], device=device)
@@ -555,6 +564,11 @@ def _events(model, prompt_ids: torch.Tensor, codec, frames_per_chunk: int, machi
                 piece = texts[state.phase].push(token)
                 if piece:
                     yield SEGMENT_NAMES[state.phase], piece
+                if calculator and state.phase == THOUGHT and not forced and piece.endswith("="):
+                    result = calculator_result(texts[THOUGHT].text)
+                    if result is not None:
+                        forced = model.tokenizer(result, add_special_tokens=False)["input_ids"]
+                        calculator_calls += 1
             elif vocab.is_speech(token):
                 frame.append(vocab.speech_code(token)[1])
                 if len(frame) == vocab.num_codebooks:
@@ -580,7 +594,7 @@ def _events(model, prompt_ids: torch.Tensor, codec, frames_per_chunk: int, machi
     yield "done", Reply(ids=ids, prompt_length=prompt_ids.numel(), turn=model.format.parse(ids, strict=False),
                         thought=texts[THOUGHT].text, reply_text=texts[REPLY_TEXT].text, capped=state.capped,
                         first_audio_ms=first_audio_ms, total_ms=1000 * total_s,
-                        tokens_per_s=len(generated) / total_s)
+                        tokens_per_s=len(generated) / total_s, calculator_calls=calculator_calls)
 
 
 def generate(model, prompt_ids: torch.Tensor, **options) -> Reply:

@@ -499,3 +499,19 @@ def test_plain_errors_for_a_bad_prompt_an_unsupported_format_and_a_foreign_codec
     state = machine.start()
     with pytest.raises(ValueError, match="may not come next"):
         machine.advance(state, lm.vocab.speak)
+
+
+def test_the_calculator_writes_each_result_the_model_would_guess(lm):
+    """Scripted to write wrong sums, the model's results are replaced by the calculator's, id for id, and the
+    model reads on from them; without the calculator the thought is the model's own."""
+    tokenizer = lm.tokenizer
+    wrong = "3 + 4 = 9, 12 - 7 = 1.\nSo the answer is 1."
+    right = "3 + 4 = 7, 12 - 7 = 5.\nSo the answer is 1."  # the last line is the model's own copy
+    assert len(tokenizer.encode(wrong)) == len(tokenizer.encode(right))  # one digit id each: the script stays in step
+    prompt = build_prompt(lm.format, question_codes=question(3))
+    script = tokenizer.encode(wrong) + [lm.vocab.end_think]
+    for calculator, thought, calls in ((True, right, 2), (False, wrong, 0)):
+        with scripted(lm, script):
+            reply = generate(lm, prompt, temperature=0, max_reply_tokens=0, max_speech_frames=0,
+                             calculator=calculator)
+        assert reply.thought == thought and reply.calculator_calls == calls

@@ -1,0 +1,35 @@
+"""The calculator: expressions with precedence, clock times left alone, and agreement with every thought."""
+import pytest
+
+from s2s.data.problems import generate_problems
+from s2s.lm.tools import calculator_result, evaluate_expression
+
+
+@pytest.mark.parametrize("expression, value", [
+    ("12 - 7", 5), ("2 + 3 × 4", 14), ("10 - 14 + 1", -3), ("-4 + 1", -3), ("16 ÷ 4", 4), ("2 × 3 × 4 - 1", 23),
+    ("60 ÷ 3 ÷ 2", 10), ("5 + 60 + 25", 90), ("17 ÷ 4", None), ("3 ÷ 0", None), ("3 +", None), ("a + 1", None),
+])
+def test_evaluate_expression(expression, value):
+    assert evaluate_expression(expression) == value
+
+
+@pytest.mark.parametrize("thought, written", [
+    ("Then 12 - 7 =", " 5"), ("First 2 × 7 = 14, which leaves 10 - 14 + 1.\nThen 10 - 14 =", " -4"),
+    ("3 × 2 = 6, 6 × 2 =", " 12"), ("Add the minutes: 25 + 110 =", " 135"),
+    ("Then 12 - 7 = 5", None), ("12 =", None), ("From 10:55 + 5 =", None), ("It is 7:10 - 5 =", None),
+    ("So the answer is 7.", None), ("Sharing 17 equally into 4 gives 17 ÷ 4 =", None),
+])
+def test_calculator_result_only_after_an_expression_and_equals(thought, written):
+    assert calculator_result(thought) == written
+
+
+def test_the_calculator_writes_exactly_what_every_corpus_thought_writes_after_equals():
+    """Forced results must be the corpus's own: the model was trained on those thoughts."""
+    calls = 0
+    for problem in generate_problems(3000, seed=11):
+        thought = problem.thought
+        for end in (i + 1 for i, c in enumerate(thought) if c == "="):
+            written = calculator_result(thought[:end])
+            assert written is not None and thought[end:].startswith(written), (thought[:end], written)
+            calls += 1
+    assert calls > 3000  # most thoughts compute something
