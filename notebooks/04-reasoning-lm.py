@@ -73,11 +73,11 @@ print("working in", WORKDIR)
 #                   CTC ASR     heard token            (phase masks say what may come next)   frames at a time
 # ```
 #
-# * **Hearing** (`s2s/asr/`) is a small conformer CTC recogniser that spells the question in the *LM's own
-#   text tokens*. It is trained first and then frozen.
-# * **Heard segments** (`s2s/lm/hearing.py`): CTC compression keeps one segment per token the recogniser
-#   heard, and the adapter turns each into one LM input vector: the posterior-weighted mix of the LM's text
-#   embeddings of that segment's likely tokens, plus `W·hidden` (the recogniser's state; `W` starts at zero).
+# * **Hearing** (`s2s/asr/`) is a small conformer CTC recogniser that writes the question down as text,
+#   digits as digits ("What is 12 - 7?"). It is trained first and then frozen.
+# * **Heard segments** (`s2s/lm/hearing.py`): the transcript is cut into the LM's own tokens, each with the
+#   stretch of audio where it was heard (CTC compression), and the adapter turns each into one LM input
+#   vector: the LM's text embedding of that token plus `W·hidden` (the recogniser's state; `W` starts at zero).
 # * **The LM** (`s2s/lm/model.py`, `SpeechReasoningLM`) writes a thought, the reply text and the reply's codec
 #   tokens, laid out think-then-speak (`s2s/lm/formats.py`); masks per phase (`s2s/lm/generate.py`) keep every
 #   reply well formed.
@@ -105,7 +105,7 @@ def tiny_random_model(folder: Path) -> Path:
                                           "reply": p.reply}) + "\n" for p in problems))
     train_text_tokenizer(corpus, vocab_size=300).save_pretrained(folder / "tokenizer")
     torch.manual_seed(0)
-    CTCRecognizer(labels=f"tokenizer:{folder / 'tokenizer'}", dim=24, layers=1, heads=2, ff_mult=2,
+    CTCRecognizer(labels="written", dim=24, layers=1, heads=2, ff_mult=2,
                   conv_kernel=3, subsample_channels=8).save_pretrained(folder / "hearing")
     save_net(TinyCodecNet(TinyCodecConfig(encoder_dim=16, encoder_layers=1, latent_dim=8, num_codebooks=2,
                                           codebook_size=16, decoder_dim=16, decoder_layers=1)).eval(), folder / "codec")
@@ -128,10 +128,10 @@ print(f"LM {lm_size:.3g} M parameters, {model.format.name} | hearing {hearing_si
 # %% [markdown]
 # ## 3. Hear
 #
-# The example question is spoken in a held-out voice. The recogniser cuts it into segments, one per token it
-# hears (a question heard well: one per token of its written text); each segment keeps its 8 most likely
-# tokens with their probabilities. Printed below: the most likely token of each segment and its
-# probability. Joined, they are the recogniser's transcript, in the LM's own tokens, digits as digits.
+# The example question is spoken in a held-out voice. The recogniser writes it down; the transcript is cut
+# into the LM's tokens, each with its own stretch of audio (a question heard well: one segment per token of
+# its written text). Printed below: each segment's token and how many recogniser frames (40 ms each) it
+# spans, then the transcript beside the written question.
 
 # %%
 info = json.loads(EXAMPLE_INFO.read_text())
@@ -139,10 +139,9 @@ wav, rate = audio.load(EXAMPLE_QUESTION)
 print(f"\"{info['question']}\" ({info['voice']}, {wav.shape[-1] / rate:.1f} s), expected answer {info['answer']}")
 display(Audio(wav[0].numpy(), rate=rate))
 
-heard = model.hearing.hear(wav, rate)  # HeardQuestion: token_ids [n, 8], probs [n, 8], hidden [n, D]
-print(len(heard), "heard segments:", " ".join(f"{tokenizer.decode([int(i)])!r}:{float(p):.2f}"
-                                             for i, p in zip(heard.token_ids[:, 0], heard.probs[:, 0])))
-print("\ntranscript:", tokenizer.decode(heard.token_ids[:, 0].tolist()))
+heard = model.hearing.hear(wav, rate)  # HeardQuestion: token_ids [n, 1], probs [n, 1], hidden [n, D]
+print(len(heard), "heard segments:", " ".join(repr(tokenizer.decode([int(i)])) for i in heard.token_ids[:, 0]))
+print("\ntranscript:", pipeline.heard_text(heard))
 print("written   :", info["question_written"])
 
 # %% [markdown]
@@ -227,6 +226,18 @@ print("written question ->", written.answer, "| spoken question ->", spoken.answ
 print("thought from text:", written.thought.replace("\n", " | "))
 
 # %% [markdown]
+# ## 5b. The calculator
+#
+# By default a calculator writes every result the thought sets up: when the thought ends in `12 - 7 =`, the
+# ids of ` 5` are written for the model (`s2s/lm/tools.py`). Turn it off to see the model's own arithmetic.
+# A tiny CPU model learns *which* sum to do long before it learns its tables.
+
+# %%
+own = pipeline(text=info["question_written"], calculator=False, **GEN)
+print("with the calculator :", written.thought.replace("\n", " | "))
+print("the model alone     :", own.thought.replace("\n", " | "))
+
+# %% [markdown]
 # `s2s evaluate --manifest data/synth/test/manifest.jsonl` measures this gap over the held-out test corpus:
 # every question answered from audio and from text, scored per family (`s2s/eval/reasoning.py`). Here a
 # handful of them, when that corpus exists (from the repository root:
@@ -284,7 +295,7 @@ for name in FORMATS:
 # ## Exercises
 #
 # 1. Record yourself asking a question from notebook 02 (any rate, up to 30 s) and pass the file to
-#    `pipeline(...)`. Print the heard transcript first: when the answer is wrong, is it the ears or the
+#    `pipeline(...)`. Print `reply.question_heard` first: when the answer is wrong, is it the ears or the
 #    reasoning?
 # 2. Answer the example with `temperature=0.8` and five seeds. How often does the thought change, and does
 #    the answer? Compare the spoken and the written question.

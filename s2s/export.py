@@ -26,7 +26,8 @@ def load_checkpoint(ckpt_path: str | Path):
                          f"{', '.join(EXPORTABLE)} (use `s2s codec export` for codecs)")
     module_name, _, class_name = class_path.rpartition(".")
     cls = getattr(importlib.import_module(module_name), class_name)
-    module = cls(**{k: v for k, v in hparams.items() if not k.startswith("_")})
+    # Where training started (a recogniser's `init_from`) is not needed to rebuild it: the weights follow.
+    module = cls(**{k: v for k, v in hparams.items() if not k.startswith("_") and k != "init_from"})
     if hasattr(module, "on_load_checkpoint"):
         module.on_load_checkpoint(checkpoint)  # e.g. the LM leaves its frozen hearing out of checkpoints
     module.load_state_dict(checkpoint["state_dict"], strict=getattr(module, "strict_loading", True))
