@@ -101,8 +101,13 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     pipeline = S2SPipeline.from_pretrained(args.ckpt)
     caps = {name: getattr(args, name) for name in ("max_thought_tokens", "max_reply_tokens", "max_speech_frames")
             if getattr(args, name) is not None}
+    sphinx = None
+    if args.sphinx:
+        from s2s.eval.sphinx import sphinx_judge
+
+        sphinx = sphinx_judge()
     summary = evaluate(pipeline, args.manifest, args.limit, judge=judge, shortcut=args.shortcut,
-                       progress=not args.json, calculator=not args.no_calculator, **caps)
+                       progress=not args.json, calculator=not args.no_calculator, sphinx=sphinx, **caps)
     if args.judge:
         summary["judge"] = args.judge
     if args.report:
@@ -218,6 +223,8 @@ def build_parser() -> argparse.ArgumentParser:
     evl.add_argument("--judge", default=None, metavar="DIR",
                      help="a character CTC recogniser folder (configs/asr/judge.yaml): transcribes the reply audio "
                           "for the spoken answer's accuracy and the reply's WER/CER")
+    evl.add_argument("--sphinx", action="store_true",
+                     help="also hear the reply audio with pocketsphinx, a weak but independent second opinion")
     evl.add_argument("--shortcut", action="store_true",
                      help="also rerun with the question audio replaced by silence, noise and another question")
     evl.add_argument("--report", default=None, metavar="DIR", help="write report.md, summary.json and PNG plots here")

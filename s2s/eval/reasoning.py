@@ -72,14 +72,16 @@ def load_judge(judge):
 
 
 def hear(judge, waveform: torch.Tensor, sample_rate: int) -> str:
-    """What `judge` hears in a reply waveform [T] or [C, T] at `sample_rate` ("" for no audio)."""
+    """What `judge` (anything with `transcribe(wav [B, T] at 16 kHz)`: the CTC judge, `SphinxJudge`) hears in a
+    reply waveform [T] or [C, T] at `sample_rate` ("" for no audio)."""
     wav = waveform.reshape(-1, waveform.shape[-1]) if waveform.dim() > 1 else waveform[None]
     if wav.shape[-1] == 0:
         return ""
     wav = audio_io.prepare(wav[None].float(), sample_rate, JUDGE_RATE)[0]  # [1, T] at 16 kHz, mono
     if wav.shape[-1] < MIN_JUDGE_SAMPLES:
         return ""
-    return judge.transcribe(wav.to(next(judge.parameters()).device))[0]
+    device = next(judge.parameters()).device if isinstance(judge, torch.nn.Module) else torch.device("cpu")
+    return judge.transcribe(wav.to(device))[0]
 
 
 # ---------------------------------------------------------------------- one run over a manifest
@@ -110,6 +112,12 @@ def scores(examples: list[dict]) -> dict:
         metric = AnswerAccuracy()
         metric.update([e[field] for e in examples], answers)
         figures[name] = float(metric.compute())
+    second = [e for e in examples if e.get("sphinx_heard") is not None]
+    figures["accuracy_spoken_sphinx"] = None
+    if second:
+        accuracy = AnswerAccuracy()
+        accuracy.update([e["sphinx_answer"] for e in second], [e["answer"] for e in second])
+        figures["accuracy_spoken_sphinx"] = float(accuracy.compute())
     judged = [e for e in examples if e.get("heard") is not None]
     figures.update(accuracy_spoken=None, wer=None, cer=None)
     if judged:
@@ -159,13 +167,15 @@ def read_rows(manifest: str | Path, limit: int | None = None) -> list[dict]:
 
 
 def evaluate_manifest(pipeline, manifest: str | Path, limit: int | None = None, question: str = "audio",
-                      progress: bool = False, judge=None, shortcut: str | None = None, **options) -> dict:
+                      progress: bool = False, judge=None, shortcut: str | None = None, sphinx=None,
+                      **options) -> dict:
     """Answer every question of `manifest` (`question`: "audio" or "text") and score it.
 
     `judge` (a character CTCRecognizer or its folder) transcribes each reply's
     audio: the spoken answer is parsed from that transcript, and the reply's
     WER and CER are measured against the manifest's `reply` text. Without
-    one those figures are None. `shortcut` ("silence", "noise" or "swap")
+    one those figures are None. `sphinx` (a `SphinxJudge`, `s2s/eval/sphinx.py`) is a second, independent
+    listener: `accuracy_spoken_sphinx`. `shortcut` ("silence", "noise" or "swap")
     replaces each question's audio first; in swap mode each example records
     the other row's answer as `other_answer`.
 
@@ -208,6 +218,9 @@ def evaluate_manifest(pipeline, manifest: str | Path, limit: int | None = None, 
             heard = hear(judge, reply.waveform, reply.sample_rate)
             example.update(heard=heard, spoken_answer=spoken_answer(heard, row["answer"]))
             example["spoken_correct"] = example["spoken_answer"] == row["answer"]
+        if sphinx is not None:
+            heard = hear(sphinx, reply.waveform, reply.sample_rate)
+            example.update(sphinx_heard=heard, sphinx_answer=spoken_answer(heard, row["answer"]))
         examples.append(example)
         if progress:
             done = sum(e["thought_correct"] for e in examples)
@@ -249,7 +262,7 @@ def _format_name(pipeline) -> str | None:
 
 
 def evaluate(pipeline, manifest: str | Path, limit: int | None = None, judge=None, shortcut: bool = False,
-             progress: bool = False, **options) -> dict:
+             progress: bool = False, sphinx=None, **options) -> dict:
     """Audio and text runs over `manifest` (and the shortcut test when asked), summarised.
 
     The top level holds the headline figures (accuracy_thought, accuracy_spoken, accuracy_text, wer,
@@ -257,7 +270,8 @@ def evaluate(pipeline, manifest: str | Path, limit: int | None = None, judge=Non
     """
     judge_name = None if judge is None else str(judge) if isinstance(judge, (str, os.PathLike)) else "ctc"
     judge = None if judge is None else load_judge(judge)
-    audio = evaluate_manifest(pipeline, manifest, limit, "audio", progress=progress, judge=judge, **options)
+    audio = evaluate_manifest(pipeline, manifest, limit, "audio", progress=progress, judge=judge, sphinx=sphinx,
+                              **options)
     text = evaluate_manifest(pipeline, manifest, limit, "text", progress=progress, **options)
     per_family = {}
     for family, figures in audio["per_family"].items():
@@ -268,6 +282,7 @@ def evaluate(pipeline, manifest: str | Path, limit: int | None = None, judge=Non
         "n": audio["n"],
         "accuracy_thought": audio["accuracy_thought"],
         "accuracy_spoken": audio["accuracy_spoken"],
+        "accuracy_spoken_sphinx": audio["accuracy_spoken_sphinx"],
         "accuracy_text": text["accuracy_thought"],
         "accuracy_reply_text": audio["accuracy_reply_text"],
         "modality_gap": text["accuracy_thought"] - audio["accuracy_thought"],

@@ -95,6 +95,9 @@ def format_text(summary: dict) -> str:
         lines.append(f"spoken answers and reply WER/CER: {NO_JUDGE}")
     else:
         lines.append(f"reply WER {_num(summary['wer'])}, CER {_num(summary['cer'])} (judge: {summary['judge']})")
+    if summary.get("accuracy_spoken_sphinx") is not None:
+        lines.append(f"spoken answers right as pocketsphinx hears them (a weak, independent second opinion): "
+                     f"{_pct(summary['accuracy_spoken_sphinx'])}")
     lines.append(f"first audio p50 {_ms(summary['ttfa_ms_p50'])}, p90 {_ms(summary['ttfa_ms_p90'])}; "
                  f"total p50 {_ms(summary['total_ms_p50'])}; RTF p50 {_num(summary['rtf_p50'])}; "
                  f"thought {_num(summary['thought_tokens_mean'], 1)} tokens on average")
@@ -202,7 +205,8 @@ def _markdown(summary: dict, plots: dict[str, str]) -> str:
              f"format `{summary.get('format') or '-'}`, judge: {summary['judge'] or NO_JUDGE}, calculator: "
              f"{'on' if summary.get('calculator', True) else 'off'}.", "",
              "| figure | value |", "|---|---|"]
-    headline = (("accuracy_thought", _pct), ("accuracy_spoken", _pct), ("accuracy_text", _pct),
+    headline = (("accuracy_thought", _pct), ("accuracy_spoken", _pct), ("accuracy_spoken_sphinx", _pct),
+                ("accuracy_text", _pct),
                 ("accuracy_reply_text", _pct), ("modality_gap", _pct), ("wer", _num), ("cer", _num),
                 ("hearing_cer", _num), ("numbers_heard", _pct), ("accuracy_when_numbers_heard", _pct),
                 ("ttfa_ms_p50", _ms), ("ttfa_ms_p90", _ms), ("total_ms_p50", _ms), ("total_ms_p90", _ms),

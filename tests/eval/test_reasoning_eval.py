@@ -245,6 +245,21 @@ def test_evaluate_manifest_scores_a_listening_pipeline(manifest, judge_stub):
     assert without["n"] == 2 and without["accuracy_spoken"] is None and without["wer"] is None
 
 
+def test_a_second_listener_gives_its_own_spoken_accuracy(manifest, judge_stub):
+    class HardOfHearing:  # a second opinion that mishears 42 as 40
+        def transcribe(self, wav):
+            answer = (wav.shape[-1] - 1000) // 10
+            return ["the answer is " + number_to_words(40 if answer == 42 else answer)]
+
+    result = evaluate_manifest(ListeningPipeline(), manifest, judge=judge_stub, sphinx=HardOfHearing())
+    assert result["accuracy_spoken_sphinx"] == pytest.approx(2 / 3) and result["accuracy_spoken"] == pytest.approx(2 / 3)
+    assert [e["sphinx_answer"] for e in result["examples"]] == ["40", "7", "105"]
+    summary = evaluate(ListeningPipeline(), manifest, sphinx=HardOfHearing())
+    assert summary["accuracy_spoken_sphinx"] == pytest.approx(2 / 3)
+    assert "pocketsphinx hears them" in report_module.format_text(summary)
+    assert evaluate_manifest(ListeningPipeline(), manifest)["accuracy_spoken_sphinx"] is None
+
+
 def test_listening_pipeline_falls_to_chance_without_audio_and_follows_swapped_audio(manifest):
     runs = {mode: evaluate_manifest(ListeningPipeline(), manifest, shortcut=mode) for mode in MODES}
     assert runs["silence"]["accuracy_thought"] == 0.0
