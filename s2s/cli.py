@@ -220,9 +220,9 @@ def build_parser() -> argparse.ArgumentParser:
     evl.add_argument("--limit", type=int, default=None, help="only the first N questions")
     evl.add_argument("--json", action="store_true", help="print one JSON object and nothing else")
     evl.add_argument("--examples", action="store_true", help="with --json: every answer, not only the scores")
-    evl.add_argument("--judge", default=None, metavar="DIR",
-                     help="a character CTC recogniser folder (configs/asr/judge.yaml): transcribes the reply audio "
-                          "for the spoken answer's accuracy and the reply's WER/CER")
+    evl.add_argument("--judge", nargs="?", const="default", default=None, metavar="DIR",
+                     help="a character CTC recogniser folder (configs/asr/judge.yaml; alone: the shipped "
+                          "s2s-judge-tiny): transcribes the reply audio for the spoken answer's accuracy and WER/CER")
     evl.add_argument("--sphinx", action="store_true",
                      help="also hear the reply audio with pocketsphinx, a weak but independent second opinion")
     evl.add_argument("--shortcut", action="store_true",

@@ -1,4 +1,5 @@
-"""How close a codec's reconstruction is to the original: STOI, SI-SDR, PESQ-WB, log-mel distance.
+"""How close a codec's reconstruction is to the original: STOI, SI-SDR, PESQ-WB, log-mel distance; and how
+close a spoken reply is to a reference recording of the same words: mel-cepstral distortion after DTW.
 
 Every figure is computed at 16 kHz on mono audio, per clip, and averaged over
 clips. `QualityMetrics` is the entry point: it takes a reconstruction and its
@@ -181,3 +182,62 @@ class QualityMetrics:
     def reset(self) -> None:
         self.metrics.reset()
         self.num_clips = 0
+
+
+def dtw_cost(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Mean frame distance along the cheapest monotonic alignment of frames a [N, D] and b [M, D] (plain DTW,
+    steps (1,0), (0,1), (1,1)), divided by the path's length."""
+    distance = torch.cdist(a[None].double(), b[None].double())[0].numpy()  # [N, M]
+    n, m = distance.shape
+    cost = [[math.inf] * (m + 1) for _ in range(n + 1)]
+    steps = [[0] * (m + 1) for _ in range(n + 1)]
+    cost[0][0] = 0.0
+    for i in range(1, n + 1):
+        row, previous, d = cost[i], cost[i - 1], distance[i - 1]
+        for j in range(1, m + 1):
+            best, count = min((previous[j - 1], steps[i - 1][j - 1]), (previous[j], steps[i - 1][j]),
+                              (row[j - 1], steps[i][j - 1]))
+            row[j], steps[i][j] = best + d[j - 1], count + 1
+    return cost[n][m] / steps[n][m]
+
+
+class MelCepstralDistortion(Metric):
+    """Mel-cepstral distortion (dB) after DTW alignment (MCD-DTW), the usual distance between a synthesised
+    utterance and a reference recording of the same words: unlike STOI or SI-SDR it needs no time alignment,
+    so it fits a reply the model spoke at its own pace against the corpus's TTS of the same sentence.
+
+    update(preds, target, sample_rate, target_sample_rate=sample_rate): lists of waveforms [T] (any lengths). Cepstra c1..c13 of 25 ms frames
+    every 10 ms at 16 kHz (c0, the loudness, left out); MCD = 10 / ln 10 * sqrt(2 * sum (c - c')^2).
+    """
+
+    is_differentiable = False
+    higher_is_better = False
+    full_state_update = False
+    FRAME_HOP = 160
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.add_state("total", default=torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
+        self.add_state("count", default=torch.tensor(0), dist_reduce_fx="sum")
+        self.mfcc = torchaudio.transforms.MFCC(METRIC_SAMPLE_RATE, n_mfcc=14, log_mels=True,
+                                               melkwargs={"n_fft": 400, "hop_length": self.FRAME_HOP, "n_mels": 40})
+
+    def cepstra(self, wav: torch.Tensor, sample_rate: int) -> torch.Tensor:
+        """[T] at `sample_rate` -> c1..c13 [frames, 13]."""
+        wav = audio.prepare(wav.reshape(1, 1, -1).float(), sample_rate, METRIC_SAMPLE_RATE)[0, 0]
+        return self.mfcc(wav)[1:].T
+
+    def update(self, preds: list[torch.Tensor], target: list[torch.Tensor], sample_rate: int,
+               target_sample_rate: int | None = None) -> None:
+        if len(preds) != len(target):
+            raise ValueError(f"{len(preds)} utterances for {len(target)} references")
+        for pred, ref in zip(preds, target):
+            a, b = self.cepstra(pred, sample_rate), self.cepstra(ref, target_sample_rate or sample_rate)
+            if min(a.shape[0], b.shape[0]) < 3:  # a few frames at most: nothing to compare
+                continue
+            mean_distance = dtw_cost(a, b)  # Euclidean distance of the cepstra per aligned frame pair
+            self.total += 10 / math.log(10) * math.sqrt(2) * mean_distance
+            self.count += 1
+
+    def compute(self) -> torch.Tensor:
+        return (self.total / self.count).float() if self.count else torch.tensor(float("nan"))

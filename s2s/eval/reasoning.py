@@ -27,9 +27,12 @@ from s2s.asr.features import SAMPLE_RATE as JUDGE_RATE
 from s2s.data.manifest import read_manifest
 from s2s.data.numbers import parse_time, words_to_number
 from s2s.eval import shortcut as shortcut_modes
-from s2s.eval.metrics import AnswerAccuracy, NumbersHeard, ReplyErrorRates
+from s2s.eval.audio_quality import MelCepstralDistortion
+from s2s.eval.metrics import AnswerAccuracy, NumbersHeard, ReplyErrorRates, normalise
 
 REQUIRED_FIELDS = ("id", "answer", "question_audio", "question_written")
+# The shipped CTC judge (configs/asr/judge.yaml): `--judge` without a folder.
+DEFAULT_JUDGE = Path(__file__).resolve().parents[1] / "assets" / "models" / "s2s-judge-tiny"
 MIN_JUDGE_SAMPLES = 400  # one analysis window of the judge's log-mel at 16 kHz
 
 
@@ -57,9 +60,12 @@ def _number(value) -> float | None:
 
 # ---------------------------------------------------------------------- the judge
 def load_judge(judge):
-    """A character CTC recogniser: a CTCRecognizer, or the folder one was saved in (`--judge DIR`)."""
+    """A character CTC recogniser: a CTCRecognizer, the folder one was saved in (`--judge DIR`), or "default"
+    (the shipped judge, DEFAULT_JUDGE)."""
     from s2s.asr.module import CTCRecognizer
 
+    if judge == "default":
+        judge = DEFAULT_JUDGE
     if not isinstance(judge, CTCRecognizer):
         if not isinstance(judge, (str, os.PathLike)) or not Path(judge).is_dir():
             raise FileNotFoundError(f"judge folder not found: {judge}; pass a CTCRecognizer folder trained with "
@@ -142,6 +148,8 @@ def scores(examples: list[dict]) -> dict:
         figures.update(hearing_cer=_number(cer.compute()), numbers_heard=float(numbers.compute()),
                        accuracy_when_numbers_heard=(sum(e["thought_correct"] for e in right) / len(right)
                                                     if right else None))
+    compared = [e["reply_mcd_db"] for e in examples if e.get("reply_mcd_db") is not None]
+    figures["reply_mcd_db"] = statistics.mean(compared) if compared else None
     figures["thought_tokens_mean"] = statistics.mean(e["thought_tokens"] for e in examples) if examples else None
     return figures
 
@@ -218,6 +226,12 @@ def evaluate_manifest(pipeline, manifest: str | Path, limit: int | None = None, 
             heard = hear(judge, reply.waveform, reply.sample_rate)
             example.update(heard=heard, spoken_answer=spoken_answer(heard, row["answer"]))
             example["spoken_correct"] = example["spoken_answer"] == row["answer"]
+        if row.get("reply_audio") and row.get("reply") and reply.waveform.numel() \
+                and normalise(reply.reply_text) == normalise(row["reply"]):  # the same words: compare the voices
+            reference, rate = audio_io.load(manifest.parent / row["reply_audio"])
+            mcd = MelCepstralDistortion()
+            mcd.update([reply.waveform[0]], [reference.mean(0)], reply.sample_rate, target_sample_rate=rate)
+            example["reply_mcd_db"] = _number(mcd.compute())
         if sphinx is not None:
             heard = hear(sphinx, reply.waveform, reply.sample_rate)
             example.update(sphinx_heard=heard, sphinx_answer=spoken_answer(heard, row["answer"]))
@@ -286,7 +300,7 @@ def evaluate(pipeline, manifest: str | Path, limit: int | None = None, judge=Non
         "accuracy_text": text["accuracy_thought"],
         "accuracy_reply_text": audio["accuracy_reply_text"],
         "modality_gap": text["accuracy_thought"] - audio["accuracy_thought"],
-        "wer": audio["wer"], "cer": audio["cer"],
+        "wer": audio["wer"], "cer": audio["cer"], "reply_mcd_db": audio["reply_mcd_db"],
         "hearing_cer": audio["hearing_cer"], "numbers_heard": audio["numbers_heard"],
         "accuracy_when_numbers_heard": audio["accuracy_when_numbers_heard"],
         "ttfa_ms_p50": audio["ttfa_ms_p50"], "ttfa_ms_p90": audio["ttfa_ms_p90"],

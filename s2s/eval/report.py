@@ -95,6 +95,9 @@ def format_text(summary: dict) -> str:
         lines.append(f"spoken answers and reply WER/CER: {NO_JUDGE}")
     else:
         lines.append(f"reply WER {_num(summary['wer'])}, CER {_num(summary['cer'])} (judge: {summary['judge']})")
+    if summary.get("reply_mcd_db") is not None:
+        lines.append(f"reply speech against the corpus's recording of the same words: MCD-DTW "
+                     f"{_num(summary['reply_mcd_db'], 2)} dB")
     if summary.get("accuracy_spoken_sphinx") is not None:
         lines.append(f"spoken answers right as pocketsphinx hears them (a weak, independent second opinion): "
                      f"{_pct(summary['accuracy_spoken_sphinx'])}")
@@ -208,7 +211,7 @@ def _markdown(summary: dict, plots: dict[str, str]) -> str:
     headline = (("accuracy_thought", _pct), ("accuracy_spoken", _pct), ("accuracy_spoken_sphinx", _pct),
                 ("accuracy_text", _pct),
                 ("accuracy_reply_text", _pct), ("modality_gap", _pct), ("wer", _num), ("cer", _num),
-                ("hearing_cer", _num), ("numbers_heard", _pct), ("accuracy_when_numbers_heard", _pct),
+                ("reply_mcd_db", lambda v: _num(v, 2)), ("hearing_cer", _num), ("numbers_heard", _pct), ("accuracy_when_numbers_heard", _pct),
                 ("ttfa_ms_p50", _ms), ("ttfa_ms_p90", _ms), ("total_ms_p50", _ms), ("total_ms_p90", _ms),
                 ("rtf_p50", _num), ("rtf_p90", _num), ("thought_tokens_mean", lambda v: _num(v, 1)), ("chance", _pct))
     for name, show in headline:

@@ -146,3 +146,40 @@ def test_logmel_distance_settings():
     frames = metric.log_mel(torch.zeros(1, RATE))
     assert frames.shape == (1, 80, RATE // 256 + 1)
     assert torch.all(frames == math.log(1e-5))
+
+
+def test_dtw_aligns_a_slower_copy_at_no_cost():
+    from s2s.eval.audio_quality import dtw_cost
+
+    frames = torch.tensor([[0.0], [1.0], [2.0], [3.0]])
+    slower = frames.repeat_interleave(2, dim=0)  # every frame held twice
+    assert dtw_cost(frames, slower) == 0.0
+    lifted = torch.cat([frames, torch.zeros(4, 1)], 1), torch.cat([frames, torch.ones(4, 1)], 1)
+    assert dtw_cost(*lifted) == pytest.approx(1.0)  # every aligned pair 1 apart, the diagonal the best path
+    assert dtw_cost(frames, frames + 1) == pytest.approx(2 / 5)  # a shift: 0 -> 1 and 3 -> 4 cost, the rest align
+    assert dtw_cost(torch.zeros(1, 2), torch.tensor([[3.0, 4.0]])) == pytest.approx(5.0)
+
+
+def test_mel_cepstral_distortion_ignores_rate_and_level_but_not_content():
+    from s2s.eval.audio_quality import MelCepstralDistortion
+
+    speech = speech_like(1.0, seed=3)[0, 0]
+    slower = AF.resample(speech, 16000, 12000)  # the same sound at 12 kHz
+    mcd = MelCepstralDistortion()
+    mcd.update([speech], [speech.clone()], 16000)
+    assert mcd.compute() < 1e-3  # the same audio
+    mcd.reset()
+    mcd.update([0.5 * speech], [speech], 16000)
+    assert mcd.compute() < 0.1  # c0 (loudness) is left out: only the log's floor on quiet bands moves
+    mcd.reset()
+    mcd.update([speech], [speech], 16000, target_sample_rate=16000)
+    noise = 0.1 * torch.randn(16000, generator=torch.Generator().manual_seed(0))
+    mcd.update([noise], [speech], 16000)
+    assert mcd.count == 2 and 0 < mcd.compute() < 100
+    other = MelCepstralDistortion()
+    other.update([noise], [speech], 16000)
+    near = MelCepstralDistortion()
+    near.update([slower], [speech], 12000, target_sample_rate=16000)  # resampled back to 16 kHz inside
+    assert float(near.compute()) < float(other.compute()) / 2  # the same content, other rate, is far closer
+    with pytest.raises(ValueError, match="2 utterances for 1 references"):
+        other.update([speech, speech], [speech], 16000)

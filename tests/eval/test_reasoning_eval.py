@@ -385,3 +385,20 @@ def test_cli_user_errors_are_one_line_and_come_before_the_model_loads(manifest, 
     speech.write_text(json.dumps({"id": "s", "audio": "a.wav", "text": "hello"}) + "\n")
     err = one_line_error(["evaluate", "--manifest", str(speech)], capsys)
     assert "example s has no answer, question_audio, question_written" in err and "s2s data synth" in err
+
+
+def test_reply_speech_is_compared_with_the_reference_recording_of_the_same_words(manifest, tmp_path):
+    """MCD-DTW against the manifest's reply audio, only where the reply says the reference's words."""
+    rows = [json.loads(line) for line in manifest.read_text().splitlines()]
+    for i, row in enumerate(rows):
+        audio.save(tmp_path / f"q{i}.wav", audio.load(manifest.parent / row["question_audio"])[0], RATE)
+        audio.save(tmp_path / f"r{i}.wav", 0.1 * torch.sin(torch.arange(RATE) * 0.03 * (i + 1))[None], RATE)
+        row.update(question_audio=f"q{i}.wav", reply_audio=f"r{i}.wav")
+    rows[1]["reply"] = "Something else entirely."  # the model's reply differs: nothing to compare
+    copy = tmp_path / "manifest.jsonl"
+    copy.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    result = evaluate_manifest(ListeningPipeline(), copy)
+    mcd = [e.get("reply_mcd_db") for e in result["examples"]]
+    assert mcd[1] is None and all(isinstance(v, float) and v > 0 for v in (mcd[0], mcd[2]))
+    assert result["reply_mcd_db"] == pytest.approx((mcd[0] + mcd[2]) / 2)
+    assert evaluate_manifest(ListeningPipeline(), manifest)["reply_mcd_db"] is None  # no reply audio in the manifest
