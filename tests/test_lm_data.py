@@ -341,3 +341,50 @@ def test_fit_refuses_data_cut_with_another_tokenizer(folders, tmp_path):
     with pytest.raises(ValueError, match="give both the same folder"):
         fit(str(tmp_path / "other"))
     fit(folders["tokenizer"])  # the model's own: trains
+
+
+def test_validation_answers_questions_and_logs_the_answer_accuracy(folders, monkeypatch):
+    """val/accuracy_thought: the first batch's questions answered by generation and scored as s2s evaluate
+    scores them. A model that writes each reference thought scores 1; one that writes nothing scores 0."""
+    import lightning as L
+
+    from s2s.lm import generate as generation
+
+    torch.manual_seed(0)
+    model = SpeechReasoningLM(backbone_config=TINY_LLAMA, tokenizer=folders["tokenizer"], codec=folders["codec"],
+                              hearing=folders["hearing"], val_answer_examples=3)
+    rows = {row["question_written"]: row["thought"] for row in read_manifest(folders["manifest"])}
+    asked = []
+
+    def oracle(lm, prompt, heard=None, **options):
+        asked.append((heard is not None, options["calculator"] if "calculator" in options else False))
+        thought = next(iter(rows.values())) if heard is not None else ""
+
+        class Reply:
+            pass
+
+        reply = Reply()
+        reply.thought = thought
+        return reply
+
+    monkeypatch.setattr(generation, "generate", oracle)
+    dm = ReasoningDataModule(folders["manifest"], val=folders["manifest"], hearing=folders["hearing"],
+                             codec=folders["codec"], num_codebooks=K, text_examples=2, speech_probability=0.0,
+                             batch_size=4, speech_batch_size=2)
+    trainer = L.Trainer(max_steps=1, accelerator="cpu", logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False, limit_val_batches=1,
+                        num_sanity_val_steps=0, val_check_interval=1)
+    trainer.fit(model, datamodule=dm)
+    accuracy = float(trainer.callback_metrics["val/accuracy_thought"])
+    first_batch = next(iter(dm.val_dataloader()))
+    expected = [answer == next(iter(rows.values())).splitlines()[-1] for answer in
+                (rows[q].splitlines()[-1] for q in first_batch["question_written"][:3])]
+    assert len(asked) == 3 and all(spoken and not calculator for spoken, calculator in asked)
+    assert accuracy == pytest.approx(sum(expected) / 3) and 0 < accuracy <= 1
+    # The real generation path runs too (a random model: any score, but a score).
+    monkeypatch.undo()
+    trainer = L.Trainer(max_steps=1, accelerator="cpu", logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False, limit_val_batches=1,
+                        num_sanity_val_steps=0, val_check_interval=1)
+    trainer.fit(model, datamodule=dm)
+    assert 0.0 <= float(trainer.callback_metrics["val/accuracy_thought"]) <= 1.0

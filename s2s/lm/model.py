@@ -31,6 +31,7 @@ from safetensors.torch import load_file, save_file
 from transformers import AutoConfig, AutoModelForCausalLM, PreTrainedModel
 
 from s2s.codecs import load_codec
+from s2s.eval.metrics import AnswerAccuracy
 from s2s.lm.batching import encode_batch, pad_sequences, tokenize
 from s2s.lm.formats import REPLY_TEXT, SEGMENT_NAMES, SPEECH, THOUGHT, Sequence, Turn, build_format
 from s2s.lm.hearing import HeardAdapter, HeardQuestion, Hearing
@@ -123,6 +124,9 @@ class SpeechReasoningLM(L.LightningModule):
     `hearing` (a saved `CTCRecognizer` folder that writes text or spells in this tokenizer)
     lets the model take question audio as heard segments (`hearing.py`);
     it stays frozen, and only its adapter trains with the LM.
+    `val_answer_examples` > 0: each validation also answers that many
+    questions of its first batch (greedy, no calculator, no speech) and logs
+    `val/accuracy_thought`, the figure `s2s evaluate` reports, as training goes.
     """
 
     def __init__(self, backbone: str | None = None, backbone_config: dict | None = None, tokenizer: str | None = None,
@@ -130,9 +134,10 @@ class SpeechReasoningLM(L.LightningModule):
                  codec: str = "s2s-tiny", num_codebooks: int | None = None, format: str = "think_then_speak",
                  format_options: dict | None = None, thought_weight: float = 1.0, reply_text_weight: float = 1.0,
                  speech_weight: float = 1.0, lr: float = 1e-3, weight_decay: float = 0.1, warmup_steps: int = 200,
-                 hearing: str | None = None):
+                 hearing: str | None = None, val_answer_examples: int = 0):
         super().__init__()
         self.save_hyperparameters()
+        self.val_accuracy = AnswerAccuracy()
         self.tokenizer = self._text_tokenizer(tokenizer or backbone, tokenizer_train_manifest, tokenizer_vocab_size)
         speech = load_codec(codec, **({} if num_codebooks is None else {"num_codebooks": num_codebooks}))
         self.vocab = JointVocab(len(self.tokenizer), speech.num_codebooks, speech.codebook_size)
@@ -256,8 +261,32 @@ class SpeechReasoningLM(L.LightningModule):
         return losses["loss"]
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
-        batch = self.encode_batch(batch)
-        self._log_losses("val", self.losses(batch), batch)
+        encoded = self.encode_batch(batch)
+        self._log_losses("val", self.losses(encoded), encoded)
+        if batch_idx == 0 and self.hparams.val_answer_examples:
+            self._score_answers(batch, self.hparams.val_answer_examples)
+
+    @torch.no_grad()
+    def _score_answers(self, batch: dict, count: int) -> None:
+        """Answer the first `count` questions of a batch as `s2s evaluate` would, the model alone: greedy, no
+        calculator, the thought only. Each is scored against its reference thought's answer."""
+        from s2s.lm.generate import build_prompt, generate
+        from s2s.pipeline import answer_from_thought
+
+        rows = range(min(count, len(batch["thought"])))
+        for i in rows:
+            heard, codes = batch["heard"][i], batch["question_codes"][i]
+            if heard is not None:
+                prompt = build_prompt(self.format, heard_length=len(heard))
+            elif codes is not None:
+                prompt = build_prompt(self.format, question_codes=codes)
+            else:
+                prompt = build_prompt(self.format, question_text_ids=tokenize(self.tokenizer,
+                                                                              [batch["question_written"][i]])[0])
+            reply = generate(self, prompt, heard=heard, temperature=0.0, max_thought_tokens=160, max_reply_tokens=0,
+                             max_speech_frames=0)
+            self.val_accuracy.update([answer_from_thought(reply.thought)], [answer_from_thought(batch["thought"][i])])
+        self.log("val/accuracy_thought", self.val_accuracy, prog_bar=True, batch_size=len(rows))
 
     def configure_optimizers(self):
         hp = self.hparams
