@@ -5,6 +5,7 @@
     s2s reply QUESTION.wav [--out REPLY.wav]      answer a spoken question: thought, reply text, spoken reply
     s2s evaluate --manifest M [--ckpt DIR]        accuracy per family and voice (audio, text, spoken), latency,
                                                   reply WER (--judge), shortcut test, report with plots (--report)
+    s2s judge --manifest M [--sphinx]             a judge's own WER/CER on clean TTS: how far to trust it
     s2s codec roundtrip IN.wav --out OUT.wav      encode and decode one file, print quality figures
     s2s codec eval SOURCE                         quality figures over a folder or manifest
     s2s codec export CKPT OUT_DIR                 Lightning checkpoint -> codec folder
@@ -83,6 +84,22 @@ def cmd_reply(args: argparse.Namespace) -> None:
     ttfa = "-" if timings["ttfa_ms"] is None else f"{timings['ttfa_ms']:.0f} ms"
     rtf = "-" if timings["rtf"] is None else f"{timings['rtf']:.3f}"
     print(f"timings: first audio {ttfa}, total {timings['total_ms']:.0f} ms, RTF {rtf}")
+
+
+def cmd_judge(args: argparse.Namespace) -> None:
+    from s2s.eval.judge import format_figures, judge_figures
+    from s2s.eval.reasoning import load_judge, read_rows
+
+    read_rows(args.manifest, args.limit)
+    judges = {} if args.no_ctc else {"ctc judge": load_judge(args.judge)}
+    if args.sphinx:
+        from s2s.eval.sphinx import sphinx_judge
+
+        judges["pocketsphinx"] = sphinx_judge()
+    if not judges:
+        raise ValueError("nothing to check: drop --no-ctc or add --sphinx")
+    results = {name: judge_figures(judge, args.manifest, args.limit) for name, judge in judges.items()}
+    print(json.dumps(results, indent=2) if args.json else "\n".join(format_figures(n, f) for n, f in results.items()))
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
@@ -237,6 +254,15 @@ def build_parser() -> argparse.ArgumentParser:
     evl.add_argument("--max-reply-tokens", type=int, default=None, help="generation cap (default: the pipeline's)")
     evl.add_argument("--max-speech-frames", type=int, default=None, help="generation cap (default: the pipeline's)")
     evl.set_defaults(func=cmd_evaluate)
+
+    jd = sub.add_parser("judge", help="a judge's own WER/CER on a manifest's clean recordings: how far to trust it")
+    jd.add_argument("--manifest", required=True, help="a spoken reasoning manifest (s2s data synth)")
+    jd.add_argument("--judge", default="default", metavar="DIR", help="a CTC judge folder (default: the shipped one)")
+    jd.add_argument("--no-ctc", action="store_true", help="skip the CTC judge")
+    jd.add_argument("--sphinx", action="store_true", help="also check pocketsphinx")
+    jd.add_argument("--limit", type=int, default=None, help="only the first N rows")
+    jd.add_argument("--json", action="store_true", help="print one JSON object")
+    jd.set_defaults(func=cmd_judge)
 
     codec = sub.add_parser("codec", help="codec tools").add_subparsers(dest="codec_command", required=True)
     rt = codec.add_parser("roundtrip", help="encode and decode one audio file")

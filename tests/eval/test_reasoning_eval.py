@@ -402,3 +402,34 @@ def test_reply_speech_is_compared_with_the_reference_recording_of_the_same_words
     assert mcd[1] is None and all(isinstance(v, float) and v > 0 for v in (mcd[0], mcd[2]))
     assert result["reply_mcd_db"] == pytest.approx((mcd[0] + mcd[2]) / 2)
     assert evaluate_manifest(ListeningPipeline(), manifest)["reply_mcd_db"] is None  # no reply audio in the manifest
+
+
+def test_judge_figures_give_a_judges_own_error_rates_on_known_words(manifest, tmp_path, capsys):
+    from s2s.eval.judge import format_figures, judge_figures
+
+    rows = [json.loads(line) for line in manifest.read_text().splitlines()]
+    for i, row in enumerate(rows):
+        audio.save(tmp_path / f"q{i}.wav", audio.load(manifest.parent / row["question_audio"])[0], RATE)
+        audio.save(tmp_path / f"r{i}.wav", 0.1 * torch.randn(1, RATE // 2 + 10 * int(row["answer"])), RATE)
+        row.update(question_audio=f"q{i}.wav", reply_audio=f"r{i}.wav")
+    copy = tmp_path / "manifest.jsonl"
+    copy.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+    class Parrot:  # hears a reply as the number its length says (row b's one too high), a question as row a's
+        def transcribe(self, wav):
+            n = wav.shape[-1]
+            for row in rows:
+                if abs(n - (RATE // 2 + 10 * int(row["answer"]))) <= 2:
+                    return ["the answer is " + number_to_words(int(row["answer"]) + (row["id"] == "b"))]
+            return [rows[0]["question"]]
+
+    figures = judge_figures(Parrot(), copy)
+    assert figures["reply_audio"]["n"] == 3 and figures["reply_audio"]["accuracy_answer"] == pytest.approx(2 / 3)
+    # references "the answer is forty two / seven / one hundred five": 15 words, one wrong ("eight")
+    assert figures["reply_audio"]["wer"] == pytest.approx(1 / 15)
+    assert figures["question_audio"]["n"] == 3 and 0 < figures["question_audio"]["wer"] < 1  # right once in three
+    assert "WER" in format_figures("parrot", figures)
+    bare = tmp_path / "bare.jsonl"
+    bare.write_text(json.dumps({"id": "x"}) + "\n")
+    with pytest.raises(ValueError, match="has no rows"):
+        judge_figures(Parrot(), bare)
