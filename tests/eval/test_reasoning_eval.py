@@ -364,6 +364,15 @@ def test_cli_json_has_the_headline_keys_and_the_report_renders(model_dir, manife
     assert (report_dir / "report.md").is_file()
 
 
+def test_cli_judge_prints_the_judges_own_figures(manifest, judge_dir, capsys):
+    main(["judge", "--manifest", str(manifest), "--judge", judge_dir, "--json"])
+    data = json.loads(capsys.readouterr().out)
+    assert list(data) == ["ctc judge"] and data["ctc judge"]["question_audio"]["n"] == 3
+    assert 0 <= data["ctc judge"]["question_audio"]["cer"]
+    main(["judge", "--manifest", str(manifest), "--judge", judge_dir])
+    assert "question_audio  n=3" in capsys.readouterr().out
+
+
 def one_line_error(argv, capsys) -> str:
     with pytest.raises(SystemExit) as exit_info:
         main(argv)
