@@ -1,7 +1,7 @@
 """The README's main job: answer the bundled spoken question with the shipped default model, offline.
 
-It prints the question (as the corpus wrote it), the model's thought, its
-reply and the timings, and writes the spoken reply. If no default model is
+It prints the question (as the corpus wrote it), what the model heard, its
+thought, its reply and the timings, and writes the spoken reply. If no default model is
 installed (a trimmed checkout), it falls back to a codec round trip of the
 same question, so the command still shows the first stage of the pipeline.
 """
@@ -50,6 +50,8 @@ def run_demo(out: str = "outputs/demo", codec_name: str = "s2s-tiny", ckpt: str 
     reply = pipeline(EXAMPLE_QUESTION, out=target)
     print(f"question: {EXAMPLE_QUESTION.name} ({info['voice']}, a voice no model here trained on)")
     print(f"          \"{info['question']}\"  (expected answer: {info['answer']})")
+    if reply.question_heard is not None:
+        print(f"heard   : {reply.question_heard}")
     print("thought :")
     for line in reply.thought.splitlines():
         print(f"          {line}")

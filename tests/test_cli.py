@@ -39,7 +39,7 @@ def test_demo_answers_the_bundled_question_and_never_overwrites_an_earlier_outpu
     written = sorted(p.name for p in tmp_path.glob("*.wav"))
     assert written == ["example_reply-1.wav", "example_reply.wav"]
     out = capsys.readouterr().out
-    assert "thought :" in out and "answer  :" in out and "first audio" in out
+    assert "heard   :" in out and "thought :" in out and "answer  :" in out and "first audio" in out
     wav, rate = audio.load(tmp_path / "example_reply.wav")
     assert rate == 16000 and wav.shape[-1] > 0.3 * rate  # a spoken reply, not an empty file
 
