@@ -33,7 +33,8 @@ def test_atomic_folder_is_all_or_nothing(tmp_path):
 
 class FakeTrainer:
     def __init__(self, max_steps=-1, estimated_stepping_batches=1000, callbacks=()):
-        self.max_steps, self.estimated_stepping_batches, self.callbacks = max_steps, estimated_stepping_batches, callbacks
+        self.max_steps, self.callbacks = max_steps, callbacks
+        self.estimated_stepping_batches = estimated_stepping_batches
 
 
 def test_run_progress_follows_steps_or_the_clock_whichever_ends_the_run_first(monkeypatch):

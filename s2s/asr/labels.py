@@ -1,4 +1,4 @@
-"""What the recogniser writes: spoken characters (a judge), written characters or a text tokenizer's ids (the LM's ears).
+"""What the recogniser writes: spoken characters (a judge), written characters or a tokenizer's ids (the LM's ears).
 
 Id 0 is always the CTC blank; label i + 1 is character / token i.
 """

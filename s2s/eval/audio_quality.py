@@ -206,8 +206,9 @@ class MelCepstralDistortion(Metric):
     utterance and a reference recording of the same words: unlike STOI or SI-SDR it needs no time alignment,
     so it fits a reply the model spoke at its own pace against the corpus's TTS of the same sentence.
 
-    update(preds, target, sample_rate, target_sample_rate=sample_rate): lists of waveforms [T] (any lengths). Cepstra c1..c13 of 25 ms frames
-    every 10 ms at 16 kHz (c0, the loudness, left out); MCD = 10 / ln 10 * sqrt(2 * sum (c - c')^2).
+    update(preds, target, sample_rate, target_sample_rate=sample_rate): lists of waveforms [T] (any lengths).
+    Cepstra c1..c13 of 25 ms frames every 10 ms at 16 kHz (c0, the loudness, left out);
+    MCD = 10 / ln 10 * sqrt(2 * sum (c - c')^2).
     """
 
     is_differentiable = False

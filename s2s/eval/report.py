@@ -211,7 +211,8 @@ def _markdown(summary: dict, plots: dict[str, str]) -> str:
     headline = (("accuracy_thought", _pct), ("accuracy_spoken", _pct), ("accuracy_spoken_sphinx", _pct),
                 ("accuracy_text", _pct),
                 ("accuracy_reply_text", _pct), ("modality_gap", _pct), ("wer", _num), ("cer", _num),
-                ("reply_mcd_db", lambda v: _num(v, 2)), ("hearing_cer", _num), ("numbers_heard", _pct), ("accuracy_when_numbers_heard", _pct),
+                ("reply_mcd_db", lambda v: _num(v, 2)), ("hearing_cer", _num), ("numbers_heard", _pct),
+                ("accuracy_when_numbers_heard", _pct),
                 ("ttfa_ms_p50", _ms), ("ttfa_ms_p90", _ms), ("total_ms_p50", _ms), ("total_ms_p90", _ms),
                 ("rtf_p50", _num), ("rtf_p90", _num), ("thought_tokens_mean", lambda v: _num(v, 1)), ("chance", _pct))
     for name, show in headline:

@@ -31,7 +31,8 @@ NUMBER_RULES = f"""<digit> = {' | '.join(UNITS[1:])};
 <tens> = {' | '.join(TENS[2:])};
 <below100> = <digit> | <teen> | <tens> [<digit>];
 <hour> = <digit> | ten | eleven | twelve;
-<num> = [minus] (zero | <below100> | <digit> hundred [<below100>]) | <hour> (o'clock | oh <digit> | <teen> | <tens> [<digit>]);"""
+<clock> = <hour> (o'clock | oh <digit> | <teen> | <tens> [<digit>]);
+<num> = [minus] (zero | <below100> | <digit> hundred [<below100>]) | <clock>;"""
 _SHAPE_SAMPLES = 6000  # replies drawn to collect every shape (each family has a few templates)
 
 

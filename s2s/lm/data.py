@@ -61,7 +61,8 @@ def heard_questions(manifest: Path, hearing_dir: str, tokenizer_dir: str | None 
     cache = manifest.parent / "heard" / f"{_digest(*sources)}.pt"
     if cache.exists():
         return [HeardQuestion(**d) for d in torch.load(cache, weights_only=True)]
-    hearing = Hearing(CTCRecognizer.from_folder(hearing_dir), load_text_tokenizer(tokenizer_dir) if tokenizer_dir else None)
+    tokenizer = load_text_tokenizer(tokenizer_dir) if tokenizer_dir else None
+    hearing = Hearing(CTCRecognizer.from_folder(hearing_dir), tokenizer)
     waves = [audio.load(manifest.parent / row["question_audio"], 16000)[0].mean(0) for row in rows]
     order = sorted(range(len(rows)), key=lambda i: waves[i].numel())
     heard: list[HeardQuestion | None] = [None] * len(rows)
