@@ -20,7 +20,7 @@ The recogniser writes either
 - written characters (`labels: written`, the shipped hearing): its transcript
   ("What is 21 + 4?") is cut into the LM's tokens, each token's segment runs
   from its first character's frame to the next token's, and p is one-hot. A
-  fixed alphabet of ~80 characters learns from few spoken examples far
+  fixed alphabet of 74 characters learns from few spoken examples far
   faster than a thousand token ids; or
 - the LM's own tokens (`labels: tokenizer:<folder>`): each greedy run is a
   segment and p is its mean posterior, which keeps the recogniser's doubt.
