@@ -65,6 +65,9 @@ def load_judge(judge):
     from s2s.asr.module import CTCRecognizer
 
     if judge == "default":
+        if not DEFAULT_JUDGE.is_dir():
+            raise FileNotFoundError(f"no judge is shipped at {DEFAULT_JUDGE} yet; train one with "
+                                    "configs/asr/judge.yaml, s2s export it and pass --judge DIR")
         judge = DEFAULT_JUDGE
     if not isinstance(judge, CTCRecognizer):
         if not isinstance(judge, (str, os.PathLike)) or not Path(judge).is_dir():

@@ -443,3 +443,11 @@ def test_judge_figures_give_a_judges_own_error_rates_on_known_words(manifest, tm
     bare.write_text(json.dumps({"id": "x"}) + "\n")
     with pytest.raises(ValueError, match="has no rows"):
         judge_figures(Parrot(), bare)
+
+
+def test_the_default_judge_is_a_clear_error_until_one_ships(monkeypatch, tmp_path):
+    from s2s.eval import reasoning
+
+    monkeypatch.setattr(reasoning, "DEFAULT_JUDGE", tmp_path / "s2s-judge-tiny")
+    with pytest.raises(FileNotFoundError, match="no judge is shipped at .* train one with configs/asr/judge.yaml"):
+        load_judge("default")
