@@ -233,12 +233,19 @@ class MelCepstralDistortion(Metric):
         if len(preds) != len(target):
             raise ValueError(f"{len(preds)} utterances for {len(target)} references")
         for pred, ref in zip(preds, target):
-            a, b = self.cepstra(pred, sample_rate), self.cepstra(ref, target_sample_rate or sample_rate)
-            if min(a.shape[0], b.shape[0]) < 3:  # a few frames at most: nothing to compare
-                continue
-            mean_distance = dtw_cost(a, b)  # Euclidean distance of the cepstra per aligned frame pair
-            self.total += 10 / math.log(10) * math.sqrt(2) * mean_distance
-            self.count += 1
+            distortion = self.distortion_db(pred, ref, sample_rate, target_sample_rate)
+            if distortion is not None:
+                self.total += distortion
+                self.count += 1
+
+    def distortion_db(self, pred: torch.Tensor, ref: torch.Tensor, sample_rate: int,
+                      target_sample_rate: int | None = None) -> float | None:
+        """MCD-DTW of one utterance against its reference, without touching the metric's state; None when
+        either is only a few frames long (nothing to compare)."""
+        a, b = self.cepstra(pred, sample_rate), self.cepstra(ref, target_sample_rate or sample_rate)
+        if min(a.shape[0], b.shape[0]) < 3:
+            return None
+        return float(10 / math.log(10) * math.sqrt(2) * dtw_cost(a, b))  # dtw_cost: mean distance per pair
 
     def compute(self) -> torch.Tensor:
         return (self.total / self.count).float() if self.count else torch.tensor(float("nan"))

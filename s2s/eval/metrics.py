@@ -22,28 +22,45 @@ from torchmetrics.text import CharErrorRate, WordErrorRate
 from s2s.asr.labels import CharLabels
 
 
-class AnswerAccuracy(Metric):
-    """update(predicted answers, reference answers); compute() -> the fraction exactly equal (0 before any update)."""
+class FractionRight(Metric):
+    """The fraction of (prediction, reference) pairs that `right` accepts (0 before any update), summed across
+    processes. Subclasses say what is right and what their lists hold (`ITEMS`: predicted / reference nouns)."""
 
     is_differentiable = False
     higher_is_better = True
     full_state_update = False
+    ITEMS = ("predictions", "references")
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self.add_state("correct", default=torch.tensor(0), dist_reduce_fx="sum")
         self.add_state("total", default=torch.tensor(0), dist_reduce_fx="sum")
 
-    def update(self, preds: Sequence[str | None], target: Sequence[str]) -> None:
+    @staticmethod
+    def right(pred, target) -> bool:
+        raise NotImplementedError
+
+    def update(self, preds: Sequence, target: Sequence) -> None:
+        predicted, reference = self.ITEMS
         if isinstance(preds, str) or isinstance(target, str):
-            raise TypeError("AnswerAccuracy.update takes lists of answers, not one string")
+            raise TypeError(f"{type(self).__name__}.update takes lists of {reference.split()[-1]}, not one string")
         if len(preds) != len(target):
-            raise ValueError(f"{len(preds)} predicted answers for {len(target)} reference answers")
-        self.correct += sum(p is not None and str(p).strip() == str(t).strip() for p, t in zip(preds, target))
+            raise ValueError(f"{len(preds)} {predicted} for {len(target)} {reference}")
+        self.correct += sum(self.right(p, t) for p, t in zip(preds, target))
         self.total += len(target)
 
     def compute(self) -> torch.Tensor:
         return self.correct.float() / self.total.clamp(min=1)
+
+
+class AnswerAccuracy(FractionRight):
+    """update(predicted answers, reference answers); compute() -> the fraction exactly equal (0 before any update)."""
+
+    ITEMS = ("predicted answers", "reference answers")
+
+    @staticmethod
+    def right(pred: str | None, target: str) -> bool:
+        return pred is not None and str(pred).strip() == str(target).strip()
 
 
 def normalise(text: str) -> str:
@@ -80,33 +97,15 @@ class ReplyErrorRates(MetricCollection):
 _NUMBER = re.compile(r"\d+")
 
 
-class NumbersHeard(Metric):
+class NumbersHeard(FractionRight):
     """update(heard questions, written questions); compute() -> the fraction whose numbers were all heard right.
 
     "What is 21 + 4?" heard as "What is 21 + 4" counts as right; heard as "What is 20 + 14?" does not.
     A question with no numbers counts as right when the hearing wrote none either.
     """
 
-    is_differentiable = False
-    higher_is_better = True
-    full_state_update = False
-
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self.add_state("correct", default=torch.tensor(0), dist_reduce_fx="sum")
-        self.add_state("total", default=torch.tensor(0), dist_reduce_fx="sum")
-
-    def update(self, preds: Sequence[str], target: Sequence[str]) -> None:
-        if isinstance(preds, str) or isinstance(target, str):
-            raise TypeError("NumbersHeard.update takes lists of questions, not one string")
-        if len(preds) != len(target):
-            raise ValueError(f"{len(preds)} heard questions for {len(target)} written questions")
-        self.correct += sum(self.all_right(p, t) for p, t in zip(preds, target))
-        self.total += len(target)
+    ITEMS = ("heard questions", "written questions")
 
     @staticmethod
-    def all_right(heard: str | None, written: str) -> bool:
+    def right(heard: str | None, written: str) -> bool:
         return _NUMBER.findall(heard or "") == _NUMBER.findall(written)
-
-    def compute(self) -> torch.Tensor:
-        return self.correct.float() / self.total.clamp(min=1)

@@ -147,7 +147,7 @@ def scores(examples: list[dict]) -> dict:
         cer = CharErrorRate()
         cer.update([" ".join(e["question_heard"].split()) for e in heard],
                    [" ".join(e["question_written"].split()) for e in heard])
-        right = [e for e in heard if NumbersHeard.all_right(e["question_heard"], e["question_written"])]
+        right = [e for e in heard if NumbersHeard.right(e["question_heard"], e["question_written"])]
         figures.update(hearing_cer=_number(cer.compute()), numbers_heard=float(numbers.compute()),
                        accuracy_when_numbers_heard=(sum(e["thought_correct"] for e in right) / len(right)
                                                     if right else None))
@@ -203,6 +203,7 @@ def evaluate_manifest(pipeline, manifest: str | Path, limit: int | None = None, 
     manifest = Path(manifest)
     rows = read_rows(manifest, limit)
     judge = None if judge is None else load_judge(judge)
+    mcd = MelCepstralDistortion()  # one cepstral front end for every reply
     examples = []
     for n, row in enumerate(rows):
         other = None
@@ -232,9 +233,7 @@ def evaluate_manifest(pipeline, manifest: str | Path, limit: int | None = None, 
         if row.get("reply_audio") and row.get("reply") and reply.waveform.numel() \
                 and normalise(reply.reply_text) == normalise(row["reply"]):  # the same words: compare the voices
             reference, rate = audio_io.load(manifest.parent / row["reply_audio"])
-            mcd = MelCepstralDistortion()
-            mcd.update([reply.waveform[0]], [reference.mean(0)], reply.sample_rate, target_sample_rate=rate)
-            example["reply_mcd_db"] = _number(mcd.compute())
+            example["reply_mcd_db"] = mcd.distortion_db(reply.waveform[0], reference.mean(0), reply.sample_rate, rate)
         if sphinx is not None:
             heard = hear(sphinx, reply.waveform, reply.sample_rate)
             example.update(sphinx_heard=heard, sphinx_answer=spoken_answer(heard, row["answer"]))
