@@ -40,7 +40,7 @@ def run_lightning(args: list[str]) -> None:
             precision = cpu_precision(trainer.precision, trainer.accelerator)
             if precision != trainer.precision:
                 print(f"note: this CPU has no native bfloat16 ({precision} instead of {trainer.precision}, "
-                      "which would run tens of times slower here)")
+                      "which would run many times slower here)")
                 trainer.precision = precision
 
     CLI(subclass_mode_model=True, subclass_mode_data=True, args=args,
