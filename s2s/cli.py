@@ -32,19 +32,29 @@ USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, RuntimeError, Key
 def run_lightning(args: list[str]) -> None:
     from lightning.pytorch.cli import LightningCLI
 
-    from s2s.training import cpu_precision
+    from s2s.training import RandomStateCheckpoint, cpu_precision
 
     class CLI(LightningCLI):
+        def instantiate_trainer(self, **kwargs):
+            trainer = super().instantiate_trainer(**kwargs)
+            trainer.callbacks.append(RandomStateCheckpoint())
+            return trainer
+
         def before_instantiate_classes(self) -> None:
-            trainer = self.config[self.subcommand].trainer
+            config = self.config[self.subcommand]
+            if "weights_only" in config and config.weights_only is None:  # fit(ckpt_path, weights_only), Lightning 2.6
+                config.weights_only = True  # a checkpoint resumes as tensors, never as pickled code
+            trainer = config.trainer
             precision = cpu_precision(trainer.precision, trainer.accelerator)
             if precision != trainer.precision:
                 print(f"note: this CPU has no native bfloat16 ({precision} instead of {trainer.precision}, "
                       "which would run many times slower here)")
                 trainer.precision = precision
 
+    # Our samplers shard batches across ranks themselves (s2s/data/resumable.py): Lightning must not wrap them.
     CLI(subclass_mode_model=True, subclass_mode_data=True, args=args,
-        parser_kwargs={"parser_mode": "omegaconf"}, save_config_kwargs={"overwrite": True})
+        trainer_defaults={"use_distributed_sampler": False}, parser_kwargs={"parser_mode": "omegaconf"},
+        save_config_kwargs={"overwrite": True})
 
 
 def cmd_demo(args: argparse.Namespace) -> None:

@@ -18,7 +18,7 @@ def load_checkpoint(ckpt_path: str | Path):
     ckpt_path = Path(ckpt_path)
     if not ckpt_path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {ckpt_path}")
-    checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+    checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=True)  # tensors and plain values only
     hparams = dict(checkpoint.get("hyper_parameters", {}))
     class_path = hparams.get("_class_path")
     if class_path not in EXPORTABLE:

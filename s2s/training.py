@@ -1,8 +1,10 @@
-"""Pieces every training module and exporter shares: the learning-rate schedule and atomic folders."""
+"""Pieces every training module and exporter shares: the learning-rate schedule, atomic folders, and what a
+resumed run needs to continue where it stopped."""
 from __future__ import annotations
 
 import math
 import os
+import random
 import shutil
 import tempfile
 from contextlib import contextmanager
@@ -103,3 +105,47 @@ class CheckpointOnStop(L.Callback):
     def on_exception(self, trainer: L.Trainer, module: L.LightningModule, exception: BaseException) -> None:
         if isinstance(exception, KeyboardInterrupt):
             trainer.save_checkpoint(Path(self.dirpath) / "last.ckpt")
+
+
+class RandomStateCheckpoint(L.Callback):
+    """Keep the random generators' states (torch, CUDA, Python, NumPy) in every checkpoint and restore them
+    when a run resumes, so dropout and SpecAugment draw what they would have drawn: together with the
+    resumable samplers (s2s/data/resumable.py) a killed run continues the same loss curve. States are kept
+    as tensors and lists, so the checkpoint still loads with `weights_only=True`. `s2s fit` adds it to
+    every run.
+    """
+
+    def __init__(self):
+        self.pending: dict | None = None
+
+    def state_dict(self) -> dict:
+        import numpy as np
+
+        kind, keys, pos, has_gauss, cached = np.random.get_state()
+        state = {"torch": torch.get_rng_state(), "python": random.getstate(),
+                 "numpy": [kind, torch.from_numpy(keys.astype("int64")), pos, has_gauss, cached]}
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            state["cuda"] = torch.cuda.get_rng_state_all()
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        self.pending = state
+
+    def on_train_batch_start(self, trainer: L.Trainer, module: L.LightningModule, batch, batch_idx: int) -> None:
+        # Restored here, not at load time: set-up and the sanity check between the two draw numbers of their own.
+        if self.pending is None:
+            return
+        import numpy as np
+
+        state, self.pending = self.pending, None
+        torch.set_rng_state(state["torch"])
+        random.setstate(_as_tuple(state["python"]))
+        kind, keys, pos, has_gauss, cached = state["numpy"]
+        np.random.set_state((kind, keys.numpy().astype("uint32"), pos, has_gauss, cached))
+        if "cuda" in state and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _as_tuple(value):
+    """random.setstate wants the tuples it gave back; a checkpoint may hand them back as lists."""
+    return tuple(_as_tuple(v) for v in value) if isinstance(value, (list, tuple)) else value

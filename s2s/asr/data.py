@@ -5,12 +5,13 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
 from s2s import audio
 from s2s.asr.features import SAMPLE_RATE
 from s2s.data.datamodule import LengthBucketSampler
 from s2s.data.manifest import read_manifest
+from s2s.data.resumable import ResumableDataLoader, trainer_epoch
 
 
 class SpeechTextDataset(Dataset):
@@ -59,13 +60,14 @@ class SpeechTextDataModule(L.LightningDataModule):
         if self.val_set is None and self.hparams.val:
             self.val_set = SpeechTextDataset(self.hparams.val, self.pairs)
 
-    def _loader(self, dataset: SpeechTextDataset, shuffle: bool) -> DataLoader:
+    def _loader(self, dataset: SpeechTextDataset, shuffle: bool) -> ResumableDataLoader:
         lengths = [wav.numel() for wav, _ in dataset.items]
-        sampler = LengthBucketSampler(lengths, self.hparams.batch_size, shuffle=shuffle)
-        return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate, num_workers=self.hparams.num_workers)
+        sampler = LengthBucketSampler(lengths, self.hparams.batch_size, shuffle=shuffle,
+                                      epoch=trainer_epoch(self) if shuffle else None)
+        return ResumableDataLoader(dataset, sampler, collate_fn=collate, num_workers=self.hparams.num_workers)
 
-    def train_dataloader(self) -> DataLoader:
+    def train_dataloader(self) -> ResumableDataLoader:
         return self._loader(self.train_set, shuffle=True)
 
-    def val_dataloader(self) -> DataLoader | list:
+    def val_dataloader(self) -> ResumableDataLoader | list:
         return self._loader(self.val_set, shuffle=False) if self.val_set is not None else []

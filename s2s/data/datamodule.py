@@ -8,14 +8,16 @@ frames, faster steps) while their order still changes every epoch.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from pathlib import Path
 
 import lightning as L
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import Dataset
 
 from s2s.codecs import Codec, load_codec
 from s2s.data.manifest import read_manifest
+from s2s.data.resumable import EpochBatchSampler, ResumableDataLoader, trainer_epoch
 from s2s.data.token_cache import TokenCache, cache_folder, encode_file
 
 TEXT_FIELDS = ("family", "question", "question_written", "thought", "answer", "reply")
@@ -67,19 +69,17 @@ def collate(items: list[dict]) -> dict:
     return batch
 
 
-class LengthBucketSampler(Sampler[list[int]]):
+class LengthBucketSampler(EpochBatchSampler):
     """Shuffle, cut into pools of `batch_size * pool_batches`, sort each pool by length, batch, shuffle batches."""
 
     def __init__(self, lengths: list[int], batch_size: int, pool_batches: int = 50, seed: int = 0,
-                 shuffle: bool = True):
+                 shuffle: bool = True, epoch: Callable[[], int] | None = None):
+        super().__init__(epoch)
         self.lengths, self.batch_size, self.pool_batches = lengths, batch_size, pool_batches
-        self.seed, self.shuffle, self.epoch = seed, shuffle, 0
+        self.seed, self.shuffle = seed, shuffle
 
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __iter__(self):
-        rng = random.Random(self.seed + self.epoch)
+    def epoch_batches(self, epoch: int) -> list[list[int]]:
+        rng = random.Random(self.seed + epoch)
         order = list(range(len(self.lengths)))
         if self.shuffle:
             rng.shuffle(order)
@@ -90,11 +90,7 @@ class LengthBucketSampler(Sampler[list[int]]):
             batches += [pool[i: i + self.batch_size] for i in range(0, len(pool), self.batch_size)]
         if self.shuffle:
             rng.shuffle(batches)
-        self.epoch += 1
-        return iter(batches)
-
-    def __len__(self) -> int:
-        return -(-len(self.lengths) // self.batch_size)
+        return batches
 
 
 class SpokenReasoningDataModule(L.LightningDataModule):
@@ -115,13 +111,14 @@ class SpokenReasoningDataModule(L.LightningDataModule):
             self.train_set = self._dataset(self.hparams.train)
             self.val_set = self._dataset(self.hparams.val) if self.hparams.val else None
 
-    def _loader(self, dataset: SpokenReasoningDataset, shuffle: bool) -> DataLoader:
+    def _loader(self, dataset: SpokenReasoningDataset, shuffle: bool) -> ResumableDataLoader:
         lengths = [dataset.length_frames(i) for i in range(len(dataset))]
-        sampler = LengthBucketSampler(lengths, self.hparams.batch_size, seed=self.hparams.seed, shuffle=shuffle)
-        return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate, num_workers=self.hparams.num_workers)
+        sampler = LengthBucketSampler(lengths, self.hparams.batch_size, seed=self.hparams.seed, shuffle=shuffle,
+                                      epoch=trainer_epoch(self) if shuffle else None)
+        return ResumableDataLoader(dataset, sampler, collate_fn=collate, num_workers=self.hparams.num_workers)
 
-    def train_dataloader(self) -> DataLoader:
+    def train_dataloader(self) -> ResumableDataLoader:
         return self._loader(self.train_set, shuffle=True)
 
-    def val_dataloader(self) -> DataLoader | list:
+    def val_dataloader(self) -> ResumableDataLoader | list:
         return self._loader(self.val_set, shuffle=False) if self.val_set else []

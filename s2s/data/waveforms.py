@@ -5,6 +5,7 @@ The whole corpus is held in memory at the codec's sample rate (an hour of
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import lightning as L
@@ -12,6 +13,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from s2s import audio
+from s2s.data.resumable import EpochBatchSampler, ResumableDataLoader, trainer_epoch
 from s2s.data.sources import find_audio_files
 
 
@@ -20,7 +22,9 @@ def load_all(source: str | Path, sample_rate: int, limit: int | None = None) -> 
 
 
 class RandomCrops(Dataset):
-    """`length` crops of `crop_samples`, each from a random clip at a random offset (zero-padded if short)."""
+    """`length` crops of `crop_samples` per epoch, each from a random clip at a random offset (zero-padded if short).
+
+    Crop `index` is a pure function of (seed, index); `CropBatches` numbers crops across epochs."""""
 
     def __init__(self, clips: list[torch.Tensor], crop_samples: int, length: int, seed: int = 0):
         self.clips, self.crop_samples, self.length, self.seed = clips, crop_samples, length, seed
@@ -34,6 +38,20 @@ class RandomCrops(Dataset):
         start = int(torch.randint(max(1, clip.shape[0] - self.crop_samples + 1), (1,), generator=g))
         crop = clip[start: start + self.crop_samples]
         return torch.nn.functional.pad(crop, (0, self.crop_samples - crop.shape[0]))
+
+
+class CropBatches(EpochBatchSampler):
+    """Epoch e holds crops e * length ... (e + 1) * length - 1 in order: crop k is drawn from seed and k alone,
+    so every epoch sees new crops and a resumed run sees the same ones again."""
+
+    def __init__(self, length: int, batch_size: int, epoch: Callable[[], int] | None = None):
+        super().__init__(epoch)
+        self.length, self.batch_size = length, batch_size
+
+    def epoch_batches(self, epoch: int) -> list[list[int]]:
+        first = epoch * self.length
+        return [list(range(first + i, first + i + self.batch_size))
+                for i in range(0, self.length - self.batch_size + 1, self.batch_size)]
 
 
 class WaveformDataModule(L.LightningDataModule):
@@ -53,9 +71,9 @@ class WaveformDataModule(L.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         hp = self.hparams
-        crops = RandomCrops(self.train_clips, int(hp.crop_seconds * hp.sample_rate), hp.crops_per_epoch,
-                            seed=hp.seed + self.trainer.current_epoch if self.trainer else hp.seed)
-        return DataLoader(crops, batch_size=hp.batch_size, shuffle=False, num_workers=hp.num_workers, drop_last=True)
+        crops = RandomCrops(self.train_clips, int(hp.crop_seconds * hp.sample_rate), hp.crops_per_epoch, seed=hp.seed)
+        sampler = CropBatches(hp.crops_per_epoch, hp.batch_size, epoch=trainer_epoch(self))
+        return ResumableDataLoader(crops, sampler, num_workers=hp.num_workers)
 
     def val_dataloader(self) -> DataLoader:
         n = int(self.hparams.val_seconds * self.hparams.sample_rate)

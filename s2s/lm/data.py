@@ -25,11 +25,12 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import Dataset
 
 from s2s import audio
 from s2s.data.manifest import read_manifest
 from s2s.data.problems import generate_problem
+from s2s.data.resumable import EpochBatchSampler, ResumableDataLoader, trainer_epoch
 from s2s.lm.hearing import HeardQuestion
 
 TEXT_FIELDS = ("question_written", "thought", "reply")
@@ -157,20 +158,24 @@ class ReasoningDataset(Dataset):
         return item
 
 
-class SpeechApartSampler(Sampler[list[int]]):
+class SpeechApartSampler(EpochBatchSampler):
     """Batches that hold only long rows (reply speech, or a question as codec tokens) or only short ones: a long
     row is five or ten times longer, and one in a batch would pad every other row to its length. Long batches
     are smaller (`speech_batch_size`).
 
     `epoch`, when given, is asked at the start of every pass (the trainer's current epoch) and set on the
-    dataset, so each epoch draws new problems, speech and order without reloading the dataloader."""
+    dataset, so each epoch draws new problems, speech and order without reloading the dataloader; without
+    it the dataset's own `epoch` decides."""
 
     def __init__(self, dataset: ReasoningDataset, batch_size: int, speech_batch_size: int, shuffle: bool, seed: int,
                  epoch: Callable[[], int] | None = None):
+        super().__init__(epoch)
         self.dataset, self.batch_size, self.speech_batch_size = dataset, batch_size, speech_batch_size
-        self.shuffle, self.seed, self.epoch = shuffle, seed, epoch
+        self.shuffle, self.seed = shuffle, seed
 
-    def _batches(self) -> list[list[int]]:
+    def epoch_batches(self, epoch: int) -> list[list[int]]:
+        if self.epoch_source is not None:
+            self.dataset.epoch = epoch
         order = list(range(len(self.dataset)))
         rng = random.Random(f"{self.seed}:{self.dataset.epoch}")
         if self.shuffle:
@@ -183,14 +188,6 @@ class SpeechApartSampler(Sampler[list[int]]):
         if self.shuffle:
             rng.shuffle(batches)
         return batches
-
-    def __iter__(self):
-        if self.epoch is not None:
-            self.dataset.epoch = self.epoch()
-        return iter(self._batches())
-
-    def __len__(self) -> int:
-        return len(self._batches())
 
 
 def collate(items: list[dict]) -> dict:
@@ -238,20 +235,18 @@ class ReasoningDataModule(L.LightningDataModule):
         if self.val_set is None and hp.val:
             self.val_set = self._dataset(hp.val, hp.val_text_examples, 1, hp.seed + 1)
 
-    def _loader(self, dataset: ReasoningDataset, shuffle: bool, epoch: Callable[[], int] | None = None) -> DataLoader:
+    def _loader(self, dataset: ReasoningDataset, shuffle: bool,
+                epoch: Callable[[], int] | None = None) -> ResumableDataLoader:
         hp = self.hparams
         sampler = SpeechApartSampler(dataset, hp.batch_size, hp.speech_batch_size, shuffle, hp.seed, epoch)
-        return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate, num_workers=hp.num_workers)
+        return ResumableDataLoader(dataset, sampler, collate_fn=collate, num_workers=hp.num_workers)
 
-    def _current_epoch(self) -> int:
-        trainer = getattr(self, "trainer", None)
-        return trainer.current_epoch if trainer is not None else 0
-
-    def train_dataloader(self) -> DataLoader:
+    def train_dataloader(self) -> ResumableDataLoader:
         # Lightning makes this loader once (unless reload_dataloaders_every_n_epochs), so the sampler asks
         # for the epoch at every pass: a fresh draw each epoch, and the same draw again on resuming.
-        self.train_set.epoch = self._current_epoch()
-        return self._loader(self.train_set, shuffle=True, epoch=self._current_epoch)
+        epoch = trainer_epoch(self)
+        self.train_set.epoch = epoch()
+        return self._loader(self.train_set, shuffle=True, epoch=epoch)
 
-    def val_dataloader(self) -> DataLoader | list:
+    def val_dataloader(self) -> ResumableDataLoader | list:
         return self._loader(self.val_set, shuffle=False) if self.val_set is not None else []

@@ -136,4 +136,7 @@ def test_length_buckets_group_similar_lengths_and_reshuffle():
     first = list(sampler)
     assert sorted(i for batch in first for i in batch) == list(range(100))
     assert all(max(lengths[i] for i in b) - min(lengths[i] for i in b) == 9 for b in first)  # one pool: sorted
+    sampler.set_epoch(1)
     assert list(sampler) != first  # a new epoch, a new order
+    sampler.set_epoch(0)
+    assert list(sampler) == first  # the same epoch, the same order: what a resumed run relies on
