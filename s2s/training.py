@@ -149,3 +149,17 @@ class RandomStateCheckpoint(L.Callback):
 def _as_tuple(value):
     """random.setstate wants the tuples it gave back; a checkpoint may hand them back as lists."""
     return tuple(_as_tuple(v) for v in value) if isinstance(value, (list, tuple)) else value
+
+
+def check_init_args(cls: type, init_args: dict, source: str | os.PathLike) -> dict:
+    """`init_args` unchanged if `cls.__init__` takes every key, else a ValueError naming the bad keys and the allowed
+    ones: a saved model's config.yaml is checked before anything is built, not met as a TypeError deep inside."""
+    import inspect
+
+    if not isinstance(init_args, dict):
+        raise ValueError(f"{source}: `init_args` must be a mapping of {cls.__name__}'s arguments, got {init_args!r}")
+    allowed = [name for name in inspect.signature(cls.__init__).parameters if name != "self"]
+    unknown = sorted(set(init_args) - set(allowed))
+    if unknown:
+        raise ValueError(f"{source}: unknown keys {unknown} for {cls.__name__}; allowed: {allowed}")
+    return init_args

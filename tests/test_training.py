@@ -1,5 +1,6 @@
 """The shared learning-rate schedule and atomic folder writes."""
 import math
+from pathlib import Path
 
 import pytest
 
@@ -92,3 +93,43 @@ def test_s2s_fit_trains_in_32_bits_where_the_cpu_lacks_bf16(monkeypatch, tmp_pat
     assert "no native bfloat16 (32-true instead of bf16-mixed" in capsys.readouterr().out
     saved = yaml.safe_load((tmp_path / "config.yaml").read_text())
     assert saved["trainer"]["precision"] == "32-true"
+
+
+def test_saved_configs_are_checked_before_anything_is_built(tmp_path):
+    from s2s.training import check_init_args
+
+    class Model:
+        def __init__(self, dim: int = 4, lr: float = 1e-3):
+            pass
+
+    assert check_init_args(Model, {"dim": 8}, "config.yaml") == {"dim": 8}
+    with pytest.raises(ValueError, match=r"config.yaml: unknown keys \['learning_rate'\] for Model; allowed: "
+                                         r"\['dim', 'lr'\]"):
+        check_init_args(Model, {"dim": 8, "learning_rate": 1}, "config.yaml")
+    with pytest.raises(ValueError, match="must be a mapping"):
+        check_init_args(Model, ["dim"], "config.yaml")
+
+
+def test_a_saved_recogniser_with_a_misspelt_key_is_refused_in_one_line(tmp_path):
+    import shutil
+
+    from s2s.asr.module import CTCRecognizer
+
+    folder = tmp_path / "hearing"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "s2s/assets/models/s2s-reasoner-tiny/hearing", folder)
+    config = folder / "config.yaml"
+    config.write_text(config.read_text().replace("  dim: ", "  dimm: "))
+    with pytest.raises(ValueError, match=r"unknown keys \['dimm'\] for CTCRecognizer; allowed: \['labels', 'dim'"):
+        CTCRecognizer.from_folder(folder)
+
+
+def test_every_torch_load_in_the_package_is_weights_only():
+    """Safe loading: a downloaded checkpoint must never run code, so no torch.load may unpickle objects."""
+    import re
+
+    package = Path(__file__).resolve().parents[1] / "s2s"
+    calls = [(path, m.group(0)) for path in package.rglob("*.py")
+             for m in re.finditer(r"torch\.load\([^)]*\)", path.read_text())]
+    assert calls, "expected the package to load some checkpoints"
+    unsafe = [f"{path.relative_to(package)}: {call}" for path, call in calls if "weights_only=True" not in call]
+    assert not unsafe, unsafe

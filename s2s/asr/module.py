@@ -20,7 +20,7 @@ from torchmetrics.text import CharErrorRate
 from s2s.asr.features import N_MELS, LogMel
 from s2s.asr.labels import build_labels
 from s2s.asr.model import ConformerConfig, ConformerCTC
-from s2s.training import atomic_folder, time_aware_scheduler
+from s2s.training import atomic_folder, check_init_args, time_aware_scheduler
 
 CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_DIR = "config.yaml", "model.safetensors", "tokenizer"
 
@@ -171,8 +171,9 @@ class CTCRecognizer(L.LightningModule):
         folder = Path(folder)
         if not (folder / CONFIG_FILE).is_file() or not (folder / WEIGHTS_FILE).is_file():
             raise FileNotFoundError(f"{folder} is not a saved CTCRecognizer: it needs {CONFIG_FILE} and {WEIGHTS_FILE}")
-        init_args = yaml.safe_load((folder / CONFIG_FILE).read_text())["init_args"]
-        if init_args["labels"].startswith("tokenizer:"):
+        saved = yaml.safe_load((folder / CONFIG_FILE).read_text()) or {}
+        init_args = check_init_args(cls, saved.get("init_args", {}), folder / CONFIG_FILE)
+        if init_args.get("labels", "").startswith("tokenizer:"):
             init_args["labels"] = f"tokenizer:{folder / init_args['labels'].partition(':')[2]}"
         model = cls(**init_args)
         model.net.load_state_dict(load_file(folder / WEIGHTS_FILE))

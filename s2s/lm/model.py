@@ -37,7 +37,7 @@ from s2s.lm.formats import REPLY_TEXT, SEGMENT_NAMES, SPEECH, THOUGHT, Sequence,
 from s2s.lm.hearing import HeardAdapter, HeardQuestion, Hearing
 from s2s.lm.text_tokenizer import load_text_tokenizer, train_text_tokenizer
 from s2s.lm.vocab import JointVocab
-from s2s.training import atomic_folder, time_aware_scheduler
+from s2s.training import atomic_folder, check_init_args, time_aware_scheduler
 
 CONFIG_FILE = "config.yaml"  # ours; the backbone's own config.json and model.safetensors sit beside it
 HEARING_DIR, ADAPTER_FILE = "hearing", "adapter.safetensors"  # the audio encoder and its adapter, when there is one
@@ -343,7 +343,8 @@ class SpeechReasoningLM(L.LightningModule):
         folder = Path(folder)
         if not (folder / CONFIG_FILE).is_file():
             raise FileNotFoundError(f"{folder} is not a saved SpeechReasoningLM: {folder / CONFIG_FILE} is missing")
-        saved = yaml.safe_load((folder / CONFIG_FILE).read_text())
+        saved = yaml.safe_load((folder / CONFIG_FILE).read_text()) or {}
+        check_init_args(cls, saved.get("init_args", {}), folder / CONFIG_FILE)
         # The folder is the backbone (already resized) and the tokenizer; nothing is trained or downloaded.
         init_args = {**saved["init_args"], "backbone": str(folder), "backbone_config": None,
                      "tokenizer": str(folder), "tokenizer_train_manifest": None}
