@@ -14,6 +14,10 @@ import soundfile as sf
 import torch
 import torchaudio.functional as AF
 
+# The longest file `load` reads unless told otherwise: an hour of 16 kHz mono is 230 MB of float32. Longer
+# files are refused from their header, before a sample is read. Set S2S_MAX_AUDIO_SECONDS to change it.
+MAX_SECONDS = float(os.environ.get("S2S_MAX_AUDIO_SECONDS", 3600))
+
 
 class AudioError(ValueError):
     """Bad audio from the user: the message says what was wrong and what to do."""
@@ -55,19 +59,43 @@ def prepare(wav: torch.Tensor, sample_rate: int, target_rate: int, channels: int
     return wav
 
 
-def load(path: str | os.PathLike, sample_rate: int | None = None, mono: bool = True) -> tuple[torch.Tensor, int]:
-    """Read an audio file as a float tensor [C, T]; resample when `sample_rate` is given."""
+def duration(path: str | os.PathLike) -> float:
+    """Seconds of audio in `path`, from its header alone (nothing is decoded)."""
     path = Path(path)
     if not path.is_file():
         raise AudioError(f"audio file not found: {path}")
     try:
+        info = sf.info(str(path))
+        if info.samplerate <= 0 or info.channels <= 0:
+            raise RuntimeError(f"header says {info.samplerate} Hz and {info.channels} channels")
+    except Exception as err:  # soundfile raises its own error types for every corrupt header
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise AudioError(f"cannot read {path} as audio ({reason}); pass a WAV, FLAC or OGG file") from None
+    return info.frames / info.samplerate
+
+
+def load(path: str | os.PathLike, sample_rate: int | None = None, mono: bool = True,
+         max_seconds: float | None = None) -> tuple[torch.Tensor, int]:
+    """Read an audio file as a float tensor [C, T]; resample when `sample_rate` is given.
+
+    Files longer than `max_seconds` (default `MAX_SECONDS`) are refused from their header, so a huge or
+    malicious file never fills the memory; non-finite samples (float WAVs can hold NaN) are refused too.
+    """
+    max_seconds = MAX_SECONDS if max_seconds is None else max_seconds
+    seconds = duration(path)
+    if seconds > max_seconds:
+        raise AudioError(f"{path} lasts {seconds:.1f} s, more than the {max_seconds:g} s allowed; "
+                         "cut it into shorter files (or raise the limit: max_seconds, S2S_MAX_AUDIO_SECONDS)")
+    try:
         data, file_rate = sf.read(str(path), dtype="float32", always_2d=True)
     except Exception as err:  # soundfile raises its own error types for every corrupt header
-        raise AudioError(f"cannot read {path} as audio ({str(err).strip().splitlines()[0]}); "
-                         "pass a WAV, FLAC or OGG file") from None
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise AudioError(f"cannot read {path} as audio ({reason}); pass a WAV, FLAC or OGG file") from None
     wav = torch.from_numpy(np.ascontiguousarray(data.T))
     if wav.shape[-1] == 0:
         raise AudioError(f"{path} holds no samples; record or synthesise some audio first")
+    if not torch.isfinite(wav).all():
+        raise AudioError(f"{path} contains NaN or Inf samples; re-export it as 16-bit PCM or clean the signal")
     if mono and wav.shape[0] > 1:
         wav = wav.mean(dim=0, keepdim=True)
     if sample_rate is not None and sample_rate != file_rate:

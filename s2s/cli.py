@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 
 LIGHTNING_SUBCOMMANDS = ("fit", "validate", "test", "predict")
 IMPORT_FORMATS = ("wav-txt", "librispeech")  # the keys of s2s.data.importers.IMPORTERS, known without importing it
@@ -30,11 +31,24 @@ USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, RuntimeError, Key
 
 
 def run_lightning(args: list[str]) -> None:
-    from lightning.pytorch.cli import LightningCLI
+    from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
     from s2s.training import RandomStateCheckpoint, cpu_precision
 
+    class OneLineConfigErrors(LightningArgumentParser):
+        """A bad config or argument is one line (jsonargparse's nested explanation joined up), not usage + tip."""
+
+        def error(self, message: str, ex: Exception | None = None):
+            if not self.exit_on_error:  # jsonargparse trying alternatives: it catches this itself
+                return super().error(message, ex)
+            text = " ".join(line.strip() for line in str(message).splitlines() if line.strip())
+            sys.stderr.write(f"s2s {args[0]}: error: {text} (see s2s {args[0]} --help)\n")
+            sys.exit(2)
+
     class CLI(LightningCLI):
+        def init_parser(self, **kwargs):
+            return OneLineConfigErrors(**kwargs)
+
         def instantiate_trainer(self, **kwargs):
             trainer = super().instantiate_trainer(**kwargs)
             trainer.callbacks.append(RandomStateCheckpoint())
@@ -51,6 +65,8 @@ def run_lightning(args: list[str]) -> None:
                       "which would run many times slower here)")
                 trainer.precision = precision
 
+    # `s2s fit ...` hands LightningCLI the arguments it also finds in sys.argv (which DDP's launcher re-runs).
+    warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")
     # Our samplers shard batches across ranks themselves (s2s/data/resumable.py): Lightning must not wrap them.
     CLI(subclass_mode_model=True, subclass_mode_data=True, args=args,
         trainer_defaults={"use_distributed_sampler": False}, parser_kwargs={"parser_mode": "omegaconf"},
@@ -72,8 +88,9 @@ def cmd_reply(args: argparse.Namespace) -> None:
     check_question(args.audio, args.text)
     if Path(args.out).exists() and not args.overwrite:
         raise FileExistsError(f"{args.out} already exists; choose another --out or pass --overwrite to replace it")
-    wav, rate, text = read_question(args.audio, None, args.text)
+    wav, rate, text = read_question(args.audio, None, args.text, args.max_seconds)
     pipeline = S2SPipeline.from_pretrained(args.ckpt)
+    pipeline.max_question_seconds = args.max_seconds
     reply = pipeline(wav, rate, text, out=args.out, overwrite=args.overwrite, temperature=args.temperature,
                      seed=args.seed, calculator=not args.no_calculator)
     if args.json:
@@ -216,8 +233,22 @@ def cmd_data_import(args: argparse.Namespace) -> None:
     print(IMPORTERS[args.format](args.src, args.out, overwrite=args.overwrite))
 
 
+def positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0 or value == float("inf"):
+        raise ValueError(text)
+    return value
+
+
+class OneLineErrors(argparse.ArgumentParser):
+    """argparse, but a bad argument is one line (what was wrong, where to look), not the usage block."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="s2s", description="Speech-to-speech reasoning.")
+    parser = OneLineErrors(prog="s2s", description="Speech-to-speech reasoning.")
     sub = parser.add_subparsers(dest="command", required=True)
     for name in LIGHTNING_SUBCOMMANDS:
         sub.add_parser(name, help=f"LightningCLI {name}: s2s {name} --config CONFIG.yaml", add_help=False)
@@ -229,7 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=cmd_demo)
 
     rp = sub.add_parser("reply", help="answer a spoken (or --text) question: thought, reply text, spoken reply")
-    rp.add_argument("audio", nargs="?", default=None, help="the spoken question (any rate, up to 30 s)")
+    rp.add_argument("audio", nargs="?", default=None, help="the spoken question (any rate, up to --max-seconds)")
     rp.add_argument("--text", default=None, help="a written question instead of AUDIO")
     rp.add_argument("--out", default="reply.wav", help="where to write the spoken reply (default: reply.wav)")
     rp.add_argument("--ckpt", default=None, help="a SpeechReasoningLM folder (default: the shipped model)")
@@ -237,6 +268,8 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     rp.add_argument("--temperature", type=float, default=0.0, help="0 is greedy")
     rp.add_argument("--seed", type=int, default=0)
+    rp.add_argument("--max-seconds", type=positive_float, default=30.0,
+                    help="refuse longer questions (default 30; a longer file is refused before it is read)")
     rp.add_argument("--no-calculator", action="store_true",
                     help="let the model do its own arithmetic (by default a calculator writes each result after '=')")
     rp.set_defaults(func=cmd_reply)

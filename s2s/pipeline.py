@@ -82,11 +82,13 @@ def check_question(audio, text) -> None:
         raise ValueError(f"give exactly one question, audio (a file or a waveform) or text (--text), got {given}")
 
 
-def read_question(audio=None, sample_rate: int | None = None, text: str | None = None):
+def read_question(audio=None, sample_rate: int | None = None, text: str | None = None,
+                  max_seconds: float = MAX_QUESTION_SECONDS):
     """The question checked and loaded: (wav [C, T] or None, its rate or None, text or None).
 
     `audio` is a file (any format soundfile reads, any rate and channels) or
-    a waveform [T] or [C, T] at `sample_rate` Hz.
+    a waveform [T] or [C, T] at `sample_rate` Hz, lasting at most `max_seconds`
+    (a longer file is refused from its header, before it is read).
     """
     check_question(audio, text)
     if text is not None:
@@ -96,7 +98,11 @@ def read_question(audio=None, sample_rate: int | None = None, text: str | None =
     if isinstance(audio, (str, os.PathLike)):
         if sample_rate is not None:
             raise ValueError("sample_rate is for a waveform; a file's own rate is read from the file")
-        wav, sample_rate = audio_io.load(audio)
+        seconds = audio_io.duration(audio)  # from the header: a long file is refused before it is read
+        if seconds > max_seconds:
+            raise audio_io.AudioError(f"{audio} is {seconds:.1f} s long; a question may last at most "
+                                      f"{max_seconds:g} s: trim it first (or raise --max-seconds)")
+        wav, sample_rate = audio_io.load(audio, max_seconds=max_seconds)
         where = str(audio)
     elif isinstance(audio, torch.Tensor):
         if sample_rate is None:
@@ -109,9 +115,9 @@ def read_question(audio=None, sample_rate: int | None = None, text: str | None =
         raise ValueError(f"audio must be a file path or a waveform tensor, got {type(audio).__name__}")
     audio_io.check_waveform(wav[None], sample_rate)  # empty, non-finite, bad rate: one sentence each
     seconds = wav.shape[-1] / sample_rate
-    if seconds > MAX_QUESTION_SECONDS:
+    if seconds > max_seconds:
         raise audio_io.AudioError(f"{where} is {seconds:.1f} s long; a question may last at most "
-                                  f"{MAX_QUESTION_SECONDS:g} s: trim it first")
+                                  f"{max_seconds:g} s: trim it first (or raise --max-seconds)")
     return wav, sample_rate, None
 
 
@@ -125,6 +131,7 @@ class S2SPipeline:
                              f"does not fit this model ({vocab.num_codebooks} codebooks of {vocab.codebook_size}): "
                              f"use the codec it was trained with ({model.hparams.codec})")
         self.model, self.codec = model.eval(), codec.eval()
+        self.max_question_seconds = MAX_QUESTION_SECONDS  # longer questions are refused, files from their header
 
     @classmethod
     def from_pretrained(cls, ckpt_dir: str | os.PathLike | None = None, codec: str | os.PathLike | Codec | None = None,
@@ -185,7 +192,7 @@ class S2SPipeline:
         wav [1, t] at `sample_rate`) and last ("done", Reply). Inputs are checked before it returns.
         `calculator` (on by default) writes the result of every sum the thought sets up (`s2s/lm/tools.py`);
         off, the model does its own arithmetic."""
-        wav, rate, text = read_question(audio, sample_rate, text)
+        wav, rate, text = read_question(audio, sample_rate, text, self.max_question_seconds)
         prompt_ids, heard = self.prompt(wav, rate, text)
         events = generate_stream(self.model, prompt_ids, heard=heard, codec=self.codec,
                                  frames_per_chunk=frames_per_chunk, max_thought_tokens=max_thought_tokens,
@@ -204,7 +211,7 @@ class S2SPipeline:
         """
         if out is not None and Path(out).exists() and not overwrite:
             raise FileExistsError(f"{out} already exists; choose another path or pass overwrite=True (--overwrite)")
-        wav, rate, text = read_question(audio, sample_rate, text)
+        wav, rate, text = read_question(audio, sample_rate, text, self.max_question_seconds)
         start_s = time.perf_counter()  # the question is complete
         first_audio_s, chunks, reply, heard = None, [], None, None
         for kind, value in self.stream(wav, rate, text, **options):

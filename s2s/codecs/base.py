@@ -64,6 +64,7 @@ class Codec(nn.Module):
     num_codebooks: int  # K, codebooks produced by encode
     codebook_size: int  # entries per codebook
     channels: int = 1  # channels the encoder expects (input is down-mixed to this)
+    encode_chunk_seconds: float = 60.0  # longer input is encoded in chunks of this length (bounded memory)
     stream_context_frames: int = 32  # past frames re-decoded at each streaming step
     stream_lookahead_frames: int = 2  # frames a sample waits for before it is final
 
@@ -101,17 +102,32 @@ class Codec(nn.Module):
     # ----------------------------------------------------------------- encode / decode
     @torch.inference_mode()
     def encode(self, wav: torch.Tensor, sample_rate: int) -> torch.Tensor:
-        """wav [B, C, T] at `sample_rate` Hz -> codes LongTensor [B, K, F]."""
-        wav = audio.prepare(wav, sample_rate, self.sample_rate, self.channels).to(self.device)
-        codes = self._encode(wav)
-        return codes.long()
+        """wav [B, C, T] at `sample_rate` Hz -> codes LongTensor [B, K, F].
+
+        Input longer than `encode_chunk_seconds` is encoded a chunk at a time (each a whole number of frames),
+        so the network's activations stay bounded however long the audio; the codes are concatenated.
+        """
+        wav = audio.prepare(wav, sample_rate, self.sample_rate, self.channels)
+        chunk = max(1, round(self.encode_chunk_seconds * self.frame_rate)) * self.hop_samples
+        if wav.shape[-1] <= chunk:
+            return self._encode(wav.to(self.device)).long()
+        return torch.cat([self._encode(piece.to(self.device)).long() for piece in wav.split(chunk, dim=-1)], dim=-1)
 
     @torch.inference_mode()
     def decode(self, codes: torch.Tensor) -> torch.Tensor:
-        """codes [B, K, F] -> wav [B, 1, F * hop_samples] at `self.sample_rate`."""
+        """codes [B, K, F] -> wav [B, 1, F * hop_samples] at `self.sample_rate`.
+
+        More than `encode_chunk_seconds` of codes go through the streaming decoder a chunk at a time (its
+        output matches the whole decode within the stated tolerance), so memory stays bounded here too.
+        """
         self._check_codes(codes)
-        wav = self._decode(codes.to(self.device).long())
-        return wav.float()
+        chunk = max(1, round(self.encode_chunk_seconds * self.frame_rate))
+        if codes.shape[-1] <= chunk or self._stream is not None:
+            return self._decode(codes.to(self.device).long()).float()
+        with self.streaming(codes.shape[0]):
+            pieces = [self.decode_step(piece) for piece in codes.split(chunk, dim=-1)]
+            pieces.append(self.flush())
+        return torch.cat(pieces, dim=-1).float()
 
     def _encode(self, wav: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from s2s import audio
 from s2s.codecs.loader import load_codec
-from s2s.eval.audio_quality import QualityMetrics
+from s2s.eval.audio_quality import MIN_CLIP_SECONDS, QUALITY_FIGURES, QualityMetrics
 
 
 def roundtrip_file(input_path: str | os.PathLike, out_path: str | os.PathLike, codec_name: str = "s2s-tiny",
@@ -24,9 +24,14 @@ def roundtrip_file(input_path: str | os.PathLike, out_path: str | os.PathLike, c
     reconstruction = codec.decode(codes)
     decoded = time.perf_counter()
     audio.save(out_path, reconstruction[0], codec.sample_rate, overwrite=overwrite)
-    metrics = QualityMetrics()
-    metrics.update(reconstruction, wav[None], codec.sample_rate, reference_sample_rate=rate)
     seconds = wav.shape[-1] / rate
+    metrics = QualityMetrics()
+    if seconds >= MIN_CLIP_SECONDS:
+        metrics.update(reconstruction, wav[None], codec.sample_rate, reference_sample_rate=rate)
+        quality = metrics.compute()
+    else:  # still a reconstruction, but too short for STOI and PESQ to mean anything
+        quality = dict.fromkeys(QUALITY_FIGURES)
+        quality["note"] = f"quality figures need at least {MIN_CLIP_SECONDS} s of audio"
     return {
         "input": str(input_path),
         "output": str(out_path),
@@ -38,5 +43,5 @@ def roundtrip_file(input_path: str | os.PathLike, out_path: str | os.PathLike, c
         "encode_ms": round(1000 * (encoded - start), 1),
         "decode_ms": round(1000 * (decoded - encoded), 1),
         "rtf": round((decoded - start) / seconds, 4),
-        **{k: (round(v, 4) if v is not None else None) for k, v in metrics.compute().items()},
+        **{k: (round(v, 4) if isinstance(v, float) else v) for k, v in quality.items()},
     }

@@ -21,6 +21,7 @@ from s2s import audio
 METRIC_SAMPLE_RATE = 16_000  # Hz; wide-band PESQ is defined only at 16 kHz, so everything uses it
 # STOI analyses 384 ms segments; shorter clips give it nothing to correlate.
 MIN_CLIP_SECONDS = 0.5
+QUALITY_FIGURES = ("stoi", "si_sdr", "pesq_wb", "logmel_dist")
 
 
 def pesq_available() -> bool:
@@ -177,7 +178,7 @@ class QualityMetrics:
         values = {name: float(value) for name, value in self.metrics.compute().items()}
         pesq_wb = values.get("pesq_wb")
         values["pesq_wb"] = None if pesq_wb is None or math.isnan(pesq_wb) else pesq_wb
-        return {key: values[key] for key in ("stoi", "si_sdr", "pesq_wb", "logmel_dist")}
+        return {key: values[key] for key in QUALITY_FIGURES}
 
     def reset(self) -> None:
         self.metrics.reset()

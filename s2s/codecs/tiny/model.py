@@ -135,8 +135,10 @@ class TinyCodecNet(nn.Module):
 
     def analysis(self, wav: torch.Tensor) -> torch.Tensor:
         """wav [B, T] (T a multiple of hop) -> log-magnitude features [B, 2*bins, T / hop]."""
+        # Reflection needs more samples than it reflects: a clip of one frame or less is padded with zeros.
+        pad_mode = "reflect" if wav.shape[-1] > self.cfg.n_fft // 2 else "constant"
         spec = torch.stft(wav, self.cfg.n_fft, self.cfg.stft_hop, window=self.window, center=True,
-                          return_complex=True)[..., :-1]  # drop the frame centred past the end
+                          pad_mode=pad_mode, return_complex=True)[..., :-1]  # drop the frame centred past the end
         log_magnitude = torch.log(spec.abs().clamp(min=1e-5))
         b, bins, frames100 = log_magnitude.shape
         pairs = log_magnitude.reshape(b, bins, frames100 // 2, 2).transpose(2, 3)  # [B, bins, 2, F]
