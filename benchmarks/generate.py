@@ -69,8 +69,9 @@ def tokenizer_texts() -> list[dict]:
 
 
 def build_lm(dim: int, layers: int, heads: int, codebooks: int, ffn: int, text_vocab: int,
-             codec: str = "s2s-tiny") -> SpeechReasoningLM:
-    """A SpeechReasoningLM with random weights that never closes a part itself, in eval mode."""
+             codec: str = "s2s-tiny", train: bool = False) -> SpeechReasoningLM:
+    """A SpeechReasoningLM with random weights that never closes a part itself, in eval mode
+    (`train`: as built, for the training benchmark)."""
     backbone = {"model_type": "llama", "hidden_size": dim, "num_hidden_layers": layers, "num_attention_heads": heads,
                 "num_key_value_heads": heads, "intermediate_size": ffn, "max_position_embeddings": 4096,
                 "tie_word_embeddings": False}
@@ -80,6 +81,8 @@ def build_lm(dim: int, layers: int, heads: int, codebooks: int, ffn: int, text_v
         train_text_tokenizer(manifest, text_vocab).save_pretrained(Path(tmp) / "tokenizer")
         lm = SpeechReasoningLM(backbone_config=backbone, tokenizer=str(Path(tmp) / "tokenizer"), codec=codec,
                                num_codebooks=codebooks)
+    if train:
+        return lm
     # Zero output rows for </think>, <speak> and <eot>: their logit is 0 while the best legal id's is well above,
     # so greedy decoding runs every part to its cap and each run writes the same number of ids.
     vocab = lm.vocab

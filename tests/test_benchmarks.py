@@ -64,3 +64,32 @@ def test_latency_benchmark_times_every_format_with_random_weights_and_forced_len
     for name, target in (("think_then_speak", 300), ("think_while_speaking", 150)):
         assert any(line.startswith(f"{name} p50 ttfa") and f"(target <= {target})" in line
                    for line in printed.splitlines()), name
+
+
+def test_train_benchmark_prints_lightning_and_bare_throughput_and_their_ratio(capsys):
+    benchmark = load_benchmark("train")
+    result = benchmark.main(["--dim", "32", "--layers", "1", "--heads", "2", "--text-vocab", "300", "--codebooks", "2",
+                             "--batch", "2", "--reply-frames", "4", "--steps", "3", "--warmup", "1", "--threads", "1"])
+    printed = capsys.readouterr().out
+    for name in ("lightning", "bare"):
+        assert math.isfinite(result[name]["tokens_per_s"]) and result[name]["tokens_per_s"] > 0
+        assert any(line.startswith(name) for line in printed.splitlines())
+    assert result["ratio"] == result["lightning"]["tokens_per_s"] / result["bare"]["tokens_per_s"]
+    assert f"ratio lightning / bare: {result['ratio']:.3f}" in printed
+
+
+def test_train_benchmark_trains_the_same_model_the_same_way_in_both_loops():
+    """Same batches, same initial weights, same optimiser and schedule: both loops end with the same weights."""
+    import copy
+
+    import torch
+
+    benchmark = load_benchmark("train")
+    torch.manual_seed(0)
+    lm = benchmark.build_lm(32, 1, 2, 2, 64, 300, train=True)
+    batches = benchmark.make_batches(3, 2, lm.vocab.num_codebooks, lm.vocab.codebook_size, reply_frames=3)
+    twin = copy.deepcopy(lm)
+    benchmark.run_lightning(lm, batches, clip=1.0)
+    benchmark.run_bare(twin, batches, clip=1.0)
+    for (name, a), b in zip(lm.state_dict().items(), twin.state_dict().values()):
+        assert torch.allclose(a, b, atol=1e-5), name
