@@ -33,7 +33,9 @@ USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, RuntimeError, Key
 def run_lightning(args: list[str]) -> None:
     from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
-    from s2s.training import RandomStateCheckpoint, cpu_precision
+    from lightning.pytorch.plugins.io import TorchCheckpointIO
+
+    from s2s.training import AtomicCheckpointIO, RandomStateCheckpoint, cpu_precision
 
     class OneLineConfigErrors(LightningArgumentParser):
         """A bad config or argument is one line (jsonargparse's nested explanation joined up), not usage + tip."""
@@ -47,11 +49,15 @@ def run_lightning(args: list[str]) -> None:
 
     class CLI(LightningCLI):
         def init_parser(self, **kwargs):
-            return OneLineConfigErrors(**kwargs)
+            parser = super().init_parser(**kwargs)  # which also adds --config
+            parser.__class__ = OneLineConfigErrors
+            return parser
 
         def instantiate_trainer(self, **kwargs):
             trainer = super().instantiate_trainer(**kwargs)
             trainer.callbacks.append(RandomStateCheckpoint())
+            if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:  # not one the config chose
+                trainer.strategy.checkpoint_io = AtomicCheckpointIO()
             return trainer
 
         def before_instantiate_classes(self) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import Timer
+from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 
 def warmup_cosine(step: int, warmup_steps: int, total_steps: float = math.inf, floor: float = 0.1,
@@ -163,3 +164,22 @@ def check_init_args(cls: type, init_args: dict, source: str | os.PathLike) -> di
     if unknown:
         raise ValueError(f"{source}: unknown keys {unknown} for {cls.__name__}; allowed: {allowed}")
     return init_args
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning checkpoints written to a temporary file beside the target and renamed over it: a run killed
+    while saving leaves the previous `last.ckpt` whole, never a half-written file under its name. (Lightning's
+    own writer stages local files in the system temp folder and moves them, a copy when that is another disk.)
+    Remote paths (s3://, ...) keep Lightning's writer. `s2s fit` installs it on every run."""
+
+    def save_checkpoint(self, checkpoint: dict, path, storage_options=None) -> None:
+        if "://" in str(path):
+            return super().save_checkpoint(checkpoint, path, storage_options)
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            torch.save(checkpoint, tmp)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)

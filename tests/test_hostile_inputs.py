@@ -191,3 +191,12 @@ def test_long_input_is_encoded_and_decoded_in_bounded_chunks(small_codec, make_w
     codec.encode_chunk_seconds = 60.0
     at_once = codec.decode(whole)
     assert decoded.shape == at_once.shape and torch.allclose(decoded, at_once, atol=1e-3)
+
+
+def test_a_bad_training_config_value_is_one_line_naming_the_key(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("sys.argv", ["s2s"])
+    config = Path(__file__).resolve().parents[1] / "configs" / "codec" / "tiny.yaml"
+    code, _, err = run_cli(["fit", "--config", str(config), "--trainer.max_steps", "many"], capsys)
+    assert_one_line_error(code, err, "max_steps: many")
+    assert "max_steps" in err and "many" in err

@@ -133,3 +133,24 @@ def test_every_torch_load_in_the_package_is_weights_only():
     assert calls, "expected the package to load some checkpoints"
     unsafe = [f"{path.relative_to(package)}: {call}" for path, call in calls if "weights_only=True" not in call]
     assert not unsafe, unsafe
+
+
+def test_a_checkpoint_save_that_dies_half_way_leaves_the_previous_one_whole(tmp_path, monkeypatch):
+    import torch
+
+    from s2s.training import AtomicCheckpointIO
+
+    io, target = AtomicCheckpointIO(), tmp_path / "checkpoints" / "last.ckpt"
+    io.save_checkpoint({"step": torch.tensor(1)}, target)
+    real_save = torch.save
+
+    def dies_half_way(obj, file):
+        Path(file).write_bytes(b"half a checkpoint")
+        raise KeyboardInterrupt  # killed while writing
+
+    monkeypatch.setattr(torch, "save", dies_half_way)
+    with pytest.raises(KeyboardInterrupt):
+        io.save_checkpoint({"step": torch.tensor(2)}, target)
+    monkeypatch.setattr(torch, "save", real_save)
+    assert torch.load(target, weights_only=True)["step"] == 1
+    assert [p.name for p in target.parent.iterdir()] == ["last.ckpt"]  # no temporary file left behind
