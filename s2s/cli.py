@@ -32,7 +32,6 @@ USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, RuntimeError, Key
 
 def run_lightning(args: list[str]) -> None:
     from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
-
     from lightning.pytorch.plugins.io import TorchCheckpointIO
 
     from s2s.training import AtomicCheckpointIO, RandomStateCheckpoint, cpu_precision
