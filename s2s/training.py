@@ -101,11 +101,11 @@ class CheckpointOnStop(L.Callback):
         self.dirpath = dirpath
 
     def on_train_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
-        trainer.save_checkpoint(Path(self.dirpath) / "last.ckpt")
+        trainer.save_checkpoint(Path(self.dirpath) / "last.ckpt", weights_only=False)  # the whole state
 
     def on_exception(self, trainer: L.Trainer, module: L.LightningModule, exception: BaseException) -> None:
         if isinstance(exception, KeyboardInterrupt):
-            trainer.save_checkpoint(Path(self.dirpath) / "last.ckpt")
+            trainer.save_checkpoint(Path(self.dirpath) / "last.ckpt", weights_only=False)
 
 
 class RandomStateCheckpoint(L.Callback):

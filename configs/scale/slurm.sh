@@ -11,5 +11,8 @@
 #SBATCH --requeue
 set -euo pipefail
 CONFIG=${CONFIG:-configs/lm/qwen2.5-0.5b-mimi.yaml}
+# A requeued job resumes by itself: with no --ckpt_path, Lightning loads the hpc_ckpt_N.ckpt it saved in the
+# run folder on SIGUSR1. To continue a run that stopped some other way, submit with RESUME=last
+# (checkpoints/last.ckpt): sbatch --export=ALL,RESUME=last configs/scale/slurm.sh
 srun s2s fit --config "$CONFIG" --config configs/scale/ddp.yaml \
-  --trainer.num_nodes "$SLURM_NNODES" --trainer.devices "$SLURM_NTASKS_PER_NODE" --ckpt_path last
+  --trainer.num_nodes "$SLURM_NNODES" --trainer.devices "$SLURM_NTASKS_PER_NODE" ${RESUME:+--ckpt_path "$RESUME"}

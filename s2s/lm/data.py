@@ -19,6 +19,7 @@ the reply codes (`codec`).
 from __future__ import annotations
 
 import hashlib
+import os
 import random
 from collections.abc import Callable
 from pathlib import Path
@@ -76,7 +77,7 @@ def heard_questions(manifest: Path, hearing_dir: str, tokenizer_dir: str | None 
         for i, question in zip(chunk, hearing(batch, lengths)):
             heard[i] = HeardQuestion(question.token_ids.short(), question.probs.half(), question.hidden.half())
     cache.parent.mkdir(exist_ok=True)
-    tmp = cache.with_suffix(".tmp")
+    tmp = cache.with_suffix(f".{os.getpid()}.tmp")  # DDP ranks may build the same cache at once
     torch.save([q.to_dict() for q in heard], tmp)
     tmp.replace(cache)
     return heard
@@ -99,7 +100,7 @@ def _encoded(manifest: Path, codec_name: str, num_codebooks: int, field: str, ke
                 wav, rate = audio.load(manifest.parent / row[field])
                 codes[row[key]] = codec.encode(wav[None], rate)[0].short().clone()
     cache.parent.mkdir(exist_ok=True)
-    tmp = cache.with_suffix(".tmp")
+    tmp = cache.with_suffix(f".{os.getpid()}.tmp")  # DDP ranks may build the same cache at once
     torch.save(codes, tmp)
     tmp.replace(cache)
     return codes

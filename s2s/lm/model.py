@@ -93,9 +93,13 @@ def build_backbone(backbone: str | None, backbone_config: dict | None, vocab_siz
                          "`backbone_config` (a config dict with `model_type`, to build one from scratch)")
     if backbone is not None:
         try:
-            model = AutoModelForCausalLM.from_pretrained(str(backbone)).float()
+            # from_pretrained returns eval mode; training turns modules on through Lightning, which leaves
+            # submodules as it finds them, so a pretrained backbone's dropout would stay off: train mode here.
+            model = AutoModelForCausalLM.from_pretrained(str(backbone)).float().train()
         except OSError as error:
-            raise ValueError(f"cannot load the backbone {str(backbone)!r}: {error}") from None
+            reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+            raise ValueError(f"cannot load the backbone {str(backbone)!r}: {reason}; give a local folder or "
+                             "download the weights once (huggingface-cli download ID)") from None
         old_rows = model.get_input_embeddings().num_embeddings
         if old_rows != vocab_size:
             model.resize_token_embeddings(vocab_size)

@@ -68,7 +68,11 @@ def load_text_tokenizer(name_or_dir: str | os.PathLike) -> PreTrainedTokenizerBa
     try:
         return AutoTokenizer.from_pretrained(str(name_or_dir))
     except (OSError, ValueError) as error:
-        where = "the folder exists but holds no tokenizer" if Path(name_or_dir).is_dir() else \
-            "it is neither a folder here nor a hub id that could be downloaded"
-        raise ValueError(f"cannot load the text tokenizer {str(name_or_dir)!r}: {where} ({error}). "
-                         "Train one with train_text_tokenizer, or give the LM `tokenizer_train_manifest`") from None
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]  # transformers' first line
+        if Path(name_or_dir).is_dir():
+            raise ValueError(f"cannot load the text tokenizer {str(name_or_dir)!r}: the folder exists but holds no "
+                             f"tokenizer ({reason}); train one with train_text_tokenizer, or give the LM "
+                             "`tokenizer_train_manifest`") from None
+        raise ValueError(f"cannot load the text tokenizer {str(name_or_dir)!r}: it is neither a folder here nor a hub "
+                         f"id that could be downloaded ({reason}); for a pretrained backbone, download it once "
+                         "(huggingface-cli download ID) or give a local folder") from None

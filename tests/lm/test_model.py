@@ -186,6 +186,16 @@ def test_pretrained_backbone_keeps_its_text_rows(kind, tokenizer_dir, small_code
     spread = lm.backbone.get_input_embeddings().weight[text:].std(0).mean()
     assert spread > 0.5 * backbone.get_input_embeddings().weight.std(0).mean()
     assert torch.isfinite(lm.losses(lm.encode_batch(make_batch()))["loss"])
+    # from_pretrained hands back eval mode; a backbone that trains must have its dropout on.
+    assert all(module.training for module in lm.backbone.modules())
+
+
+def test_a_backbone_that_cannot_be_found_is_one_line(tokenizer_dir, small_codec, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ValueError) as error:
+        SpeechReasoningLM(backbone=str(tmp_path / "no-such-model"), tokenizer=tokenizer_dir, codec=small_codec)
+    message = str(error.value)
+    assert message.startswith("cannot load the backbone") and "\n" not in message and "download" in message
 
 
 def test_save_and_load_give_identical_logits(lm, tmp_path):
