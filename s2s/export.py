@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-EXPORTABLE = ("s2s.lm.model.SpeechReasoningLM", "s2s.asr.module.CTCRecognizer")
+EXPORTABLE = ("s2s.lm.model.SpeechReasoningLM", "s2s.asr.module.CTCRecognizer", "s2s.style.speaker.SpeakerClassifier")
 
 
 def load_checkpoint(ckpt_path: str | Path):
