@@ -138,7 +138,7 @@ class SpeechReasoningLM(L.LightningModule):
                  codec: str = "s2s-tiny", num_codebooks: int | None = None, format: str = "think_then_speak",
                  format_options: dict | None = None, thought_weight: float = 1.0, reply_text_weight: float = 1.0,
                  speech_weight: float = 1.0, lr: float = 1e-3, weight_decay: float = 0.1, warmup_steps: int = 200,
-                 hearing: str | None = None, val_answer_examples: int = 0):
+                 hearing: str | None = None, val_answer_examples: int = 0, init_from: str | None = None):
         super().__init__()
         self.save_hyperparameters()
         self.val_accuracy = AnswerAccuracy()
@@ -154,6 +154,24 @@ class SpeechReasoningLM(L.LightningModule):
             self.hearing = Hearing(CTCRecognizer.from_folder(hearing), self.tokenizer)
             lm_dim = self.backbone.get_input_embeddings().embedding_dim
             self.adapter = HeardAdapter(self.hearing.dim, lm_dim)
+        if init_from is not None:
+            self.init_from(init_from)
+
+    def init_from(self, folder: str | os.PathLike) -> None:
+        """Start from the backbone and adapter of a saved model (fine-tuning: the shipped model, say, with new
+        data or weights); everything else comes from this model's own arguments, which must give the same
+        vocabulary and architecture."""
+        source = SpeechReasoningLM.from_folder(folder)
+        if source.vocab != self.vocab:
+            raise ValueError(f"init_from {folder}: its vocabulary {source.vocab} differs from this model's "
+                             f"{self.vocab}; use its tokenizer, codec and num_codebooks")
+        try:
+            self.backbone.load_state_dict(source.backbone.state_dict())
+            if self.adapter is not None and source.adapter is not None:
+                self.adapter.load_state_dict(source.adapter.state_dict())
+        except RuntimeError as error:
+            raise ValueError(f"init_from {folder}: its weights do not fit this model's backbone_config "
+                             f"({str(error).splitlines()[0]}); use the same sizes") from None
 
     @staticmethod
     def _text_tokenizer(name_or_dir: str | None, train_manifest: str | None, vocab_size: int):
@@ -328,7 +346,8 @@ class SpeechReasoningLM(L.LightningModule):
         read the backbone and tokenizer as they are.
         """
         # LightningCLI adds keys such as _class_path to the hyper-parameters; they are not arguments.
-        init_args = {k: v for k, v in self.hparams.items() if not k.startswith("_")}
+        # Where training started (`init_from`) is not needed to load it: the weights follow.
+        init_args = {k: v for k, v in self.hparams.items() if not k.startswith("_") and k != "init_from"}
         cast = (lambda t: t.half()) if half else (lambda t: t)
         with atomic_folder(out_dir, overwrite) as tmp:
             (copy.deepcopy(self.backbone).half() if half else self.backbone).save_pretrained(tmp)

@@ -261,3 +261,17 @@ def test_fit_from_the_yaml_trains_checkpoints_and_logs(small_codec, tmp_path, mo
     assert (run / "checkpoints/last.ckpt").is_file() and (run / "tokenizer/tokenizer.json").is_file()
     metrics = (run / "lightning_logs/version_0/metrics.csv").read_text().splitlines()[0].split(",")
     assert {"train/loss", "train/speech_loss_cb1", "val/loss", "val/thought_accuracy"} <= set(metrics)
+
+
+def test_init_from_a_saved_model_starts_from_its_weights(lm, tokenizer_dir, small_codec, tmp_path):
+    folder = lm.save_pretrained(tmp_path / "lm")
+    torch.manual_seed(1)
+    again = SpeechReasoningLM(backbone_config=TINY_LLAMA, tokenizer=tokenizer_dir, codec=small_codec,
+                              init_from=str(folder))
+    batch = lm.encode_batch(make_batch())
+    inputs = (batch["ids"], batch["attention_mask"])
+    assert torch.allclose(again.eval()(*inputs), lm.eval()(*inputs), atol=1e-5)
+    assert "init_from" not in (again.save_pretrained(tmp_path / "again") / "config.yaml").read_text()
+    wider = {**TINY_LLAMA, "hidden_size": 64}
+    with pytest.raises(ValueError, match="do not fit this model's backbone_config"):
+        SpeechReasoningLM(backbone_config=wider, tokenizer=tokenizer_dir, codec=small_codec, init_from=str(folder))
