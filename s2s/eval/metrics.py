@@ -22,6 +22,16 @@ from torchmetrics.text import CharErrorRate, WordErrorRate
 from s2s.asr.labels import CharLabels
 
 
+def wilson_interval(fraction: float | None, n: int, z: float = 1.96) -> list[float] | None:
+    """The Wilson score interval [low, high] (95 % at z = 1.96) of a fraction measured on n items: how far a
+    figure on 40 or 200 questions can be from the model's true rate. None when nothing was measured."""
+    if fraction is None or n <= 0:
+        return None
+    centre = (fraction + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * (fraction * (1 - fraction) / n + z * z / (4 * n * n)) ** 0.5
+    return [max(0.0, centre - half), min(1.0, centre + half)]
+
+
 class FractionRight(Metric):
     """The fraction of (prediction, reference) pairs that `right` accepts (0 before any update), summed across
     processes. Subclasses say what is right and what their lists hold (`ITEMS`: predicted / reference nouns)."""

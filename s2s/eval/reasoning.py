@@ -28,7 +28,7 @@ from s2s.data.manifest import read_manifest
 from s2s.data.numbers import parse_time, words_to_number
 from s2s.eval import shortcut as shortcut_modes
 from s2s.eval.audio_quality import MelCepstralDistortion
-from s2s.eval.metrics import AnswerAccuracy, NumbersHeard, ReplyErrorRates, normalise
+from s2s.eval.metrics import AnswerAccuracy, NumbersHeard, ReplyErrorRates, normalise, wilson_interval
 
 REQUIRED_FIELDS = ("id", "answer", "question_audio", "question_written")
 # The shipped CTC judge (configs/asr/judge.yaml): `--judge` without a folder.
@@ -317,5 +317,10 @@ def evaluate(pipeline, manifest: str | Path, limit: int | None = None, judge=Non
         "calculator": options.get("calculator", True),
         "format": _format_name(pipeline),
         "manifest": str(manifest),
+        # 95 % Wilson intervals: on a few hundred questions a figure is only known to a few points.
+        "ci95": {name: wilson_interval(value, n) for name, value, n in (
+            ("accuracy_thought", audio["accuracy_thought"], audio["n"]),
+            ("accuracy_spoken", audio["accuracy_spoken"], audio["n"]),
+            ("accuracy_text", text["accuracy_thought"], text["n"]))},
         "runs": {"audio": audio, "text": text},
     }

@@ -87,6 +87,10 @@ def format_text(summary: dict) -> str:
     lines += _table({**summary["per_family"], "all": overall}, with_text=True)
     lines += ["", "per question voice"] + _table(summary["per_voice"], with_text=False)
     lines += ["", f"modality gap (text - audio, thought answers): {summary['modality_gap']:+.1%}"]
+    intervals = [f"{name} {_pct(low)}-{_pct(high)}" for name, bounds in (summary.get("ci95") or {}).items()
+                 if bounds is not None for low, high in [bounds]]
+    if intervals:
+        lines.append(f"95 % intervals (n = {summary['n']}): " + ", ".join(intervals))
     if summary.get("numbers_heard") is not None:
         lines.append(f"hearing: CER {_num(summary['hearing_cer'])} against the written question, every number "
                      f"heard right in {_pct(summary['numbers_heard'])}; answers right where it was: "

@@ -282,6 +282,9 @@ def test_evaluate_summary_and_report_folder(manifest, judge_stub, tmp_path):
     assert summary["shortcut"]["chance"] == pytest.approx(mean_chance([r["family"] for r in ROWS]))
     text = report_module.format_text(summary)
     assert "shortcut test" in text and "WER" in text and "no judge" not in text
+    n = summary["n"]
+    assert summary["ci95"]["accuracy_thought"][1] == 1.0 and summary["ci95"]["accuracy_thought"][0] < 1.0
+    assert f"95 % intervals (n = {n}): accuracy_thought" in text
     other = ("think_while_speaking", {"accuracy_thought": 0.4, "ttfa_ms_p50": 80.0})
     out = report_module.write_report(summary, tmp_path / "report", compare=[other])
     names = {p.name for p in out.iterdir()}
@@ -451,3 +454,16 @@ def test_the_default_judge_is_a_clear_error_until_one_ships(monkeypatch, tmp_pat
     monkeypatch.setattr(reasoning, "DEFAULT_JUDGE", tmp_path / "s2s-judge-tiny")
     with pytest.raises(FileNotFoundError, match="no judge is shipped at .* train one with configs/asr/judge.yaml"):
         load_judge("default")
+
+
+def test_wilson_interval_matches_known_values_and_narrows_with_n():
+    from s2s.eval.metrics import wilson_interval
+
+    low, high = wilson_interval(0.5, 10)
+    assert low == pytest.approx(0.2366, abs=1e-3) and high == pytest.approx(0.7634, abs=1e-3)
+    low, high = wilson_interval(0.0, 10)
+    assert low == 0.0 and high == pytest.approx(0.2775, abs=1e-3)  # never below 0 even at 0 right
+    assert wilson_interval(1.0, 40)[1] == 1.0
+    wide, narrow = wilson_interval(0.585, 40), wilson_interval(0.585, 200)
+    assert narrow[1] - narrow[0] < wide[1] - wide[0] and narrow[0] < 0.585 < narrow[1]
+    assert wilson_interval(None, 10) is None and wilson_interval(0.5, 0) is None
