@@ -62,4 +62,12 @@ def summarise(mode: str, run: dict) -> dict:
         follows = AnswerAccuracy()
         follows.update([e["thought_answer"] for e in examples], [e["other_answer"] for e in examples])
         summary["follows_audio"] = float(follows.compute())
+    # Per family: a model that answers "6" to every counting question scores above chance without listening.
+    summary["per_family"] = {}
+    for family in sorted({e["family"] for e in examples}):
+        rows = [e for e in examples if e["family"] == family]
+        right = AnswerAccuracy()
+        right.update([e["thought_answer"] for e in rows], [e["answer"] for e in rows])
+        summary["per_family"][family] = {"n": len(rows), "accuracy_thought": float(right.compute()),
+                                         "chance": mean_chance([family])}
     return summary

@@ -118,15 +118,18 @@ def test_replaced_question_silence_noise_and_swap():
 
 
 def test_shortcut_summary_gives_chance_and_how_often_the_other_question_is_answered():
-    examples = [{"family": "comparison", "thought_answer": "5", "other_answer": "5"},
-                {"family": "arithmetic", "thought_answer": None, "other_answer": "3"},
-                {"family": "comparison", "thought_answer": "8", "other_answer": "9"},
-                {"family": "not-a-family", "thought_answer": "1", "other_answer": "1"}]
+    examples = [{"family": "comparison", "thought_answer": "5", "other_answer": "5", "answer": "7"},
+                {"family": "arithmetic", "thought_answer": None, "other_answer": "3", "answer": "4"},
+                {"family": "comparison", "thought_answer": "8", "other_answer": "9", "answer": "8"},
+                {"family": "not-a-family", "thought_answer": "1", "other_answer": "1", "answer": "2"}]
     run = {"n": 4, "accuracy_thought": 0.25, "accuracy_reply_text": 0.0, "examples": examples}
     swap = summarise("swap", run)
     chance = (2 * 0.5 + chance_level("arithmetic")) / 3  # the unknown family is left out
+    per_family = swap.pop("per_family")
     assert swap == {"n": 4, "accuracy_thought": 0.25, "accuracy_reply_text": 0.0,
                     "chance": pytest.approx(chance), "follows_audio": 0.5}
+    assert per_family["comparison"] == {"n": 2, "accuracy_thought": 0.5, "chance": 0.5}
+    assert per_family["arithmetic"]["accuracy_thought"] == 0.0 and per_family["not-a-family"]["chance"] is None
     assert "follows_audio" not in summarise("silence", run)
     assert mean_chance(["comparison"]) == 0.5 and mean_chance(["nope"]) is None
 
