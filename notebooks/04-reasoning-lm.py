@@ -34,7 +34,6 @@ MODE = "smoke"
 
 # %%
 import json
-import random
 import tempfile
 import time
 from pathlib import Path
@@ -43,16 +42,11 @@ import torch
 from IPython.display import Audio, display
 
 from s2s import audio
-from s2s.asr.module import CTCRecognizer
-from s2s.codecs.tiny.codec import save_net
-from s2s.codecs.tiny.model import TinyCodecConfig, TinyCodecNet
-from s2s.data.problems import generate_problem
 from s2s.demo import EXAMPLE_INFO, EXAMPLE_QUESTION
 from s2s.lm.draw import draw
 from s2s.lm.formats import FORMATS, QUESTION_TEXT, SPECIAL, SPEECH, Sequence, Turn, build_format
 from s2s.lm.generate import build_prompt
-from s2s.lm.model import SpeechReasoningLM
-from s2s.lm.text_tokenizer import train_text_tokenizer
+from s2s.lm.toy import tiny_random_model
 from s2s.lm.vocab import JointVocab
 from s2s.pipeline import DEFAULT_MODEL, S2SPipeline
 
@@ -93,30 +87,10 @@ print("working in", WORKDIR)
 #
 # `S2SPipeline.from_pretrained()` loads the default model and the codec it was trained with. Smoke mode (or
 # a checkout without the default model) builds the same parts at toy size with random weights: a tokenizer,
-# a recogniser that spells in it, a codec and an LM, saved to a folder and loaded the same way.
+# a recogniser that spells in it, a codec and an LM, saved to a folder and loaded the same way
+# (`tiny_random_model` in `s2s/lm/toy.py`: read it to see every part).
 
 # %%
-def tiny_random_model(folder: Path) -> Path:
-    """A SpeechReasoningLM folder with random weights: real parts, toy sizes (seconds to build)."""
-    rng = random.Random(0)
-    problems = [generate_problem(rng) for _ in range(40)]
-    corpus = folder / "problems.jsonl"
-    corpus.write_text("".join(json.dumps({"question_written": p.question_written, "thought": p.thought,
-                                          "reply": p.reply}) + "\n" for p in problems))
-    train_text_tokenizer(corpus, vocab_size=300).save_pretrained(folder / "tokenizer")
-    torch.manual_seed(0)
-    CTCRecognizer(labels="written", dim=24, layers=1, heads=2, ff_mult=2,
-                  conv_kernel=3, subsample_channels=8).save_pretrained(folder / "hearing")
-    save_net(TinyCodecNet(TinyCodecConfig(encoder_dim=16, encoder_layers=1, latent_dim=8, num_codebooks=2,
-                                          codebook_size=16, decoder_dim=16, decoder_layers=1)).eval(), folder / "codec")
-    lm = SpeechReasoningLM(backbone_config={"model_type": "llama", "hidden_size": 32, "num_hidden_layers": 1,
-                                            "num_attention_heads": 2, "intermediate_size": 64,
-                                            "max_position_embeddings": 1024},
-                           tokenizer=str(folder / "tokenizer"), hearing=str(folder / "hearing"),
-                           codec=str(folder / "codec"))
-    return lm.save_pretrained(folder / "model")
-
-
 pipeline = S2SPipeline.from_pretrained() if FULL else S2SPipeline.from_pretrained(tiny_random_model(WORKDIR))
 model, tokenizer, vocab = pipeline.model, pipeline.model.tokenizer, pipeline.model.vocab
 # A random model may end its reply before it speaks when greedy: sample it, and keep it short.

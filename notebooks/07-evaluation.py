@@ -45,7 +45,6 @@ MODE = "smoke"
 import json
 import math
 import os
-import random
 import tempfile
 from pathlib import Path
 
@@ -56,10 +55,7 @@ from IPython.display import Audio, Image, Markdown, display
 from torchmetrics.text import CharErrorRate, WordErrorRate
 
 from s2s import audio
-from s2s.asr.module import CTCRecognizer
-from s2s.codecs.tiny.codec import save_net
-from s2s.codecs.tiny.model import TinyCodecConfig, TinyCodecNet
-from s2s.data.problems import FAMILIES, chance_level, generate_problem
+from s2s.data.problems import FAMILIES, chance_level
 from s2s.data.synth import synthesize
 from s2s.data.voices import is_held_out
 from s2s.eval import shortcut as shortcut_modes
@@ -67,8 +63,7 @@ from s2s.eval.judge import format_figures, judge_figures
 from s2s.eval.metrics import AnswerAccuracy, NumbersHeard, ReplyErrorRates, normalise
 from s2s.eval.reasoning import DEFAULT_JUDGE, evaluate, evaluate_manifest, hear, load_judge, spoken_answer
 from s2s.eval.report import PLOTS, REPORT_FILE, format_text, write_report
-from s2s.lm.model import SpeechReasoningLM
-from s2s.lm.text_tokenizer import train_text_tokenizer
+from s2s.lm.toy import tiny_random_model
 from s2s.pipeline import DEFAULT_MODEL, S2SPipeline
 
 assert MODE in ("smoke", "full"), MODE
@@ -123,27 +118,6 @@ display(Audio(str(manifest.parent / rows[0]["question_audio"])))
 # broken.
 
 # %%
-def tiny_random_model(folder: Path) -> Path:
-    """A SpeechReasoningLM folder with random weights: real parts, toy sizes (seconds to build)."""
-    rng = random.Random(0)
-    problems = [generate_problem(rng) for _ in range(40)]
-    corpus = folder / "problems.jsonl"
-    corpus.write_text("".join(json.dumps({"question_written": p.question_written, "thought": p.thought,
-                                          "reply": p.reply}) + "\n" for p in problems))
-    train_text_tokenizer(corpus, vocab_size=300).save_pretrained(folder / "tokenizer")
-    torch.manual_seed(0)
-    CTCRecognizer(labels="written", dim=24, layers=1, heads=2, ff_mult=2,
-                  conv_kernel=3, subsample_channels=8).save_pretrained(folder / "hearing")
-    save_net(TinyCodecNet(TinyCodecConfig(encoder_dim=16, encoder_layers=1, latent_dim=8, num_codebooks=2,
-                                          codebook_size=16, decoder_dim=16, decoder_layers=1)).eval(), folder / "codec")
-    lm = SpeechReasoningLM(backbone_config={"model_type": "llama", "hidden_size": 32, "num_hidden_layers": 1,
-                                            "num_attention_heads": 2, "intermediate_size": 64,
-                                            "max_position_embeddings": 1024},
-                           tokenizer=str(folder / "tokenizer"), hearing=str(folder / "hearing"),
-                           codec=str(folder / "codec"))
-    return lm.save_pretrained(folder / "model")
-
-
 pipeline = S2SPipeline.from_pretrained() if FULL else S2SPipeline.from_pretrained(tiny_random_model(WORKDIR))
 # Greedy decoding for the real model. A random model may end its reply before it speaks when greedy: sample it
 # (seeded, so every run gives the same figures) and keep it short.
