@@ -98,10 +98,7 @@ def read_question(audio=None, sample_rate: int | None = None, text: str | None =
     if isinstance(audio, (str, os.PathLike)):
         if sample_rate is not None:
             raise ValueError("sample_rate is for a waveform; a file's own rate is read from the file")
-        seconds = audio_io.duration(audio)  # from the header: a long file is refused before it is read
-        if seconds > max_seconds:
-            raise audio_io.AudioError(f"{audio} is {seconds:.1f} s long; a question may last at most "
-                                      f"{max_seconds:g} s: trim it first (or raise --max-seconds)")
+        _refuse_long(audio, audio_io.duration(audio), max_seconds)  # from the header, before it is read
         wav, sample_rate = audio_io.load(audio, max_seconds=max_seconds)
         where = str(audio)
     elif isinstance(audio, torch.Tensor):
@@ -114,11 +111,14 @@ def read_question(audio=None, sample_rate: int | None = None, text: str | None =
     else:
         raise ValueError(f"audio must be a file path or a waveform tensor, got {type(audio).__name__}")
     audio_io.check_waveform(wav[None], sample_rate)  # empty, non-finite, bad rate: one sentence each
-    seconds = wav.shape[-1] / sample_rate
+    _refuse_long(where, wav.shape[-1] / sample_rate, max_seconds)
+    return wav, sample_rate, None
+
+
+def _refuse_long(where, seconds: float, max_seconds: float) -> None:
     if seconds > max_seconds:
         raise audio_io.AudioError(f"{where} is {seconds:.1f} s long; a question may last at most "
                                   f"{max_seconds:g} s: trim it first (or raise --max-seconds)")
-    return wav, sample_rate, None
 
 
 class S2SPipeline:
