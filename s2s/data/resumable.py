@@ -91,6 +91,6 @@ class ResumableDataLoader(DataLoader):
 def trainer_epoch(datamodule) -> Callable[[], int]:
     """The epoch source for a datamodule's training sampler: its trainer's current epoch (0 without one)."""
     def epoch() -> int:
-        trainer = getattr(datamodule, "_trainer", None) or getattr(datamodule, "trainer", None)
+        trainer = getattr(datamodule, "trainer", None)
         return trainer.current_epoch if trainer is not None else 0
     return epoch
