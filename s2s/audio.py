@@ -43,6 +43,13 @@ def check_waveform(wav: torch.Tensor, sample_rate: int) -> None:
         raise AudioError(f"sample_rate must be a positive integer in Hz, got {sample_rate!r}")
 
 
+def as_batch(wav: torch.Tensor) -> torch.Tensor:
+    """A waveform [T], [C, T] or [B, C, T] as [B, C, T] (other shapes are left for `check_waveform` to refuse)."""
+    if not isinstance(wav, torch.Tensor):
+        raise AudioError(f"expected a waveform tensor, got {type(wav).__name__}")
+    return wav.reshape(1, 1, -1) if wav.dim() == 1 else wav[None] if wav.dim() == 2 else wav
+
+
 def prepare(wav: torch.Tensor, sample_rate: int, target_rate: int, channels: int = 1) -> torch.Tensor:
     """Check `wav` [B, C, T] and bring it to `target_rate` Hz and `channels` channels."""
     check_waveform(wav, sample_rate)

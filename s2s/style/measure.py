@@ -22,10 +22,7 @@ YIN_THRESHOLD = 0.15
 
 def _mono(wav: torch.Tensor, sample_rate: int) -> torch.Tensor:
     """Any [T], [C, T] or [1, C, T] waveform -> mono [T] at SAMPLE_RATE."""
-    if not isinstance(wav, torch.Tensor):
-        raise audio.AudioError(f"expected a waveform tensor, got {type(wav).__name__}")
-    wav = wav.reshape(1, 1, -1) if wav.dim() == 1 else wav[None] if wav.dim() == 2 else wav
-    return audio.prepare(wav.float(), sample_rate, SAMPLE_RATE)[0, 0]
+    return audio.prepare(audio.as_batch(wav).float(), sample_rate, SAMPLE_RATE)[0, 0]
 
 
 def _frames(x: torch.Tensor, frame: int, hop: int) -> torch.Tensor:

@@ -92,8 +92,7 @@ class SpeakerClassifier(L.LightningModule):
 
     # ------------------------------------------------------------------ use
     def _prepare(self, wav: torch.Tensor, sample_rate: int) -> torch.Tensor:
-        wav = wav.reshape(1, 1, -1) if wav.dim() == 1 else wav[None] if wav.dim() == 2 else wav
-        wav = audio.prepare(wav, sample_rate, SAMPLE_RATE)[:, 0]  # [B, T]
+        wav = audio.prepare(audio.as_batch(wav), sample_rate, SAMPLE_RATE)[:, 0]  # [B, T]
         seconds = wav.shape[-1] / SAMPLE_RATE
         if seconds < MIN_SECONDS:
             raise audio.AudioError(f"the voice recording is {seconds:.2f} s long; give at least {MIN_SECONDS} s")
