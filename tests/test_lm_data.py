@@ -15,6 +15,7 @@ from s2s.codecs.tiny.codec import save_net
 from s2s.codecs.tiny.model import TinyCodecConfig, TinyCodecNet
 from s2s.data.manifest import read_manifest
 from s2s.data.problems import generate_problem
+from s2s.lm.batching import tokenize, word_token_counts
 from s2s.lm.data import ReasoningDataModule, ReasoningDataset, SpeechApartSampler, heard_questions
 from s2s.lm.hearing import Hearing
 from s2s.lm.model import SpeechReasoningLM
@@ -238,7 +239,9 @@ def test_batches_give_finite_losses_and_end_where_they_should(dm, lm):
     dm.train_set.epoch = 0
     kinds = set()
     for batch in dm.train_dataloader():
-        assert set(batch) == {"question_written", "thought", "reply", "heard", "question_codes", "reply_codes"}
+        assert set(batch) == {"question_written", "thought", "reply", "heard", "question_codes", "reply_codes",
+                              "reply_word_frames"}
+        assert batch["reply_word_frames"] == [None] * len(batch["reply"])  # no `align_with`: no word timing
         encoded = lm.encode_batch(batch)
         ids, mask = encoded["ids"], encoded["attention_mask"]
         for row in range(ids.shape[0]):
@@ -388,3 +391,45 @@ def test_validation_answers_questions_and_logs_the_answer_accuracy(folders, monk
                         num_sanity_val_steps=0, val_check_interval=1)
     trainer.fit(model, datamodule=dm)
     assert 0.0 <= float(trainer.callback_metrics["val/accuracy_thought"]) <= 1.0
+
+
+def test_word_token_counts_cut_a_text_into_its_words(folders):
+    tokenizer = load_text_tokenizer(folders["tokenizer"])
+    for text in ("It is forty two.", "  Seven  ", "The answer is 1024.", ""):
+        counts = word_token_counts(tokenizer, text)
+        assert len(counts) == len(text.split()) and sum(counts) == len(tokenize(tokenizer, [text])[0])
+        if text != text.strip():
+            continue  # spaces at either end go with the nearest word
+        for i, word in enumerate(text.split()):  # byte-level: a word's ids are those of " word" (but the first)
+            assert counts[i] == len(tokenize(tokenizer, [word if i == 0 else " " + word])[0]), (text, word)
+
+
+def test_replies_timed_by_a_judge_train_the_word_aligned_format(folders, tmp_path):
+    torch.manual_seed(0)
+    judge = CTCRecognizer(labels="chars", **TINY_ASR).save_pretrained(tmp_path / "judge")
+    dm = datamodule(folders, align_with=str(judge), speech_probability=0.5)
+    lm = SpeechReasoningLM(backbone_config=TINY_LLAMA, tokenizer=folders["tokenizer"], codec=folders["codec"],
+                           hearing=folders["hearing"], format="word_aligned")
+    tokenizer, kinds = lm.tokenizer, set()
+    for batch in dm.train_dataloader():
+        encoded = lm.encode_batch(batch)
+        for row, codes in enumerate(batch["reply_codes"]):
+            frames, reply = batch["reply_word_frames"][row], batch["reply"][row]
+            ids = encoded["ids"][row, : int(encoded["attention_mask"][row].sum())]
+            after_think = ids[(ids == lm.vocab.end_think).nonzero()[0, 0] + 1:].tolist()
+            if codes is None:  # ends after its first word, where the speech would begin
+                assert frames is None and after_think == tokenize(tokenizer, [reply])[0][: word_token_counts(
+                    tokenizer, reply)[0]]
+                kinds.add("text")
+                continue
+            assert len(frames) == len(reply.split()) and sum(frames) == codes.shape[1]
+            turn = lm.format.parse(ids)
+            assert turn.reply_ids == tokenize(tokenizer, [reply])[0] and torch.equal(turn.reply_codes, codes)
+            runs = [(n, f) for n, f in zip(word_token_counts(tokenizer, reply), frames)]
+            assert sum(n for n, _ in turn.reply_alignment) == sum(n for n, _ in runs)
+            assert after_think[0] < lm.vocab.text_vocab_size  # the first word's text comes before any speech
+            kinds.add("speech")
+        assert torch.isfinite(lm.losses(encoded)["loss"])
+    assert kinds == {"text", "speech"}
+    cache = list((Path(folders["manifest"]).parent / "reply_audio-words").glob("*.pt"))
+    assert len(cache) == 1  # timed once, beside the manifest

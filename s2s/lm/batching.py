@@ -9,6 +9,9 @@ It is kept apart from the model so it can be read and tested without one.
 """
 from __future__ import annotations
 
+import bisect
+import re
+
 import torch
 from transformers import PreTrainedTokenizerBase
 
@@ -18,6 +21,28 @@ from s2s.lm.formats import SPECIAL, Format, Sequence, Turn
 def tokenize(tokenizer: PreTrainedTokenizerBase, texts: list[str]) -> list[list[int]]:
     """Text ids of each text, without the tokenizer's own special tokens (the joint vocabulary has its own)."""
     return tokenizer(list(texts), add_special_tokens=False)["input_ids"] if texts else []
+
+
+def word_token_counts(tokenizer: PreTrainedTokenizerBase, text: str) -> list[int]:
+    """How many of `text`'s ids (as `tokenize` cuts it) belong to each whitespace word of it, in order.
+
+    An id counts with the word its last character lies in (a byte-level id
+    carries the space before its word); pieces of one word add up.
+    """
+    starts = [match.start() for match in re.finditer(r"\S+", text)]
+    counts = [0] * len(starts)
+    for _, end in tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]:
+        counts[max(bisect.bisect_right(starts, end - 1) - 1, 0)] += 1
+    return counts
+
+
+def reply_alignment(tokenizer: PreTrainedTokenizerBase, reply: str, word_frames: list[int]) -> list[tuple[int, int]]:
+    """(text ids, frames) per word of `reply`, given the frames of each of its whitespace words."""
+    counts = word_token_counts(tokenizer, reply)
+    if len(counts) != len(word_frames):
+        raise ValueError(f"the reply {reply!r} has {len(counts)} words but its alignment {len(word_frames)}: "
+                         "was it timed from another text? delete the cached alignment and build it again")
+    return list(zip(counts, word_frames))
 
 
 def batch_turns(batch: dict, tokenizer: PreTrainedTokenizerBase, num_codebooks: int) -> list[Turn]:

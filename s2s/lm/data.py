@@ -111,6 +111,36 @@ def reply_codes(manifest: Path, codec_name: str, num_codebooks: int) -> dict[str
     return _encoded(manifest, codec_name, num_codebooks, "reply_audio", "reply")
 
 
+def reply_word_frames(manifest: Path, codec_name: str, num_codebooks: int, judge_dir: str) -> dict[str, list[int]]:
+    """Reply sentence -> the codec frames of each of its whitespace words, timed by forced alignment with the
+    character CTC recogniser in `judge_dir` (cached beside the manifest); they add up to the reply's frames."""
+    from s2s.asr.align import word_spans
+    from s2s.asr.module import WEIGHTS_FILE, CTCRecognizer
+    from s2s.codecs import load_codec
+
+    codes = reply_codes(manifest, codec_name, num_codebooks)
+    frame_rate = load_codec(codec_name, num_codebooks=num_codebooks).frame_rate
+    rows = {row["reply"]: row for row in read_manifest(manifest) if row.get("reply_audio")}
+    sources = [manifest, Path(judge_dir) / WEIGHTS_FILE] + [manifest.parent / r["reply_audio"] for r in rows.values()]
+    cache = manifest.parent / "reply_audio-words" / f"{_digest(*sources)}-{frame_rate:g}.pt"
+    if cache.exists():
+        return torch.load(cache, weights_only=True)
+    judge = CTCRecognizer.from_folder(judge_dir).eval()
+    frames = {}
+    for reply, row in rows.items():
+        wav, rate = audio.load(manifest.parent / row["reply_audio"])
+        total = codes[reply].shape[1]
+        spans = word_spans(judge, wav[0], rate, reply)
+        starts = [min(total, round(start * frame_rate)) for _, start, _ in spans[1:]]
+        bounds = [0, *starts, total]
+        frames[reply] = [b - a for a, b in zip(bounds, bounds[1:])]
+    cache.parent.mkdir(exist_ok=True)
+    tmp = cache.with_suffix(f".{os.getpid()}.tmp")
+    torch.save(frames, tmp)
+    tmp.replace(cache)
+    return frames
+
+
 def question_codes(manifest: Path, codec_name: str, num_codebooks: int) -> list[torch.Tensor]:
     """The codec tokens [K, F] of every question, in manifest order: the other way for audio to reach the LM."""
     by_id = _encoded(manifest, codec_name, num_codebooks, "question_audio", "id")
@@ -122,9 +152,10 @@ class ReasoningDataset(Dataset):
 
     def __init__(self, rows: list[dict], heard: list[HeardQuestion | torch.Tensor] | None,
                  speech: dict[str, torch.Tensor], text_examples: int, audio_repeats: int, speech_probability: float,
-                 seed: int):
-        """`heard`: each row's spoken question as a HeardQuestion, or as codec tokens [K, F]; None: text only."""
-        self.rows, self.heard, self.speech = rows, heard, speech
+                 seed: int, word_frames: dict[str, list[int]] | None = None):
+        """`heard`: each row's spoken question as a HeardQuestion, or as codec tokens [K, F]; None: text only.
+        `word_frames`: reply sentence -> frames per word (`reply_word_frames`), for the word_aligned format."""
+        self.rows, self.heard, self.speech, self.word_frames = rows, heard, speech, word_frames
         self.text_examples, self.audio_repeats = text_examples, audio_repeats if heard is not None else 0
         self.speech_probability, self.seed, self.epoch = speech_probability, seed, 0
 
@@ -155,7 +186,9 @@ class ReasoningDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict:
         item, _ = self._texts(index)
-        item["reply_codes"] = self.speech[item["reply"]].long() if self.has_speech(index) else None
+        speaks = self.has_speech(index)
+        item["reply_codes"] = self.speech[item["reply"]].long() if speaks else None
+        item["reply_word_frames"] = self.word_frames[item["reply"]] if speaks and self.word_frames else None
         return item
 
 
@@ -203,14 +236,17 @@ class ReasoningDataModule(L.LightningDataModule):
     hears in training and in use; `tokenizer`, the LM's tokenizer folder,
     cuts what it writes into the LM's tokens) or "codes" (the codec's tokens,
     as Moshi and SpeechGPT do). "heard" without `hearing` leaves spoken
-    questions out.
+    questions out. `align_with` (a character CTC recogniser's folder, such
+    as the judge `s2s/assets/models/s2s-judge-tiny`) times every word of the
+    replies' speech, which the `word_aligned` format needs.
     """
 
     def __init__(self, train: str, val: str | None = None, hearing: str | None = None,
                  tokenizer: str | None = None, codec: str = "s2s-tiny",
                  num_codebooks: int = 4, text_examples: int = 20000, audio_repeats: int = 1,
                  speech_probability: float = 0.25, val_text_examples: int = 0, batch_size: int = 32,
-                 speech_batch_size: int = 8, seed: int = 0, num_workers: int = 0, question_input: str = "heard"):
+                 speech_batch_size: int = 8, seed: int = 0, num_workers: int = 0, question_input: str = "heard",
+                 align_with: str | None = None):
         super().__init__()
         self.save_hyperparameters()
         if question_input not in ("heard", "codes"):
@@ -227,7 +263,8 @@ class ReasoningDataModule(L.LightningDataModule):
         else:
             heard = heard_questions(manifest, hp.hearing, hp.tokenizer) if hp.hearing else None
         speech = reply_codes(Path(hp.train), hp.codec, hp.num_codebooks)  # the training replies' voice
-        return ReasoningDataset(rows, heard, speech, text_examples, audio_repeats, hp.speech_probability, seed)
+        words = reply_word_frames(Path(hp.train), hp.codec, hp.num_codebooks, hp.align_with) if hp.align_with else None
+        return ReasoningDataset(rows, heard, speech, text_examples, audio_repeats, hp.speech_probability, seed, words)
 
     def setup(self, stage: str | None = None) -> None:
         hp = self.hparams

@@ -9,6 +9,7 @@ Every format starts with the same prompt, then lays out the reply its own way:
     think_while_speaking
                        <think> N text </think> <speak> M frames <think> N text </think> <speak> ... <eot>
     text_guided        <think> t..t </think> r*offset S*M r*N S*M r*N ... <eot>
+    word_aligned       <think> t..t </think> w1 S(w1) w2 S(w2) ... <eot>   (text-guided by word timing)
 
 (t thought, r reply text, Q/V/S the K ids of each audio frame; a heard question
 holds one `<heard>` id per segment the audio encoder heard, and the model puts
@@ -66,6 +67,9 @@ class Turn:
     reply_ids: list[int]
     reply_codes: torch.Tensor  # [K, F_reply] reply speech
     voice_codes: torch.Tensor | None = None  # [K, F_voice] voice prompt
+    # How the reply's speech lines up with its text: (text ids, frames) per word, in order (word_aligned
+    # lays a reply out by it). Layout, not content: two turns that say the same are equal whatever it is.
+    reply_alignment: list[tuple[int, int]] | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         questions = (self.question_codes, self.question_text_ids, self.heard_length)
@@ -82,6 +86,14 @@ class Turn:
             self.question_text_ids = [int(i) for i in self.question_text_ids]
         self.thought_ids = [int(i) for i in self.thought_ids]
         self.reply_ids = [int(i) for i in self.reply_ids]
+        if self.reply_alignment is not None:
+            self.reply_alignment = [(int(n), int(f)) for n, f in self.reply_alignment]
+            ids, frames = sum(n for n, _ in self.reply_alignment), sum(f for _, f in self.reply_alignment)
+            if (ids, frames) != (len(self.reply_ids), self.reply_codes.shape[1]) or \
+                    any(n < 0 or f < 0 for n, f in self.reply_alignment):
+                raise ValueError(f"reply_alignment covers {ids} text ids and {frames} frames, but the reply has "
+                                 f"{len(self.reply_ids)} and {self.reply_codes.shape[1]}: give (ids, frames) per "
+                                 "word, each >= 0, summing to the reply's")
         codebooks = {c.shape[0] for c in (self.question_codes, self.reply_codes, self.voice_codes) if c is not None}
         if len(codebooks) > 1:
             raise ValueError(f"question, reply and voice codes must have the same number of codebooks, got {codebooks}")
@@ -93,7 +105,7 @@ class Turn:
     def __eq__(self, other) -> bool:
         if not isinstance(other, Turn):
             return NotImplemented
-        return all(_same(getattr(self, f.name), getattr(other, f.name)) for f in fields(self))
+        return all(_same(getattr(self, f.name), getattr(other, f.name)) for f in fields(self) if f.compare)
 
 
 @dataclass(eq=False)
@@ -193,6 +205,7 @@ class _Parts:
     thought: list[int] = field(default_factory=list)
     reply: list[int] = field(default_factory=list)
     speech: list[torch.Tensor] = field(default_factory=list)
+    alignment: list[tuple[int, int]] = field(default_factory=list)  # (text ids, frames) runs, word_aligned
     prompt_done: bool = False
     saw_reply_marker: bool = False
 
@@ -204,7 +217,8 @@ class _Parts:
                     question_text_ids=self.question_text_ids, heard_length=self.heard_length,
                     thought_ids=self.thought, reply_ids=self.reply,
                     reply_codes=codes(self.speech),
-                    voice_codes=None if self.voice_codes is None else codes(self.voice_codes))
+                    voice_codes=None if self.voice_codes is None else codes(self.voice_codes),
+                    reply_alignment=self.alignment or None)
 
 
 class Format:
@@ -237,6 +251,20 @@ class Format:
         self._write_reply(writer, turn)
         writer.special("<eot>")
         return writer.sequence()
+
+    def build_without_speech(self, turn: Turn) -> Sequence:
+        """The row of a turn whose speech is not given: everything up to where its speech would begin.
+
+        Training rows without speech (reasoning practice, a fifth of the
+        positions) must still teach when speech starts, so they end on the
+        last id before it, which stays a target. Here: the whole layout with
+        no frames, less its <eot> (think-then-speak ends on `<speak>`).
+        """
+        empty = torch.zeros(turn.num_codebooks, 0, dtype=torch.long)
+        turn = Turn(**{f.name: getattr(turn, f.name) for f in fields(turn)} | {"reply_codes": empty,
+                                                                              "reply_alignment": None})
+        sequence = self.build(turn)
+        return Sequence(sequence.ids[:-1], sequence.segment[:-1])
 
     def parse(self, sequence: Sequence | torch.Tensor, strict: bool = True) -> Turn:
         """Sequence (or ids [L]) -> Turn.
@@ -457,8 +485,70 @@ class TextGuided(Format):
             cursor.speech(parts.speech)
 
 
+class WordAligned(Format):
+    """Text-guided by word timing: each word of the reply text, then the frames that say it.
+
+        <think> t </think> w1 S(w1) w2 S(w2) ... <eot>
+
+    A fixed text:speech ratio (text_guided) puts a word's speech wherever the
+    ratio falls, so a small model must still learn where in the text it is
+    speaking. Here the speech right after a word is that word (timed by
+    forced alignment, `s2s/asr/align.py`, from `Turn.reply_alignment`: text
+    ids and frames per word), so the model says what it has just written, as
+    word-level interleaving does in Spirit LM. Generation lets the model
+    choose where each word ends; no markers are needed, since text and
+    speech ids are told apart by their range. A word without frames merges
+    with the next in the layout.
+    """
+
+    name = "word_aligned"
+
+    def _alignment(self, turn: Turn) -> list[tuple[int, int]]:
+        if turn.reply_alignment is not None:
+            return turn.reply_alignment
+        if turn.reply_codes.shape[1]:
+            raise ValueError(f"{self.name}: the turn has reply speech but no reply_alignment (text ids and frames "
+                             "per word); give the datamodule `align_with` (a character CTC judge) to time the words")
+        return [(len(turn.reply_ids), 0)]
+
+    def build_without_speech(self, turn: Turn) -> Sequence:
+        """Up to the end of the first word, where its speech would begin (see `Format.build_without_speech`)."""
+        first = (turn.reply_alignment or [(len(turn.reply_ids), 0)])[0][0]
+        return super().build_without_speech(Turn(**{f.name: getattr(turn, f.name) for f in fields(turn)} | {
+            "reply_ids": turn.reply_ids[:first], "reply_alignment": None}))
+
+    def _write_reply(self, writer: _Writer, turn: Turn) -> None:
+        writer.special("<think>")
+        writer.add(turn.thought_ids, THOUGHT)
+        writer.special("</think>")
+        done_ids = done_frames = 0
+        for ids, frames in self._alignment(turn):
+            writer.add(turn.reply_ids[done_ids: done_ids + ids], REPLY_TEXT)
+            writer.speech(turn.reply_codes[:, done_frames: done_frames + frames], SPEECH)
+            done_ids, done_frames = done_ids + ids, done_frames + frames
+
+    def _read_reply(self, cursor: _Cursor, parts: _Parts) -> None:
+        cursor.take("<think>")
+        cursor.text(parts.thought)
+        cursor.take("</think>")
+        start = None
+        while start != cursor.pos:
+            start = cursor.pos
+            ids, frames = len(parts.reply), self._frames(parts)
+            try:
+                cursor.text(parts.reply)
+                cursor.speech(parts.speech)
+            finally:  # a run cut short (generated ids) still counts with the whole frames it had
+                if cursor.pos != start:
+                    parts.alignment.append((len(parts.reply) - ids, self._frames(parts) - frames))
+
+    @staticmethod
+    def _frames(parts: _Parts) -> int:
+        return sum(piece.shape[1] for piece in parts.speech)
+
+
 FORMATS = {"think_then_speak": ThinkThenSpeak, "think_while_speaking": ThinkWhileSpeaking,
-           "text_guided": TextGuided}
+           "text_guided": TextGuided, "word_aligned": WordAligned}
 
 
 def build_format(name: str, vocab: JointVocab, **kwargs) -> Format:

@@ -12,7 +12,7 @@ think-then-speak:
     DONE
 
 Every format has a machine (`PHASE_MACHINES`) with the same three caps. In
-think-while-speaking and text-guided the model still decides where the
+think-while-speaking, text-guided and word-aligned the model still decides where the
 thought, the reply text and the speech end, and the machine sizes every
 chunk around that choice as the format's `build` would, so a reply it lets
 through is exactly the format's layout of some turn. The phases are the
@@ -351,8 +351,52 @@ class TextGuidedPhases(PhaseMachine):
             state.speech_tokens, state.phase = state.speech_tokens + 1, SPEECH
 
 
+class WordAlignedPhases(PhaseMachine):
+    """<think> t.. </think>, then words and their frames in any order the model picks (WordAligned), then <eot>.
+
+    Between frames the model may write a reply id (the next word, or more of
+    this one), start a frame, or end with <eot>; inside a frame only its
+    next codebook. Each stream
+    closes at its cap; the phase is the kind of the last id written.
+    """
+
+    format_name = "word_aligned"
+
+    def allowed_mask(self, state: PhaseState) -> torch.Tensor:
+        vocab = self.vocab
+        if state.phase == THOUGHT:
+            return self._thought_mask(state)
+        if state.phase == DONE:
+            raise ValueError(f"{self.format_name}: the reply has ended; no id may come next")
+        inside = self._speech_mask(state)
+        if inside is not None:
+            return inside
+        allowed = []
+        if state.reply_tokens < self.max_reply_tokens:
+            allowed.append(vocab.text_range)
+        if state.speech_tokens < vocab.num_codebooks * self.max_speech_frames:
+            allowed.append(vocab.speech_range(0))
+        return self._mask(*allowed, vocab.eot)
+
+    def _advance(self, state: PhaseState, token: int) -> None:
+        vocab = self.vocab
+        if state.phase == THOUGHT:
+            if token == vocab.end_think:
+                state.phase = REPLY_TEXT
+                if state.thought_tokens >= self.max_thought_tokens:
+                    state.capped.append(THOUGHT)
+            else:
+                state.thought_tokens += 1
+        elif token == vocab.eot:
+            self._end(state)
+        elif vocab.is_text(token):
+            state.reply_tokens, state.phase = state.reply_tokens + 1, REPLY_TEXT
+        else:
+            state.speech_tokens, state.phase = state.speech_tokens + 1, SPEECH
+
+
 PHASE_MACHINES = {"think_then_speak": ThinkThenSpeakPhases, "think_while_speaking": ThinkWhileSpeakingPhases,
-                  "text_guided": TextGuidedPhases}
+                  "text_guided": TextGuidedPhases, "word_aligned": WordAlignedPhases}
 
 
 def phase_machine(format: Format, device: torch.device | str = "cpu", **caps) -> PhaseMachine:

@@ -32,8 +32,14 @@ from transformers import AutoConfig, AutoModelForCausalLM, PreTrainedModel
 
 from s2s.codecs import load_codec
 from s2s.eval.metrics import AnswerAccuracy
-from s2s.lm.batching import encode_batch, pad_sequences, tokenize
-from s2s.lm.formats import REPLY_TEXT, SEGMENT_NAMES, SPEECH, THOUGHT, Sequence, Turn, build_format
+from s2s.lm.batching import (
+    encode_batch,
+    pad_sequences,
+    reply_alignment,
+    tokenize,
+    word_token_counts,
+)
+from s2s.lm.formats import REPLY_TEXT, SEGMENT_NAMES, SPEECH, THOUGHT, Turn, build_format
 from s2s.lm.hearing import HeardAdapter, HeardQuestion, Hearing
 from s2s.lm.text_tokenizer import load_text_tokenizer, train_text_tokenizer
 from s2s.lm.vocab import JointVocab
@@ -221,16 +227,21 @@ class SpeechReasoningLM(L.LightningModule):
         no_speech = torch.zeros(self.vocab.num_codebooks, 0, dtype=torch.long)
         sequences = []
         spoken_codes = batch.get("question_codes") or [None] * len(batch["heard"])
+        word_frames = batch.get("reply_word_frames") or [None] * len(batch["heard"])
         for i, heard in enumerate(batch["heard"]):
             codes, question_codes = batch["reply_codes"][i], spoken_codes[i]
             spoken = heard is not None or question_codes is not None
+            alignment = None  # (text ids, frames) per word: how word_aligned lays the reply out
+            if codes is None:
+                alignment = [(count, 0) for count in word_token_counts(self.tokenizer, batch["reply"][i])]
+            elif word_frames[i] is not None:
+                alignment = reply_alignment(self.tokenizer, batch["reply"][i], word_frames[i])
             turn = Turn(question_text_ids=None if spoken else questions[i], question_codes=question_codes,
                         heard_length=len(heard) if heard is not None else None, thought_ids=thoughts[i],
-                        reply_ids=replies[i], reply_codes=no_speech if codes is None else codes)
-            sequence = self.format.build(turn)
-            if codes is None:  # drop the final <eot>: the row ends on <speak>, which stays a target
-                sequence = Sequence(sequence.ids[:-1], sequence.segment[:-1])
-            sequences.append(sequence)
+                        reply_ids=replies[i], reply_codes=no_speech if codes is None else codes,
+                        reply_alignment=alignment)
+            # Without speech the row stops where its speech would begin (think-then-speak: on <speak>).
+            sequences.append(self.format.build(turn) if codes is not None else self.format.build_without_speech(turn))
         encoded = {name: tensor.to(self.device) for name, tensor in pad_sequences(sequences, self.vocab.pad).items()}
         encoded["heard"] = batch["heard"]
         return encoded

@@ -16,6 +16,7 @@ from s2s.lm.formats import (
     ThinkThenSpeak,
     ThinkWhileSpeaking,
     Turn,
+    WordAligned,
     build_format,
 )
 from s2s.lm.patterns import FlatPattern
@@ -31,6 +32,7 @@ FORMAT_CASES = {
     "think_while_speaking_default": ThinkWhileSpeaking(VOCAB),
     "text_guided": TextGuided(VOCAB, offset_tokens=2, text_chunk_tokens=1, speech_chunk_frames=2),
     "text_guided_default": TextGuided(VOCAB),
+    "word_aligned": WordAligned(VOCAB),
 }
 # (thought ids, reply ids, reply frames): empty texts, one frame, thought longer or shorter than speech, no speech.
 SIZES = [(0, 0, 1), (0, 3, 1), (1, 1, 1), (12, 2, 2), (2, 1, 15), (25, 9, 23), (3, 2, 0)]
@@ -49,7 +51,15 @@ def make_turn(seed: int, question: str = "audio", voice: bool = False, thought: 
     return Turn(question_codes=codes(question_len) if question == "audio" else None,
                 question_text_ids=text(question_len) if question == "text" else None,
                 thought_ids=text(thought), reply_ids=text(reply), reply_codes=codes(frames),
-                voice_codes=codes(2) if voice else None)
+                voice_codes=codes(2) if voice else None, reply_alignment=even_alignment(reply, frames))
+
+
+def even_alignment(reply: int, frames: int) -> list[tuple[int, int]]:
+    """Words of two reply ids (the last maybe one), the frames shared out as evenly as they go."""
+    words = max(1, (reply + 1) // 2)
+    ids = [min(2, reply - 2 * w) for w in range(words)] if reply else [0]
+    share = [frames // words + (w < frames % words) for w in range(words)]
+    return list(zip(ids, share))
 
 
 def check_segments(sequence, turn: Turn) -> None:
@@ -73,7 +83,7 @@ def check_segments(sequence, turn: Turn) -> None:
 
 
 def test_registry_and_build_format():
-    assert set(FORMATS) == {"think_then_speak", "think_while_speaking", "text_guided"}
+    assert set(FORMATS) == {"think_then_speak", "think_while_speaking", "text_guided", "word_aligned"}
     assert all(FORMATS[name](VOCAB).name == name for name in FORMATS)
     assert build_format("text_guided", VOCAB, offset_tokens=7).offset_tokens == 7
     with pytest.raises(ValueError, match="choose one of think_then_speak"):
@@ -168,6 +178,37 @@ def test_text_guided_reply_text_leads_speech_by_the_offset(offset, reply):
         assert first_speech + 3 * K == reply_positions[offset]
 
 
+def test_word_aligned_puts_each_word_just_before_its_own_frames():
+    fmt = WordAligned(VOCAB)
+    turn = make_turn(0, thought=1, reply=4, frames=5, question_len=0)
+    turn.reply_alignment = [(1, 2), (2, 0), (1, 3)]  # the middle word has no frames: it runs into the next
+    f = "S0 S1 S2"
+    assert draw(fmt.build(turn), VOCAB) == (
+        f"<question> </question> <think> t </think> r {f} {f} r r r {f} {f} {f} <eot>")
+    back = fmt.parse(fmt.build(turn))
+    assert back == turn and back.reply_alignment == [(1, 2), (3, 3)]  # the same layout, read from its runs
+
+
+def test_word_aligned_needs_an_alignment_that_covers_the_reply():
+    turn = make_turn(1, reply=3, frames=4)
+    turn.reply_alignment = None
+    with pytest.raises(ValueError, match="no reply_alignment.*align_with"):
+        WordAligned(VOCAB).build(turn)
+    for bad in ([(3, 3)], [(2, 4)], [(4, 4), (-1, 0)]):
+        with pytest.raises(ValueError, match="reply_alignment covers"):
+            Turn(question_text_ids=[1], thought_ids=[], reply_ids=[1, 2, 3],
+                 reply_codes=torch.zeros(K, 4, dtype=torch.long), reply_alignment=bad)
+
+
+def test_a_row_without_speech_ends_where_its_speech_would_begin():
+    turn = make_turn(2, thought=2, reply=3, frames=4, question_len=0)
+    turn.reply_alignment = [(2, 1), (1, 3)]
+    assert draw(ThinkThenSpeak(VOCAB).build_without_speech(turn), VOCAB) == (
+        "<question> </question> <think> t t </think> r r r <speak>")
+    assert draw(WordAligned(VOCAB).build_without_speech(turn), VOCAB) == (
+        "<question> </question> <think> t t </think> r r")  # the first word; its speech would come next
+
+
 # ---------------------------------------------------------------------------------------------- strict faults
 def parse_error(fmt, ids, strict=True) -> str:
     with pytest.raises(ValueError) as error:
@@ -231,7 +272,7 @@ def test_not_strict_drops_a_trailing_partial_frame_and_reads_up_to_the_first_eot
 
 def test_not_strict_returns_the_thought_so_far_when_generation_stops_early():
     turn = make_turn(7, thought=6, reply=3, frames=4)
-    for fmt in (ThinkThenSpeak(VOCAB), ThinkWhileSpeaking(VOCAB), TextGuided(VOCAB)):
+    for fmt in (ThinkThenSpeak(VOCAB), ThinkWhileSpeaking(VOCAB), TextGuided(VOCAB), WordAligned(VOCAB)):
         ids = fmt.build(turn).ids.tolist()
         stop = ids.index(VOCAB.think) + 1 + 2  # <think> and two thought ids
         partial = fmt.parse(torch.tensor(ids[:stop]), strict=False)

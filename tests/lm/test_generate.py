@@ -18,6 +18,7 @@ from s2s.lm.formats import (
     ThinkThenSpeak,
     ThinkWhileSpeaking,
     Turn,
+    WordAligned,
     build_format,
 )
 from s2s.lm.generate import (
@@ -41,7 +42,8 @@ TEXTS = [{"question": "what is twelve times three", "thought": "12 × 3 = 36.", 
 # Small chunk sizes, so short replies cross several chunks.
 FORMAT_OPTIONS = {"think_then_speak": {},
                   "think_while_speaking": {"thought_chunk_tokens": 4, "speech_chunk_frames": 2},
-                  "text_guided": {"offset_tokens": 2, "text_chunk_tokens": 1, "speech_chunk_frames": 2}}
+                  "text_guided": {"offset_tokens": 2, "text_chunk_tokens": 1, "speech_chunk_frames": 2},
+                  "word_aligned": {}}
 
 
 @pytest.fixture(scope="module")
@@ -134,6 +136,8 @@ def speak_nudge(vocab, format_name: str) -> dict[int, float]:
     """A bias under which the random tiny model also speaks (left alone, it mostly writes text only)."""
     if format_name == "think_while_speaking":
         return {vocab.end_think: 20.0}  # close each whole text chunk, so speech chunks come between them
+    if format_name == "word_aligned":
+        return dict.fromkeys(vocab.speech_range(), 1.5)  # speech, yet short of its cap
     return dict.fromkeys(vocab.speech_range(), 3.0) if format_name == "text_guided" else {}
 
 
@@ -158,7 +162,9 @@ def test_sampled_ids_always_obey_the_phase_rules_and_generation_ends(lms, format
         assert len(turn.thought_ids) <= 6 and len(turn.reply_ids) <= 4 and turn.reply_codes.shape[1] <= 3
         lengths.add(len(generated))
         switches = max(switches, modality_switches(vocab, generated))
-    assert len(lengths) > 3  # the seeds give different replies, some closed early by the model
+    # The seeds give different replies, some closed early by the model (word-aligned allows <eot> right after
+    # the thought, which the tempting bias always takes: one length fewer).
+    assert len(lengths) > (2 if format_name == "word_aligned" else 3)
     # Some replies speak; think-while-speaking ones switch chunks. (Sampled text-guided replies rarely keep to
     # the text's lead, so one stream ends early: the scripted streaming test shows its interleaving.)
     assert switches >= (3 if format_name == "think_while_speaking" else 1)
@@ -203,7 +209,8 @@ def random_turn(vocab, seed: int, thought: int, reply: int, frames: int) -> Turn
     return Turn(question_codes=question(seed), thought_ids=torch.randint(0, vocab.text_vocab_size, (thought,),
                                                                          generator=g).tolist(),
                 reply_ids=torch.randint(0, vocab.text_vocab_size, (reply,), generator=g).tolist(),
-                reply_codes=torch.randint(0, C, (K, frames), generator=g))
+                reply_codes=torch.randint(0, C, (K, frames), generator=g),
+                reply_alignment=[(reply // 2, frames // 2), (reply - reply // 2, frames - frames // 2)])
 
 
 def at_caps(sizes, caps) -> list[int]:
@@ -283,6 +290,53 @@ def test_the_replies_a_machine_allows_are_exactly_the_layouts_of_the_turns_withi
     assert all(capped == at_caps(built[ids], caps) for ids, capped in finished.items())
 
 
+@pytest.mark.parametrize("caps", [(1, 2, 2), (0, 3, 1), (2, 0, 0)])
+def test_word_aligned_allows_exactly_the_layouts_of_every_alignment_within_its_caps(caps):
+    """Word-aligned replies have one layout per way of cutting the reply into words: every path through its
+    machine is the build of a turn with some alignment within the caps, and every such build is a path."""
+    fmt = WordAligned(TINY)
+    vocab, prompt = fmt.vocab, build_prompt(fmt, question_text_ids=[1])
+
+    def alignments(ids: int, frames: int, first: bool = True):  # every list of words (ids, frames) covering both
+        if ids == 0:
+            yield from ([[(0, frames)]] if first and frames else [] if frames else [[]])
+            return
+        for n in range(0 if first else 1, ids + 1):  # only the first word may have no text: speech first
+            for f in range(frames + 1):
+                for rest in alignments(ids - n, frames - f, first=False):
+                    if not rest or f:  # a word without frames merges with the next: one layout
+                        yield [(n, f), *rest]
+
+    built = {}
+    for t, r, f in [(t, r, f) for t in range(caps[0] + 1) for r in range(caps[1] + 1) for f in range(caps[2] + 1)]:
+        for alignment in alignments(r, f):
+            turn = Turn(question_text_ids=[1], thought_ids=[0] * t, reply_ids=[0] * r,
+                        reply_codes=torch.zeros(vocab.num_codebooks, f, dtype=torch.long), reply_alignment=alignment)
+            built[tuple(fmt.build(turn).ids.tolist()[len(prompt):])] = (t, r, f)
+    machine = phase_machine(fmt, **dict(zip(CAPS, caps)))
+    stand_ins = [0, *vocab.special_range, *(vocab.speech_id(k, 0) for k in range(vocab.num_codebooks))]
+    finished = {}
+
+    def walk(state, ids: tuple[int, ...]) -> None:
+        if state.phase == DONE:
+            finished[ids] = state.capped
+            return
+        allowed = machine.allowed_mask(state)
+        assert allowed.any() and len(ids) < 100, f"stuck or endless after {ids}"
+        for token in stand_ins:
+            if allowed[token]:
+                after = copy.deepcopy(state)
+                machine.advance(after, token)
+                walk(after, ids + (token,))
+
+    walk(machine.start(), ())
+    assert set(finished) == set(built) and len(built) > 2
+    assert all(capped == at_caps(built[ids], caps) for ids, capped in finished.items())
+    for ids in finished:  # and each parses back strictly, its words' cuts read from the runs
+        turn = fmt.parse(torch.tensor(prompt.tolist() + list(ids)))
+        assert sum(f for _, f in turn.reply_alignment or [(0, 0)]) == built[ids][2]
+
+
 def test_sampling_masks_first_then_greedy_top_k_top_p(lm):
     g = torch.Generator().manual_seed(0)
     logits = torch.randn(50, generator=g)
@@ -336,7 +390,8 @@ def test_prompt_is_the_prefix_that_format_build_writes(lm, kind, format_name):
     if kind.endswith("voice"):
         ask["voice_codes"] = question(4, frames=3)
     prompt = build_prompt(fmt, **ask)
-    built = fmt.build(Turn(**ask, thought_ids=[1, 2, 3], reply_ids=[4, 5], reply_codes=question(5, frames=3))).ids
+    built = fmt.build(Turn(**ask, thought_ids=[1, 2, 3], reply_ids=[4, 5], reply_codes=question(5, frames=3),
+                           reply_alignment=[(1, 1), (1, 2)])).ids
     assert torch.equal(prompt, built[: len(prompt)])
     assert prompt[-1] == lm.vocab.think and (prompt == lm.vocab.think).sum() == 1
     assert built[len(prompt)] in (1, lm.vocab.reply)  # the first thought id (or <reply>): the reply proper
@@ -461,7 +516,7 @@ def test_caps_force_each_phase_to_close_and_the_reply_still_parses(lms, codec, f
     # The ids that end a part (</think>, <reply>, the <speak> after the reply text, <eot>), never wanted.
     closers = {"think_then_speak": [vocab.end_think, vocab.speak, vocab.eot],
                "think_while_speaking": [vocab.end_think, vocab.reply, vocab.eot],
-               "text_guided": [vocab.end_think, vocab.eot]}[format_name]
+               "text_guided": [vocab.end_think, vocab.eot], "word_aligned": [vocab.end_think, vocab.eot]}[format_name]
     with logit_bias(lm, dict.fromkeys(closers, -30.0)):
         events = list(stream(lm, build_prompt(lm.format, question_text_ids=[5, 6]), codec=codec,
                              max_thought_tokens=max_thought, max_reply_tokens=max_reply,
