@@ -201,7 +201,8 @@ def cmd_data_synth(args: argparse.Namespace) -> None:
     from s2s.data.synth import synthesize
 
     print(synthesize(args.out, args.n, seed=args.seed, split=args.split, families=args.families,
-                     question_voices=args.voices, reply_voice=args.reply_voice, overwrite=args.overwrite))
+                     question_voices=args.voices, reply_voice=args.reply_voice, overwrite=args.overwrite,
+                     reply_styles=args.reply_styles, reply_voices=args.reply_voices))
 
 
 def cmd_data_tokenize(args: argparse.Namespace) -> None:
@@ -349,7 +350,11 @@ def build_parser() -> argparse.ArgumentParser:
                     help="question voices from the training voices, or the held-out test voices")
     sy.add_argument("--families", nargs="+", default=None, help="problem families (default: all)")
     sy.add_argument("--voices", nargs="+", default=None, help="question voices (base+variant) from the split")
-    sy.add_argument("--reply-voice", default="en-us+f3", help="the assistant's voice, or 'random' (style transfer)")
+    sy.add_argument("--reply-voice", default="en-us+f3", help="the assistant's voice, or 'random'")
+    sy.add_argument("--reply-styles", action="store_true",
+                    help="style transfer data: replies in several voices, rates and pitches, with voice prompts")
+    sy.add_argument("--reply-voices", nargs="+", default=None,
+                    help="with --reply-styles: the reply voices (default: s2s.data.synth.STYLE_VOICES)")
     sy.add_argument("--overwrite", action="store_true")
     sy.set_defaults(func=cmd_data_synth)
     tk = data.add_parser("tokenize", help="encode all audio of a manifest once into a sharded token cache")

@@ -240,8 +240,9 @@ def test_batches_give_finite_losses_and_end_where_they_should(dm, lm):
     kinds = set()
     for batch in dm.train_dataloader():
         assert set(batch) == {"question_written", "thought", "reply", "heard", "question_codes", "reply_codes",
-                              "reply_word_frames"}
-        assert batch["reply_word_frames"] == [None] * len(batch["reply"])  # no `align_with`: no word timing
+                              "reply_word_frames", "voice_codes", "style"}
+        nothing = [None] * len(batch["reply"])  # no `align_with`: no word timing; one voice: no prompt, no style
+        assert batch["reply_word_frames"] == batch["voice_codes"] == batch["style"] == nothing
         encoded = lm.encode_batch(batch)
         ids, mask = encoded["ids"], encoded["attention_mask"]
         for row in range(ids.shape[0]):

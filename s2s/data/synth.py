@@ -10,6 +10,15 @@ Manifest fields (one JSON object per line, audio paths relative to the manifest)
   id, split, family, question, question_written, thought, answer, reply,
   question_audio, question_voice, question_speed_wpm, question_pitch, question_duration_s,
   reply_audio, reply_voice, reply_speed_wpm, reply_pitch, reply_duration_s
+
+With `reply_styles` (style transfer), each reply is spoken by one of a few
+voices at a random rate (slow / normal / fast) and pitch (low / normal /
+high), and the row also gets
+  reply_style        the words asked for, e.g. "fast low" ("" when both are normal)
+  voice_audio, voice_text, voice_duration_s
+                     a voice prompt: other sentences in the reply's voice, normal style
+except for a third of the assistant-voice rows, which have no prompt: with no
+prompt the model speaks in the assistant's voice.
 """
 from __future__ import annotations
 
@@ -29,6 +38,11 @@ from s2s.data.voices import is_held_out, sample_voice, voices
 
 # The assistant's default voice: a training voice, so the LM learns to speak it.
 ASSISTANT_VOICE = {"voice": "en-us+f3", "speed_wpm": 170, "pitch": 50}
+# Style transfer: the reply voices (training voices of different accents and registers, the assistant's first),
+# and what each style word asks espeak-ng for (words a minute; pitch 0-99).
+STYLE_VOICES = ("en-us+f3", "en-gb-x-rp+m1", "en-gb-scotland+f2", "en+grandpa", "en-us-nyc+m7", "en+Annie")
+REPLY_RATES = {"slow": 120, "normal": 170, "fast": 240}
+REPLY_PITCHES = {"low": 20, "normal": 50, "high": 80}
 
 
 def _speak(text: str, voice: dict, out_dir: Path, rel_path: str) -> float:
@@ -38,14 +52,26 @@ def _speak(text: str, voice: dict, out_dir: Path, rel_path: str) -> float:
     return round(len(samples) / rate, 3)
 
 
+def _styled_reply(rng: random.Random, reply_voices: list[str]) -> tuple[dict, str, bool]:
+    """A reply voice, rate and pitch for a styled corpus: (espeak voice, style words, give a voice prompt)."""
+    voice = rng.choice(reply_voices)
+    rate, pitch = rng.choice(list(REPLY_RATES)), rng.choice(list(REPLY_PITCHES))
+    words = " ".join(word for word in (rate, pitch) if word != "normal")
+    prompted = voice != ASSISTANT_VOICE["voice"] or rng.random() < 2 / 3
+    return {"voice": voice, "speed_wpm": REPLY_RATES[rate], "pitch": REPLY_PITCHES[pitch]}, words, prompted
+
+
 def _render_example(job: tuple) -> dict:
-    index, seed, split, families, question_voices, reply_voice, out_dir = job
+    index, seed, split, families, question_voices, reply_voice, reply_voices, out_dir = job
     rng = random.Random(f"{seed}:{split}:synth:{index}")
     problem = generate_problem(rng, families[index % len(families)])
     question_voice = sample_voice(rng, split)
     if question_voices:
         question_voice["voice"] = rng.choice(question_voices)
     reply = sample_voice(rng, split) if reply_voice == "random" else dict(ASSISTANT_VOICE, voice=reply_voice)
+    style, prompted = None, False
+    if reply_voices:
+        reply, style, prompted = _styled_reply(rng, reply_voices)
     example_id = f"{split}-{index:06d}"
     out_dir = Path(out_dir)
     row = {"id": example_id, "split": split, "family": problem.family, "question": problem.question,
@@ -55,14 +81,26 @@ def _render_example(job: tuple) -> dict:
         row[f"{side}_audio"] = f"wavs/{example_id}.{side}.wav"
         row[f"{side}_duration_s"] = _speak(text, voice, out_dir, row[f"{side}_audio"])
         row.update({f"{side}_{key}": value for key, value in voice.items()})  # voice, speed_wpm, pitch
+    if style is not None:
+        row["reply_style"] = style
+    if prompted:  # other sentences, same voice, normal rate and pitch: a few seconds to clone
+        others = [generate_problem(rng).reply for _ in range(2)]
+        row["voice_text"] = " ".join(others)
+        row["voice_audio"] = f"wavs/{example_id}.voice.wav"
+        prompt_voice = {"voice": reply["voice"], "speed_wpm": REPLY_RATES["normal"], "pitch": REPLY_PITCHES["normal"]}
+        row["voice_duration_s"] = _speak(row["voice_text"], prompt_voice, out_dir, row["voice_audio"])
     return row
 
 
 def synthesize(out_dir: str | os.PathLike, n: int, seed: int = 0, split: str = "train",
                families: list[str] | None = None, question_voices: list[str] | None = None,
                reply_voice: str = ASSISTANT_VOICE["voice"], workers: int | None = None,
-               overwrite: bool = False, progress: bool = True) -> Path:
-    """Render `n` spoken reasoning examples into `out_dir`; returns the manifest path."""
+               overwrite: bool = False, progress: bool = True, reply_styles: bool = False,
+               reply_voices: list[str] | None = None) -> Path:
+    """Render `n` spoken reasoning examples into `out_dir`; returns the manifest path.
+
+    `reply_styles`: replies in `reply_voices` (default STYLE_VOICES) at random rates and pitches, with voice
+    prompts (see the module's docstring), the training data of style transfer."""
     families = list(families or FAMILIES)
     unknown = sorted(set(families) - set(FAMILIES))
     if unknown:
@@ -76,7 +114,13 @@ def synthesize(out_dir: str | os.PathLike, n: int, seed: int = 0, split: str = "
                              f"not {split}: held-out voices must never reach training data")
     if reply_voice != "random" and "+" not in reply_voice and reply_voice not in allowed:
         raise ValueError(f"unknown reply voice {reply_voice!r}; use base+variant such as en-us+f3, or 'random'")
+    reply_voices = list(reply_voices or STYLE_VOICES) if reply_styles else None
+    for voice in reply_voices or []:
+        if voice not in allowed or is_held_out(voice):
+            raise ValueError(f"reply voice {voice!r} is not a training voice; voices look like en-us+f3 and must "
+                             "not be held out (see s2s/data/voices.py)")
     manifest = new_corpus_folder(out_dir, n, overwrite)
-    jobs = [(i, seed, split, families, question_voices, reply_voice, str(manifest.parent)) for i in range(n)]
+    jobs = [(i, seed, split, families, question_voices, reply_voice, reply_voices, str(manifest.parent))
+            for i in range(n)]
     rows = render_parallel(_render_example, jobs, f"synthesising {split}", workers, progress)
     return write_manifest(manifest, rows, overwrite=overwrite)

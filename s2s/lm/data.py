@@ -106,34 +106,42 @@ def _encoded(manifest: Path, codec_name: str, num_codebooks: int, field: str, ke
     return codes
 
 
-def reply_codes(manifest: Path, codec_name: str, num_codebooks: int) -> dict[str, torch.Tensor]:
-    """Reply sentence -> its speech codes [K, F], from the manifest's reply audio (one assistant voice)."""
-    return _encoded(manifest, codec_name, num_codebooks, "reply_audio", "reply")
+def reply_codes(manifest: Path, codec_name: str, num_codebooks: int, key: str = "reply") -> dict[str, torch.Tensor]:
+    """row[key] -> its reply's speech codes [K, F]: by reply sentence (one assistant voice: a sentence sounds
+    the same in every row) or by row id (replies in many voices and styles)."""
+    return _encoded(manifest, codec_name, num_codebooks, "reply_audio", key)
 
 
-def reply_word_frames(manifest: Path, codec_name: str, num_codebooks: int, judge_dir: str) -> dict[str, list[int]]:
-    """Reply sentence -> the codec frames of each of its whitespace words, timed by forced alignment with the
-    character CTC recogniser in `judge_dir` (cached beside the manifest); they add up to the reply's frames."""
+def voice_codes(manifest: Path, codec_name: str, num_codebooks: int) -> dict[str, torch.Tensor]:
+    """Row id -> the codes [K, F] of its voice prompt (`voice_audio`), for the rows that have one."""
+    return _encoded(manifest, codec_name, num_codebooks, "voice_audio", "id")
+
+
+def reply_word_frames(manifest: Path, codec_name: str, num_codebooks: int, judge_dir: str,
+                      key: str = "reply") -> dict[str, list[int]]:
+    """row[key] (the reply sentence, or the row's id) -> the codec frames of each whitespace word of its reply,
+    timed by forced alignment with the character CTC recogniser in `judge_dir` (cached beside the manifest);
+    they add up to the reply's frames."""
     from s2s.asr.align import word_spans
     from s2s.asr.module import WEIGHTS_FILE, CTCRecognizer
     from s2s.codecs import load_codec
 
-    codes = reply_codes(manifest, codec_name, num_codebooks)
+    codes = reply_codes(manifest, codec_name, num_codebooks, key)
     frame_rate = load_codec(codec_name, num_codebooks=num_codebooks).frame_rate
-    rows = {row["reply"]: row for row in read_manifest(manifest) if row.get("reply_audio")}
+    rows = {row[key]: row for row in read_manifest(manifest) if row.get("reply_audio")}
     sources = [manifest, Path(judge_dir) / WEIGHTS_FILE] + [manifest.parent / r["reply_audio"] for r in rows.values()]
-    cache = manifest.parent / "reply_audio-words" / f"{_digest(*sources)}-{frame_rate:g}.pt"
+    cache = manifest.parent / "reply_audio-words" / f"{_digest(*sources)}-{frame_rate:g}-{key}.pt"
     if cache.exists():
         return torch.load(cache, weights_only=True)
     judge = CTCRecognizer.from_folder(judge_dir).eval()
     frames = {}
-    for reply, row in rows.items():
+    for name, row in rows.items():
         wav, rate = audio.load(manifest.parent / row["reply_audio"])
-        total = codes[reply].shape[1]
-        spans = word_spans(judge, wav[0], rate, reply)
+        total = codes[name].shape[1]
+        spans = word_spans(judge, wav[0], rate, row["reply"])
         starts = [min(total, round(start * frame_rate)) for _, start, _ in spans[1:]]
         bounds = [0, *starts, total]
-        frames[reply] = [b - a for a, b in zip(bounds, bounds[1:])]
+        frames[name] = [b - a for a, b in zip(bounds, bounds[1:])]
     cache.parent.mkdir(exist_ok=True)
     tmp = cache.with_suffix(f".{os.getpid()}.tmp")
     torch.save(frames, tmp)
@@ -150,12 +158,17 @@ def question_codes(manifest: Path, codec_name: str, num_codebooks: int) -> list[
 class ReasoningDataset(Dataset):
     """Text problems first (index < text_examples), then the manifest's spoken questions, `audio_repeats` times."""
 
-    def __init__(self, rows: list[dict], heard: list[HeardQuestion | torch.Tensor] | None,
+    def __init__(self, rows: list[dict], heard: list[HeardQuestion | torch.Tensor | None] | None,
                  speech: dict[str, torch.Tensor], text_examples: int, audio_repeats: int, speech_probability: float,
-                 seed: int, word_frames: dict[str, list[int]] | None = None):
-        """`heard`: each row's spoken question as a HeardQuestion, or as codec tokens [K, F]; None: text only.
-        `word_frames`: reply sentence -> frames per word (`reply_word_frames`), for the word_aligned format."""
+                 seed: int, word_frames: dict[str, list[int]] | None = None, speech_key: str = "reply",
+                 voices: dict[str, torch.Tensor] | None = None):
+        """`heard`: each row's spoken question as a HeardQuestion, as codec tokens [K, F], or None (the row's
+        question as text); `heard` None: the rows are left out, text problems only.
+        `speech` and `word_frames` (frames per word, for the word_aligned format) are keyed by `speech_key`: the
+        reply sentence, or the row id (`voices`, row id -> voice prompt codes, and each row's `reply_style` then
+        go with it: a reply in another voice or style needs its prompt)."""
         self.rows, self.heard, self.speech, self.word_frames = rows, heard, speech, word_frames
+        self.speech_key, self.voices = speech_key, voices or {}
         self.text_examples, self.audio_repeats = text_examples, audio_repeats if heard is not None else 0
         self.speech_probability, self.seed, self.epoch = speech_probability, seed, 0
 
@@ -166,18 +179,19 @@ class ReasoningDataset(Dataset):
         rng = random.Random(f"{self.seed}:{self.epoch}:{index}")
         if index < self.text_examples:
             problem = generate_problem(rng)
+            key = problem.reply if self.speech_key == "reply" else None  # a fresh problem has no row id
             return {"question_written": problem.question_written, "thought": problem.thought,
-                    "reply": problem.reply, "heard": None, "question_codes": None}, rng
+                    "reply": problem.reply, "heard": None, "question_codes": None, "speech_key": key}, rng
         i = (index - self.text_examples) % len(self.rows)
-        spoken = self.heard[i]
+        row, spoken = self.rows[i], self.heard[i]
         as_codes = isinstance(spoken, torch.Tensor)
-        return {**{k: self.rows[i][k] for k in TEXT_FIELDS}, "heard": None if as_codes else spoken,
-                "question_codes": spoken.long() if as_codes else None}, rng
+        return {**{k: row[k] for k in TEXT_FIELDS}, "heard": None if as_codes else spoken,
+                "question_codes": spoken.long() if as_codes else None, "speech_key": row[self.speech_key]}, rng
 
     def has_speech(self, index: int) -> bool:
         """Whether example `index` carries its reply's speech this epoch (a pure function of seed, epoch, index)."""
         item, rng = self._texts(index)
-        return item["reply"] in self.speech and rng.random() < self.speech_probability
+        return item["speech_key"] in self.speech and rng.random() < self.speech_probability
 
     def question_is_codes(self, index: int) -> bool:
         """Whether example `index` is a spoken question given as codec tokens (hundreds of ids, not tens)."""
@@ -186,9 +200,13 @@ class ReasoningDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict:
         item, _ = self._texts(index)
-        speaks = self.has_speech(index)
-        item["reply_codes"] = self.speech[item["reply"]].long() if speaks else None
-        item["reply_word_frames"] = self.word_frames[item["reply"]] if speaks and self.word_frames else None
+        speaks, key = self.has_speech(index), item.pop("speech_key")
+        item["reply_codes"] = self.speech[key].long() if speaks else None
+        item["reply_word_frames"] = self.word_frames[key] if speaks and self.word_frames else None
+        row = self.rows[(index - self.text_examples) % len(self.rows)] if index >= self.text_examples else {}
+        styled = speaks and self.speech_key == "id"  # the prompt says which voice and style the speech is in
+        item["voice_codes"] = self.voices[key].long() if styled and key in self.voices else None
+        item["style"] = row.get("reply_style") or None if styled else None
         return item
 
 
@@ -236,9 +254,13 @@ class ReasoningDataModule(L.LightningDataModule):
     hears in training and in use; `tokenizer`, the LM's tokenizer folder,
     cuts what it writes into the LM's tokens) or "codes" (the codec's tokens,
     as Moshi and SpeechGPT do). "heard" without `hearing` leaves spoken
-    questions out. `align_with` (a character CTC recogniser's folder, such
+    questions out; "text" gives them as their written text. `align_with` (a character CTC recogniser's folder, such
     as the judge `s2s/assets/models/s2s-judge-tiny`) times every word of the
-    replies' speech, which the `word_aligned` format needs.
+    replies' speech, which the `word_aligned` format needs. `reply_speech`:
+    "sentence" (one assistant voice: any reply sentence the training corpus
+    has spoken gets that speech, text problems too) or "row" (a style-transfer
+    corpus from `s2s data synth --reply-styles`: each row's own reply, with
+    its voice prompt and style words).
     """
 
     def __init__(self, train: str, val: str | None = None, hearing: str | None = None,
@@ -246,11 +268,13 @@ class ReasoningDataModule(L.LightningDataModule):
                  num_codebooks: int = 4, text_examples: int = 20000, audio_repeats: int = 1,
                  speech_probability: float = 0.25, val_text_examples: int = 0, batch_size: int = 32,
                  speech_batch_size: int = 8, seed: int = 0, num_workers: int = 0, question_input: str = "heard",
-                 align_with: str | None = None):
+                 align_with: str | None = None, reply_speech: str = "sentence"):
         super().__init__()
         self.save_hyperparameters()
-        if question_input not in ("heard", "codes"):
-            raise ValueError(f"question_input must be 'heard' or 'codes', got {question_input!r}")
+        if question_input not in ("heard", "codes", "text"):
+            raise ValueError(f"question_input must be 'heard', 'codes' or 'text', got {question_input!r}")
+        if reply_speech not in ("sentence", "row"):
+            raise ValueError(f"reply_speech must be 'sentence' or 'row', got {reply_speech!r}")
         if not 0 <= speech_probability <= 1:
             raise ValueError(f"speech_probability must lie in [0, 1], got {speech_probability}")
         self.train_set = self.val_set = None
@@ -260,11 +284,17 @@ class ReasoningDataModule(L.LightningDataModule):
         rows = read_manifest(manifest)
         if hp.question_input == "codes":
             heard = question_codes(manifest, hp.codec, hp.num_codebooks)
+        elif hp.question_input == "text":
+            heard = [None] * len(rows)
         else:
             heard = heard_questions(manifest, hp.hearing, hp.tokenizer) if hp.hearing else None
-        speech = reply_codes(Path(hp.train), hp.codec, hp.num_codebooks)  # the training replies' voice
-        words = reply_word_frames(Path(hp.train), hp.codec, hp.num_codebooks, hp.align_with) if hp.align_with else None
-        return ReasoningDataset(rows, heard, speech, text_examples, audio_repeats, hp.speech_probability, seed, words)
+        # By sentence: the training replies' one voice serves any manifest. By row: each row's own reply.
+        key, source = ("reply", Path(hp.train)) if hp.reply_speech == "sentence" else ("id", manifest)
+        speech = reply_codes(source, hp.codec, hp.num_codebooks, key)
+        words = reply_word_frames(source, hp.codec, hp.num_codebooks, hp.align_with, key) if hp.align_with else None
+        voices = voice_codes(source, hp.codec, hp.num_codebooks) if key == "id" else None
+        return ReasoningDataset(rows, heard, speech, text_examples, audio_repeats, hp.speech_probability, seed, words,
+                                key, voices)
 
     def setup(self, stage: str | None = None) -> None:
         hp = self.hparams

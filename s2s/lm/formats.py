@@ -4,14 +4,14 @@ Every format starts with the same prompt, then lays out the reply its own way:
 
     prompt             <question> Q..Q </question>    (or <text_question> q..q </question>,
                                                       or <question> <heard>..<heard> </question>)
-                       [<voice> V..V </voice>]        (optional voice prompt, a style control)
+                       [<voice> s..s V..V </voice>]   (optional: style words as text, then a voice prompt)
     think_then_speak   <think> t..t </think> r..r <speak> S..S <eot>
     think_while_speaking
                        <think> N text </think> <speak> M frames <think> N text </think> <speak> ... <eot>
     text_guided        <think> t..t </think> r*offset S*M r*N S*M r*N ... <eot>
     word_aligned       <think> t..t </think> w1 S(w1) w2 S(w2) ... <eot>   (text-guided by word timing)
 
-(t thought, r reply text, Q/V/S the K ids of each audio frame; a heard question
+(t thought, r reply text, s style words such as "fast low", Q/V/S the K ids of each audio frame; a heard question
 holds one `<heard>` id per segment the audio encoder heard, and the model puts
 that segment's vector there, see `s2s/lm/hearing.py`; chapter 3 of
 the tutorials draws real examples.) `build(turn)` gives a `Sequence`: the ids
@@ -37,8 +37,8 @@ from s2s.lm.patterns import FlatPattern
 from s2s.lm.vocab import JointVocab
 
 # Segment labels: the role of each position of a Sequence.
-SPECIAL, QUESTION_AUDIO, QUESTION_TEXT, VOICE, THOUGHT, REPLY_TEXT, SPEECH = range(7)
-SEGMENT_NAMES = ("special", "question_audio", "question_text", "voice", "thought", "reply_text", "speech")
+SPECIAL, QUESTION_AUDIO, QUESTION_TEXT, VOICE, THOUGHT, REPLY_TEXT, SPEECH, STYLE = range(8)
+SEGMENT_NAMES = ("special", "question_audio", "question_text", "voice", "thought", "reply_text", "speech", "style")
 
 
 def _as_codes(codes, what: str) -> torch.Tensor | None:
@@ -67,6 +67,7 @@ class Turn:
     reply_ids: list[int]
     reply_codes: torch.Tensor  # [K, F_reply] reply speech
     voice_codes: torch.Tensor | None = None  # [K, F_voice] voice prompt
+    style_ids: list[int] | None = None  # the style asked for, as text ids ("fast low"), inside the voice prompt
     # How the reply's speech lines up with its text: (text ids, frames) per word, in order (word_aligned
     # lays a reply out by it). Layout, not content: two turns that say the same are equal whatever it is.
     reply_alignment: list[tuple[int, int]] | None = field(default=None, compare=False)
@@ -82,6 +83,10 @@ class Turn:
         self.question_codes = _as_codes(self.question_codes, "question_codes")
         self.reply_codes = _as_codes(self.reply_codes, "reply_codes")
         self.voice_codes = _as_codes(self.voice_codes, "voice_codes")
+        if self.style_ids is not None:
+            self.style_ids = [int(i) for i in self.style_ids] or None  # no words: no style
+        if self.style_ids and self.voice_codes is not None and self.voice_codes.shape[1] == 0:
+            self.voice_codes = None  # style words alone: `<voice> s s </voice>` reads back without a voice
         if self.question_text_ids is not None:
             self.question_text_ids = [int(i) for i in self.question_text_ids]
         self.thought_ids = [int(i) for i in self.thought_ids]
@@ -202,6 +207,7 @@ class _Parts:
     question_text_ids: list[int] | None = None
     heard_length: int | None = None
     voice_codes: list[torch.Tensor] | None = None
+    style: list[int] = field(default_factory=list)
     thought: list[int] = field(default_factory=list)
     reply: list[int] = field(default_factory=list)
     speech: list[torch.Tensor] = field(default_factory=list)
@@ -218,6 +224,7 @@ class _Parts:
                     thought_ids=self.thought, reply_ids=self.reply,
                     reply_codes=codes(self.speech),
                     voice_codes=None if self.voice_codes is None else codes(self.voice_codes),
+                    style_ids=self.style or None,
                     reply_alignment=self.alignment or None)
 
 
@@ -244,9 +251,11 @@ class Format:
             writer.special("<text_question>")
             writer.add(turn.question_text_ids, QUESTION_TEXT)
         writer.special("</question>")
-        if turn.voice_codes is not None:
+        if turn.voice_codes is not None or turn.style_ids:
             writer.special("<voice>")
-            writer.speech(turn.voice_codes, VOICE)
+            writer.add(turn.style_ids or [], STYLE)
+            if turn.voice_codes is not None:
+                writer.speech(turn.voice_codes, VOICE)
             writer.special("</voice>")
         self._write_reply(writer, turn)
         writer.special("<eot>")
@@ -319,8 +328,11 @@ class Format:
         cursor.take("</question>")
         if cursor.at("<voice>"):
             cursor.take("<voice>")
+            cursor.text(parts.style)
             parts.voice_codes = []
             cursor.speech(parts.voice_codes)
+            if parts.style and not parts.voice_codes[0].shape[1]:
+                parts.voice_codes = None  # style words alone
             cursor.take("</voice>")
         parts.prompt_done = True
 
@@ -328,7 +340,7 @@ class Format:
         if turn.num_codebooks != self.vocab.num_codebooks:
             raise ValueError(f"{self.name}: the turn has {turn.num_codebooks} codebooks, "
                              f"the vocabulary {self.vocab.num_codebooks}")
-        for what in ("question_text_ids", "thought_ids", "reply_ids"):
+        for what in ("question_text_ids", "thought_ids", "reply_ids", "style_ids"):
             outside = [i for i in getattr(turn, what) or [] if not self.vocab.is_text(i)]
             if outside:
                 raise ValueError(f"{self.name}: {what} holds {outside[0]}, outside the text ids "

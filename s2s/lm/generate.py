@@ -410,8 +410,8 @@ def phase_machine(format: Format, device: torch.device | str = "cpu", **caps) ->
 # ---------------------------------------------------------------------- prompt
 def build_prompt(format: Format, *, question_codes: torch.Tensor | None = None,
                  question_text_ids: list[int] | None = None, heard_length: int | None = None,
-                 voice_codes: torch.Tensor | None = None) -> torch.Tensor:
-    """The ids a reply is generated after: question, voice prompt and the <think> that opens the reply. [L]
+                 voice_codes: torch.Tensor | None = None, style_ids: list[int] | None = None) -> torch.Tensor:
+    """The ids a reply is generated after: question, style and voice prompt, and the <think> that opens the reply.
 
     Every format opens its reply with <think>, and the prompt holds no
     <think> of its own (it is question text or audio), so the prompt is the
@@ -421,8 +421,7 @@ def build_prompt(format: Format, *, question_codes: torch.Tensor | None = None,
     vocab = format.vocab
     empty = torch.zeros(vocab.num_codebooks, 0, dtype=torch.long)
     turn = Turn(question_codes=question_codes, question_text_ids=question_text_ids, heard_length=heard_length,
-                voice_codes=voice_codes,
-                thought_ids=[], reply_ids=[], reply_codes=empty)
+                voice_codes=voice_codes, style_ids=style_ids, thought_ids=[], reply_ids=[], reply_codes=empty)
     ids = format.build(turn).ids
     opener = int((ids == vocab.think).nonzero()[0])
     return ids[: opener + 1]

@@ -226,8 +226,11 @@ class SpeechReasoningLM(L.LightningModule):
         thoughts, replies = tokenize(self.tokenizer, batch["thought"]), tokenize(self.tokenizer, batch["reply"])
         no_speech = torch.zeros(self.vocab.num_codebooks, 0, dtype=torch.long)
         sequences = []
-        spoken_codes = batch.get("question_codes") or [None] * len(batch["heard"])
-        word_frames = batch.get("reply_word_frames") or [None] * len(batch["heard"])
+        rows = len(batch["heard"])
+        spoken_codes = batch.get("question_codes") or [None] * rows
+        word_frames = batch.get("reply_word_frames") or [None] * rows
+        voices = batch.get("voice_codes") or [None] * rows
+        styles = [tokenize(self.tokenizer, [s])[0] if s else None for s in batch.get("style") or [None] * rows]
         for i, heard in enumerate(batch["heard"]):
             codes, question_codes = batch["reply_codes"][i], spoken_codes[i]
             spoken = heard is not None or question_codes is not None
@@ -239,7 +242,7 @@ class SpeechReasoningLM(L.LightningModule):
             turn = Turn(question_text_ids=None if spoken else questions[i], question_codes=question_codes,
                         heard_length=len(heard) if heard is not None else None, thought_ids=thoughts[i],
                         reply_ids=replies[i], reply_codes=no_speech if codes is None else codes,
-                        reply_alignment=alignment)
+                        reply_alignment=alignment, voice_codes=voices[i], style_ids=styles[i])
             # Without speech the row stops where its speech would begin (think-then-speak: on <speak>).
             sequences.append(self.format.build(turn) if codes is not None else self.format.build_without_speech(turn))
         encoded = {name: tensor.to(self.device) for name, tensor in pad_sequences(sequences, self.vocab.pad).items()}

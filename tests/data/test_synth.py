@@ -6,7 +6,7 @@ import pytest
 from s2s.cli import main
 from s2s.data.manifest import read_manifest, validate_manifest
 from s2s.data.problems import FAMILIES
-from s2s.data.synth import ASSISTANT_VOICE, synthesize
+from s2s.data.synth import ASSISTANT_VOICE, REPLY_PITCHES, REPLY_RATES, STYLE_VOICES, synthesize
 from s2s.data.voices import is_held_out
 
 
@@ -41,6 +41,25 @@ def test_test_split_uses_only_held_out_voices_and_chosen_reply_voice(tmp_path):
                                     reply_voice="random", progress=False))
     assert all(is_held_out(row["question_voice"]) and row["family"] == "comparison" for row in rows)
     assert all(is_held_out(row["reply_voice"]) for row in rows)  # random reply voices come from the split too
+
+
+def test_styled_replies_follow_their_style_words_and_carry_a_prompt_in_their_voice(tmp_path):
+    rows = read_manifest(synthesize(tmp_path / "s", n=24, seed=1, reply_styles=True, progress=False))
+    assert {row["reply_voice"] for row in rows} <= set(STYLE_VOICES) and len({row["reply_voice"] for row in rows}) > 2
+    for row in rows:
+        words = row["reply_style"].split()
+        rate = next((w for w in words if w in REPLY_RATES), "normal")
+        pitch = next((w for w in words if w in REPLY_PITCHES), "normal")
+        assert set(words) <= (set(REPLY_RATES) | set(REPLY_PITCHES)) - {"normal"}
+        assert (row["reply_speed_wpm"], row["reply_pitch"]) == (REPLY_RATES[rate], REPLY_PITCHES[pitch])
+        if row["reply_voice"] != ASSISTANT_VOICE["voice"]:  # only the assistant's own voice may go unprompted
+            assert "voice_audio" in row
+        if "voice_audio" in row:
+            assert row["voice_duration_s"] > 1.5 and (tmp_path / "s" / row["voice_audio"]).is_file()
+    assert {len(row["reply_style"].split()) for row in rows} == {0, 1, 2}
+    assert any("voice_audio" not in row for row in rows)
+    with pytest.raises(ValueError, match="not a training voice"):
+        synthesize(tmp_path / "h", n=2, reply_styles=True, reply_voices=["en-us+f4"])
 
 
 def test_errors_are_one_line(tmp_path, capsys):

@@ -10,6 +10,7 @@ from s2s.lm.formats import (
     REPLY_TEXT,
     SPECIAL,
     SPEECH,
+    STYLE,
     THOUGHT,
     VOICE,
     TextGuided,
@@ -207,6 +208,24 @@ def test_a_row_without_speech_ends_where_its_speech_would_begin():
         "<question> </question> <think> t t </think> r r r <speak>")
     assert draw(WordAligned(VOCAB).build_without_speech(turn), VOCAB) == (
         "<question> </question> <think> t t </think> r r")  # the first word; its speech would come next
+
+
+@pytest.mark.parametrize("voice", [True, False])
+@pytest.mark.parametrize("case", FORMAT_CASES)
+def test_style_words_sit_in_the_voice_prompt_before_its_audio(case, voice):
+    fmt = FORMAT_CASES[case]
+    turn = make_turn(3, voice=voice, question_len=1)
+    turn.style_ids = [7, 8]
+    sequence = fmt.build(turn)
+    ids = sequence.ids.tolist()
+    inside = ids[ids.index(VOCAB.voice) + 1: ids.index(VOCAB.end_voice)]
+    assert inside[:2] == [7, 8] and len(inside) == 2 + (2 * K if voice else 0)  # the words, then the audio
+    assert sequence.ids[sequence.segment == STYLE].tolist() == [7, 8]
+    back = fmt.parse(sequence)
+    assert back == turn and back.style_ids == [7, 8] and (back.voice_codes is None) == (not voice)
+    assert fmt.parse(sequence.ids, strict=False) == turn
+    plain = make_turn(3, voice=voice, question_len=1)
+    assert plain != turn and fmt.parse(fmt.build(plain)).style_ids is None
 
 
 # ---------------------------------------------------------------------------------------------- strict faults
