@@ -3,6 +3,8 @@
     s2s fit --config configs/codec/tiny.yaml      train anything (LightningCLI: plain YAML, checked)
     s2s demo                                      the README's main job: answer the bundled question
     s2s reply QUESTION.wav [--out REPLY.wav]      answer a spoken question: thought, reply text, spoken reply
+                  [--voice REF.wav] [--style S]   ... in the voice of REF, slow/fast, low/high (a style model)
+    s2s convert SRC.wav --voice REF.wav           the words of SRC in the voice of REF (voice conversion)
     s2s evaluate --manifest M [--ckpt DIR]        accuracy per family and voice (audio, text, spoken), latency,
                                                   reply WER (--judge), shortcut test, report with plots (--report)
     s2s judge --manifest M [--sphinx]             a judge's own WER/CER on clean TTS: how far to trust it
@@ -96,8 +98,14 @@ def cmd_reply(args: argparse.Namespace) -> None:
     wav, rate, text = read_question(args.audio, None, args.text, args.max_seconds)
     pipeline = S2SPipeline.from_pretrained(args.ckpt)
     pipeline.max_question_seconds = args.max_seconds
+    if args.voice is not None or args.style is not None:
+        from s2s.style.prompt import read_voice, style_words
+
+        style_words(args.style)  # an unknown style word fails before the model loads
+        if args.voice is not None:
+            read_voice(args.voice)
     reply = pipeline(wav, rate, text, out=args.out, overwrite=args.overwrite, temperature=args.temperature,
-                     seed=args.seed, calculator=not args.no_calculator)
+                     seed=args.seed, calculator=not args.no_calculator, voice=args.voice, style=args.style)
     if args.json:
         print(json.dumps(reply.to_json()))
         return
@@ -116,6 +124,37 @@ def cmd_reply(args: argparse.Namespace) -> None:
     ttfa = "-" if timings["ttfa_ms"] is None else f"{timings['ttfa_ms']:.0f} ms"
     rtf = "-" if timings["rtf"] is None else f"{timings['rtf']:.3f}"
     print(f"timings: first audio {ttfa}, total {timings['total_ms']:.0f} ms, RTF {rtf}")
+
+
+def cmd_convert(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from s2s.eval.reasoning import load_judge
+    from s2s.pipeline import S2SPipeline
+    from s2s.style.convert import MAX_SOURCE_SECONDS, convert
+    from s2s.style.prompt import read_voice, style_words
+
+    if Path(args.out).exists() and not args.overwrite:
+        raise FileExistsError(f"{args.out} already exists; choose another --out or pass --overwrite to replace it")
+    style_words(args.style)
+    read_voice(args.voice)
+    read_question_file(args.source, MAX_SOURCE_SECONDS, "recording to convert")
+    judge, pipeline = load_judge(args.judge), S2SPipeline.from_pretrained(args.ckpt)
+    converted = convert(pipeline, judge, args.source, args.voice, style=args.style, out=args.out,
+                        overwrite=args.overwrite, seed=args.seed)
+    result = {"words": converted.words, "audio": converted.reply.audio, "timings": converted.reply.timings}
+    if args.json:
+        print(json.dumps(result))
+        return
+    print(f"heard  : {converted.words}")
+    print(f"audio  : {converted.reply.audio}" if converted.reply.audio else "audio  : (none: no speech came out)")
+
+
+def read_question_file(path: str, max_seconds: float, what: str) -> None:
+    """Check a recording the command will read (exists, is audio, not too long) before any model loads."""
+    from s2s.pipeline import read_question
+
+    read_question(path, max_seconds=max_seconds, what=what)
 
 
 def cmd_judge(args: argparse.Namespace) -> None:
@@ -278,7 +317,24 @@ def build_parser() -> argparse.ArgumentParser:
                     help="refuse longer questions (default 30; a longer file is refused before it is read)")
     rp.add_argument("--no-calculator", action="store_true",
                     help="let the model do its own arithmetic (by default a calculator writes each result after '=')")
+    rp.add_argument("--voice", default=None, metavar="REF.wav",
+                    help="speak the reply in this voice: a reference recording of at least 1 s (a style model)")
+    rp.add_argument("--style", default=None,
+                    help="speaking rate and pitch: slow, fast, low, high, or one of each such as 'fast low'")
     rp.set_defaults(func=cmd_reply)
+
+    cv = sub.add_parser("convert", help="say the words of SRC in the voice of --voice REF (voice conversion)")
+    cv.add_argument("source", metavar="SRC", help="the recording whose words to keep (up to 30 s)")
+    cv.add_argument("--voice", required=True, metavar="REF.wav", help="a recording of the target voice (>= 1 s)")
+    cv.add_argument("--out", default="converted.wav", help="where to write the result (default: converted.wav)")
+    cv.add_argument("--style", default=None, help="also change rate or pitch: slow, fast, low, high")
+    cv.add_argument("--ckpt", default=None, help="a word_aligned SpeechReasoningLM folder (default: the shipped model)")
+    cv.add_argument("--judge", default="default", metavar="DIR",
+                    help="the recogniser that hears SRC's words (default: the shipped s2s-judge-tiny)")
+    cv.add_argument("--seed", type=int, default=0)
+    cv.add_argument("--json", action="store_true", help="print one JSON object: words, audio, timings")
+    cv.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    cv.set_defaults(func=cmd_convert)
 
     evl = sub.add_parser("evaluate", help="answer every question of a manifest, from audio and from text; score them")
     evl.add_argument("--manifest", required=True, help="a spoken reasoning manifest (s2s data synth)")

@@ -83,8 +83,9 @@ def check_question(audio, text) -> None:
 
 
 def read_question(audio=None, sample_rate: int | None = None, text: str | None = None,
-                  max_seconds: float = MAX_QUESTION_SECONDS):
+                  max_seconds: float = MAX_QUESTION_SECONDS, what: str = "question"):
     """The question checked and loaded: (wav [C, T] or None, its rate or None, text or None).
+    (`what` names the recording in errors: the question, or a voice prompt.)
 
     `audio` is a file (any format soundfile reads, any rate and channels) or
     a waveform [T] or [C, T] at `sample_rate` Hz, lasting at most `max_seconds`
@@ -98,26 +99,26 @@ def read_question(audio=None, sample_rate: int | None = None, text: str | None =
     if isinstance(audio, (str, os.PathLike)):
         if sample_rate is not None:
             raise ValueError("sample_rate is for a waveform; a file's own rate is read from the file")
-        _refuse_long(audio, audio_io.duration(audio), max_seconds)  # from the header, before it is read
+        _refuse_long(audio, audio_io.duration(audio), max_seconds, what)  # from the header, before it is read
         wav, sample_rate = audio_io.load(audio, max_seconds=max_seconds)
         where = str(audio)
     elif isinstance(audio, torch.Tensor):
         if sample_rate is None:
-            raise ValueError("a waveform question needs its sample_rate in Hz")
+            raise ValueError(f"a waveform {what} needs its sample_rate in Hz")
         wav = audio if audio.dim() == 2 else audio[None] if audio.dim() == 1 else None
         if wav is None:
-            raise audio_io.AudioError(f"a waveform question must be [T] or [C, T], got shape {tuple(audio.shape)}")
+            raise audio_io.AudioError(f"a waveform {what} must be [T] or [C, T], got shape {tuple(audio.shape)}")
         where = "the waveform"
     else:
         raise ValueError(f"audio must be a file path or a waveform tensor, got {type(audio).__name__}")
     audio_io.check_waveform(wav[None], sample_rate)  # empty, non-finite, bad rate: one sentence each
-    _refuse_long(where, wav.shape[-1] / sample_rate, max_seconds)
+    _refuse_long(where, wav.shape[-1] / sample_rate, max_seconds, what)
     return wav, sample_rate, None
 
 
-def _refuse_long(where, seconds: float, max_seconds: float) -> None:
+def _refuse_long(where, seconds: float, max_seconds: float, what: str = "question") -> None:
     if seconds > max_seconds:
-        raise audio_io.AudioError(f"{where} is {seconds:.1f} s long; a question may last at most "
+        raise audio_io.AudioError(f"{where} is {seconds:.1f} s long; a {what} may last at most "
                                   f"{max_seconds:g} s: trim it first (or raise --max-seconds)")
 
 
@@ -164,19 +165,35 @@ class S2SPipeline:
 
     # ------------------------------------------------------------------ the one prompt
     def prompt(self, audio_wav: torch.Tensor | None = None, sample_rate: int | None = None,
-               text: str | None = None) -> tuple[torch.Tensor, HeardQuestion | None]:
+               text: str | None = None, voice=None, voice_rate: int | None = None,
+               style: str | list[str] | None = None) -> tuple[torch.Tensor, HeardQuestion | None]:
         """The ids [L] a reply is generated after, for a question wav [C, T] at `sample_rate`, or a text;
-        and the HeardQuestion that fills its `<heard>` ids (None unless the model hears through an encoder)."""
+        and the HeardQuestion that fills its `<heard>` ids (None unless the model hears through an encoder).
+        `voice` (a file, or a waveform at `voice_rate`) and `style` ("fast low") make the style prompt."""
         check_question(audio_wav, text)
         model = self.model
+        styled = self._style_prompt(voice, voice_rate, style)
         if text is not None:
-            return build_prompt(model.format, question_text_ids=tokenize(model.tokenizer, [text])[0]), None
+            return build_prompt(model.format, question_text_ids=tokenize(model.tokenizer, [text])[0], **styled), None
         if model.hearing is not None:  # heard segments through the audio encoder and adapter
             heard = model.hearing.hear(audio_wav, sample_rate)
-            return build_prompt(model.format, heard_length=len(heard)), heard
+            return build_prompt(model.format, heard_length=len(heard), **styled), heard
         # Otherwise the codec's tokens, the model's first K codebooks of them.
-        codes = self.codec.encode(audio_wav[None], sample_rate)[0, : model.vocab.num_codebooks]  # [K, F]
-        return build_prompt(model.format, question_codes=codes.cpu()), None
+        return build_prompt(model.format, question_codes=self._codes(audio_wav, sample_rate), **styled), None
+
+    def _codes(self, wav: torch.Tensor, sample_rate: int) -> torch.Tensor:
+        """[K, F] the model's first K codebooks of the codec's tokens of wav [C, T]."""
+        return self.codec.encode(wav[None], sample_rate)[0, : self.model.vocab.num_codebooks].cpu()
+
+    def _style_prompt(self, voice, voice_rate: int | None, style) -> dict:
+        """build_prompt's voice_codes and style_ids for a reference recording and style words (either or none)."""
+        from s2s.style.prompt import read_voice, style_words
+
+        words = style_words(style)
+        styled = {"style_ids": tokenize(self.model.tokenizer, [words])[0] if words else None}
+        if voice is not None:
+            styled["voice_codes"] = self._codes(*read_voice(voice, voice_rate))
+        return styled
 
     def heard_text(self, heard: HeardQuestion) -> str:
         """The question as the model heard it: the top text id of each heard segment, decoded."""
@@ -186,19 +203,30 @@ class S2SPipeline:
     def stream(self, audio=None, sample_rate: int | None = None, text: str | None = None, *,
                temperature: float = 0.0, top_k: int | None = None, top_p: float | None = None,
                seed: int | None = 0, max_thought_tokens: int = 256, max_reply_tokens: int = 128,
-               max_speech_frames: int = 500, frames_per_chunk: int = 2, calculator: bool = True):
+               max_speech_frames: int = 500, frames_per_chunk: int = 2, calculator: bool = True,
+               voice=None, voice_rate: int | None = None, style: str | list[str] | None = None,
+               say: str | None = None):
         """The events of one question: first ("heard", text) when a spoken question went through the model's
         hearing, then those of `s2s.lm.generate.stream`: ("thought", piece), ("reply_text", piece), ("audio",
         wav [1, t] at `sample_rate`) and last ("done", Reply). Inputs are checked before it returns.
         `calculator` (on by default) writes the result of every sum the thought sets up (`s2s/lm/tools.py`);
-        off, the model does its own arithmetic."""
+        off, the model does its own arithmetic. `voice` (a reference recording, a file or a waveform at
+        `voice_rate`) and `style` ("slow", "fast high", ...) ask for the reply's voice and style. `say`
+        reads these words aloud instead of answering (a word_aligned model; the question is then "Say: ...")."""
+        if say is not None:
+            if not isinstance(say, str) or not say.split():
+                raise ValueError("nothing to say: give the words to speak, such as say='It is four.'")
+            audio, sample_rate, text = None, None, f"Say: {say}"
         wav, rate, text = read_question(audio, sample_rate, text, self.max_question_seconds)
-        prompt_ids, heard = self.prompt(wav, rate, text)
+        prompt_ids, heard = self.prompt(wav, rate, text, voice=voice, voice_rate=voice_rate, style=style)
+        words = None
+        if say is not None:
+            words = [tokenize(self.model.tokenizer, [w if i == 0 else " " + w])[0] for i, w in enumerate(say.split())]
         events = generate_stream(self.model, prompt_ids, heard=heard, codec=self.codec,
                                  frames_per_chunk=frames_per_chunk, max_thought_tokens=max_thought_tokens,
                                  max_reply_tokens=max_reply_tokens, max_speech_frames=max_speech_frames,
                                  temperature=temperature, top_k=top_k, top_p=top_p, seed=seed,
-                                 calculator=calculator)
+                                 calculator=calculator, say=words)
         return events if heard is None else itertools.chain([("heard", self.heard_text(heard))], events)
 
     def __call__(self, audio=None, sample_rate: int | None = None, text: str | None = None,
@@ -211,7 +239,10 @@ class S2SPipeline:
         """
         if out is not None and Path(out).exists() and not overwrite:
             raise FileExistsError(f"{out} already exists; choose another path or pass overwrite=True (--overwrite)")
-        wav, rate, text = read_question(audio, sample_rate, text, self.max_question_seconds)
+        if options.get("say") is None:
+            wav, rate, text = read_question(audio, sample_rate, text, self.max_question_seconds)
+        else:
+            wav, rate = None, None
         start_s = time.perf_counter()  # the question is complete
         first_audio_s, chunks, reply, heard = None, [], None, None
         for kind, value in self.stream(wav, rate, text, **options):

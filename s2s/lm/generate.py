@@ -537,7 +537,7 @@ def _check_inputs(model, prompt_ids: torch.Tensor, codec, frames_per_chunk: int)
 def stream(model, prompt_ids: torch.Tensor, codec=None, frames_per_chunk: int = 2, *,
            max_thought_tokens: int = 256, max_reply_tokens: int = 128, max_speech_frames: int = 500,
            temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None, seed: int | None = 0,
-           heard=None, calculator: bool = False):
+           heard=None, calculator: bool = False, say: list[list[int]] | None = None):
     """Generate a reply of `model` (a SpeechReasoningLM, in eval mode) after `prompt_ids` [L], event by event.
 
     `heard` is the HeardQuestion whose segments fill the prompt's `<heard>` ids (a spoken question heard by
@@ -551,6 +551,13 @@ def stream(model, prompt_ids: torch.Tensor, codec=None, frames_per_chunk: int = 
     come just before "done". `seed` seeds the sampling (None: a fresh random
     seed). Times run from this call, and include the time the caller spends
     between events. Arguments are checked here, before the first event.
+
+    `say` (the word_aligned format only) reads words aloud instead of
+    answering: the ids of each word to speak. The thought closes at once, and
+    each time the model ends a word (it writes text or <eot>) the next word
+    is written for it, so it speaks exactly these words, timed as it likes;
+    after the last, its next text id becomes <eot>. Voice conversion is this
+    after a recogniser (`S2SPipeline.speak`).
     """
     start_s = time.perf_counter()
     _check_inputs(model, prompt_ids, codec, frames_per_chunk)
@@ -568,16 +575,20 @@ def stream(model, prompt_ids: torch.Tensor, codec=None, frames_per_chunk: int = 
     if heard_ids and (heard is None or len(heard) != heard_ids):
         raise ValueError(f"the prompt holds {heard_ids} <heard> ids, so it needs the HeardQuestion of as many "
                          f"segments (got {'none' if heard is None else len(heard)}); make both with the pipeline")
-    return _events(model, prompt_ids, codec, frames_per_chunk, machine, sample, start_s, heard, calculator)
+    if say is not None and model.format.name != "word_aligned":
+        raise ValueError(f"reading words aloud (say) needs a word_aligned model, not {model.format.name}: "
+                         "only that format lets the text of each word come just before its speech")
+    return _events(model, prompt_ids, codec, frames_per_chunk, machine, sample, start_s, heard, calculator, say)
 
 
 @torch.no_grad()  # not inference_mode: the Reply's tensors stay ordinary tensors a caller may change
 def _events(model, prompt_ids: torch.Tensor, codec, frames_per_chunk: int, machine: PhaseMachine, sample,
-            start_s: float, heard=None, calculator: bool = False):
+            start_s: float, heard=None, calculator: bool = False, say: list[list[int]] | None = None):
     """The generation loop behind `stream`."""
     vocab, backbone, device = model.vocab, model.backbone, machine.device
     state, generated = machine.start(), []
     forced, calculator_calls = [], 0  # ids the calculator wrote, taken before the model samples again
+    words = [list(word) for word in say if word] if say is not None else None  # words still to read aloud
     texts = {THOUGHT: _TextStream(model.tokenizer), REPLY_TEXT: _TextStream(model.tokenizer)}
     frame, frames = [], []  # codes of the frame being written; whole frames not yet decoded
     first_audio_ms = None
@@ -597,8 +608,12 @@ def _events(model, prompt_ids: torch.Tensor, codec, frames_per_chunk: int, machi
             allowed = machine.allowed_mask(state)
             if forced and bool(allowed[forced[0]]):
                 token = forced.pop(0)
+            elif words is not None and state.phase == THOUGHT:
+                token = vocab.end_think  # reading aloud: nothing to think
             else:  # nothing forced, or the thought's cap came first
                 forced, token = [], sample(out.logits[0, -1], allowed)
+                if words is not None and (vocab.is_text(token) or token == vocab.eot or not state.reply_tokens):
+                    forced, token = _next_word(words, allowed, vocab)
             machine.advance(state, token)
             generated.append(token)
             inputs = torch.tensor([[token]], device=device)
@@ -638,6 +653,15 @@ def _events(model, prompt_ids: torch.Tensor, codec, frames_per_chunk: int, machi
                         thought=texts[THOUGHT].text, reply_text=texts[REPLY_TEXT].text, capped=state.capped,
                         first_audio_ms=first_audio_ms, total_ms=1000 * total_s,
                         tokens_per_s=len(generated) / total_s, calculator_calls=calculator_calls)
+
+
+def _next_word(words: list[list[int]], allowed: torch.Tensor, vocab) -> tuple[list[int], int]:
+    """Reading aloud, where the model ends a word (or has written none yet): (the rest of the next word, the id
+    to write now). With no word left, or no room for one under the caps, the reply ends (<eot>)."""
+    if words and bool(allowed[words[0][0]]):
+        word = words.pop(0)
+        return word[1:], word[0]
+    return [], vocab.eot
 
 
 def generate(model, prompt_ids: torch.Tensor, **options) -> Reply:
