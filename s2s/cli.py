@@ -5,6 +5,7 @@
     s2s reply QUESTION.wav [--out REPLY.wav]      answer a spoken question: thought, reply text, spoken reply
                   [--voice REF.wav] [--style S]   ... in the voice of REF, slow/fast, low/high (a style model)
     s2s convert SRC.wav --voice REF.wav           the words of SRC in the voice of REF (voice conversion)
+    s2s style eval --manifest M                   voice / rate / pitch accuracy of a style model, conversion WER
     s2s evaluate --manifest M [--ckpt DIR]        accuracy per family and voice (audio, text, spoken), latency,
                                                   reply WER (--judge), shortcut test, report with plots (--report)
     s2s judge --manifest M [--sphinx]             a judge's own WER/CER on clean TTS: how far to trust it
@@ -148,6 +149,17 @@ def cmd_convert(args: argparse.Namespace) -> None:
         return
     print(f"heard  : {converted.words}")
     print(f"audio  : {converted.reply.audio}" if converted.reply.audio else "audio  : (none: no speech came out)")
+
+
+def cmd_style_eval(args: argparse.Namespace) -> None:
+    from s2s.eval.reasoning import load_judge
+    from s2s.pipeline import S2SPipeline
+    from s2s.style.evaluate import evaluate_style, format_style_figures, load_speaker
+
+    speaker, judge = load_speaker(args.speaker), load_judge(args.judge)
+    pipeline = S2SPipeline.from_pretrained(args.ckpt)
+    figures = evaluate_style(pipeline, speaker, judge, args.manifest, limit=args.limit, progress=not args.json)
+    print(json.dumps(figures) if args.json else format_style_figures(figures))
 
 
 def read_question_file(path: str, max_seconds: float, what: str) -> None:
@@ -335,6 +347,16 @@ def build_parser() -> argparse.ArgumentParser:
     cv.add_argument("--json", action="store_true", help="print one JSON object: words, audio, timings")
     cv.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     cv.set_defaults(func=cmd_convert)
+
+    style = sub.add_parser("style", help="style transfer tools").add_subparsers(dest="style_command", required=True)
+    se = style.add_parser("eval", help="voice, rate and pitch accuracy of a style model, and conversion WER")
+    se.add_argument("--manifest", required=True, help="a styled manifest (s2s data synth --reply-styles)")
+    se.add_argument("--ckpt", default=None, help="a style-capable SpeechReasoningLM folder (default: the shipped one)")
+    se.add_argument("--speaker", default="default", metavar="DIR", help="speaker-ID model (default: s2s-speaker-tiny)")
+    se.add_argument("--judge", default="default", metavar="DIR", help="the CTC judge (default: s2s-judge-tiny)")
+    se.add_argument("--limit", type=int, default=None, help="only the first N prompted rows")
+    se.add_argument("--json", action="store_true", help="print one JSON object and nothing else")
+    se.set_defaults(func=cmd_style_eval)
 
     evl = sub.add_parser("evaluate", help="answer every question of a manifest, from audio and from text; score them")
     evl.add_argument("--manifest", required=True, help="a spoken reasoning manifest (s2s data synth)")

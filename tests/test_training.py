@@ -3,6 +3,7 @@ import math
 from pathlib import Path
 
 import pytest
+import yaml
 
 from s2s.training import atomic_folder, warmup_cosine
 
@@ -154,3 +155,23 @@ def test_a_checkpoint_save_that_dies_half_way_leaves_the_previous_one_whole(tmp_
     monkeypatch.setattr(torch, "save", real_save)
     assert torch.load(target, weights_only=True)["step"] == 1
     assert [p.name for p in target.parent.iterdir()] == ["last.ckpt"]  # no temporary file left behind
+
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+# Overlays hold only what differs from a base config; each is checked on top of its base.
+OVERLAYS = {"lm/reasoner-tiny-codes.yaml": "lm/reasoner-tiny.yaml", "scale/ddp-cpu.yaml": "lm/tiny.yaml",
+            "scale/ddp.yaml": "lm/qwen2.5-0.5b-mimi.yaml", "scale/fsdp.yaml": "lm/qwen2.5-0.5b-mimi.yaml"}
+SHIPPED_CONFIGS = sorted(str(p.relative_to(CONFIGS)) for p in CONFIGS.rglob("*.yaml"))
+
+
+@pytest.mark.parametrize("config", SHIPPED_CONFIGS)
+def test_every_shipped_config_passes_lightning_cli_checks(config, capsys):
+    """Every key of every shipped config is one its class takes, with a value of the right type (no run)."""
+    from s2s.cli import main
+
+    stack = [OVERLAYS[config], config] if config in OVERLAYS else [config]
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", *(arg for name in stack for arg in ("--config", str(CONFIGS / name))), "--print_config"])
+    assert exit_info.value.code in (0, None), capsys.readouterr().err
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert printed["model"]["class_path"] and printed["data"]["class_path"]

@@ -144,3 +144,43 @@ def test_convert_says_what_the_judge_heard_in_the_reference_voice(folders, refer
     assert "not found" in one_line_error(["convert", str(tmp_path / "nope.wav"), *base, *new], capsys)
     assert "unknown style" in one_line_error(["convert", str(source), *base, *new, "--style", "loud"], capsys)
     assert not (tmp_path / "new.wav").exists()
+
+
+def styled_manifest(folder, make_wav, prompted: bool = True):
+    """Four rows in two voices, each with a reply recording and (when `prompted`) a voice prompt."""
+    rows = []
+    for i in range(4):
+        row = {"id": f"s{i}", "question_written": "What is 2 + 2?", "reply": "It is four.",
+               "reply_voice": ("en-us+f3", "en+grandpa")[i % 2], "reply_audio": f"r{i}.wav"}
+        audio.save(folder / row["reply_audio"], make_wav(1.0, 16000, seed=i)[0], 16000)
+        if prompted:
+            row["voice_audio"] = f"v{i}.wav"
+            audio.save(folder / row["voice_audio"], make_wav(2.0, 16000, seed=10 + i)[0], 16000)
+        rows.append(row)
+    manifest = folder / "manifest.jsonl"
+    manifest.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return manifest
+
+
+def test_style_eval_reports_every_figure_against_chance(pipeline, folders, make_wav, tmp_path):
+    from s2s.eval.reasoning import load_judge
+    from s2s.style.evaluate import evaluate_style, format_style_figures
+    from s2s.style.speaker import SpeakerClassifier
+
+    manifest = styled_manifest(tmp_path, make_wav)
+    speaker = SpeakerClassifier(voices=["en+grandpa", "en-us+f3", "en+Annie"], channels=16, dim=8).eval()
+    judge = load_judge(folders["judge"])
+    caps = {**CAPS, "max_speech_frames": 30}  # 0.6 s: long enough to classify (at least half a second)
+    figures = evaluate_style(pipeline, speaker, judge, manifest, limit=2, styles=("fast", "high"), **caps)
+    assert figures["n"] == 2 and figures["chance"] == pytest.approx(1 / 3)
+    assert set(figures["style_followed"]) == {"fast", "high"}
+    for name in ("voice_accuracy", "conversion_voice_accuracy", "style_followed_all"):
+        assert 0 <= figures[name] <= 1 and len(figures[f"{name}_ci95"]) == 2
+    assert figures["conversion_wer"] >= 0 and figures["source_wer"] >= 0 and -1 <= figures["voice_similarity"] <= 1
+    assert "conversion WER" in format_style_figures(figures)
+    with pytest.raises(ValueError, match="does not know the voices"):
+        evaluate_style(pipeline, SpeakerClassifier(voices=["a", "b"], channels=16, dim=8), judge, manifest)
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    with pytest.raises(ValueError, match="no rows with a voice prompt"):
+        evaluate_style(pipeline, speaker, judge, styled_manifest(bare, make_wav, prompted=False))
