@@ -3,7 +3,7 @@
     draw(sequence, vocab)      -> "<question> Q0 Q1 </question> <think> t t </think> r <speak> S0 S1 <eot>"
     draw_grid(steps, vocab)    -> the [K, S] grid of the delay pattern, one row a codebook
 
-Letters name the segment (q question text, t thought, r reply text) and
+Letters name the segment (q question text, s style words, t thought, r reply text) and
 audio names its segment and codebook (Q question, V voice, S speech: S1 is a
 reply speech id of codebook 1), so a wrong order or a misplaced chunk shows.
 The tutorials paste these strings, so the pictures are the code's own.
@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import torch
 
-from s2s.lm.formats import QUESTION_AUDIO, QUESTION_TEXT, REPLY_TEXT, SPECIAL, SPEECH, THOUGHT, VOICE, Sequence
+from s2s.lm.formats import QUESTION_AUDIO, QUESTION_TEXT, REPLY_TEXT, SPECIAL, SPEECH, STYLE, THOUGHT, VOICE, Sequence
 from s2s.lm.vocab import JointVocab
 
-_TEXT_LETTERS = {QUESTION_TEXT: "q", THOUGHT: "t", REPLY_TEXT: "r"}
+_TEXT_LETTERS = {QUESTION_TEXT: "q", STYLE: "s", THOUGHT: "t", REPLY_TEXT: "r"}
 _AUDIO_LETTERS = {QUESTION_AUDIO: "Q", VOICE: "V", SPEECH: "S"}
 
 

@@ -19,10 +19,11 @@ TINY_LLAMA = {"model_type": "llama", "hidden_size": 32, "num_hidden_layers": 1, 
               "intermediate_size": 64, "max_position_embeddings": 1024}
 
 
-def tiny_random_model(folder: Path) -> Path:
+def tiny_random_model(folder: Path, format: str = "think_then_speak") -> Path:
     """A SpeechReasoningLM folder (`folder`/model) with random weights: real parts, toy sizes. Beside it in
     `folder`: the tokenizer (trained on 40 generated problems), the hearing and the codec it uses."""
     folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
     rng = random.Random(0)
     problems = [generate_problem(rng) for _ in range(40)]
     corpus = folder / "problems.jsonl"
@@ -35,5 +36,5 @@ def tiny_random_model(folder: Path) -> Path:
     save_net(TinyCodecNet(TinyCodecConfig(encoder_dim=16, encoder_layers=1, latent_dim=8, num_codebooks=2,
                                           codebook_size=16, decoder_dim=16, decoder_layers=1)).eval(), folder / "codec")
     lm = SpeechReasoningLM(backbone_config=TINY_LLAMA, tokenizer=str(folder / "tokenizer"),
-                           hearing=str(folder / "hearing"), codec=str(folder / "codec"))
+                           hearing=str(folder / "hearing"), codec=str(folder / "codec"), format=format)
     return lm.save_pretrained(folder / "model")

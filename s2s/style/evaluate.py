@@ -4,8 +4,9 @@ conversion keep the words? The figures of the style transfer issue, on a styled 
 For each row with a voice prompt (a reference in the row's reply voice):
   voice      the reply to its (written) question with that prompt: classified as the prompt's voice by the
              speaker-ID model (`voice_accuracy`), and its embedding's cosine with the prompt's (`voice_similarity`)
-  style      the same reply asked for slow, fast, low and high: did the syllable rate or median F0 move from
-             the normal reply in the asked direction (`style_followed`, per style and all together)?
+  style      the same reply asked for slow, fast, low and high: did the speaking rate (syllables of its words
+             per second of speech) or the median F0 move from the normal reply in the asked direction
+             (`style_followed`, per style and all together)?
   conversion the reply recording of another row (another voice) said in this row's voice (`s2s convert`):
              classified as this voice (`conversion_voice_accuracy`), and the judge's WER on it against the
              source's words, beside the judge's WER on the source itself (`conversion_wer`, `source_wer`)
@@ -21,7 +22,7 @@ from s2s import audio
 from s2s.data.manifest import read_manifest
 from s2s.eval.metrics import FractionRight, ReplyErrorRates, wilson_interval
 from s2s.eval.reasoning import hear
-from s2s.style.measure import median_f0, syllable_rate
+from s2s.style.measure import median_f0, speaking_rate
 from s2s.style.metrics import STYLES, StyleFollowed, style_axis
 
 ASKED = ("slow", "fast", "low", "high")
@@ -51,11 +52,13 @@ class SameVoice(FractionRight):
         return pred == target
 
 
-def _measure(style: str, wav: torch.Tensor, rate: int) -> float | None:
-    """The measure a style moves: syllable rate for slow/fast, median F0 for low/high (None: not measurable)."""
+def _measure(style: str, reply) -> float | None:
+    """The measure a style moves in a reply: its speaking rate (syllables of its words per second of speech) for
+    slow/fast, its median F0 for low/high; None when it cannot be measured (no or too little speech)."""
+    wav, rate = reply.waveform, reply.sample_rate
     if wav.shape[-1] == 0:
         return None
-    return syllable_rate(wav, rate) if style_axis(style) == "rate" else median_f0(wav, rate)
+    return speaking_rate(wav, rate, reply.reply_text) if style_axis(style) == "rate" else median_f0(wav, rate)
 
 
 def evaluate_style(pipeline, speaker, judge, manifest: str | Path, limit: int | None = None,
@@ -71,7 +74,7 @@ def evaluate_style(pipeline, speaker, judge, manifest: str | Path, limit: int | 
                          "(configs/style/speaker-id-styles.yaml)")
     for style in styles:
         style_axis(style)
-    rows = rows[:limit] if limit else rows
+    sources, rows = rows, rows[:limit] if limit else rows
     voice, converted_voice = SameVoice(), SameVoice()
     followed = {style: StyleFollowed() for style in styles}
     every = StyleFollowed()
@@ -89,11 +92,11 @@ def evaluate_style(pipeline, speaker, judge, manifest: str | Path, limit: int | 
             voice.update(["(no speech)"], [row["reply_voice"]])
         for style in styles:
             styled = pipeline(text=row["question_written"], voice=prompt, style=style, **options)
-            pair = (_measure(style, reply.waveform, rate), _measure(style, styled.waveform, rate))
+            pair = (_measure(style, reply), _measure(style, styled))
             followed[style].update([pair], [style])
             every.update([pair], [style])
         # Conversion: the next row in another voice supplies the words.
-        source = next((r for r in rows[n + 1:] + rows[:n] if r["reply_voice"] != row["reply_voice"]), None)
+        source = next((r for r in sources[n + 1:] + sources[:n] if r["reply_voice"] != row["reply_voice"]), None)
         if source is not None:
             from s2s.style.convert import convert
 

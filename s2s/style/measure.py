@@ -4,10 +4,14 @@
 normalisation, absolute threshold): 40 ms frames every 10 ms, 60-400 Hz, the median over voiced frames.
 `syllable_rate` counts syllable nuclei: peaks of the smoothed 300-3000 Hz energy envelope at least 100 ms
 apart and prominent against their neighbourhood, per second of speech (from the first to the last voiced
-frame, so leading and trailing silence do not dilute it). Both are classic, model-free measures: a style
-metric must not be trained on the outputs it judges.
+frame, so leading and trailing silence do not dilute it). When the words are known (a reply), `speaking_rate`
+divides their syllables (counted in the text) by the seconds of speech instead: peak counting drifts by a
+syllable a second on short sentences, too much to tell slow from normal. All are classic, model-free
+measures: a style metric must not be trained on the outputs it judges.
 """
 from __future__ import annotations
+
+import re
 
 import torch
 import torch.nn.functional as F
@@ -78,19 +82,60 @@ def _band_envelope(x: torch.Tensor) -> torch.Tensor:
     return F.conv1d(envelope[None, None], (kernel / kernel.sum())[None, None], padding=3)[0, 0]
 
 
-def syllable_rate(wav: torch.Tensor, sample_rate: int, min_gap_s: float = 0.1) -> float | None:
-    """Syllables per second of speech; None for less than 0.3 s of speech."""
-    x = _mono(wav, sample_rate)
-    if x.numel() < 0.3 * SAMPLE_RATE:
-        return None
-    env = _band_envelope(x)
+def _speech_span(env: torch.Tensor) -> tuple[int, int, float, float] | None:
+    """(first, last) active hop of an envelope, its floor and top; None when nothing stands out."""
     floor, top = float(env.min()), float(env.max())
     if top - floor < 1e-6:
         return None
     active = (env > floor + 0.25 * (top - floor)).nonzero()
     if active.numel() == 0:
         return None
-    first, last = int(active[0]), int(active[-1])
+    return int(active[0]), int(active[-1]), floor, top
+
+
+def speech_seconds(wav: torch.Tensor, sample_rate: int) -> float | None:
+    """Seconds from the first to the last loud 10 ms hop (silence around the speech left out); None when
+    there is less than 0.3 s of speech."""
+    x = _mono(wav, sample_rate)
+    if x.numel() < 0.3 * SAMPLE_RATE:
+        return None
+    span = _speech_span(_band_envelope(x))
+    if span is None:
+        return None
+    seconds = (span[1] - span[0] + 1) * HOP_S
+    return seconds if seconds >= 0.3 else None
+
+
+def count_syllables(text: str) -> int:
+    """Syllables of English text, by vowel groups per word (a silent final e dropped, at least one a word)."""
+    total = 0
+    for word in re.findall(r"[a-z]+", text.lower()):
+        groups = len(re.findall(r"[aeiouy]+", word))
+        if word.endswith("e") and not word.endswith(("le", "ee")) and groups > 1:
+            groups -= 1
+        total += max(1, groups)
+    return total
+
+
+def speaking_rate(wav: torch.Tensor, sample_rate: int, text: str) -> float | None:
+    """Syllables per second of speech, the syllables counted in the words said (`text`), the seconds measured
+    from the audio (`speech_seconds`). Far steadier than counting nuclei in the audio (`syllable_rate`) when
+    the words are known, as they are for a reply: what the rate style is checked with."""
+    seconds = speech_seconds(wav, sample_rate)
+    syllables = count_syllables(text)
+    return syllables / seconds if seconds and syllables else None
+
+
+def syllable_rate(wav: torch.Tensor, sample_rate: int, min_gap_s: float = 0.1) -> float | None:
+    """Syllables per second of speech, from the audio alone; None for less than 0.3 s of speech."""
+    x = _mono(wav, sample_rate)
+    if x.numel() < 0.3 * SAMPLE_RATE:
+        return None
+    env = _band_envelope(x)
+    span = _speech_span(env)
+    if span is None:
+        return None
+    first, last, floor, top = span
     seconds = (last - first + 1) * HOP_S
     if seconds < 0.3:
         return None

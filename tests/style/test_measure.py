@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from s2s.data.espeak import render
-from s2s.style.measure import median_f0, syllable_rate
+from s2s.style.measure import count_syllables, median_f0, speaking_rate, speech_seconds, syllable_rate
 
 SR = 16000
 
@@ -71,3 +71,22 @@ def test_style_followed_counts_moves_in_the_requested_direction():
         metric.update([(1.0, 2.0)], ["loud"])
     with pytest.raises(ValueError, match="asks for no change"):
         metric.update([(1.0, 2.0)], ["normal"])
+
+
+def test_count_syllables_by_vowel_groups():
+    assert count_syllables("It is four.") == 3
+    assert count_syllables("The answer is forty two.") == 7  # the, an-swer, is, for-ty, two
+    assert count_syllables("make little bee") == 4  # silent e dropped, but not in -le or -ee
+    assert count_syllables("123 !") == 0
+
+
+def test_speaking_rate_is_the_words_syllables_over_the_seconds_of_speech():
+    sr = 16000
+    burst = torch.sin(2 * math.pi * 800 * torch.arange(int(0.8 * sr)) / sr)  # 0.8 s of "speech"
+    wav = torch.cat([torch.zeros(sr // 2), burst, torch.zeros(sr // 2)])  # with silence around it
+    assert speech_seconds(wav, sr) == pytest.approx(0.8, abs=0.05)
+    assert speaking_rate(wav, sr, "It is four.") == pytest.approx(3 / 0.8, rel=0.07)
+    slower = torch.cat([torch.zeros(sr // 2), burst.repeat(2), torch.zeros(sr // 2)])
+    assert speaking_rate(slower, sr, "It is four.") < speaking_rate(wav, sr, "It is four.")
+    assert speaking_rate(torch.zeros(sr), sr, "It is four.") is None  # silence: nothing to time
+    assert speaking_rate(wav, sr, "...") is None  # no words: no syllables
