@@ -16,8 +16,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-
 from s2s import audio
 from s2s.data.manifest import read_manifest
 from s2s.eval.metrics import FractionRight, ReplyErrorRates, wilson_interval
