@@ -27,7 +27,7 @@ Think-while-speaking uses its format's default chunk sizes unless `--thought-chu
 are given; the figures printed say which. Medians over questions x `--repeats`, after one warm-up run.
 
     python benchmarks/latency.py                               # the shipped model, 20 test questions
-    python benchmarks/latency.py --random                      # all three formats, random weights, forced lengths
+    python benchmarks/latency.py --random                      # all four formats, random weights, forced lengths
     python benchmarks/latency.py --random --ckpt DIR --threads 2 --repeats 3
     python benchmarks/latency.py --random --questions 0 --frames 8 --repeats 1   # smoke run: the example only
 """
@@ -51,7 +51,7 @@ from s2s.pipeline import DEFAULT_MODEL, S2SPipeline
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "s2s" / "assets" / "example_question.wav"
-FORMAT_NAMES = ("think_then_speak", "think_while_speaking", "text_guided")
+FORMAT_NAMES = ("think_then_speak", "think_while_speaking", "text_guided", "word_aligned")
 TARGETS_MS = {"think_then_speak": 300.0, "think_while_speaking": 150.0}
 # Texts of the example question's reply, for the forced thought and reply ids (repeated or cut to length).
 EXAMPLE_THOUGHT = "Ben has 9 stickers and buys 5 more.\nThen 9 + 5 = 14.\nSo the answer is 14."
@@ -136,8 +136,11 @@ def reply_script(model: SpeechReasoningLM, thought_ids: list[int], reply_ids: li
     vocab = model.vocab
     codes = torch.randint(0, vocab.codebook_size, (vocab.num_codebooks, frames),
                           generator=torch.Generator().manual_seed(seed))
+    # word_aligned: one word a reply id, the frames shared out evenly (other formats ignore the alignment).
+    words = len(reply_ids)
+    alignment = [(1, frames // words + (i < frames % words)) for i in range(words)] if words else None
     ids = model.format.build(Turn(heard_length=1, thought_ids=thought_ids, reply_ids=reply_ids,
-                                  reply_codes=codes)).ids
+                                  reply_codes=codes, reply_alignment=alignment)).ids
     opener = int((ids == vocab.think).nonzero()[0])
     return ids[opener + 1:].tolist()
 
