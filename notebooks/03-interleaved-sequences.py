@@ -31,10 +31,14 @@ MODE = "smoke"
 import tempfile
 from pathlib import Path
 
+from s2s import audio
+from s2s.asr.align import frames_per_word, word_spans
 from s2s.codecs import load_codec
 from s2s.data.manifest import read_manifest
 from s2s.data.synth import synthesize
 from s2s.data.token_cache import encode_file
+from s2s.eval.reasoning import load_judge
+from s2s.lm.batching import reply_alignment
 from s2s.lm.draw import draw, draw_grid
 from s2s.lm.formats import FORMATS, SPEECH, Turn, build_format
 from s2s.lm.patterns import DelayPattern, FlatPattern
@@ -66,7 +70,20 @@ print("vocabulary size", vocab.size, "| question", tuple(turn.question_codes.sha
       len(turn.thought_ids), "ids | reply", len(turn.reply_ids), "ids +", tuple(turn.reply_codes.shape))
 
 # %% [markdown]
-# ## 2. Three formats, one turn
+# The word-aligned format also needs to know *when* each reply word is spoken. Forced alignment finds it: the
+# CTC judge (a character recogniser, shipped) scores every 40 ms of the reply audio, and the Viterbi path that
+# spells exactly the reply's words says where each starts (`s2s/asr/align.py`). In frames of the codec:
+
+# %%
+wav, rate = audio.load(manifest.parent / example["reply_audio"])
+spans = word_spans(load_judge("default"), wav[0], rate, example["reply"])
+word_frames = frames_per_word(spans, codec.frame_rate, turn.reply_codes.shape[1])
+for (word, start, end), frames in zip(spans, word_frames):
+    print(f"{word:>12}: {start:4.2f}-{end:4.2f} s, {frames} frames")
+turn.reply_alignment = reply_alignment(tokenizer, example["reply"], word_frames)  # (text ids, frames) per word
+
+# %% [markdown]
+# ## 2. Four formats, one turn
 #
 # `Q` is a question code, `t` a thought id, `r` a reply-text id, `S0 S1` the two codebooks of a speech frame.
 # Long runs are shortened (`×n`). Look where the first `S` appears: that is when audio can start.
@@ -85,7 +102,7 @@ for name in FORMATS:
 for name in FORMATS:
     fmt = build_format(name, vocab)
     assert fmt.parse(fmt.build(turn)) == turn
-print("build -> parse gives the same turn back in all three formats")
+print("build -> parse gives the same turn back in all four formats")
 
 # %% [markdown]
 # ## 4. The delay pattern

@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from s2s.asr.align import ctc_align, word_spans, word_starts
+from s2s.asr.align import ctc_align, frames_per_word, word_spans, word_starts
 from s2s.asr.module import CTCRecognizer
 
 TINY = {"dim": 16, "layers": 1, "heads": 2, "ff_mult": 2, "conv_kernel": 3, "subsample_channels": 8}
@@ -51,3 +51,10 @@ def test_word_spans_tile_the_recording_in_order():
     assert all(a[2] == b[1] and a[1] <= a[2] for a, b in zip(spans, spans[1:]))
     with pytest.raises(ValueError, match="character labels"):
         word_spans(CTCRecognizer(labels="written", **TINY).eval(), wav, 24000, "It is")
+
+
+def test_frames_per_word_cut_the_codes_at_each_word_start_and_add_up():
+    spans = [("It", 0.0, 0.21), ("is", 0.21, 0.5), ("four.", 0.5, 1.1)]
+    assert frames_per_word(spans, 50, 55) == [10, 15, 30]  # starts at frames 0, 10 (0.21 s), 25 (0.5 s)
+    assert frames_per_word(spans, 50, 20) == [10, 10, 0]  # codes shorter than the audio: clipped, still tiling
+    assert frames_per_word([], 50, 10) == []

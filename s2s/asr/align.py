@@ -123,3 +123,11 @@ def word_spans(recognizer, wav: torch.Tensor, sample_rate: int, text: str) -> li
     seconds = wav.numel() / sample_rate / frames
     ends = starts[1:] + [float(frames)]
     return [(word, start * seconds, end * seconds) for word, start, end in zip(words, starts, ends)]
+
+
+def frames_per_word(spans: list[tuple[str, float, float]], frame_rate: float, total_frames: int) -> list[int]:
+    """How many of a recording's `total_frames` codec frames (at `frame_rate`) each word of `spans` (from
+    `word_spans`) covers: each word from its start, rounded to a frame, to the next word's; they add up."""
+    starts = [min(total_frames, max(0, round(start * frame_rate))) for _, start, _ in spans[1:]]
+    bounds = [0, *starts, total_frames]
+    return [max(0, b - a) for a, b in zip(bounds, bounds[1:])] if spans else []

@@ -122,7 +122,7 @@ def reply_word_frames(manifest: Path, codec_name: str, num_codebooks: int, judge
     """row[key] (the reply sentence, or the row's id) -> the codec frames of each whitespace word of its reply,
     timed by forced alignment with the character CTC recogniser in `judge_dir` (cached beside the manifest);
     they add up to the reply's frames."""
-    from s2s.asr.align import word_spans
+    from s2s.asr.align import frames_per_word, word_spans
     from s2s.asr.module import WEIGHTS_FILE, CTCRecognizer
     from s2s.codecs import load_codec
 
@@ -138,10 +138,7 @@ def reply_word_frames(manifest: Path, codec_name: str, num_codebooks: int, judge
     for name, row in rows.items():
         wav, rate = audio.load(manifest.parent / row["reply_audio"])
         total = codes[name].shape[1]
-        spans = word_spans(judge, wav[0], rate, row["reply"])
-        starts = [min(total, round(start * frame_rate)) for _, start, _ in spans[1:]]
-        bounds = [0, *starts, total]
-        frames[name] = [b - a for a, b in zip(bounds, bounds[1:])]
+        frames[name] = frames_per_word(word_spans(judge, wav[0], rate, row["reply"]), frame_rate, total)
     cache.parent.mkdir(exist_ok=True)
     tmp = cache.with_suffix(f".{os.getpid()}.tmp")
     torch.save(frames, tmp)
