@@ -212,7 +212,7 @@ class S2SPipeline:
         `calculator` (on by default) writes the result of every sum the thought sets up (`s2s/lm/tools.py`);
         off, the model does its own arithmetic. `voice` (a reference recording, a file or a waveform at
         `voice_rate`) and `style` ("slow", "fast high", ...) ask for the reply's voice and style. `say`
-        reads these words aloud instead of answering (a word_aligned model; the question is then "Say: ...")."""
+        reads these words aloud instead of answering (the question is then "Say: ..."; see generate.stream)."""
         if say is not None:
             if not isinstance(say, str) or not say.split():
                 raise ValueError("nothing to say: give the words to speak, such as say='It is four.'")

@@ -552,12 +552,13 @@ def stream(model, prompt_ids: torch.Tensor, codec=None, frames_per_chunk: int = 
     seed). Times run from this call, and include the time the caller spends
     between events. Arguments are checked here, before the first event.
 
-    `say` (the word_aligned format only) reads words aloud instead of
-    answering: the ids of each word to speak. The thought closes at once, and
-    each time the model ends a word (it writes text or <eot>) the next word
-    is written for it, so it speaks exactly these words, timed as it likes;
-    after the last, its next text id becomes <eot>. Voice conversion is this
-    after a recogniser (`S2SPipeline.speak`).
+    `say` reads words aloud instead of answering: the ids of each word to
+    speak. The thought closes at once. In word_aligned, each time the model
+    ends a word (it writes text or <eot>) the next word is written for it, so
+    it speaks exactly these words, timed as it likes; after the last, its next
+    text id becomes <eot>. In think_then_speak the whole reply text is
+    written for it, then `<speak>`. Voice conversion is this after a
+    recogniser (`s2s/style/convert.py`).
     """
     start_s = time.perf_counter()
     _check_inputs(model, prompt_ids, codec, frames_per_chunk)
@@ -575,9 +576,9 @@ def stream(model, prompt_ids: torch.Tensor, codec=None, frames_per_chunk: int = 
     if heard_ids and (heard is None or len(heard) != heard_ids):
         raise ValueError(f"the prompt holds {heard_ids} <heard> ids, so it needs the HeardQuestion of as many "
                          f"segments (got {'none' if heard is None else len(heard)}); make both with the pipeline")
-    if say is not None and model.format.name != "word_aligned":
-        raise ValueError(f"reading words aloud (say) needs a word_aligned model, not {model.format.name}: "
-                         "only that format lets the text of each word come just before its speech")
+    if say is not None and model.format.name not in ("word_aligned", "think_then_speak"):
+        raise ValueError(f"reading words aloud (say) needs a word_aligned or think_then_speak model, not "
+                         f"{model.format.name}: its reply text must come before the speech that says it")
     return _events(model, prompt_ids, codec, frames_per_chunk, machine, sample, start_s, heard, calculator, say)
 
 
@@ -589,6 +590,8 @@ def _events(model, prompt_ids: torch.Tensor, codec, frames_per_chunk: int, machi
     state, generated = machine.start(), []
     forced, calculator_calls = [], 0  # ids the calculator wrote, taken before the model samples again
     words = [list(word) for word in say if word] if say is not None else None  # words still to read aloud
+    if words is not None and model.format.name == "think_then_speak":  # no thought, all the words, then speak
+        forced, words = [vocab.end_think, *(i for word in words for i in word), vocab.speak], None
     texts = {THOUGHT: _TextStream(model.tokenizer), REPLY_TEXT: _TextStream(model.tokenizer)}
     frame, frames = [], []  # codes of the frame being written; whole frames not yet decoded
     first_audio_ms = None

@@ -3,7 +3,7 @@
 A cascade through text, as many voice converters go through a content
 bottleneck: the judge (a character CTC recogniser) writes down what SRC says,
 and the reasoning LM reads those words aloud with REF as its voice prompt
-(`S2SPipeline.stream(say=...)`, a word_aligned model). The words survive
+(`S2SPipeline.stream(say=...)`). The words survive
 as well as the judge hears them; the voice is the LM's to clone.
 """
 from __future__ import annotations

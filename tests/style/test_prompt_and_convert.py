@@ -7,6 +7,7 @@ import torch
 from s2s import audio
 from s2s.asr.module import CTCRecognizer
 from s2s.cli import main
+from s2s.codecs import load_codec
 from s2s.codecs.tiny.codec import save_net
 from s2s.codecs.tiny.model import TinyCodecConfig, TinyCodecNet
 from s2s.lm.batching import tokenize
@@ -35,7 +36,7 @@ def folders(tmp_path_factory) -> dict[str, str]:
     manifest.write_text("".join(json.dumps(row) + "\n" for row in TEXTS))
     train_text_tokenizer(manifest, vocab_size=280).save_pretrained(root / "tokenizer")
     models = {}
-    for name in ("word_aligned", "think_then_speak"):
+    for name in ("word_aligned", "think_then_speak", "text_guided"):
         lm = SpeechReasoningLM(backbone_config=TINY_LLAMA, tokenizer=str(root / "tokenizer"), codec=codec, format=name)
         models[name] = str(lm.save_pretrained(root / name))
     judge = CTCRecognizer(labels="chars", dim=16, layers=1, heads=2, ff_mult=2, conv_kernel=3, subsample_channels=8)
@@ -106,8 +107,12 @@ def test_reading_aloud_speaks_exactly_the_given_words(pipeline, folders, referen
         assert reply.waveform.shape[-1] == CAPS["max_speech_frames"] * 320  # it spoke, up to the frame cap
     with pytest.raises(ValueError, match="nothing to say"):
         pipeline(say="  ")
-    with pytest.raises(ValueError, match="needs a word_aligned model, not think_then_speak"):
-        S2SPipeline.from_pretrained(folders["think_then_speak"])(say="It is four.")
+    # think-then-speak reads aloud too: the whole text is written for it, then it speaks.
+    spoken = prefer_speech(S2SPipeline.from_pretrained(folders["think_then_speak"]).model)
+    reply = S2SPipeline(spoken, load_codec(spoken.hparams.codec))(say="It is forty two.", **CAPS)
+    assert reply.thought == "" and reply.reply_text == "It is forty two." and reply.waveform.shape[-1] > 0
+    with pytest.raises(ValueError, match="needs a word_aligned or think_then_speak model, not text_guided"):
+        S2SPipeline.from_pretrained(folders["text_guided"])(say="It is four.")
 
 
 def one_line_error(argv, capsys) -> str:
