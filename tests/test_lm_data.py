@@ -434,3 +434,44 @@ def test_replies_timed_by_a_judge_train_the_word_aligned_format(folders, tmp_pat
     assert kinds == {"text", "speech"}
     cache = list((Path(folders["manifest"]).parent / "reply_audio-words").glob("*.pt"))
     assert len(cache) == 1  # timed once, beside the manifest
+
+
+def test_a_styled_corpus_gives_each_row_its_own_reply_voice_prompt_and_style(folders, tmp_path):
+    """reply_speech="row": speech by row id, with the row's voice prompt and style words; questions as text."""
+    rows = [json.loads(line) for line in Path(folders["manifest"]).read_text().splitlines()]
+    for i, row in enumerate(rows):
+        row["id"] = f"styled{i}"
+        row["reply_style"] = ["fast", "", "slow high"][i % 3]
+        if "reply_audio" in row and i % 2 == 0:
+            row["voice_audio"] = f"wavs/v{i}.wav"
+            audio.save(tmp_path / row["voice_audio"], sound(0.6, 300 + 20 * i, 50 + i)[None], 16000)
+    for sub in ("wavs",):
+        for wav in (Path(folders["manifest"]).parent / sub).iterdir():
+            (tmp_path / sub / wav.name).write_bytes(wav.read_bytes())
+    manifest = tmp_path / "manifest.jsonl"
+    manifest.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    dm = ReasoningDataModule(str(manifest), hearing=folders["hearing"], codec=folders["codec"], num_codebooks=K,
+                             text_examples=6, question_input="text", reply_speech="row", speech_probability=1.0,
+                             batch_size=4, speech_batch_size=2)
+    dm.setup("fit")
+    lm = SpeechReasoningLM(backbone_config=TINY_LLAMA, tokenizer=folders["tokenizer"], codec=folders["codec"])
+    by_reply = {row["reply"]: row for row in rows}
+    seen = {"prompted": 0, "plain": 0, "text problem": 0}
+    for batch in dm.train_dataloader():
+        assert batch["heard"] == [None] * len(batch["heard"])  # every question as text
+        encoded = lm.encode_batch(batch)
+        for i, codes in enumerate(batch["reply_codes"]):
+            row = by_reply.get(batch["reply"][i]) if codes is not None else None
+            if row is None:  # a fresh text problem: no row, so no speech in any voice
+                assert codes is None and batch["voice_codes"][i] is None and batch["style"][i] is None
+                seen["text problem"] += 1
+                continue
+            assert (batch["style"][i] or "") == row["reply_style"]
+            turn = lm.format.parse(encoded["ids"][i, : int(encoded["attention_mask"][i].sum())])
+            assert torch.equal(turn.reply_codes, codes)
+            assert turn.style_ids == (tokenize(lm.tokenizer, [row["reply_style"]])[0] or None)
+            assert (turn.voice_codes is not None) == ("voice_audio" in row)
+            seen["prompted" if "voice_audio" in row else "plain"] += 1
+    assert all(seen.values()), seen
+    with pytest.raises(ValueError, match="reply_speech must be 'sentence' or 'row'"):
+        ReasoningDataModule(str(manifest), reply_speech="voice")
