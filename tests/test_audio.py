@@ -60,3 +60,11 @@ def test_load_errors(tmp_path):
     with pytest.raises(AudioError, match="cannot read") as err:
         audio.load(tmp_path / "fake.wav")
     assert "\n" not in str(err.value)
+
+
+def test_an_odd_sample_rate_resamples_quickly_and_a_tiny_one_is_refused():
+    wav = torch.sin(torch.arange(44099) / 10.0)[None, None]
+    out = audio.prepare(wav, 44099, 16000)  # coprime with 16000: read as 44100 Hz, not 16,000 filter phases
+    assert abs(out.shape[-1] - 16000) <= 1 and torch.allclose(out, audio.prepare(wav, 44100, 16000))
+    with pytest.raises(audio.AudioError, match="7 Hz is too low for speech"):
+        audio.prepare(torch.randn(1, 1, 14), 7, 16000)
