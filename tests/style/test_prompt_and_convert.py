@@ -83,6 +83,8 @@ def test_a_voice_prompt_is_checked_and_cut_to_its_first_seconds(reference, make_
         read_voice(torch.ones(32000))
     with pytest.raises(audio.AudioError, match="sample_rate must be a positive integer"):
         read_voice(make_wav(2.0, 16000)[0, 0], 0)
+    with pytest.raises(audio.AudioError, match="7 Hz is too low for speech"):  # a rate no resampling can save
+        read_voice(torch.randn(14), 7)
 
 
 def test_the_prompt_holds_the_style_words_then_the_reference_codes(pipeline, reference):
