@@ -58,7 +58,7 @@ def audio_files(draw):
             sf.write(str(path), data.astype(np.float32), rate, subtype=subtype)
             raw = bytearray(path.read_bytes())
             if kind == "corrupt_header":
-                raw[rng.integers(0, 12)] ^= 0xFF  # RIFF/WAVE magic damaged
+                raw[rng.choice([0, 1, 2, 3, 8, 9, 10, 11])] ^= 0xFF  # "RIFF" or "WAVE" damaged (not the size between)
             elif kind == "truncated":
                 raw = raw[: rng.integers(1, 44)]
             path.write_bytes(bytes(raw))
