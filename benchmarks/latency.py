@@ -45,7 +45,7 @@ import torch
 from s2s.asr.module import CTCRecognizer
 from s2s.codecs import load_codec
 from s2s.lm.batching import tokenize
-from s2s.lm.formats import Turn
+from s2s.lm.formats import Turn, even_alignment
 from s2s.lm.model import SpeechReasoningLM
 from s2s.pipeline import DEFAULT_MODEL, S2SPipeline
 
@@ -137,10 +137,8 @@ def reply_script(model: SpeechReasoningLM, thought_ids: list[int], reply_ids: li
     codes = torch.randint(0, vocab.codebook_size, (vocab.num_codebooks, frames),
                           generator=torch.Generator().manual_seed(seed))
     # word_aligned: one word a reply id, the frames shared out evenly (other formats ignore the alignment).
-    words = len(reply_ids)
-    alignment = [(1, frames // words + (i < frames % words)) for i in range(words)] if words else None
-    ids = model.format.build(Turn(heard_length=1, thought_ids=thought_ids, reply_ids=reply_ids,
-                                  reply_codes=codes, reply_alignment=alignment)).ids
+    ids = model.format.build(Turn(heard_length=1, thought_ids=thought_ids, reply_ids=reply_ids, reply_codes=codes,
+                                  reply_alignment=even_alignment(len(reply_ids), frames))).ids
     opener = int((ids == vocab.think).nonzero()[0])
     return ids[opener + 1:].tolist()
 

@@ -44,7 +44,7 @@ from IPython.display import Audio, display
 from s2s import audio
 from s2s.demo import EXAMPLE_INFO, EXAMPLE_QUESTION
 from s2s.lm.draw import draw
-from s2s.lm.formats import FORMATS, QUESTION_TEXT, SPECIAL, SPEECH, Sequence, Turn, build_format
+from s2s.lm.formats import FORMATS, QUESTION_TEXT, SPECIAL, SPEECH, Sequence, Turn, build_format, even_alignment
 from s2s.lm.generate import build_prompt
 from s2s.lm.toy import tiny_random_model
 from s2s.lm.vocab import JointVocab
@@ -243,8 +243,9 @@ thought = "Ben starts with 9 stickers.\nBuying 5 more makes 9 + 5 = 14.\nSo the 
 turn = Turn(heard_length=6, thought_ids=tokenizer.encode(thought, add_special_tokens=False),
             reply_ids=tokenizer.encode("Ben has fourteen stickers now.", add_special_tokens=False),
             reply_codes=torch.randint(0, 16, (2, 12)))  # any codes do for a layout
+turn.reply_alignment = even_alignment(len(turn.reply_ids), 12)  # word_aligned: one word an id, frames shared out
 options = {"think_then_speak": {}, "think_while_speaking": {"thought_chunk_tokens": 4, "speech_chunk_frames": 3},
-           "text_guided": {"offset_tokens": 2, "text_chunk_tokens": 1, "speech_chunk_frames": 2}}
+           "text_guided": {"offset_tokens": 2, "text_chunk_tokens": 1, "speech_chunk_frames": 2}, "word_aligned": {}}
 for name in FORMATS:
     fmt = build_format(name, toy, **options[name])
     sequence = fmt.build(turn)
@@ -261,6 +262,8 @@ for name in FORMATS:
 #   the price is that the first words are spoken before the answer is known.
 # * **text_guided**: first audio after the whole thought and a few reply ids; each word is written just
 #   before it is spoken, so speech stays guided without waiting for the whole reply text.
+# * **word_aligned**: first audio after the whole thought and the first word; every word's text comes just
+#   before its own frames (timed by forced alignment in training), so the model says what it just wrote.
 #
 # Every format has its phase machine in `s2s/lm/generate.py`, so a model trained in any of them streams
 # through the same `pipeline.stream`.

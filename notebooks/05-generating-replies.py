@@ -52,7 +52,7 @@ from s2s.codecs.base import STREAM_TOLERANCE
 from s2s.data.problems import generate_problem
 from s2s.demo import EXAMPLE_INFO, EXAMPLE_QUESTION
 from s2s.lm.draw import draw
-from s2s.lm.formats import FORMATS, SEGMENT_NAMES, SPEECH, Sequence, Turn
+from s2s.lm.formats import FORMATS, SEGMENT_NAMES, SPEECH, Sequence, Turn, even_alignment
 from s2s.lm.generate import DONE, generate, phase_machine, sample_next
 from s2s.lm.model import SpeechReasoningLM
 from s2s.lm.toy import TINY_LLAMA, tiny_random_model
@@ -472,7 +472,7 @@ for name in FORMATS:
     forced, timed = ForcedReply(lm), S2SPipeline(lm, codec)
     for n, length in enumerate((THOUGHT_LENGTHS[0],) + THOUGHT_LENGTHS):  # the first is a warm-up
         turn = Turn(heard_length=1, thought_ids=thought_text[:length], reply_ids=reply_text[:REPLY_LENGTH],
-                    reply_codes=codes)
+                    reply_codes=codes, reply_alignment=even_alignment(REPLY_LENGTH, FRAMES))
         script = reply_ids(lm.format, turn)
         layout = lm.format.build(turn)
         before = int((layout.segment == SPEECH).nonzero()[0]) - int((layout.ids == vocab.think).nonzero()[0]) - 1
@@ -498,8 +498,9 @@ ax.legend()
 fig.tight_layout()
 
 # %% [markdown]
-# * **think_then_speak** and **text_guided** wait for the whole thought: their TTFA rises with its length,
-#   one forward per id (text-guided then needs only a few reply ids, think-then-speak all of them).
+# * **think_then_speak**, **text_guided** and **word_aligned** wait for the whole thought: their TTFA rises
+#   with its length, one forward per id (text-guided then needs a few reply ids, word-aligned one word,
+#   think-then-speak all of them).
 # * **think_while_speaking** speaks after the first thought chunk (8 ids by default): the same 10 ids before
 #   its first speech whatever the thought's length, so its line is flat up to noise (on a busy machine noise
 #   only ever adds time: rerun, or compare minima). The price is that the first words are spoken before the

@@ -497,6 +497,14 @@ class TextGuided(Format):
             cursor.speech(parts.speech)
 
 
+def even_alignment(reply_ids: int, frames: int) -> list[tuple[int, int]] | None:
+    """A stand-in `Turn.reply_alignment` for layouts drawn or timed without audio: each reply id its own word,
+    the frames shared out as evenly as they go (None for an empty reply)."""
+    if not reply_ids:
+        return None
+    return [(1, frames // reply_ids + (i < frames % reply_ids)) for i in range(reply_ids)]
+
+
 class WordAligned(Format):
     """Text-guided by word timing: each word of the reply text, then the frames that say it.
 
