@@ -131,7 +131,7 @@ def cmd_convert(args: argparse.Namespace) -> None:
     from pathlib import Path
 
     from s2s.eval.reasoning import load_judge
-    from s2s.pipeline import S2SPipeline
+    from s2s.pipeline import S2SPipeline, read_question
     from s2s.style.convert import MAX_SOURCE_SECONDS, convert
     from s2s.style.prompt import read_voice, style_words
 
@@ -139,7 +139,7 @@ def cmd_convert(args: argparse.Namespace) -> None:
         raise FileExistsError(f"{args.out} already exists; choose another --out or pass --overwrite to replace it")
     style_words(args.style)
     read_voice(args.voice)
-    read_question_file(args.source, MAX_SOURCE_SECONDS, "recording to convert")
+    read_question(args.source, max_seconds=MAX_SOURCE_SECONDS, what="recording to convert")  # before models load
     judge, pipeline = load_judge(args.judge), S2SPipeline.from_pretrained(args.ckpt)
     converted = convert(pipeline, judge, args.source, args.voice, style=args.style, out=args.out,
                         overwrite=args.overwrite, seed=args.seed)
@@ -160,13 +160,6 @@ def cmd_style_eval(args: argparse.Namespace) -> None:
     pipeline = S2SPipeline.from_pretrained(args.ckpt)
     figures = evaluate_style(pipeline, speaker, judge, args.manifest, limit=args.limit, progress=not args.json)
     print(json.dumps(figures) if args.json else format_style_figures(figures))
-
-
-def read_question_file(path: str, max_seconds: float, what: str) -> None:
-    """Check a recording the command will read (exists, is audio, not too long) before any model loads."""
-    from s2s.pipeline import read_question
-
-    read_question(path, max_seconds=max_seconds, what=what)
 
 
 def cmd_judge(args: argparse.Namespace) -> None:

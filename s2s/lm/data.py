@@ -117,17 +117,14 @@ def voice_codes(manifest: Path, codec_name: str, num_codebooks: int) -> dict[str
     return _encoded(manifest, codec_name, num_codebooks, "voice_audio", "id")
 
 
-def reply_word_frames(manifest: Path, codec_name: str, num_codebooks: int, judge_dir: str,
+def reply_word_frames(manifest: Path, codes: dict[str, torch.Tensor], frame_rate: float, judge_dir: str,
                       key: str = "reply") -> dict[str, list[int]]:
     """row[key] (the reply sentence, or the row's id) -> the codec frames of each whitespace word of its reply,
     timed by forced alignment with the character CTC recogniser in `judge_dir` (cached beside the manifest);
-    they add up to the reply's frames."""
+    they add up to the frames of its `codes` (`reply_codes` of the same key, at `frame_rate` frames a second)."""
     from s2s.asr.align import frames_per_word, word_spans
     from s2s.asr.module import WEIGHTS_FILE, CTCRecognizer
-    from s2s.codecs import load_codec
 
-    codes = reply_codes(manifest, codec_name, num_codebooks, key)
-    frame_rate = load_codec(codec_name, num_codebooks=num_codebooks).frame_rate
     rows = {row[key]: row for row in read_manifest(manifest) if row.get("reply_audio")}
     sources = [manifest, Path(judge_dir) / WEIGHTS_FILE] + [manifest.parent / r["reply_audio"] for r in rows.values()]
     cache = manifest.parent / "reply_audio-words" / f"{_digest(*sources)}-{frame_rate:g}-{key}.pt"
@@ -288,7 +285,12 @@ class ReasoningDataModule(L.LightningDataModule):
         # By sentence: the training replies' one voice serves any manifest. By row: each row's own reply.
         key, source = ("reply", Path(hp.train)) if hp.reply_speech == "sentence" else ("id", manifest)
         speech = reply_codes(source, hp.codec, hp.num_codebooks, key)
-        words = reply_word_frames(source, hp.codec, hp.num_codebooks, hp.align_with, key) if hp.align_with else None
+        words = None
+        if hp.align_with:
+            from s2s.codecs import load_codec
+
+            frame_rate = load_codec(hp.codec, num_codebooks=hp.num_codebooks).frame_rate
+            words = reply_word_frames(source, speech, frame_rate, hp.align_with, key)
         voices = voice_codes(source, hp.codec, hp.num_codebooks) if key == "id" else None
         return ReasoningDataset(rows, heard, speech, text_examples, audio_repeats, hp.speech_probability, seed, words,
                                 key, voices)

@@ -211,7 +211,7 @@ class _Parts:
     thought: list[int] = field(default_factory=list)
     reply: list[int] = field(default_factory=list)
     speech: list[torch.Tensor] = field(default_factory=list)
-    alignment: list[tuple[int, int]] = field(default_factory=list)  # (text ids, frames) runs, word_aligned
+    alignment: list[tuple[int, int]] = field(default_factory=list)  # (text ids, frames) runs, interleaved replies
     prompt_done: bool = False
     saw_reply_marker: bool = False
 
@@ -487,14 +487,30 @@ class TextGuided(Format):
             done_tokens = min(done_tokens + self.text_chunk_tokens, len(reply))
 
     def _read_reply(self, cursor: _Cursor, parts: _Parts) -> None:
-        cursor.take("<think>")
-        cursor.text(parts.thought)
-        cursor.take("</think>")
-        start = None
-        while start != cursor.pos:
-            start = cursor.pos
+        _read_interleaved_reply(cursor, parts)
+
+
+def _read_interleaved_reply(cursor: _Cursor, parts: _Parts) -> None:
+    """`<think> t.. </think>`, then runs of reply text and speech in any order (text_guided, word_aligned).
+
+    Each (text run, speech run) pair read is noted in `parts.alignment`: the word_aligned layout's words.
+    """
+    def frames() -> int:
+        return sum(piece.shape[1] for piece in parts.speech)
+
+    cursor.take("<think>")
+    cursor.text(parts.thought)
+    cursor.take("</think>")
+    start = None
+    while start != cursor.pos:
+        start = cursor.pos
+        ids, done = len(parts.reply), frames()
+        try:
             cursor.text(parts.reply)
             cursor.speech(parts.speech)
+        finally:  # a run cut short (generated ids) still counts with the whole frames it had
+            if cursor.pos != start:
+                parts.alignment.append((len(parts.reply) - ids, frames() - done))
 
 
 def even_alignment(reply_ids: int, frames: int) -> list[tuple[int, int]] | None:
@@ -548,23 +564,7 @@ class WordAligned(Format):
             done_ids, done_frames = done_ids + ids, done_frames + frames
 
     def _read_reply(self, cursor: _Cursor, parts: _Parts) -> None:
-        cursor.take("<think>")
-        cursor.text(parts.thought)
-        cursor.take("</think>")
-        start = None
-        while start != cursor.pos:
-            start = cursor.pos
-            ids, frames = len(parts.reply), self._frames(parts)
-            try:
-                cursor.text(parts.reply)
-                cursor.speech(parts.speech)
-            finally:  # a run cut short (generated ids) still counts with the whole frames it had
-                if cursor.pos != start:
-                    parts.alignment.append((len(parts.reply) - ids, self._frames(parts) - frames))
-
-    @staticmethod
-    def _frames(parts: _Parts) -> int:
-        return sum(piece.shape[1] for piece in parts.speech)
+        _read_interleaved_reply(cursor, parts)
 
 
 FORMATS = {"think_then_speak": ThinkThenSpeak, "think_while_speaking": ThinkWhileSpeaking,

@@ -288,15 +288,74 @@ class GuidedState(PhaseState):
     speech_ended: bool = False
 
 
-class TextGuidedPhases(PhaseMachine):
+class WordAlignedPhases(PhaseMachine):
+    """<think> t.. </think>, then words and their frames in any order the model picks (WordAligned), then <eot>.
+
+    Between frames the model may write a reply id (the next word, or more of
+    this one), start a frame, or end with <eot>; inside a frame only its
+    next codebook. Each stream closes at its cap; the phase is the kind of
+    the last id written. TextGuidedPhases adds its fixed order on top.
+    """
+
+    format_name = "word_aligned"
+
+    def _text_open(self, state: PhaseState) -> bool:
+        return state.reply_tokens < self.max_reply_tokens
+
+    def _speech_open(self, state: PhaseState) -> bool:
+        return state.speech_tokens < self.vocab.num_codebooks * self.max_speech_frames
+
+    def _took_text(self, state: PhaseState) -> None:
+        """A reply id is about to be counted (a hook for rules that depend on the order)."""
+
+    def _took_frame(self, state: PhaseState) -> None:
+        """A new frame is about to be counted (a hook for rules that depend on the order)."""
+
+    def allowed_mask(self, state: PhaseState) -> torch.Tensor:
+        vocab = self.vocab
+        if state.phase == THOUGHT:
+            return self._thought_mask(state)
+        if state.phase == DONE:
+            raise ValueError(f"{self.format_name}: the reply has ended; no id may come next")
+        inside = self._speech_mask(state)
+        if inside is not None:
+            return inside
+        allowed = []
+        if self._text_open(state):
+            allowed.append(vocab.text_range)
+        if self._speech_open(state):
+            allowed.append(vocab.speech_range(0))
+        return self._mask(*allowed, vocab.eot)
+
+    def _advance(self, state: PhaseState, token: int) -> None:
+        vocab = self.vocab
+        if state.phase == THOUGHT:
+            if token == vocab.end_think:
+                state.phase = REPLY_TEXT
+                if state.thought_tokens >= self.max_thought_tokens:
+                    state.capped.append(THOUGHT)
+            else:
+                state.thought_tokens += 1
+        elif token == vocab.eot:
+            self._end(state)
+        elif vocab.is_text(token):
+            self._took_text(state)
+            state.reply_tokens, state.phase = state.reply_tokens + 1, REPLY_TEXT
+        else:
+            if state.speech_tokens % vocab.num_codebooks == 0:
+                self._took_frame(state)
+            state.speech_tokens, state.phase = state.speech_tokens + 1, SPEECH
+
+
+class TextGuidedPhases(WordAlignedPhases):
     """<think> t.. </think>, then reply text and speech merged in TextGuided's order, then <eot>.
 
     After the thought the order of the reply ids and frames is fixed: the
     first offset_tokens ids, then groups of speech_chunk_frames frames and
     text_chunk_tokens ids. When the model writes the other kind of id than
     the one due, the stream that was due has ended (its rest of a group is
-    empty, as in `build`); <eot> ends both. The phase after the thought is
-    the kind of the last id written: REPLY_TEXT or SPEECH.
+    empty, as in `build`); <eot> ends both. Otherwise word-aligned's rules:
+    the phase after the thought is the kind of the last id written.
     """
 
     format_name = "text_guided"
@@ -315,84 +374,17 @@ class TextGuidedPhases(PhaseMachine):
         frame_group = state.speech_tokens // self.vocab.num_codebooks // self.speech_chunk
         return frame_group <= text_group  # in one group the frames come first
 
-    def allowed_mask(self, state: GuidedState) -> torch.Tensor:
-        vocab = self.vocab
-        if state.phase == THOUGHT:
-            return self._thought_mask(state)
-        if state.phase == DONE:
-            raise ValueError(f"{self.format_name}: the reply has ended; no id may come next")
-        inside = self._speech_mask(state)
-        if inside is not None:
-            return inside
-        allowed = []
-        if not state.text_ended and state.reply_tokens < self.max_reply_tokens:
-            allowed.append(vocab.text_range)
-        if not state.speech_ended and state.speech_tokens < vocab.num_codebooks * self.max_speech_frames:
-            allowed.append(vocab.speech_range(0))
-        return self._mask(*allowed, vocab.eot)
+    def _text_open(self, state: GuidedState) -> bool:
+        return not state.text_ended and super()._text_open(state)
 
-    def _advance(self, state: GuidedState, token: int) -> None:
-        vocab = self.vocab
-        if state.phase == THOUGHT:
-            if token == vocab.end_think:
-                state.phase = REPLY_TEXT
-                if state.thought_tokens >= self.max_thought_tokens:
-                    state.capped.append(THOUGHT)
-            else:
-                state.thought_tokens += 1
-        elif token == vocab.eot:
-            self._end(state)
-        elif vocab.is_text(token):
-            state.speech_ended |= self._frame_due(state)  # a reply id where a frame was due: no speech is left
-            state.reply_tokens, state.phase = state.reply_tokens + 1, REPLY_TEXT
-        else:
-            if state.speech_tokens % vocab.num_codebooks == 0:  # a new frame where a reply id was due: no text left
-                state.text_ended |= not self._frame_due(state)
-            state.speech_tokens, state.phase = state.speech_tokens + 1, SPEECH
+    def _speech_open(self, state: GuidedState) -> bool:
+        return not state.speech_ended and super()._speech_open(state)
 
+    def _took_text(self, state: GuidedState) -> None:
+        state.speech_ended |= self._frame_due(state)  # a reply id where a frame was due: no speech is left
 
-class WordAlignedPhases(PhaseMachine):
-    """<think> t.. </think>, then words and their frames in any order the model picks (WordAligned), then <eot>.
-
-    Between frames the model may write a reply id (the next word, or more of
-    this one), start a frame, or end with <eot>; inside a frame only its
-    next codebook. Each stream
-    closes at its cap; the phase is the kind of the last id written.
-    """
-
-    format_name = "word_aligned"
-
-    def allowed_mask(self, state: PhaseState) -> torch.Tensor:
-        vocab = self.vocab
-        if state.phase == THOUGHT:
-            return self._thought_mask(state)
-        if state.phase == DONE:
-            raise ValueError(f"{self.format_name}: the reply has ended; no id may come next")
-        inside = self._speech_mask(state)
-        if inside is not None:
-            return inside
-        allowed = []
-        if state.reply_tokens < self.max_reply_tokens:
-            allowed.append(vocab.text_range)
-        if state.speech_tokens < vocab.num_codebooks * self.max_speech_frames:
-            allowed.append(vocab.speech_range(0))
-        return self._mask(*allowed, vocab.eot)
-
-    def _advance(self, state: PhaseState, token: int) -> None:
-        vocab = self.vocab
-        if state.phase == THOUGHT:
-            if token == vocab.end_think:
-                state.phase = REPLY_TEXT
-                if state.thought_tokens >= self.max_thought_tokens:
-                    state.capped.append(THOUGHT)
-            else:
-                state.thought_tokens += 1
-        elif token == vocab.eot:
-            self._end(state)
-        elif vocab.is_text(token):
-            state.reply_tokens, state.phase = state.reply_tokens + 1, REPLY_TEXT
-        else:
-            state.speech_tokens, state.phase = state.speech_tokens + 1, SPEECH
+    def _took_frame(self, state: GuidedState) -> None:
+        state.text_ended |= not self._frame_due(state)  # a new frame where a reply id was due: no text left
 
 
 PHASE_MACHINES = {"think_then_speak": ThinkThenSpeakPhases, "think_while_speaking": ThinkWhileSpeakingPhases,

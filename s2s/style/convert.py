@@ -24,10 +24,10 @@ class Converted:
 
 def heard_words(judge, source, sample_rate: int | None = None) -> str:
     """The source recording's words as a sentence ("It is forty two."), heard by `judge`."""
-    from s2s import audio
+    from s2s.eval.reasoning import hear
 
     wav, rate, _ = read_question(source, sample_rate, max_seconds=MAX_SOURCE_SECONDS, what="recording to convert")
-    words = judge.transcribe(audio.prepare(wav[None], rate, 16000)[:, 0])[0].split()
+    words = hear(judge, wav, rate).split()
     if not words:
         raise ValueError("no words were heard in the recording to convert; give a recording of speech")
     return " ".join(words).capitalize() + "."  # as the corpus writes a reply: the model reads it best so
