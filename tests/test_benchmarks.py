@@ -94,3 +94,30 @@ def test_train_benchmark_trains_the_same_model_the_same_way_in_both_loops():
     benchmark.run_bare(twin, batches, clip=1.0)
     for (name, a), b in zip(lm.state_dict().items(), twin.state_dict().values()):
         assert torch.allclose(a, b, atol=1e-5), name
+
+
+def test_speaker_id_benchmark_scores_replies_per_style_and_prompts(tmp_path, capsys):
+    import json
+
+    import torch
+
+    from s2s import audio
+    from s2s.style.speaker import SpeakerClassifier
+
+    rows = []
+    for i in range(4):
+        row = {"reply_voice": ("a", "b")[i % 2], "reply_style": ("fast", "")[i // 2], "reply_audio": f"r{i}.wav"}
+        audio.save(tmp_path / row["reply_audio"], 0.3 * torch.randn(1, 8000), 16000)
+        if i % 2:
+            row["voice_audio"] = f"v{i}.wav"
+            audio.save(tmp_path / row["voice_audio"], 0.3 * torch.randn(1, 8000), 16000)
+        rows.append(row)
+    (tmp_path / "m.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    torch.manual_seed(0)
+    SpeakerClassifier(voices=["a", "b"], channels=16, dim=8).save_pretrained(tmp_path / "speaker")
+    result = load_benchmark("speaker_id").main(["--speaker", str(tmp_path / "speaker"),
+                                                "--manifest", str(tmp_path / "m.jsonl")])
+    assert json.loads(capsys.readouterr().out) == result
+    assert result["reply_audio"]["n"] == 4 and set(result["reply_audio"]["by_style"]) == {"fast", "normal"}
+    assert result["voice_audio"]["n"] == 2 and set(result["voice_audio"]["by_style"]) == {"prompt"}
+    assert all(0 <= kind["accuracy"] <= 1 for kind in result.values())
