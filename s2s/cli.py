@@ -13,6 +13,7 @@
     s2s codec eval SOURCE                         quality figures over a folder or manifest
     s2s codec export CKPT OUT_DIR                 Lightning checkpoint -> codec folder
     s2s export CKPT OUT_DIR                       Lightning checkpoint -> LM or recogniser folder
+    s2s asr lm DIR --manifest M --field F         count a character LM of a corpus into recogniser DIR (beam search)
     s2s data synth --out DIR --n N                render a spoken reasoning corpus with espeak-ng
     s2s data tokenize --manifest M --codec NAME   encode a manifest's audio once into a token cache
     s2s data speech --out DIR --n N               render spoken sentences with espeak-ng
@@ -174,7 +175,14 @@ def cmd_judge(args: argparse.Namespace) -> None:
         judges["pocketsphinx"] = sphinx_judge()
     if not judges:
         raise ValueError("nothing to check: drop --no-ctc or add --sphinx")
-    results = {name: judge_figures(judge, args.manifest, args.limit) for name, judge in judges.items()}
+    results = {}
+    for name, judge in judges.items():
+        results[name] = judge_figures(judge, args.manifest, args.limit)
+        lm = getattr(judge, "text_lm", None)
+        if lm is not None:  # what the beam search with the text LM adds over the acoustic model alone
+            judge.use_text_lm(None)
+            results[f"{name} greedy (no text LM)"] = judge_figures(judge, args.manifest, args.limit)
+            judge.use_text_lm(lm)
     print(json.dumps(results, indent=2) if args.json else "\n".join(format_figures(n, f) for n, f in results.items()))
 
 
@@ -233,6 +241,13 @@ def cmd_codec_export(args: argparse.Namespace) -> None:
     from s2s.codecs.tiny.export import export_checkpoint
 
     print(export_checkpoint(args.ckpt, args.out_dir, overwrite=args.overwrite))
+
+
+def cmd_asr_lm(args: argparse.Namespace) -> None:
+    from s2s.asr.char_lm import build_for_recognizer
+
+    print(build_for_recognizer(args.folder, args.manifest, args.field, order=args.order, overwrite=args.overwrite,
+                               beam=args.beam, alpha=args.alpha, beta=args.beta))
 
 
 def cmd_export(args: argparse.Namespace) -> None:
@@ -404,6 +419,20 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("out_dir")
     ex.add_argument("--overwrite", action="store_true")
     ex.set_defaults(func=cmd_codec_export)
+
+    asr = sub.add_parser("asr", help="recogniser tools").add_subparsers(dest="asr_command", required=True)
+    lm = asr.add_parser("lm", help="count a character LM of a corpus's texts into a recogniser folder: its transcripts "
+                                   "then come from a beam search fused with it")
+    lm.add_argument("folder", help="a saved recogniser (s2s export of configs/asr/*.yaml)")
+    lm.add_argument("--manifest", required=True, action="append", help="a manifest whose texts to count (repeatable)")
+    lm.add_argument("--field", required=True, action="append",
+                    help="a text field to count, e.g. --field question --field reply (repeatable)")
+    lm.add_argument("--order", type=int, default=10, help="characters of context + 1 (default 10)")
+    lm.add_argument("--beam", type=int, default=8, help="beam width (default 8)")
+    lm.add_argument("--alpha", type=float, default=0.6, help="LM weight in the beam's score (default 0.6)")
+    lm.add_argument("--beta", type=float, default=1.0, help="bonus per character (default 1.0)")
+    lm.add_argument("--overwrite", action="store_true", help="replace the folder's text LM")
+    lm.set_defaults(func=cmd_asr_lm)
 
     exp = sub.add_parser("export", help="turn a Lightning checkpoint of the LM or the recogniser into a model folder")
     exp.add_argument("ckpt")

@@ -262,3 +262,21 @@ def test_init_from_copies_every_fitting_weight_and_leaves_the_new_head(tokenizer
         CTCRecognizer(labels="written", init_from=str(tmp_path / "nowhere"), **TINY)
     with pytest.raises(ValueError, match="only 1 of its .* weights fit"):
         CTCRecognizer(labels="written", init_from=str(saved), **{**TINY, "dim": 16, "subsample_channels": 4})
+
+
+def test_speech_text_data_reads_several_manifests_as_one_corpus(tmp_path):
+    from s2s import audio
+    from s2s.asr.data import SpeechTextDataset
+
+    manifests = []
+    for name, seconds in (("a", 0.5), ("b", 0.25)):
+        folder = tmp_path / name
+        folder.mkdir()
+        audio.save(folder / "q.wav", tone_burst(300, seconds)[None], SAMPLE_RATE)
+        (folder / "m.jsonl").write_text(json.dumps({"question_audio": "q.wav", "question": f"from {name}"}) + "\n")
+        manifests.append(str(folder / "m.jsonl"))
+    dataset = SpeechTextDataset(manifests, [("question_audio", "question")])
+    assert [dataset[i]["text"] for i in range(len(dataset))] == ["from a", "from b"]
+    assert [dataset[i]["wav"].numel() for i in range(2)] == [8000, 4000]
+    with pytest.raises(ValueError, match="no rows with any of"):
+        SpeechTextDataset(manifests, [("reply_audio", "reply")])

@@ -15,18 +15,20 @@ from s2s.data.resumable import ResumableDataLoader, trainer_epoch
 
 
 class SpeechTextDataset(Dataset):
-    """Every (audio_field, text_field) pair named in `pairs` of every row of `manifest`, loaded once as int16."""
+    """Every (audio_field, text_field) pair named in `pairs` of every row of `manifest` (one path or a list of
+    them, so that corpora rendered apart train together), loaded once as int16."""
 
-    def __init__(self, manifest: str | Path, pairs: list[tuple[str, str]]):
-        manifest = Path(manifest)
+    def __init__(self, manifest: str | Path | list[str | Path], pairs: list[tuple[str, str]]):
+        manifests = [Path(m) for m in (manifest if isinstance(manifest, (list, tuple)) else [manifest])]
         self.items: list[tuple[torch.Tensor, str]] = []
-        for row in read_manifest(manifest):
-            for audio_field, text_field in pairs:
-                if row.get(audio_field) and row.get(text_field):
-                    wav = audio.load(manifest.parent / row[audio_field], SAMPLE_RATE)[0].mean(0)
-                    self.items.append(((wav.clamp(-1, 1) * 32767).short(), row[text_field]))
+        for path in manifests:
+            for row in read_manifest(path):
+                for audio_field, text_field in pairs:
+                    if row.get(audio_field) and row.get(text_field):
+                        wav = audio.load(path.parent / row[audio_field], SAMPLE_RATE)[0].mean(0)
+                        self.items.append(((wav.clamp(-1, 1) * 32767).short(), row[text_field]))
         if not self.items:
-            raise ValueError(f"{manifest}: no rows with any of the (audio, text) fields {pairs}")
+            raise ValueError(f"{', '.join(map(str, manifests))}: no rows with any of the (audio, text) fields {pairs}")
 
     def __len__(self) -> int:
         return len(self.items)
@@ -45,9 +47,10 @@ def collate(items: list[dict]) -> dict:
 
 
 class SpeechTextDataModule(L.LightningDataModule):
-    """`pairs`: which audio field is read with which text field, e.g. [[question_audio, question_written]]."""
+    """`train`: one manifest or a list; `pairs`: which audio field is read with which text field, e.g.
+    [[question_audio, question_written]]."""
 
-    def __init__(self, train: str, val: str | None = None, pairs: list[list[str]] | None = None,
+    def __init__(self, train: str | list[str], val: str | None = None, pairs: list[list[str]] | None = None,
                  batch_size: int = 32, num_workers: int = 0):
         super().__init__()
         self.save_hyperparameters()

@@ -13,6 +13,7 @@ class CharLabels:
     """Lower-case letters, digits, space and apostrophe; anything else is dropped (punctuation is not heard)."""
 
     kind = "chars"
+    alphabet = CHARS  # label i + 1 is alphabet[i]
 
     def __init__(self):
         self.index = {c: i + 1 for i, c in enumerate(CHARS)}
@@ -41,6 +42,7 @@ class WrittenLabels:
     """
 
     kind = "written"
+    alphabet = WRITTEN
 
     def __init__(self):
         self.index = {c: i + 1 for i, c in enumerate(WRITTEN)}

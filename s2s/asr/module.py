@@ -17,6 +17,9 @@ import yaml
 from safetensors.torch import load_file, save_file
 from torchmetrics.text import CharErrorRate
 
+from s2s.asr.beam import beam_segments
+from s2s.asr.char_lm import FILE_NAME as TEXT_LM_FILE
+from s2s.asr.char_lm import CharNgramLM
 from s2s.asr.features import N_MELS, LogMel
 from s2s.asr.labels import build_labels
 from s2s.asr.model import ConformerConfig, ConformerCTC
@@ -86,6 +89,9 @@ class CTCRecognizer(L.LightningModule):
         self.net = ConformerCTC(self.config)
         self.features = LogMel()
         self.val_cer = CharErrorRate()
+        # A character LM of the training text (`text_lm.json.gz` in a saved folder): when set, transcripts come
+        # from a beam search fused with it instead of the greedy path. Not a weight: it is counted, not trained.
+        self.text_lm: CharNgramLM | None = None
         if init_from is not None:
             self.init_from(init_from)
 
@@ -112,13 +118,29 @@ class CTCRecognizer(L.LightningModule):
         hidden, logits, lengths = self.net(feats, lengths)
         return hidden, logits.float().log_softmax(-1), lengths
 
+    def use_text_lm(self, lm: CharNgramLM | None) -> None:
+        """Decode with `lm` (None: greedy). Its alphabet must be the one this recogniser spells."""
+        alphabet = getattr(self.labels, "alphabet", None)
+        if lm is not None and lm.alphabet != alphabet:
+            raise ValueError(f"the text LM is written in another alphabet than this recogniser's {self.labels.kind} "
+                             "labels; build it for this recogniser with s2s asr lm --into ITS_FOLDER")
+        self.text_lm = lm
+
+    def segments(self, log_probs: torch.Tensor, length: int) -> list[tuple[int, int, int]]:
+        """One utterance's (label, first frame, end frame) runs: the LM-fused beam when a text LM is set
+        (and the labels are characters), else the greedy path."""
+        lm = self.text_lm
+        if lm is None:
+            return greedy_segments(log_probs, length)
+        return beam_segments(log_probs, length, lm.alphabet, lm, lm.beam, lm.alpha, lm.beta)
+
     @torch.no_grad()
     def transcribe(self, wav: torch.Tensor, num_samples: torch.Tensor | None = None) -> list[str]:
-        """Greedy CTC transcripts of wav [B, T] at 16 kHz."""
+        """CTC transcripts of wav [B, T] at 16 kHz (greedy, or beam search with the text LM when one is set)."""
         if num_samples is None:
             num_samples = torch.full((wav.shape[0],), wav.shape[1], device=wav.device)
         _, log_probs, lengths = self(wav, num_samples)
-        return [self.labels.decode([label for label, _, _ in greedy_segments(lp, int(n))])
+        return [self.labels.decode([label for label, _, _ in self.segments(lp, int(n))])
                 for lp, n in zip(log_probs, lengths)]
 
     # ------------------------------------------------------------------ training
@@ -163,6 +185,8 @@ class CTCRecognizer(L.LightningModule):
             weights = {k: (v.half() if half and v.is_floating_point() else v).contiguous()
                        for k, v in self.net.state_dict().items()}
             save_file(weights, tmp / WEIGHTS_FILE)
+            if self.text_lm is not None:
+                self.text_lm.save(tmp / TEXT_LM_FILE)
             (tmp / CONFIG_FILE).write_text(yaml.safe_dump({"init_args": init_args}, sort_keys=False))
         return Path(out_dir)
 
@@ -177,4 +201,6 @@ class CTCRecognizer(L.LightningModule):
             init_args["labels"] = f"tokenizer:{folder / init_args['labels'].partition(':')[2]}"
         model = cls(**init_args)
         model.net.load_state_dict(load_file(folder / WEIGHTS_FILE))
+        if (folder / TEXT_LM_FILE).is_file():
+            model.use_text_lm(CharNgramLM.load(folder / TEXT_LM_FILE))
         return model.eval()

@@ -70,13 +70,13 @@ def compress(log_probs: torch.Tensor, hidden: torch.Tensor, length: int, top_k: 
 
 
 def compress_written(log_probs: torch.Tensor, hidden: torch.Tensor, length: int, labels: WrittenLabels,
-                     tokenizer) -> HeardQuestion:
+                     tokenizer, runs: list[tuple[int, int, int]] | None = None) -> HeardQuestion:
     """One utterance's frames (log-probs [F, 1 + C] over written characters, hidden [F, D]) -> its heard segments,
     one per LM token of the transcript, each with its token at probability 1.
 
     Audio in which nothing was heard still gives one segment (a space over the whole utterance).
     """
-    runs = greedy_segments(log_probs, length)
+    runs = greedy_segments(log_probs, length) if runs is None else runs
     chars, starts = [], []  # the transcript, spaces collapsed as WrittenLabels.normalise does, and each char's frame
     for label, first, _ in runs:
         char = labels.decode([label])
@@ -138,7 +138,8 @@ class Hearing(nn.Module):
             num_samples = torch.full((wav.shape[0],), wav.shape[1], device=wav.device)
         hidden, log_probs, lengths = self.recognizer(wav, num_samples)
         if self.recognizer.labels.kind == "written":
-            return [compress_written(lp, h, int(n), self.recognizer.labels, self.tokenizer)
+            return [compress_written(lp, h, int(n), self.recognizer.labels, self.tokenizer,
+                                     self.recognizer.segments(lp, int(n)))
                     for lp, h, n in zip(log_probs, hidden, lengths)]
         return [compress(lp, h, int(n)) for lp, h, n in zip(log_probs, hidden, lengths)]
 

@@ -1,0 +1,131 @@
+"""A character n-gram language model of the corpus's sentences, for CTC beam search.
+
+A small CTC recogniser hears most characters right but spells freely
+("numberis", "fourty", "sickears") in voices it never heard, and one wrong
+letter costs a whole word. Text costs nothing: an n-gram model of the
+sentences the recogniser was trained on knows how words are spelled and
+which follow which, and rescoring the CTC beam with it (shallow fusion, as in
+DeepSpeech or pyctcdecode) fixes most such slips. Characters rather than
+words, so that a name or number word the text never held can still be
+spelled from the sound.
+
+The model carries the fusion settings it was tuned with (beam width, LM
+weight `alpha`, per-character bonus `beta`: see s2s/asr/beam.py), so a saved
+recogniser folder decodes the same way wherever it is loaded.
+
+Interpolated Witten-Bell smoothing: each order backs off to the one below
+in proportion to how many different characters followed its context, and
+the bottom is uniform over the alphabet, so every string has a probability.
+Saved as gzipped JSON beside the recogniser's weights (`text_lm.json.gz`).
+"""
+from __future__ import annotations
+
+import gzip
+import json
+import math
+import os
+from collections import Counter, defaultdict
+from pathlib import Path
+
+START, END = "^", "$"  # before the first character; after the last (not in any label alphabet)
+FILE_NAME = "text_lm.json.gz"
+
+
+class CharNgramLM:
+    """P(next character | the `order - 1` before it), for texts written in `alphabet`."""
+
+    def __init__(self, order: int, alphabet: str, counts: dict[str, dict[str, int]], beam: int = 8,
+                 alpha: float = 0.6, beta: float = 1.0):
+        if order < 1:
+            raise ValueError(f"a character n-gram model needs order >= 1, got {order}")
+        if beam < 1 or alpha < 0:
+            raise ValueError(f"fusion needs beam >= 1 and alpha >= 0, got beam={beam}, alpha={alpha}")
+        self.order, self.alphabet, self.counts = order, alphabet, counts
+        self.beam, self.alpha, self.beta = beam, alpha, beta
+        self.totals = {context: sum(following.values()) for context, following in counts.items()}
+        self._cache: dict[tuple[str, str], float] = {}
+
+    @classmethod
+    def from_texts(cls, texts, alphabet: str, order: int = 10, min_count: int = 2, **fusion) -> CharNgramLM:
+        """Count every context of up to `order - 1` characters in `texts` (already written in `alphabet`).
+        Contexts longer than two characters that were seen fewer than `min_count` times are dropped: they
+        mostly count single sentences and would only grow the file."""
+        counts: dict[str, Counter] = defaultdict(Counter)
+        seen = 0
+        for text in texts:
+            unknown = set(text) - set(alphabet)
+            if unknown:
+                raise ValueError(f"text {text!r} has characters outside the alphabet: {''.join(sorted(unknown))!r}")
+            padded = START * (order - 1) + text + END
+            for i in range(order - 1, len(padded)):
+                for n in range(order):
+                    counts[padded[i - n:i]][padded[i]] += 1
+            seen += 1
+        if not seen:
+            raise ValueError("a character n-gram model needs at least one text")
+        kept = {c: dict(f) for c, f in counts.items() if len(c) <= 2 or sum(f.values()) >= min_count}
+        return cls(order, alphabet, kept, **fusion)
+
+    def log_prob(self, history: str, char: str) -> float:
+        """ln P(`char` | `history`); `history` is the text so far (without START), `char` a character or END."""
+        width = self.order - 1
+        context = (START * width + history)[-width:] if width else ""
+        key = (context, char)
+        if key not in self._cache:
+            self._cache[key] = math.log(self._prob(context, char))
+        return self._cache[key]
+
+    def _prob(self, context: str, char: str) -> float:
+        lower = 1.0 / (len(self.alphabet) + 1) if not context else self._prob(context[1:], char)
+        following = self.counts.get(context)
+        if not following:
+            return lower
+        types = len(following)
+        return (following.get(char, 0) + types * lower) / (self.totals[context] + types)
+
+    def score(self, text: str) -> float:
+        """ln P(text, then its end)."""
+        return sum(self.log_prob(text[:i], c) for i, c in enumerate(text)) + self.log_prob(text, END)
+
+    def save(self, path: str | os.PathLike, overwrite: bool = False) -> Path:
+        path = Path(path)
+        if path.exists() and not overwrite:
+            raise FileExistsError(f"{path} already exists; remove it or pass overwrite=True (--overwrite)")
+        data = {"order": self.order, "alphabet": self.alphabet, "beam": self.beam, "alpha": self.alpha,
+                "beta": self.beta, "counts": self.counts}
+        tmp = path.with_name(path.name + ".tmp")
+        with gzip.open(tmp, "wt", encoding="utf-8") as f:
+            json.dump(data, f, separators=(",", ":"))
+        tmp.replace(path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> CharNgramLM:
+        try:
+            with gzip.open(path, "rt", encoding="utf-8") as f:
+                data = json.load(f)
+            return cls(int(data["order"]), data["alphabet"], data["counts"], int(data["beam"]),
+                       float(data["alpha"]), float(data["beta"]))
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise ValueError(f"{path} is not a character n-gram model saved by CharNgramLM.save ({error}); "
+                             "build it again with s2s asr lm") from None
+
+
+def build_for_recognizer(folder: str | os.PathLike, manifests, fields, order: int = 10, overwrite: bool = False,
+                         **fusion) -> Path:
+    """Count the `fields` texts of every row of `manifests` in the alphabet of the recogniser saved in `folder`
+    and save the model there (FILE_NAME), where `CTCRecognizer.from_folder` finds it."""
+    from s2s.asr.module import CTCRecognizer
+    from s2s.data.manifest import read_manifest
+
+    recognizer = CTCRecognizer.from_folder(folder)
+    labels = recognizer.labels
+    if getattr(labels, "alphabet", None) is None:
+        raise ValueError(f"{folder} spells {labels.kind} labels; a text LM needs a recogniser of characters "
+                         "(labels: chars or written)")
+    texts = [labels.normalise(row[field]) for manifest in manifests for row in read_manifest(manifest)
+             for field in fields if row.get(field)]
+    if not texts:
+        raise ValueError(f"no rows of {', '.join(map(str, manifests))} have any of the fields {', '.join(fields)}")
+    return CharNgramLM.from_texts(texts, labels.alphabet, order=order, **fusion).save(Path(folder) / FILE_NAME,
+                                                                                      overwrite=overwrite)
