@@ -33,6 +33,12 @@ def _add(a: float, b: float) -> float:
     return max(a, b) + math.log1p(math.exp(-abs(a - b)))
 
 
+def _offer(paths: dict, prefix: tuple, score: float, starts: tuple) -> None:
+    """Keep `starts` as the prefix's label frames if this path to it is the likeliest seen in this frame."""
+    if prefix not in paths or score > paths[prefix][0]:
+        paths[prefix] = (score, starts)
+
+
 def beam_segments(log_probs: torch.Tensor, length: int, alphabet: str, lm: CharNgramLM | None = None,
                   beam: int = 8, alpha: float = 0.6, beta: float = 1.0,
                   min_log_prob: float = -10.0) -> list[tuple[int, int, int]]:
@@ -50,20 +56,16 @@ def beam_segments(log_probs: torch.Tensor, length: int, alphabet: str, lm: CharN
         grown: dict[tuple, list[float]] = defaultdict(lambda: [NEG, NEG])
         paths: dict[tuple, tuple[float, tuple]] = {}  # prefix -> (score, firsts) of its likeliest path so far
 
-        def offer(prefix: tuple, score: float, starts: tuple) -> None:
-            if prefix not in paths or score > paths[prefix][0]:
-                paths[prefix] = (score, starts)
-
         for prefix, (blank, label) in beams.items():
             total = _add(blank, label)
             same = grown[prefix]
             same[0] = _add(same[0], total + frame[0])
-            offer(prefix, total + frame[0], firsts[prefix])
+            _offer(paths, prefix, total + frame[0], firsts[prefix])
             last = prefix[-1] if prefix else None
             for c in tried:
                 if c == last:  # the label goes on, or (after a blank) says the letter again
                     same[1] = _add(same[1], label + frame[c])
-                    offer(prefix, label + frame[c], firsts[prefix])
+                    _offer(paths, prefix, label + frame[c], firsts[prefix])
                     longer_score = blank + frame[c]
                 else:
                     longer_score = total + frame[c]
@@ -76,7 +78,7 @@ def beam_segments(log_probs: torch.Tensor, length: int, alphabet: str, lm: CharN
                     bonus[longer], texts[longer] = bonus[prefix] + fused, texts[prefix] + char
                 entry = grown[longer]
                 entry[1] = _add(entry[1], longer_score)
-                offer(longer, longer_score, firsts[prefix] + (t,))
+                _offer(paths, longer, longer_score, firsts[prefix] + (t,))
         ranked = sorted(grown.items(), key=lambda item: _add(*item[1]) + bonus[item[0]], reverse=True)
         beams = dict(ranked[:beam])
         firsts = {prefix: paths[prefix][1] for prefix in beams}
