@@ -40,6 +40,7 @@ from functools import partial
 
 import torch
 
+from s2s.lm.fast_decode import fast_decoder
 from s2s.lm.formats import (
     REPLY_TEXT,
     SEGMENT_NAMES,
@@ -529,7 +530,7 @@ def _check_inputs(model, prompt_ids: torch.Tensor, codec, frames_per_chunk: int)
 def stream(model, prompt_ids: torch.Tensor, codec=None, frames_per_chunk: int = 2, *,
            max_thought_tokens: int = 256, max_reply_tokens: int = 128, max_speech_frames: int = 500,
            temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None, seed: int | None = 0,
-           heard=None, calculator: bool = False, say: list[list[int]] | None = None):
+           heard=None, calculator: bool = False, say: list[list[int]] | None = None, fast: bool = True):
     """Generate a reply of `model` (a SpeechReasoningLM, in eval mode) after `prompt_ids` [L], event by event.
 
     `heard` is the HeardQuestion whose segments fill the prompt's `<heard>` ids (a spoken question heard by
@@ -551,6 +552,9 @@ def stream(model, prompt_ids: torch.Tensor, codec=None, frames_per_chunk: int = 
     text id becomes <eot>. In think_then_speak the whole reply text is
     written for it, then `<speak>`. Voice conversion is this after a
     recogniser (`s2s/style/convert.py`).
+
+    `fast` (the default) runs llama-family backbones through `FastDecoder`, which gives transformers'
+    logits in a fraction of the time per id on a CPU; False keeps transformers' forward throughout.
     """
     start_s = time.perf_counter()
     _check_inputs(model, prompt_ids, codec, frames_per_chunk)
@@ -571,12 +575,39 @@ def stream(model, prompt_ids: torch.Tensor, codec=None, frames_per_chunk: int = 
     if say is not None and model.format.name not in ("word_aligned", "think_then_speak"):
         raise ValueError(f"reading words aloud (say) needs a word_aligned or think_then_speak model, not "
                          f"{model.format.name}: its reply text must come before the speech that says it")
-    return _events(model, prompt_ids, codec, frames_per_chunk, machine, sample, start_s, heard, calculator, say)
+    return _events(model, prompt_ids, codec, frames_per_chunk, machine, sample, start_s, heard, calculator, say,
+                   fast)
 
 
 @torch.no_grad()  # not inference_mode: the Reply's tensors stay ordinary tensors a caller may change
+def _forward(backbone, capacity: int, fast: bool = True):
+    """One sequence's step function: (input_ids [1, n] or inputs_embeds [1, n, D]) -> logits [vocab] after its
+    last position, keeping the keys and values of every position fed so far. `fast` uses FastDecoder where the
+    backbone's layout allows (`fast_decode.py`: the same logits, a fraction of the time per id on a CPU);
+    otherwise transformers' own forward with its cache."""
+    decoder = fast_decoder(backbone, capacity) if fast else None
+    if decoder is not None:
+        return decoder
+    # transformers 5 renamed the forward's `past_key_values` to `cache`: use the name this backbone takes.
+    parameters = inspect.signature(backbone.forward).parameters
+    cache_name = "cache" if "cache" in parameters else "past_key_values"
+    # Only the last position's logits are needed: skip the output layer over the prompt where the model allows.
+    options = {"logits_to_keep": 1} if "logits_to_keep" in parameters else {}
+    cache = None
+
+    def step(input_ids: torch.Tensor | None = None, inputs_embeds: torch.Tensor | None = None) -> torch.Tensor:
+        nonlocal cache
+        out = backbone(input_ids=input_ids, inputs_embeds=inputs_embeds, use_cache=True, **{cache_name: cache},
+                       **options)
+        cache = getattr(out, cache_name)
+        return out.logits[0, -1]
+
+    return step
+
+
 def _events(model, prompt_ids: torch.Tensor, codec, frames_per_chunk: int, machine: PhaseMachine, sample,
-            start_s: float, heard=None, calculator: bool = False, say: list[list[int]] | None = None):
+            start_s: float, heard=None, calculator: bool = False, say: list[list[int]] | None = None,
+            fast: bool = True):
     """The generation loop behind `stream`."""
     vocab, backbone, device = model.vocab, model.backbone, machine.device
     state, generated = machine.start(), []
@@ -587,26 +618,21 @@ def _events(model, prompt_ids: torch.Tensor, codec, frames_per_chunk: int, machi
     texts = {THOUGHT: _TextStream(model.tokenizer), REPLY_TEXT: _TextStream(model.tokenizer)}
     frame, frames = [], []  # codes of the frame being written; whole frames not yet decoded
     first_audio_ms = None
-    inputs, cache = prompt_ids.to(device)[None], None  # [1, L]: the prompt, then one id at a time
-    # transformers 5 renamed the forward's `past_key_values` to `cache`: use the name this backbone takes.
-    parameters = inspect.signature(backbone.forward).parameters
-    cache_name = "cache" if "cache" in parameters else "past_key_values"
-    # Only the last position's logits are needed: skip the output layer over the prompt where the model allows.
-    options = {"logits_to_keep": 1} if "logits_to_keep" in parameters else {}
+    inputs = prompt_ids.to(device)[None]  # [1, L]: the prompt, then one id at a time
+    forward = _forward(backbone, prompt_ids.numel() + 256, fast)  # room for 256 new ids before the cache grows
     with codec.streaming(1) if codec is not None else nullcontext():
         while state.phase != DONE:
-            if cache is None and heard is not None:  # the prompt, with the heard segments' vectors in place
-                out = backbone(inputs_embeds=model.embed(inputs, [heard]), use_cache=True, **options)
+            if heard is not None and not generated:  # the prompt, with the heard segments' vectors in place
+                logits = forward(inputs_embeds=model.embed(inputs, [heard]))
             else:
-                out = backbone(input_ids=inputs, use_cache=True, **{cache_name: cache}, **options)
-            cache = getattr(out, cache_name)
+                logits = forward(input_ids=inputs)
             allowed = machine.allowed_mask(state)
             if forced and bool(allowed[forced[0]]):
                 token = forced.pop(0)
             elif words is not None and state.phase == THOUGHT:
                 token = vocab.end_think  # reading aloud: nothing to think
             else:  # nothing forced, or the thought's cap came first
-                forced, token = [], sample(out.logits[0, -1], allowed)
+                forced, token = [], sample(logits, allowed)
                 if words is not None and (vocab.is_text(token) or token == vocab.eot or not state.reply_tokens):
                     forced, token = _next_word(words, allowed, vocab)
             machine.advance(state, token)

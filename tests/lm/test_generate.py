@@ -350,15 +350,17 @@ def test_sampling_masks_first_then_greedy_top_k_top_p(lm):
 
 
 # ---------------------------------------------------------------------- (b) KV cache
+@pytest.mark.parametrize("fast", [True, False], ids=["fast-decoder", "transformers-cache"])
 @pytest.mark.parametrize("temperature", [0, 1.0])
 @pytest.mark.parametrize("format_name", list(FORMATS))
-def test_cached_greedy_generation_equals_full_recompute(lms, format_name, temperature):
-    """Greedy, and sampled with the same seed (it switches between text and speech more): the same ids."""
+def test_cached_greedy_generation_equals_full_recompute(lms, format_name, temperature, fast):
+    """Greedy, and sampled with the same seed (it switches between text and speech more): the same ids, whether
+    each step runs through FastDecoder or transformers' forward with its cache."""
     lm = lms[format_name]
     caps = {"max_thought_tokens": 12, "max_reply_tokens": 8, "max_speech_frames": 5}
     prompt = build_prompt(lm.format, question_codes=question(1), voice_codes=question(2, frames=2))
     with logit_bias(lm, speak_nudge(lm.vocab, format_name)):
-        reply = generate(lm, prompt, temperature=temperature, seed=4, **caps)
+        reply = generate(lm, prompt, temperature=temperature, seed=4, fast=fast, **caps)
 
         machine, ids = phase_machine(lm.format, **caps), prompt.clone()
         state, generator = machine.start(), torch.Generator().manual_seed(4)
@@ -392,8 +394,8 @@ def test_prompt_is_the_prefix_that_format_build_writes(lm, kind, format_name):
 
 # ---------------------------------------------------------------------- (d) streaming
 def test_streaming_gives_text_pieces_and_audio_before_the_speech_ends(lm, codec):
-    calls = []  # one backbone forward per generated id: the prompt's, then one per id fed back
-    handle = lm.backbone.register_forward_hook(lambda *args: calls.append(1))
+    calls = []  # one forward (seen at the output layer) per generated id: the prompt's, then one per id fed back
+    handle = lm.backbone.get_output_embeddings().register_forward_hook(lambda *args: calls.append(1))
     events, forwards_at_first_audio = [], None
     try:
         with logit_bias(lm, {lm.vocab.eot: -20.0}):  # speak until the cap

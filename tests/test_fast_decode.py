@@ -1,0 +1,43 @@
+"""The lean decoder gives transformers' logits: prompt then steps, ids or vectors, grouped-query attention,
+biased projections, a cache that grows; and it declines what it does not compute."""
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, GPT2Config, LlamaConfig, Qwen2Config
+
+from s2s.lm.fast_decode import FastDecoder, fast_decoder
+
+SMALL = dict(vocab_size=97, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+             max_position_embeddings=128)
+
+
+def _model(config):
+    torch.manual_seed(0)
+    return AutoModelForCausalLM.from_config(config).eval()
+
+
+@pytest.mark.parametrize("config", [
+    LlamaConfig(**SMALL),
+    LlamaConfig(**SMALL, num_key_value_heads=2, rope_theta=500.0),  # grouped-query attention
+    Qwen2Config(**SMALL, num_key_value_heads=2),  # biased q, k, v projections
+], ids=["llama", "llama-gqa", "qwen2"])
+@pytest.mark.parametrize("capacity", [4, 64])
+def test_prompt_then_steps_give_the_logits_of_a_full_forward(config, capacity):
+    model = _model(config)
+    ids = torch.randint(0, 97, (1, 12), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        expected = model(input_ids=ids, use_cache=False).logits[0]  # [12, vocab]
+    decoder = fast_decoder(model, capacity=capacity)
+    assert isinstance(decoder, FastDecoder)
+    got = [decoder(input_ids=ids[:, :7])]
+    got += [decoder(input_ids=ids[:, i:i + 1]) for i in range(7, 12)]
+    assert torch.allclose(torch.stack(got), expected[6:], atol=1e-4)
+    decoder.reset()  # a new sequence, from vectors this time
+    with torch.no_grad():
+        vectors = model.get_input_embeddings()(ids[:, :5])
+    assert torch.allclose(decoder(inputs_embeds=vectors), expected[4], atol=1e-4)
+
+
+def test_other_layouts_are_declined():
+    assert fast_decoder(_model(GPT2Config(vocab_size=50, n_embd=32, n_layer=1, n_head=2))) is None
+    assert fast_decoder(_model(LlamaConfig(**SMALL, hidden_act="gelu"))) is None
+    assert fast_decoder(object()) is None
