@@ -286,6 +286,8 @@ def evaluate(pipeline, manifest: str | Path, limit: int | None = None, judge=Non
     """
     judge_name = None if judge is None else str(judge) if isinstance(judge, (str, os.PathLike)) else "ctc"
     judge = None if judge is None else load_judge(judge)
+    if judge is not None:  # say how it heard: a text LM makes it a kinder listener than greedy decoding
+        judge_name += ", beam + text LM" if getattr(judge, "text_lm", None) is not None else ", greedy"
     audio = evaluate_manifest(pipeline, manifest, limit, "audio", progress=progress, judge=judge, sphinx=sphinx,
                               **options)
     text = evaluate_manifest(pipeline, manifest, limit, "text", progress=progress, **options)

@@ -358,7 +358,7 @@ def test_cli_json_has_the_headline_keys_and_the_report_renders(model_dir, manife
     stdout = capsys.readouterr().out
     data = json.loads(stdout)  # one object and nothing else, or this fails
     assert stdout.count("\n") == 1 and REQUIRED_KEYS <= set(data)
-    assert data["n"] == 2 and data["judge"] == judge_dir and data["format"] == "think_then_speak"
+    assert data["n"] == 2 and data["judge"] == f"{judge_dir}, greedy" and data["format"] == "think_then_speak"
     for name in ("accuracy_thought", "accuracy_spoken", "accuracy_text", "wer", "cer"):
         assert 0 <= data[name] <= (1 if name.startswith("accuracy") else math.inf), name
     assert data["ttfa_ms_p50"] > 0 and data["thought_tokens_mean"] >= 0
