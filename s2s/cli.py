@@ -209,8 +209,8 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         sphinx = sphinx_judge()
     summary = evaluate(pipeline, args.manifest, args.limit, judge=judge, shortcut=args.shortcut,
                        progress=not args.json, calculator=not args.no_calculator, sphinx=sphinx, **caps)
-    if args.judge:
-        summary["judge"] = args.judge
+    if args.judge:  # the folder the user named, and how it heard ("ctc, greedy" -> "DIR, greedy")
+        summary["judge"] = args.judge + summary["judge"][len("ctc"):]
     if args.report:
         write_report(summary, args.report, compare, overwrite=args.overwrite)
     if args.json:
