@@ -20,11 +20,6 @@ import torch.nn.functional as F
 SUPPORTED = ("llama", "qwen2", "mistral")
 
 
-def _rotate_half(x: torch.Tensor) -> torch.Tensor:
-    first, second = x.chunk(2, dim=-1)
-    return torch.cat((-second, first), dim=-1)
-
-
 def fast_decoder(backbone, capacity: int = 512) -> FastDecoder | None:
     """A FastDecoder over `backbone` (a transformers causal LM), or None where its layout is not the one
     FastDecoder computes (another architecture, a sliding window, an activation other than SiLU)."""
@@ -41,6 +36,50 @@ def fast_decoder(backbone, capacity: int = 512) -> FastDecoder | None:
     return FastDecoder(backbone, capacity)
 
 
+def _rotation(head_dim: int) -> torch.Tensor:
+    """R with x @ R == transformers' rotate_half(x) = cat(-x[d/2:], x[:d/2]): one matrix product, not four ops."""
+    half = head_dim // 2
+    rotation = torch.zeros(head_dim, head_dim)
+    rotation[torch.arange(half) + half, torch.arange(half)] = -1.0
+    rotation[torch.arange(half), torch.arange(half) + half] = 1.0
+    return rotation
+
+
+def _fused(linears) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The weights (and biases) of several projections of the same input, stacked into one."""
+    weight = torch.cat([linear.weight for linear in linears]).detach()
+    biases = [linear.bias for linear in linears]
+    if all(b is None for b in biases):
+        return weight, None
+    return weight, torch.cat([b if b is not None else torch.zeros(linear.out_features, device=weight.device)
+                              for b, linear in zip(biases, linears)]).detach()
+
+
+class _LayerWeights:
+    """One layer's weights as the decoder uses them: q, k and v stacked, gate and up stacked."""
+
+    def __init__(self, layer):
+        attention, mlp = layer.self_attn, layer.mlp
+        self.attn_norm, self.mlp_norm = layer.input_layernorm, layer.post_attention_layernorm
+        self.attn_eps = getattr(self.attn_norm, "variance_epsilon", getattr(self.attn_norm, "eps", 1e-6))
+        self.mlp_eps = getattr(self.mlp_norm, "variance_epsilon", getattr(self.mlp_norm, "eps", 1e-6))
+        self.qkv, self.qkv_bias = _fused([attention.q_proj, attention.k_proj, attention.v_proj])
+        self.gate_up, self.gate_up_bias = _fused([mlp.gate_proj, mlp.up_proj])
+        self.o_proj, self.down_proj = attention.o_proj, mlp.down_proj
+
+
+def _layer_weights(backbone) -> list[_LayerWeights]:
+    """The stacked weights of every layer, made once and kept on the backbone until any weight changes
+    (training steps bump a parameter's version), so a reply does not pay for stacking them."""
+    key = tuple((p.data_ptr(), p._version) for p in backbone.parameters())
+    kept = getattr(backbone, "_s2s_fast_weights", None)
+    if kept is None or kept[0] != key:
+        with torch.no_grad():
+            kept = (key, [_LayerWeights(layer) for layer in backbone.model.layers])
+        backbone._s2s_fast_weights = kept
+    return kept[1]
+
+
 class FastDecoder:
     """Feed ids (or input vectors) in order; each call returns the logits [vocab] after its last position.
 
@@ -49,26 +88,35 @@ class FastDecoder:
 
     def __init__(self, backbone, capacity: int = 512):
         config, inner = backbone.config, backbone.model
-        self.layers, self.norm, self.rotary = inner.layers, inner.norm, inner.rotary_emb
+        self.layers, self.norm, self.rotary = _layer_weights(backbone), inner.norm, inner.rotary_emb
         self.embed_tokens, self.head = inner.embed_tokens, backbone.lm_head
         self.heads = config.num_attention_heads
         self.kv_heads = getattr(config, "num_key_value_heads", None) or self.heads
         self.head_dim = getattr(config, "head_dim", None) or config.hidden_size // self.heads
-        self.scale = self.layers[0].self_attn.scaling
+        self.scale = inner.layers[0].self_attn.scaling
         weight = self.head.weight
+        self.rotation = _rotation(self.head_dim).to(weight)
         shape = (len(self.layers), 2, 1, self.kv_heads, max(capacity, 1), self.head_dim)
         self.cache = torch.empty(shape, dtype=weight.dtype, device=weight.device)
+        self.cos = self.sin = None
         self.length = 0
+        self._grow(max(capacity, 1))
 
     def reset(self) -> None:
         self.length = 0
 
     def _grow(self, needed: int) -> None:
+        """Room for `needed` positions: the key/value cache, and the rotary cos/sin of every position."""
         if needed > self.cache.shape[4]:
             bigger = self.cache.new_empty((*self.cache.shape[:4], max(needed, 2 * self.cache.shape[4]),
                                            self.head_dim))
             bigger[:, :, :, :, : self.length] = self.cache[:, :, :, :, : self.length]
             self.cache = bigger
+        if self.cos is None or self.cos.shape[0] < self.cache.shape[4]:
+            positions = torch.arange(self.cache.shape[4], device=self.cache.device)[None]
+            with torch.no_grad():
+                cos, sin = self.rotary(self.cache[0, 0, :, 0, :1], positions)  # the module's own rope variant
+            self.cos, self.sin = cos[0, :, None], sin[0, :, None]  # [positions, 1, head_dim]
 
     @torch.no_grad()
     def __call__(self, input_ids: torch.Tensor | None = None, inputs_embeds: torch.Tensor | None = None
@@ -78,25 +126,25 @@ class FastDecoder:
         n, start = x.shape[1], self.length
         end = start + n
         self._grow(end)
-        positions = torch.arange(start, end, device=x.device)[None]
-        cos, sin = self.rotary(x, positions)
-        cos, sin = cos[:, None], sin[:, None]  # [1, 1, n, head_dim]
+        cos, sin = self.cos[start:end], self.sin[start:end]  # [n, 1, head_dim]
         mask = None
         if n > 1:  # each new position sees the cache and the new positions up to itself
             mask = torch.arange(end, device=x.device)[None] <= torch.arange(start, end, device=x.device)[:, None]
+        heads, kv_heads, dim = self.heads, self.kv_heads, x.shape[-1]
         for i, layer in enumerate(self.layers):
-            attention = layer.self_attn
-            h = layer.input_layernorm(x)
-            q = attention.q_proj(h).view(1, n, -1, self.head_dim).transpose(1, 2)
-            k = attention.k_proj(h).view(1, n, -1, self.head_dim).transpose(1, 2)
-            v = attention.v_proj(h).view(1, n, -1, self.head_dim).transpose(1, 2)
-            q = q * cos + _rotate_half(q) * sin
-            k = k * cos + _rotate_half(k) * sin
+            h = F.rms_norm(x, (dim,), layer.attn_norm.weight, layer.attn_eps)
+            qkv = F.linear(h, layer.qkv, layer.qkv_bias).view(1, n, heads + 2 * kv_heads, self.head_dim)
+            qk = qkv[:, :, : heads + kv_heads]
+            qk = torch.addcmul(qk * cos, qk @ self.rotation, sin)  # rotary on q and k at once
             keys, values = self.cache[i, 0], self.cache[i, 1]
-            keys[:, :, start:end], values[:, :, start:end] = k, v
-            out = F.scaled_dot_product_attention(q, keys[:, :, :end], values[:, :, :end], attn_mask=mask,
-                                                 scale=self.scale, enable_gqa=self.kv_heads != self.heads)
-            x = x + attention.o_proj(out.transpose(1, 2).reshape(1, n, -1))
-            x = x + layer.mlp(layer.post_attention_layernorm(x))
+            keys[:, :, start:end] = qk[:, :, heads:].transpose(1, 2)
+            values[:, :, start:end] = qkv[:, :, heads + kv_heads:].transpose(1, 2)
+            out = F.scaled_dot_product_attention(qk[:, :, :heads].transpose(1, 2), keys[:, :, :end],
+                                                 values[:, :, :end], attn_mask=mask, scale=self.scale,
+                                                 enable_gqa=kv_heads != heads)
+            x = x + layer.o_proj(out.transpose(1, 2).reshape(1, n, -1))
+            h = F.rms_norm(x, (dim,), layer.mlp_norm.weight, layer.mlp_eps)
+            gate, up = F.linear(h, layer.gate_up, layer.gate_up_bias).chunk(2, dim=-1)
+            x = x + layer.down_proj(F.silu(gate) * up)
         self.length = end
         return self.head(self.norm(x[:, -1]))[0]
