@@ -196,7 +196,10 @@ def run_random(format_name: str, rows: list[dict], args, hearing_dir: str) -> di
     k = model.vocab.num_codebooks
     pipeline = S2SPipeline(model, load_codec(args.codec, num_codebooks=k))
     caps = {"max_thought_tokens": max(256, args.thought), "max_reply_tokens": max(128, args.reply),
-            "max_speech_frames": max(500, args.frames), "frames_per_chunk": args.frames_per_chunk}
+            "max_speech_frames": max(500, args.frames), "frames_per_chunk": args.frames_per_chunk,
+            # A thought cut to --thought ids may end in "=", where the calculator would write ids the script
+            # does not hold; the forced lengths are the point here, so no calculator.
+            "calculator": False}
     tokenizer = model.tokenizer
     prepared = []
     for i, row in enumerate(rows):

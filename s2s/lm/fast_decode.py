@@ -147,4 +147,4 @@ class FastDecoder:
             gate, up = F.linear(h, layer.gate_up, layer.gate_up_bias).chunk(2, dim=-1)
             x = x + layer.down_proj(F.silu(gate) * up)
         self.length = end
-        return self.head(self.norm(x[:, -1]))[0]
+        return self.head(self.norm(x[:, -1:]))[0, -1]  # the head sees [1, 1, D], as in transformers
