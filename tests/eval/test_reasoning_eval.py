@@ -1,6 +1,7 @@
 """`s2s evaluate`: the metrics on hand-made cases, the spoken-answer parser, the shortcut test's three modes,
 a listening fake pipeline with known scores, the report folder, and the CLI on a tiny random pipeline."""
 import json
+import shutil
 import math
 
 import pytest
@@ -378,6 +379,18 @@ def test_cli_judge_prints_the_judges_own_figures(manifest, judge_dir, capsys):
     assert 0 <= data["ctc judge"]["question_audio"]["cer"]
     main(["judge", "--manifest", str(manifest), "--judge", judge_dir])
     assert "question_audio  n=3" in capsys.readouterr().out
+
+
+def test_cli_judge_with_a_text_lm_reports_the_greedy_figures_beside_the_beams(manifest, judge_dir, tmp_path,
+                                                                              capsys):
+    from s2s.asr.char_lm import build_for_recognizer
+
+    folder = shutil.copytree(judge_dir, tmp_path / "judge-with-lm")
+    build_for_recognizer(folder, [manifest], ["question", "reply"], order=4)
+    main(["judge", "--manifest", str(manifest), "--judge", str(folder), "--json"])
+    data = json.loads(capsys.readouterr().out)
+    assert list(data) == ["ctc judge", "ctc judge greedy (no text LM)"]
+    assert all(data[name]["question_audio"]["n"] == 3 for name in data)
 
 
 def one_line_error(argv, capsys) -> str:
