@@ -1,8 +1,8 @@
 """`s2s evaluate`: the metrics on hand-made cases, the spoken-answer parser, the shortcut test's three modes,
 a listening fake pipeline with known scores, the report folder, and the CLI on a tiny random pipeline."""
 import json
-import shutil
 import math
+import shutil
 
 import pytest
 import torch
