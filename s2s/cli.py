@@ -187,7 +187,7 @@ def cmd_judge(args: argparse.Namespace) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
-    from s2s.eval.reasoning import evaluate, load_judge, read_rows
+    from s2s.eval.reasoning import describe_judge, evaluate, load_judge, read_rows
     from s2s.eval.report import check_report_dir, format_text, read_results, without_examples, write_report
     from s2s.pipeline import S2SPipeline
 
@@ -209,8 +209,8 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         sphinx = sphinx_judge()
     summary = evaluate(pipeline, args.manifest, args.limit, judge=judge, shortcut=args.shortcut,
                        progress=not args.json, calculator=not args.no_calculator, sphinx=sphinx, **caps)
-    if args.judge:  # the folder the user named, and how it heard ("ctc, greedy" -> "DIR, greedy")
-        summary["judge"] = args.judge + summary["judge"][len("ctc"):]
+    if args.judge:  # the folder the user named rather than "ctc"
+        summary["judge"] = describe_judge(args.judge, judge)
     if args.report:
         write_report(summary, args.report, compare, overwrite=args.overwrite)
     if args.json:

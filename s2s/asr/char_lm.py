@@ -29,6 +29,7 @@ from pathlib import Path
 
 START, END = "^", "$"  # before the first character; after the last (not in any label alphabet)
 FILE_NAME = "text_lm.json.gz"
+CACHE_LIMIT = 1_000_000  # memoised probabilities kept; a long evaluation would otherwise grow it without end
 
 
 class CharNgramLM:
@@ -72,6 +73,8 @@ class CharNgramLM:
         context = (START * width + history)[-width:] if width else ""
         key = (context, char)
         if key not in self._cache:
+            if len(self._cache) >= CACHE_LIMIT:
+                self._cache.clear()
             self._cache[key] = math.log(self._prob(context, char))
         return self._cache[key]
 

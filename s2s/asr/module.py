@@ -123,12 +123,12 @@ class CTCRecognizer(L.LightningModule):
         alphabet = getattr(self.labels, "alphabet", None)
         if lm is not None and lm.alphabet != alphabet:
             raise ValueError(f"the text LM is written in another alphabet than this recogniser's {self.labels.kind} "
-                             "labels; build it for this recogniser with s2s asr lm --into ITS_FOLDER")
+                             "labels; build it for this recogniser with s2s asr lm ITS_FOLDER")
         self.text_lm = lm
 
     def segments(self, log_probs: torch.Tensor, length: int) -> list[tuple[int, int, int]]:
         """One utterance's (label, first frame, end frame) runs: the LM-fused beam when a text LM is set
-        (and the labels are characters), else the greedy path."""
+        (`use_text_lm` checked that it spells this recogniser's characters), else the greedy path."""
         lm = self.text_lm
         if lm is None:
             return greedy_segments(log_probs, length)

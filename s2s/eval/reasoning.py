@@ -80,6 +80,11 @@ def load_judge(judge):
     return judge.eval()
 
 
+def describe_judge(name: str, judge) -> str:
+    """`name` and how the judge hears: a text LM makes it a kinder listener than greedy decoding, so say so."""
+    return f"{name}, {'beam + text LM' if getattr(judge, 'text_lm', None) is not None else 'greedy'}"
+
+
 def hear(judge, waveform: torch.Tensor, sample_rate: int) -> str:
     """What `judge` (anything with `transcribe(wav [B, T] at 16 kHz)`: the CTC judge, `SphinxJudge`) hears in a
     reply waveform [T] or [C, T] at `sample_rate` ("" for no audio)."""
@@ -286,8 +291,8 @@ def evaluate(pipeline, manifest: str | Path, limit: int | None = None, judge=Non
     """
     judge_name = None if judge is None else str(judge) if isinstance(judge, (str, os.PathLike)) else "ctc"
     judge = None if judge is None else load_judge(judge)
-    if judge is not None:  # say how it heard: a text LM makes it a kinder listener than greedy decoding
-        judge_name += ", beam + text LM" if getattr(judge, "text_lm", None) is not None else ", greedy"
+    if judge is not None:
+        judge_name = describe_judge(judge_name, judge)
     audio = evaluate_manifest(pipeline, manifest, limit, "audio", progress=progress, judge=judge, sphinx=sphinx,
                               **options)
     text = evaluate_manifest(pipeline, manifest, limit, "text", progress=progress, **options)

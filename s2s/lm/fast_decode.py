@@ -4,9 +4,12 @@ Generation runs the backbone once per new id. For a small model on a CPU,
 transformers' forward spends most of that step on its generality (cache
 objects, mask building, keyword plumbing, output dataclasses), not on the
 arithmetic, and time to first audio is a thought's worth of such steps.
-`FastDecoder` runs the backbone's own modules (its norms, projections, MLPs,
-rotary embedding and output layer, so nothing is copied and any checkpoint
-works) with a preallocated key/value cache and one attention call per layer.
+`FastDecoder` runs the backbone's own weights and modules (its norms,
+projections, rotary embedding and output layer, so any checkpoint works)
+with a preallocated key/value cache and one attention call per layer. The
+q, k and v projections, and gate and up, are stacked into one matrix product
+each: a copy of those weights, made once and kept on the backbone until a
+weight changes.
 Llama, Qwen2 and Mistral (SmolLM2 and Qwen2.5 included) share this layout;
 `fast_decoder` returns None for anything else, and the caller falls back to
 transformers' forward. tests/test_fast_decode.py holds it to transformers'
