@@ -1,6 +1,7 @@
 """`s2s fit --config configs/codec/tiny.yaml` trains, checkpoints, exports and resumes (tiny sizes)."""
 from pathlib import Path
 
+import pytest
 import torch
 
 from s2s import audio
@@ -50,3 +51,43 @@ def test_fit_exports_a_loadable_codec_and_resumes(tmp_path, monkeypatch):
     codes = final.encode(wav, 16000)
     assert torch.equal(exported.encode(wav, 16000), codes)
     assert torch.equal(exported.decode(codes), final.decode(codes))
+
+
+def test_decoder_fine_tune_keeps_every_code_and_changes_only_the_decoder(tmp_path, monkeypatch):
+    """configs/codec/tiny-decoder.yaml: an LM trained on the old codes must still be understood."""
+    monkeypatch.chdir(tmp_path)
+    write_clips(tmp_path / "clips", 4)
+    data = ["--data.init_args.train", "clips", "--data.init_args.val", "clips"]
+    main(["fit", "--config", CONFIG, *SMALL, *data, "--trainer.max_steps", "3"])
+    start = load_codec(tmp_path / "runs/codec-tiny/export")
+
+    decoder_config = str(Path(CONFIG).with_name("tiny-decoder.yaml"))
+    main(["fit", "--config", decoder_config, *SMALL, *data, "--trainer.max_steps", "3",
+          "--model.init_args.init_from", "runs/codec-tiny/export", "--model.init_args.lr", "0.01"])
+    tuned = load_codec(tmp_path / "runs/codec-tiny-decoder/export")
+    wav = torch.randn(1, 1, 3200) * 0.1
+    codes = start.encode(wav, 16000)
+    assert torch.equal(tuned.encode(wav, 16000), codes)
+    after = tuned.net.state_dict()
+    changed = {name for name, before in start.net.state_dict().items() if not torch.equal(before, after[name])}
+    assert changed and all(name.startswith("decoder.") for name in changed), sorted(changed)
+    assert not torch.equal(tuned.decode(codes), start.decode(codes))
+
+
+def test_decoder_fine_tune_settings_are_checked(tmp_path):
+    from s2s.codecs.tiny.codec import save_net
+    from s2s.codecs.tiny.model import TinyCodecConfig, TinyCodecNet
+    from s2s.codecs.tiny.module import TinyCodecModule
+
+    with pytest.raises(ValueError, match="choose one of"):
+        TinyCodecModule(trainable="encoder")
+    with pytest.raises(ValueError, match="give init_from"):
+        TinyCodecModule(trainable="decoder")
+    small = dict(encoder_dim=16, encoder_layers=1, decoder_dim=16, decoder_layers=1, latent_dim=8,
+                 codebook_size=16, num_codebooks=2)
+    save_net(TinyCodecNet(TinyCodecConfig(**small)), tmp_path / "codec")
+    with pytest.raises(ValueError, match="decoder_dim.*16 there, 32 here"):
+        TinyCodecModule(**{**small, "decoder_dim": 32}, init_from=str(tmp_path / "codec"), trainable="decoder")
+    module = TinyCodecModule(**small, init_from=str(tmp_path / "codec"), trainable="decoder").train()
+    assert not module.net.quantizer.training and not module.net.encoder.training and module.net.decoder.training
+    assert all(p.requires_grad == n.startswith("decoder.") for n, p in module.net.named_parameters())

@@ -17,7 +17,9 @@ def export_checkpoint(ckpt_path: str | Path, out_dir: str | Path, overwrite: boo
         raise FileNotFoundError(f"checkpoint not found: {ckpt_path}")
     checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=True)
     # LightningCLI adds keys such as _class_path to the hyper-parameters; they are not arguments.
-    hparams = {k: v for k, v in checkpoint["hyper_parameters"].items() if not k.startswith("_")}
+    # Where training started (init_from, trainable) is not needed to rebuild it: the state dict is complete.
+    hparams = {k: v for k, v in checkpoint["hyper_parameters"].items()
+               if not k.startswith("_") and k not in ("init_from", "trainable")}
     module = TinyCodecModule(**hparams)
     module.load_state_dict(checkpoint["state_dict"])
     return save_net(module.net, out_dir, overwrite)

@@ -1,16 +1,25 @@
 """TinyCodecModule: the LightningModule that trains s2s-tiny (`s2s fit --config configs/codec/tiny.yaml`).
 
 Training logic lives here; the network is `TinyCodecNet`, inference is `TinyCodec`.
+
+`init_from` starts from a saved codec folder; with `trainable: decoder` the encoder and the codebooks stay
+frozen, so every code a trained model emits keeps its meaning (an LM trained on the old codes still speaks
+through the new decoder) and only the waveform it decodes to improves (configs/codec/tiny-decoder.yaml).
 """
 from __future__ import annotations
+
+from pathlib import Path
 
 import lightning as L
 import torch
 from torchmetrics.functional.audio import short_time_objective_intelligibility
 
+from s2s.codecs.tiny.codec import load_net
 from s2s.codecs.tiny.losses import MultiResolutionSTFTLoss, MultiScaleMelLoss
 from s2s.codecs.tiny.model import TinyCodecConfig, TinyCodecNet
 from s2s.training import time_aware_scheduler
+
+TRAINABLE = ("all", "decoder")
 
 
 class TinyCodecModule(L.LightningModule):
@@ -36,8 +45,14 @@ class TinyCodecModule(L.LightningModule):
         mel_weight: float = 1.0,
         stft_weight: float = 1.0,
         commit_weight: float = 1.0,
+        init_from: str | None = None,
+        trainable: str = "all",
     ):
         super().__init__()
+        if trainable not in TRAINABLE:
+            raise ValueError(f"trainable={trainable!r}: choose one of {list(TRAINABLE)}")
+        if trainable == "decoder" and init_from is None:
+            raise ValueError("trainable='decoder' fine-tunes a trained codec: give init_from (a codec folder)")
         self.save_hyperparameters()
         self.config = TinyCodecConfig(sample_rate, hop_samples, n_fft, encoder_dim, encoder_layers, latent_dim,
                                       num_codebooks, codebook_size, decoder_dim, decoder_layers,
@@ -45,6 +60,31 @@ class TinyCodecModule(L.LightningModule):
         self.net = TinyCodecNet(self.config)
         self.mel_loss = MultiScaleMelLoss(sample_rate)
         self.stft_loss = MultiResolutionSTFTLoss()
+        if init_from is not None:
+            self._load_codec_folder(init_from)
+        if trainable == "decoder":
+            self.net.encoder.requires_grad_(False)
+            self.net.quantizer.requires_grad_(False)
+            self.train()  # Lightning keeps each submodule's mode as it finds it: set the frozen ones to eval now
+
+    def _load_codec_folder(self, folder: str) -> None:
+        """Copy a saved codec's weights; its architecture must be this config's (no silent partial load)."""
+        source = load_net(Path(folder))
+        if source.cfg != self.config:
+            differ = {k: (v, getattr(self.config, k)) for k, v in source.cfg.to_dict().items()
+                      if getattr(self.config, k) != v}
+            raise ValueError(f"init_from {folder}: its config differs from this model's in "
+                             f"{ {k: f'{a} there, {b} here' for k, (a, b) in differ.items()} }; "
+                             "set the model's sizes to the folder's config.yaml")
+        self.net.load_state_dict(source.state_dict())
+
+    def train(self, mode: bool = True):
+        """Frozen parts stay in eval mode: the codebooks' EMA must not move while the decoder learns."""
+        super().train(mode)
+        if self.hparams.trainable == "decoder":
+            self.net.encoder.eval()
+            self.net.quantizer.eval()
+        return self
 
     def _num_codebooks_this_step(self) -> int:
         """Quantiser dropout: sometimes train with only the first k codebooks (k uniform)."""
@@ -54,7 +94,13 @@ class TinyCodecModule(L.LightningModule):
 
     def training_step(self, wav: torch.Tensor, batch_idx: int) -> torch.Tensor:
         hp = self.hparams
-        reconstruction, _, commit = self.net(wav, self._num_codebooks_this_step())
+        if self.hparams.trainable == "decoder":
+            with torch.no_grad():  # frozen encoder and codebooks: no graph, no commitment to learn
+                z = self.net.encoder(self.net.analysis(self.net.pad_to_frames(wav)))
+                z_q, _, commit = self.net.quantizer(z, self._num_codebooks_this_step())
+            reconstruction = self.net.decoder(z_q)
+        else:
+            reconstruction, _, commit = self.net(wav, self._num_codebooks_this_step())
         with torch.autocast(wav.device.type, enabled=False):  # spectral losses in fp32 under bf16-mixed training
             mel = self.mel_loss(reconstruction.float(), wav.float())
             stft = self.stft_loss(reconstruction.float(), wav.float())
@@ -72,6 +118,7 @@ class TinyCodecModule(L.LightningModule):
 
     def configure_optimizers(self):
         hp = self.hparams
-        optimizer = torch.optim.AdamW(self.net.parameters(), lr=hp.lr, weight_decay=hp.weight_decay, betas=(0.8, 0.99))
+        trainable = [p for p in self.net.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(trainable, lr=hp.lr, weight_decay=hp.weight_decay, betas=(0.8, 0.99))
         # linear warm-up, then cosine decay to 5% at the end of the run (by steps, or by time under max_time)
         return {"optimizer": optimizer, "lr_scheduler": time_aware_scheduler(optimizer, self.trainer, hp.warmup_steps)}
