@@ -17,6 +17,7 @@
     s2s data synth --out DIR --n N                render a spoken reasoning corpus with espeak-ng
     s2s data tokenize --manifest M --codec NAME   encode a manifest's audio once into a token cache
     s2s data speech --out DIR --n N               render spoken sentences with espeak-ng
+    s2s data rethink MANIFEST --seed S --out NEW  the same corpus with today's thoughts
     s2s data validate MANIFEST                    list every problem in a manifest (exit 1 if any)
     s2s data import --format F SRC --out M.jsonl  manifest for a wav+txt folder or LibriSpeech
 
@@ -264,6 +265,13 @@ def cmd_data_synth(args: argparse.Namespace) -> None:
                      reply_styles=args.reply_styles, reply_voices=args.reply_voices))
 
 
+def cmd_data_rethink(args: argparse.Namespace) -> None:
+    from s2s.data.synth import rethink
+
+    out, changed = rethink(args.manifest, args.out, seed=args.seed, families=args.families, overwrite=args.overwrite)
+    print(f"{out}: {changed} thoughts rewritten")
+
+
 def cmd_data_tokenize(args: argparse.Namespace) -> None:
     from s2s.codecs import load_codec
     from s2s.data.token_cache import tokenize_manifest
@@ -457,6 +465,14 @@ def build_parser() -> argparse.ArgumentParser:
                     help="with --reply-styles: the reply voices (default: s2s.data.synth.STYLE_VOICES)")
     sy.add_argument("--overwrite", action="store_true")
     sy.set_defaults(func=cmd_data_synth)
+    rth = data.add_parser("rethink", help="copy a synthesised manifest with the thoughts today's problem generator "
+                         "writes (no audio is rendered)")
+    rth.add_argument("manifest", help="a manifest written by `s2s data synth`")
+    rth.add_argument("--out", required=True, help="the new manifest, beside the old one (audio paths are relative)")
+    rth.add_argument("--seed", type=int, required=True, help="the --seed the corpus was synthesised with")
+    rth.add_argument("--families", nargs="+", default=None, help="the --families it was synthesised with")
+    rth.add_argument("--overwrite", action="store_true")
+    rth.set_defaults(func=cmd_data_rethink)
     tk = data.add_parser("tokenize", help="encode all audio of a manifest once into a sharded token cache")
     tk.add_argument("--manifest", required=True)
     tk.add_argument("--codec", default="s2s-tiny", help="pretrained name or saved codec path")

@@ -13,10 +13,10 @@ from s2s.asr.module import CTCRecognizer
 from s2s.codecs.base import Codec
 from s2s.codecs.tiny.codec import save_net
 from s2s.codecs.tiny.model import TinyCodecConfig, TinyCodecNet
-from s2s.data.manifest import read_manifest
+from s2s.data.manifest import read_manifest, write_manifest
 from s2s.data.problems import generate_problem
 from s2s.lm.batching import tokenize, word_token_counts
-from s2s.lm.data import ReasoningDataModule, ReasoningDataset, SpeechApartSampler, heard_questions
+from s2s.lm.data import ReasoningDataModule, ReasoningDataset, SpeechApartSampler, heard_questions, reply_codes
 from s2s.lm.hearing import Hearing
 from s2s.lm.model import SpeechReasoningLM
 from s2s.lm.text_tokenizer import load_text_tokenizer, train_text_tokenizer
@@ -117,6 +117,12 @@ def test_caches_are_written_beside_the_manifest_and_reused(folders, dm, monkeypa
     changed.write_text(manifest.read_text() + manifest.read_text().splitlines()[0] + "\n")
     with pytest.raises(AssertionError, match="recomputed"):
         heard_questions(changed, folders["hearing"])
+    # The same audio with other thoughts (`s2s data rethink`) reads the same caches: nothing is heard again.
+    rethought = manifest.parent / "rethought.jsonl"
+    write_manifest(rethought, [dict(row, thought="Thought again.") for row in read_manifest(manifest)])
+    assert [q.token_ids.tolist() for q in heard_questions(rethought, folders["hearing"])] == \
+        [q.token_ids.tolist() for q in data.heard]
+    assert reply_codes(rethought, folders["codec"], K).keys() == data.speech.keys()
 
 
 def test_heard_questions_keep_manifest_order(folders, tmp_path):

@@ -74,6 +74,12 @@ def time_to_words(hour: int, minute: int) -> str:
     return f"{spoken_hour} {number_to_words(minute)}"
 
 
+def clock(minutes: int) -> str:
+    """H:MM on a 12-hour clock for `minutes` after twelve o'clock (any integer: the clock wraps)."""
+    minutes %= 12 * 60
+    return f"{minutes // 60 or 12}:{minutes % 60:02d}"
+
+
 def tokenize(text: str) -> list[str]:
     """Lower-case words, digit groups and sentence punctuation of `text`; hyphens split words."""
     return _TOKEN.findall(text.lower().replace("\u2019", "'").replace("\u2212", "-"))

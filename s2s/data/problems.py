@@ -18,7 +18,7 @@ import random
 from collections import Counter
 from dataclasses import dataclass
 
-from s2s.data.numbers import number_to_words, time_to_words
+from s2s.data.numbers import clock, number_to_words, time_to_words
 
 FAMILIES = ("arithmetic", "word_problem", "comparison", "sequence", "time", "counting")
 
@@ -252,50 +252,24 @@ def _sequence(rng: random.Random) -> Problem:
 
 # --- clock time ---------------------------------------------------------------
 
-def _clock(minutes: int) -> str:
-    """H:MM on a 12-hour clock for `minutes` after twelve o'clock."""
-    return f"{(minutes // 60) % 12 or 12}:{minutes % 60:02d}"
-
-
 def _spoken_clock(minutes: int) -> tuple[str, str]:
-    return time_to_words((minutes // 60) % 12, minutes % 60), _clock(minutes)
+    return time_to_words((minutes // 60) % 12, minutes % 60), clock(minutes)
 
 
+# Clock arithmetic is one line the calculator finishes (`s2s/lm/tools.py`): the model's part is to read the
+# question into the right sum (which clock, which way, how many minutes); hour roll-over and the 12-hour wrap
+# are the tool's, as sums are. Measured: a 9 M-parameter LM trained for 85 minutes got 73 % of time questions
+# right when it had to carry hours itself, step by step, against 94 % of arithmetic with the calculator.
 def _later_steps(start: int, delta: int) -> list[str]:
-    hour, minute, end = (start // 60) % 12 or 12, start % 60, start + delta
-    total = minute + delta
-    steps = [f"Add the minutes: {minute} + {delta} = {total} minutes past {hour}."]
-    if total < 60:
-        return steps + [f"That is still within the hour, so the time is {_clock(end)}."]
-    wrap = " (after 12 comes 1)" if hour + total // 60 > 12 else ""
-    return steps + [f"{total} minutes is {total // 60} hour{'s' if total >= 120 else ''} and {total % 60} minutes, "
-                    f"so the hour goes from {hour} to {_clock(end).split(':')[0]}{wrap} and the time is {_clock(end)}."]
+    return [f"{clock(start)} + {delta} min = {clock(start + delta)}."]
 
 
 def _earlier_steps(start: int, delta: int) -> list[str]:
-    hour, minute, end = (start // 60) % 12 or 12, start % 60, start - delta
-    if minute >= delta:
-        return [f"{minute} - {delta} = {minute - delta}, so the hour stays {hour} and the time is {_clock(end)}."]
-    wrap = " (before 1 comes 12)" if hour == 1 else ""
-    return [f"{minute} is less than {delta}, so borrow an hour{wrap}: {_clock(start)} is the same as "
-            f"{(hour - 2) % 12 + 1}:{minute + 60}.",
-            f"{minute + 60} - {delta} = {minute + 60 - delta}, so the time is {_clock(end)}."]
+    return [f"{clock(start)} - {delta} min = {clock(start - delta)}."]
 
 
 def _duration_steps(start: int, end: int) -> list[str]:
-    if start // 60 == end // 60:
-        return [f"Both times are in the same hour: {end % 60} - {start % 60} = {end - start} minutes."]
-    # Count up to the next full hour, then whole hours, then the minutes after the last full hour.
-    first_hour, last_hour = -(-start // 60) * 60, end // 60 * 60
-    hops = [(a, b) for a, b in ((start, first_hour), (first_hour, last_hour), (last_hour, end)) if b > a]
-    steps = []
-    for a, b in hops:
-        hours = (b - a) // 60
-        length = f"{hours} hour{'s' if hours > 1 else ''}, {b - a} minutes" if hours else f"{b - a} minutes"
-        steps.append(f"From {_clock(a)} to {_clock(b)} is {length}.")
-    if len(hops) > 1:
-        steps.append(f"Altogether {' + '.join(str(b - a) for a, b in hops)} = {end - start} minutes.")
-    return steps
+    return [f"From {clock(start)} to {clock(end)}: {clock(end)} - {clock(start)} = {end - start} min."]
 
 
 def _time(rng: random.Random) -> Problem:
@@ -324,7 +298,7 @@ def _time(rng: random.Random) -> Problem:
                      "A bus arrives at {t} after a {d} minute trip. When did it leave?")
         replies = ("It was {n}.", "The time was {n}.")
     return _problem("time", rng, questions, replies, {"t": _spoken_clock(start), "d": delta}, steps,
-                    _clock(end), {"n": _spoken_clock(end)})
+                    clock(end), {"n": _spoken_clock(end)})
 
 
 # --- counting -----------------------------------------------------------------

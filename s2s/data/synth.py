@@ -31,8 +31,8 @@ import torch
 
 from s2s import audio
 from s2s.data import espeak
-from s2s.data.manifest import write_manifest
-from s2s.data.problems import FAMILIES, generate_problem
+from s2s.data.manifest import read_manifest, write_manifest
+from s2s.data.problems import FAMILIES, Problem, generate_problem
 from s2s.data.speech import new_corpus_folder, render_parallel
 from s2s.data.voices import is_held_out, sample_voice, voices
 
@@ -61,10 +61,15 @@ def _styled_reply(rng: random.Random, reply_voices: list[str]) -> tuple[dict, st
     return {"voice": voice, "speed_wpm": REPLY_RATES[rate], "pitch": REPLY_PITCHES[pitch]}, words, prompted
 
 
+def _example_rng(seed: int, split: str, index: int, families: list[str]) -> tuple[random.Random, Problem]:
+    """Example `index`'s own random generator, and the problem it draws first (the rest draws voices)."""
+    rng = random.Random(f"{seed}:{split}:synth:{index}")
+    return rng, generate_problem(rng, families[index % len(families)])
+
+
 def _render_example(job: tuple) -> dict:
     index, seed, split, families, question_voices, reply_voice, reply_voices, out_dir = job
-    rng = random.Random(f"{seed}:{split}:synth:{index}")
-    problem = generate_problem(rng, families[index % len(families)])
+    rng, problem = _example_rng(seed, split, index, families)
     question_voice = sample_voice(rng, split)
     if question_voices:
         question_voice["voice"] = rng.choice(question_voices)
@@ -124,3 +129,34 @@ def synthesize(out_dir: str | os.PathLike, n: int, seed: int = 0, split: str = "
             for i in range(n)]
     rows = render_parallel(_render_example, jobs, f"synthesising {split}", workers, progress)
     return write_manifest(manifest, rows, overwrite=overwrite)
+
+
+def rethink(manifest: str | os.PathLike, out: str | os.PathLike, seed: int, families: list[str] | None = None,
+            overwrite: bool = False) -> tuple[Path, int]:
+    """Write a copy of a synthesised manifest whose thoughts are those the current problem generator writes.
+
+    When the thoughts' wording changes (as the clock sums did, for the calculator), a corpus need not be
+    rendered again: each row's problem is drawn again from (seed, split, index), checked against the row's
+    written question and answer, and its thought replaced. Audio and every other field stay as they are.
+    Returns the new manifest and how many thoughts changed."""
+    manifest, out = Path(manifest), Path(out)
+    if out.resolve() == manifest.resolve():
+        raise ValueError(f"{out} is the manifest being read: write the new thoughts to another file beside it")
+    if out.resolve().parent != manifest.resolve().parent:
+        raise ValueError(f"{out}: write it beside {manifest} (in {manifest.parent}): its audio paths are relative "
+                         "to the manifest's folder")
+    families = list(families or FAMILIES)
+    rows, changed = read_manifest(manifest), 0
+    for row in rows:
+        split, _, index = row["id"].rpartition("-")
+        if not index.isdigit():
+            raise ValueError(f"{manifest}: id {row['id']!r} is not SPLIT-INDEX: only `s2s data synth` corpora "
+                             "can be rethought")
+        _, problem = _example_rng(seed, split, int(index), families)
+        if (problem.question_written, problem.answer) != (row.get("question_written"), row.get("answer")):
+            raise ValueError(f"{manifest}: {row['id']} is not the problem seed {seed} draws "
+                             f"({problem.question_written!r}); give the --seed (and --families) it was synthesised "
+                             "with")
+        changed += row.get("thought") != problem.thought
+        row["thought"] = problem.thought
+    return write_manifest(out, rows, overwrite=overwrite), changed

@@ -37,8 +37,9 @@ from s2s.lm.hearing import HeardQuestion
 TEXT_FIELDS = ("question_written", "thought", "reply")
 
 
-def _digest(*paths: Path) -> str:
-    h = hashlib.sha1()
+def _digest(*paths: Path, text: str = "") -> str:
+    """A key for a cache: the bytes of `paths` and `text` (what the cached thing depends on, nothing more)."""
+    h = hashlib.sha1(text.encode())
     for path in paths:
         h.update(Path(path).read_bytes())
     return h.hexdigest()[:16]
@@ -52,15 +53,19 @@ def heard_questions(manifest: Path, hearing_dir: str, tokenizer_dir: str | None 
     One question at a time by default, as `s2s reply` hears: in a padded batch the last frames and the
     per-utterance normalisation shift a little, and training should see exactly what use will.
     """
-    from s2s.asr.module import WEIGHTS_FILE, CTCRecognizer
+    from s2s.asr.module import TEXT_LM_FILE, WEIGHTS_FILE, CTCRecognizer
     from s2s.lm.hearing import Hearing
     from s2s.lm.text_tokenizer import load_text_tokenizer
 
     rows = read_manifest(manifest)
     tokenizer_files = sorted(Path(tokenizer_dir).glob("*.json")) if tokenizer_dir else []
-    sources = [manifest, Path(hearing_dir) / WEIGHTS_FILE, *tokenizer_files]
+    # Keyed by the question audio (paths, order and bytes), not the whole manifest: rewording a thought
+    # (`s2s data rethink`) does not make 12,000 questions be heard again.
+    text_lm = [Path(hearing_dir) / TEXT_LM_FILE] if (Path(hearing_dir) / TEXT_LM_FILE).is_file() else []
+    sources = [Path(hearing_dir) / WEIGHTS_FILE, *text_lm, *tokenizer_files]  # the beam's text LM changes words
     sources += [manifest.parent / r["question_audio"] for r in rows]
-    cache = manifest.parent / "heard" / f"{_digest(*sources)}.pt"
+    order = "\n".join(r["question_audio"] for r in rows)
+    cache = manifest.parent / "heard" / f"{_digest(*sources, text=order)}.pt"
     if cache.exists():
         return [HeardQuestion(**d) for d in torch.load(cache, weights_only=True)]
     tokenizer = load_text_tokenizer(tokenizer_dir) if tokenizer_dir else None
@@ -89,8 +94,9 @@ def _encoded(manifest: Path, codec_name: str, num_codebooks: int, field: str, ke
 
     codec = load_codec(codec_name, num_codebooks=num_codebooks)
     rows = read_manifest(manifest)
-    sources = [manifest] + [manifest.parent / r[field] for r in rows if r.get(field)]
-    cache = manifest.parent / f"{field}-codes" / f"{_digest(*sources)}-{codec.fingerprint()[:16]}.pt"
+    sources = [manifest.parent / r[field] for r in rows if r.get(field)]
+    keys = "\n".join(f"{r[key]}\t{r[field]}" for r in rows if r.get(field))  # which audio each key names
+    cache = manifest.parent / f"{field}-codes" / f"{_digest(*sources, text=keys)}-{codec.fingerprint()[:16]}.pt"
     if cache.exists():
         return torch.load(cache, weights_only=True)
     codes = {}

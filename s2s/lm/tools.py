@@ -12,18 +12,48 @@ model alone.
 
 Only the expression just before `=` counts: integers joined by `+`, `-`,
 `×` and `÷` (multiplication and division first), a sign glued to its number
-(`-4 + 1`). A clock time (`10:55`) is not a number, and a division that does
-not come out whole is left to the model.
+(`-4 + 1`); a division that does not come out whole is left to the model.
+Clock times on a 12-hour clock have their own two sums: `4:05 + 120 min =`
+gives ` 6:05` (and `-` goes back), `6:10 - 4:05 =` gives the minutes between
+them, ` 125` (forward in time, so `1:15 - 11:30 =` is ` 105`).
 """
 from __future__ import annotations
 
 import re
+
+from s2s.data.numbers import clock
 
 # Integers joined by spaced operators, ending in " =": the thought's way of writing a sum it is about to finish.
 # A number glued to ':' on either side is part of a clock time, not an operand.
 _NUMBER = r"(?<![\d:])-?\d+(?![\d:])"
 _EXPRESSION = re.compile(rf"({_NUMBER}(?: [+\-×÷] {_NUMBER})+) =$")
 _TOKEN = re.compile(r"-?\d+|[+\-×÷]")
+_CLOCK = r"(?<![\d:])(\d{1,2}):([0-5]\d)(?![\d:])"
+_CLOCK_SHIFT = re.compile(rf"{_CLOCK} ([+\-]) (\d+) min =$")
+_CLOCK_GAP = re.compile(rf"{_CLOCK} - {_CLOCK} =$")
+_HALF_DAY = 12 * 60
+
+
+def _minutes(hour: str, minute: str) -> int | None:
+    """Minutes after twelve o'clock of H:MM (1 <= H <= 12); None for a time no clock shows."""
+    return int(hour) % 12 * 60 + int(minute) if 1 <= int(hour) <= 12 else None
+
+
+def clock_result(thought: str) -> str | None:
+    """What the calculator writes after "H:MM + N min =" (the clock N minutes later; "-": earlier) or after
+    "H:MM - H:MM =" (the minutes from the second time forward to the first); None otherwise."""
+    shift = _CLOCK_SHIFT.search(thought)
+    if shift is not None:
+        start = _minutes(shift[1], shift[2])
+        if start is None:
+            return None
+        delta = int(shift[4])
+        return f" {clock(start + delta if shift[3] == '+' else start - delta)}"
+    gap = _CLOCK_GAP.search(thought)
+    if gap is not None:
+        end, start = _minutes(gap[1], gap[2]), _minutes(gap[3], gap[4])
+        return None if end is None or start is None else f" {(end - start) % _HALF_DAY}"
+    return None
 
 
 def evaluate_expression(expression: str) -> int | None:
@@ -50,10 +80,10 @@ def evaluate_expression(expression: str) -> int | None:
 
 
 def calculator_result(thought: str) -> str | None:
-    """What the calculator writes after a thought that ends in "EXPRESSION =": " 5" after "... 12 - 7 =";
-    None when the thought does not end that way."""
+    """What the calculator writes after a thought that ends in "EXPRESSION =" (" 5" after "... 12 - 7 =") or in
+    a clock sum (" 6:05" after "4:05 + 120 min ="); None when the thought does not end that way."""
     match = _EXPRESSION.search(thought)
     if match is None:
-        return None
+        return clock_result(thought)
     value = evaluate_expression(match[1])
     return None if value is None else f" {value}"

@@ -154,7 +154,12 @@ def test_hard_cases_are_drawn():
     assert some("word_problem", lambda p: "÷" in p.thought) and some("word_problem", lambda p: "×" in p.thought)
     assert some("comparison", lambda p: "smaller" in p.question) and some("comparison", lambda p: "×" in p.thought)
     assert some("sequence", lambda p: "multiply" in p.thought) and some("sequence", lambda p: "subtract" in p.thought)
-    assert some("time", lambda p: "after 12 comes 1" in p.thought) and some("time", lambda p: "borrow" in p.thought)
+    def clock_sum(p):  # (start hour, sign, end hour) of a thought "H:MM + N min = H:MM."
+        m = re.match(r"(\d+):\d\d ([+-]) \d+ min = (\d+):", p.thought)
+        return m and (int(m[1]), m[2], int(m[3]))
+
+    assert some("time", lambda p: (s := clock_sum(p)) and s[1] == "+" and s[2] < s[0])  # forward past 12
+    assert some("time", lambda p: (s := clock_sum(p)) and s[1] == "-" and s[2] != s[0])  # back into the hour before
     assert some("time", lambda p: "12:" in p.answer) and some("time", lambda p: ":" not in p.answer)
     assert some("counting", lambda p: p.answer == "0") and some("counting", lambda p: "is not" in p.thought)
     assert problems.generate_problem(random.Random(0)).family in problems.FAMILIES

@@ -4,9 +4,9 @@ import json
 import pytest
 
 from s2s.cli import main
-from s2s.data.manifest import read_manifest, validate_manifest
+from s2s.data.manifest import read_manifest, validate_manifest, write_manifest
 from s2s.data.problems import FAMILIES
-from s2s.data.synth import ASSISTANT_VOICE, REPLY_PITCHES, REPLY_RATES, STYLE_VOICES, synthesize
+from s2s.data.synth import ASSISTANT_VOICE, REPLY_PITCHES, REPLY_RATES, STYLE_VOICES, rethink, synthesize
 from s2s.data.voices import is_held_out
 
 
@@ -80,3 +80,25 @@ def test_cli_writes_the_manifest_and_refuses_to_overwrite(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["data", "synth", "--out", str(tmp_path / "c"), "--n", "2"])
     assert "already exists" in capsys.readouterr().err
+
+
+def test_rethink_rewrites_only_thoughts_and_checks_the_seed(train_manifest, capsys):
+    """A corpus rendered before a thought's wording changed gets today's thoughts, everything else kept."""
+    rows = read_manifest(train_manifest)
+    stale = [dict(row, thought="An old way of thinking.") if i % 2 else row for i, row in enumerate(rows)]
+    old = write_manifest(train_manifest.with_name("old.jsonl"), stale, overwrite=True)
+    out, changed = rethink(old, train_manifest.with_name("new.jsonl"), seed=5)
+    assert changed == len(rows) // 2 and read_manifest(out) == rows
+    with pytest.raises(ValueError, match="give the --seed"):
+        rethink(old, train_manifest.with_name("other.jsonl"), seed=6)
+    with pytest.raises(ValueError, match="is the manifest being read"):
+        rethink(old, old, seed=5, overwrite=True)
+    with pytest.raises(ValueError, match="write it beside"):
+        rethink(old, train_manifest.parent.parent / "elsewhere.jsonl", seed=5)
+    with pytest.raises(FileExistsError):
+        rethink(old, out, seed=5)
+    with pytest.raises(SystemExit):
+        main(["data", "rethink", str(old), "--seed", "6", "--out", str(train_manifest.with_name("x.jsonl"))])
+    assert "give the --seed" in capsys.readouterr().err
+    main(["data", "rethink", str(old), "--seed", "5", "--out", str(out), "--overwrite"])
+    assert f"{len(rows) // 2} thoughts rewritten" in capsys.readouterr().out

@@ -438,19 +438,30 @@ def byte_id(tokenizer, byte: int) -> int:
 
 @contextmanager
 def scripted(lm, wanted: list[int]):
-    """Forward i of the backbone strongly favours wanted[i] (the masks still have the last word)."""
-    step = iter(wanted)
+    """The logits for generated position i strongly favour wanted[i] (the masks still have the last word).
+
+    Positions, not forward calls: generation feeds a run of forced ids (calculator results) in one call. The
+    first call's ids are the prompt; every id embedded after it is one generated position."""
+    fed, prompt_length = 0, None
+
+    def count(module, args, out):
+        nonlocal fed, prompt_length
+        fed += out.shape[1]
+        prompt_length = out.shape[1] if prompt_length is None else prompt_length
 
     def favour(module, args, out):
         bias = torch.zeros(lm.vocab.size)
-        bias[next(step, lm.vocab.eot)] = 1e4
+        position = fed - prompt_length
+        bias[wanted[position] if position < len(wanted) else lm.vocab.eot] = 1e4
         return out + bias
 
-    handle = lm.backbone.get_output_embeddings().register_forward_hook(favour)
+    handles = [lm.backbone.get_input_embeddings().register_forward_hook(count),
+               lm.backbone.get_output_embeddings().register_forward_hook(favour)]
     try:
         yield
     finally:
-        handle.remove()
+        for handle in handles:
+            handle.remove()
 
 
 @pytest.mark.parametrize("format_name", ["think_while_speaking", "text_guided"])
@@ -560,8 +571,16 @@ def test_the_calculator_writes_each_result_the_model_would_guess(lm):
     assert len(tokenizer.encode(wrong)) == len(tokenizer.encode(right))  # one digit id each: the script stays in step
     prompt = build_prompt(lm.format, question_codes=question(3))
     script = tokenizer.encode(wrong) + [lm.vocab.end_think]
+    forwards = {}
     for calculator, thought, calls in ((True, right, 2), (False, wrong, 0)):
+        steps = []
+        hook = lm.backbone.get_output_embeddings().register_forward_hook(lambda *_: steps.append(1))
         with scripted(lm, script):
             reply = generate(lm, prompt, temperature=0, max_reply_tokens=0, max_speech_frames=0,
                              calculator=calculator)
+        hook.remove()
         assert reply.thought == thought and reply.calculator_calls == calls
+        forwards[calculator] = len(steps)
+    # The calculator's ids need no logits: each result is fed with the model's next id, one step for the run.
+    forced = sum(len(tokenizer(f" {n}", add_special_tokens=False)["input_ids"]) for n in (7, 5))
+    assert forwards[True] == forwards[False] - forced

@@ -18,6 +18,10 @@ def test_evaluate_expression(expression, value):
     ("3 × 2 = 6, 6 × 2 =", " 12"), ("Add the minutes: 25 + 110 =", " 135"),
     ("Then 12 - 7 = 5", None), ("12 =", None), ("From 10:55 + 5 =", None), ("It is 7:10 - 5 =", None),
     ("So the answer is 7.", None), ("Sharing 17 equally into 4 gives 17 ÷ 4 =", None),
+    ("4:05 + 120 min =", " 6:05"), ("11:50 + 25 min =", " 12:15"), ("12:40 + 30 min =", " 1:10"),
+    ("1:10 - 15 min =", " 12:55"), ("9:00 - 5 min =", " 8:55"), ("From 4:05 to 6:10: 6:10 - 4:05 =", " 125"),
+    ("1:15 - 11:30 =", " 105"), ("3:20 - 3:20 =", " 0"), ("13:05 + 5 min =", None), ("4:75 + 5 min =", None),
+    ("4:05 + 120 =", None), ("14:05 - 4:05 =", None),
 ])
 def test_calculator_result_only_after_an_expression_and_equals(thought, written):
     assert calculator_result(thought) == written
