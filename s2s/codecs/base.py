@@ -86,15 +86,20 @@ class Codec(nn.Module):
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
+    def encoding_state_dict(self) -> dict[str, torch.Tensor]:
+        """The weights that decide the codes (all of them unless a backend knows better)."""
+        return self.state_dict()
+
     def fingerprint(self) -> str:
-        """A hash of what decides the codes: name, rates, codebooks and every weight.
+        """A hash of what decides the codes: name, rates, codebooks and the weights that encode.
 
         Token caches are keyed by it, so a retrained or reconfigured codec never
-        reads tokens another codec wrote.
+        reads tokens another codec wrote, while a codec whose decoder alone was
+        retrained keeps reading its caches.
         """
         digest = hashlib.sha256(f"{self.name}|{self.sample_rate}|{self.hop_samples}|{self.num_codebooks}|"
                                 f"{self.codebook_size}|{self.channels}".encode())
-        for key, tensor in sorted(self.state_dict().items()):
+        for key, tensor in sorted(self.encoding_state_dict().items()):
             digest.update(key.encode())
             digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
         return digest.hexdigest()

@@ -63,6 +63,13 @@ def test_another_codec_never_reads_stale_tokens(corpus, tmp_path):
     assert folder_a != folder_b
     assert json.loads((folder_b / "cache.json").read_text())["fingerprint"] == load_codec(codec_b).fingerprint()
     assert cache_folder(manifest, load_codec(codec_a), tmp_path) == folder_a  # same weights, same cache
+    # A new decoder alone (configs/codec/tiny-decoder.yaml) writes the same codes: the same cache.
+    tuned = load_codec(codec_a)
+    with torch.no_grad():
+        tuned.net.decoder.head.weight.add_(0.1)
+        assert cache_folder(manifest, tuned, tmp_path) == folder_a
+        tuned.net.encoder.proj_out.weight.add_(0.1)
+    assert cache_folder(manifest, tuned, tmp_path) != folder_a
 
 
 def test_changed_audio_invalidates_its_shard(corpus, tmp_path):

@@ -52,6 +52,10 @@ class TinyCodec(Codec):
     def _encode(self, wav: torch.Tensor) -> torch.Tensor:
         return self.net.encode(wav[:, 0], self.num_codebooks)
 
+    def encoding_state_dict(self) -> dict[str, torch.Tensor]:
+        """Encoder and codebooks only: a decoder fine-tune (configs/codec/tiny-decoder.yaml) keeps every code."""
+        return {k: v for k, v in self.state_dict().items() if not k.startswith("net.decoder.")}
+
     def _decode(self, codes: torch.Tensor) -> torch.Tensor:
         return self.net.decode(codes)[:, None]
 
