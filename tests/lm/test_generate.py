@@ -574,7 +574,7 @@ def test_the_calculator_writes_each_result_the_model_would_guess(lm):
     forwards = {}
     for calculator, thought, calls in ((True, right, 2), (False, wrong, 0)):
         steps = []
-        hook = lm.backbone.get_output_embeddings().register_forward_hook(lambda *_: steps.append(1))
+        hook = lm.backbone.get_output_embeddings().register_forward_hook(lambda *_, steps=steps: steps.append(1))
         with scripted(lm, script):
             reply = generate(lm, prompt, temperature=0, max_reply_tokens=0, max_speech_frames=0,
                              calculator=calculator)
