@@ -471,7 +471,7 @@ print(f"card: right where a number was lost ≈ {(overall - p_heard * right_hear
 #
 # ### Latency belongs to a machine
 #
-# `ttfa_ms` is measured on this CPU, under whatever else it is doing. The card's 512 ms p50 was measured on 2
+# `ttfa_ms` is measured on this CPU, under whatever else it is doing. The card's 561 ms p50 was measured on 2
 # AVX2 cores with nothing else running; the same architecture reached 266 ms on a CPU with avx512_bf16. The
 # first question of a session also pays for warming up, and with a few questions p90 is simply the slowest
 # one. Always quote the machine with the figure.
