@@ -60,7 +60,7 @@ def main() -> None:
         return griffin_lim(spec)[: wav.shape[-1]]
 
     def quantiser_bypassed(wav: torch.Tensor) -> torch.Tensor:
-        return net.decoder(net.encoder(net.analysis(net.pad_to_frames(wav))))[0, : wav.shape[-1]]
+        return net.decoder(net.latent(wav))[0, : wav.shape[-1]]
 
     def stft(wav: torch.Tensor) -> torch.Tensor:
         return torch.stft(wav, net.cfg.n_fft, net.cfg.stft_hop, window=window, return_complex=True)

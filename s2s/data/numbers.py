@@ -23,6 +23,7 @@ UNITS = "zero one two three four five six seven eight nine".split()
 TEENS = "ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen".split()
 TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
 LIMIT = 999_999
+HALF_DAY = 12 * 60  # minutes on a 12-hour clock face
 
 _SMALL = {word: value for value, word in enumerate(UNITS + TEENS)}
 _TENS = {word: 10 * value for value, word in enumerate(TENS) if word != "_"}
@@ -76,8 +77,13 @@ def time_to_words(hour: int, minute: int) -> str:
 
 def clock(minutes: int) -> str:
     """H:MM on a 12-hour clock for `minutes` after twelve o'clock (any integer: the clock wraps)."""
-    minutes %= 12 * 60
+    minutes %= HALF_DAY
     return f"{minutes // 60 or 12}:{minutes % 60:02d}"
+
+
+def clock_minutes(hour: int, minute: int) -> int | None:
+    """`clock` undone: minutes after twelve o'clock of H:MM (1 <= H <= 12); None for a time no clock shows."""
+    return hour % 12 * 60 + minute if 1 <= hour <= 12 and 0 <= minute <= 59 else None
 
 
 def tokenize(text: str) -> list[str]:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 
-from s2s.data.numbers import clock
+from s2s.data.numbers import HALF_DAY, clock, clock_minutes
 
 # Integers joined by spaced operators, ending in " =": the thought's way of writing a sum it is about to finish.
 # A number glued to ':' on either side is part of a clock time, not an operand.
@@ -31,12 +31,6 @@ _TOKEN = re.compile(r"-?\d+|[+\-×÷]")
 _CLOCK = r"(?<![\d:])(\d{1,2}):([0-5]\d)(?![\d:])"
 _CLOCK_SHIFT = re.compile(rf"{_CLOCK} ([+\-]) (\d+) min =$")
 _CLOCK_GAP = re.compile(rf"{_CLOCK} - {_CLOCK} =$")
-_HALF_DAY = 12 * 60
-
-
-def _minutes(hour: str, minute: str) -> int | None:
-    """Minutes after twelve o'clock of H:MM (1 <= H <= 12); None for a time no clock shows."""
-    return int(hour) % 12 * 60 + int(minute) if 1 <= int(hour) <= 12 else None
 
 
 def clock_result(thought: str) -> str | None:
@@ -44,15 +38,15 @@ def clock_result(thought: str) -> str | None:
     "H:MM - H:MM =" (the minutes from the second time forward to the first); None otherwise."""
     shift = _CLOCK_SHIFT.search(thought)
     if shift is not None:
-        start = _minutes(shift[1], shift[2])
+        start = clock_minutes(int(shift[1]), int(shift[2]))
         if start is None:
             return None
         delta = int(shift[4])
         return f" {clock(start + delta if shift[3] == '+' else start - delta)}"
     gap = _CLOCK_GAP.search(thought)
     if gap is not None:
-        end, start = _minutes(gap[1], gap[2]), _minutes(gap[3], gap[4])
-        return None if end is None or start is None else f" {(end - start) % _HALF_DAY}"
+        end, start = clock_minutes(int(gap[1]), int(gap[2])), clock_minutes(int(gap[3]), int(gap[4]))
+        return None if end is None or start is None else f" {(end - start) % HALF_DAY}"
     return None
 
 

@@ -144,9 +144,13 @@ class TinyCodecNet(nn.Module):
         pairs = log_magnitude.reshape(b, bins, frames100 // 2, 2).transpose(2, 3)  # [B, bins, 2, F]
         return pairs.reshape(b, bins * 2, frames100 // 2)
 
+    def latent(self, wav: torch.Tensor) -> torch.Tensor:
+        """wav [B, T] -> the encoder's latent z [B, D, ceil(T / hop)], before quantisation."""
+        return self.encoder(self.analysis(self.pad_to_frames(wav)))
+
     def encode(self, wav: torch.Tensor, num_codebooks: int | None = None) -> torch.Tensor:
         """wav [B, T] -> codes [B, K, ceil(T / hop)]."""
-        return self.quantizer.encode(self.encoder(self.analysis(self.pad_to_frames(wav))), num_codebooks)
+        return self.quantizer.encode(self.latent(wav), num_codebooks)
 
     def decode(self, codes: torch.Tensor) -> torch.Tensor:
         """codes [B, k, F] -> wav [B, F * hop]."""
@@ -154,6 +158,5 @@ class TinyCodecNet(nn.Module):
 
     def forward(self, wav: torch.Tensor, num_codebooks: int | None = None):
         """Training pass: wav [B, T] -> (reconstruction [B, T'], codes, commit loss)."""
-        z = self.encoder(self.analysis(self.pad_to_frames(wav)))
-        z_q, codes, commit_loss = self.quantizer(z, num_codebooks)
+        z_q, codes, commit_loss = self.quantizer(self.latent(wav), num_codebooks)
         return self.decoder(z_q), codes, commit_loss

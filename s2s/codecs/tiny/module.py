@@ -71,10 +71,9 @@ class TinyCodecModule(L.LightningModule):
         """Copy a saved codec's weights; its architecture must be this config's (no silent partial load)."""
         source = load_net(Path(folder))
         if source.cfg != self.config:
-            differ = {k: (v, getattr(self.config, k)) for k, v in source.cfg.to_dict().items()
+            differ = {k: f"{v} there, {getattr(self.config, k)} here" for k, v in source.cfg.to_dict().items()
                       if getattr(self.config, k) != v}
-            raise ValueError(f"init_from {folder}: its config differs from this model's in "
-                             f"{ {k: f'{a} there, {b} here' for k, (a, b) in differ.items()} }; "
+            raise ValueError(f"init_from {folder}: its config differs from this model's in {differ}; "
                              "set the model's sizes to the folder's config.yaml")
         self.net.load_state_dict(source.state_dict())
 
@@ -96,8 +95,7 @@ class TinyCodecModule(L.LightningModule):
         hp = self.hparams
         if self.hparams.trainable == "decoder":
             with torch.no_grad():  # frozen encoder and codebooks: no graph, no commitment to learn
-                z = self.net.encoder(self.net.analysis(self.net.pad_to_frames(wav)))
-                z_q, _, commit = self.net.quantizer(z, self._num_codebooks_this_step())
+                z_q, _, commit = self.net.quantizer(self.net.latent(wav), self._num_codebooks_this_step())
             reconstruction = self.net.decoder(z_q)
         else:
             reconstruction, _, commit = self.net(wav, self._num_codebooks_this_step())
