@@ -61,7 +61,9 @@ print(example["question"], "|", example["thought"].replace(chr(10), " "), "|", e
 # %%
 tokenizer = train_text_tokenizer(manifest, vocab_size=300)
 codec = load_codec("s2s-tiny", num_codebooks=2)
-vocab = JointVocab(text_vocab_size=len(tokenizer), num_codebooks=2, codebook_size=codec.codebook_size)
+# Duration ids (word_timed: "the next word lasts n frames") come last, so the other formats' ids do not move.
+vocab = JointVocab(text_vocab_size=len(tokenizer), num_codebooks=2, codebook_size=codec.codebook_size,
+                   durations=FORMATS["word_timed"].durations())
 turn = Turn(question_codes=encode_file(codec, manifest.parent / example["question_audio"]),
             thought_ids=tokenizer.encode(example["thought"], add_special_tokens=False),
             reply_ids=tokenizer.encode(example["reply"], add_special_tokens=False),
@@ -70,7 +72,7 @@ print("vocabulary size", vocab.size, "| question", tuple(turn.question_codes.sha
       len(turn.thought_ids), "ids | reply", len(turn.reply_ids), "ids +", tuple(turn.reply_codes.shape))
 
 # %% [markdown]
-# The word-aligned format also needs to know *when* each reply word is spoken. Forced alignment finds it: the
+# The word-aligned and word-timed formats also need to know *when* each reply word is spoken. Forced alignment finds it: the
 # CTC judge (a character recogniser, shipped) scores every 40 ms of the reply audio, and the Viterbi path that
 # spells exactly the reply's words says where each starts (`s2s/asr/align.py`). In frames of the codec:
 
@@ -83,9 +85,10 @@ for (word, start, end), frames in zip(spans, word_frames):
 turn.reply_alignment = reply_alignment(tokenizer, example["reply"], word_frames)  # (text ids, frames) per word
 
 # %% [markdown]
-# ## 2. Four formats, one turn
+# ## 2. Five formats, one turn
 #
-# `Q` is a question code, `t` a thought id, `r` a reply-text id, `S0 S1` the two codebooks of a speech frame.
+# `Q` is a question code, `t` a thought id, `r` a reply-text id, `S0 S1` the two codebooks of a speech frame,
+# `w` a reply word read aloud again and `d17` its length (17 frames) in word_timed.
 # Long runs are shortened (`×n`). Look where the first `S` appears: that is when audio can start.
 
 # %%
@@ -102,7 +105,7 @@ for name in FORMATS:
 for name in FORMATS:
     fmt = build_format(name, vocab)
     assert fmt.parse(fmt.build(turn)) == turn
-print("build -> parse gives the same turn back in all four formats")
+print(f"build -> parse gives the same turn back in all {len(FORMATS)} formats")
 
 # %% [markdown]
 # ## 4. The delay pattern

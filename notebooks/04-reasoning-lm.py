@@ -43,6 +43,7 @@ from IPython.display import Audio, display
 
 from s2s import audio
 from s2s.demo import EXAMPLE_INFO, EXAMPLE_QUESTION
+from s2s.lm.batching import word_runs
 from s2s.lm.draw import draw
 from s2s.lm.formats import FORMATS, QUESTION_TEXT, SPECIAL, SPEECH, Sequence, Turn, build_format, even_alignment
 from s2s.lm.generate import build_prompt
@@ -238,14 +239,17 @@ else:
 # milliseconds.
 
 # %%
-toy = JointVocab(text_vocab_size=len(tokenizer), num_codebooks=2, codebook_size=16)
+toy = JointVocab(text_vocab_size=len(tokenizer), num_codebooks=2, codebook_size=16,
+                 durations=FORMATS["word_timed"].durations(max_word_frames=8))
 thought = "Ben starts with 9 stickers.\nBuying 5 more makes 9 + 5 = 14.\nSo the answer is 14."
 turn = Turn(heard_length=6, thought_ids=tokenizer.encode(thought, add_special_tokens=False),
             reply_ids=tokenizer.encode("Ben has fourteen stickers now.", add_special_tokens=False),
             reply_codes=torch.randint(0, 16, (2, 12)))  # any codes do for a layout
-turn.reply_alignment = even_alignment(len(turn.reply_ids), 12)  # word_aligned: one word an id, frames shared out
+words = [len(word) for word in word_runs(tokenizer, turn.reply_ids)]  # word_aligned and word_timed: the words
+turn.reply_alignment = even_alignment(len(turn.reply_ids), 12, words)  # and the frames shared out among them
 options = {"think_then_speak": {}, "think_while_speaking": {"thought_chunk_tokens": 4, "speech_chunk_frames": 3},
-           "text_guided": {"offset_tokens": 2, "text_chunk_tokens": 1, "speech_chunk_frames": 2}, "word_aligned": {}}
+           "text_guided": {"offset_tokens": 2, "text_chunk_tokens": 1, "speech_chunk_frames": 2}, "word_aligned": {},
+           "word_timed": {"max_word_frames": 8}}
 for name in FORMATS:
     fmt = build_format(name, toy, **options[name])
     sequence = fmt.build(turn)
@@ -264,6 +268,10 @@ for name in FORMATS:
 #   before it is spoken, so speech stays guided without waiting for the whole reply text.
 # * **word_aligned**: first audio after the whole thought and the first word; every word's text comes just
 #   before its own frames (timed by forced alignment in training), so the model says what it just wrote.
+# * **word_timed**: think-then-speak up to `<speak>`, then the reply read aloud word by word: each word again
+#   (written for the model by the generation loop, so it cannot drift from its reply), a duration id (`d3`:
+#   this word lasts 3 frames) and exactly that many frames. First audio waits for the reply text, as in
+#   think-then-speak, plus one word and one duration.
 #
 # Every format has its phase machine in `s2s/lm/generate.py`, so a model trained in any of them streams
 # through the same `pipeline.stream`.

@@ -51,6 +51,7 @@ from IPython.display import Audio, display
 from s2s.codecs.base import STREAM_TOLERANCE
 from s2s.data.problems import generate_problem
 from s2s.demo import EXAMPLE_INFO, EXAMPLE_QUESTION
+from s2s.lm.batching import word_runs
 from s2s.lm.draw import draw
 from s2s.lm.formats import FORMATS, SEGMENT_NAMES, SPEECH, Sequence, Turn, even_alignment
 from s2s.lm.generate import DONE, generate, phase_machine, sample_next
@@ -439,19 +440,24 @@ for frames_per_chunk in (1, 2, 4, 8):
 
 # %%
 class ForcedReply:
-    """A forward hook on the LM's output layer that makes it write `ids`, one per forward."""
+    """Hooks on the LM's input and output layers that make it write `ids`: the logits after the i-th id it
+    writes favour ids[i]. Counted in ids fed back, not forwards: the ids generation writes for the model
+    (word_timed's words read aloud) go in with the next id it chooses, one forward for several ids."""
 
     def __init__(self, lm: SpeechReasoningLM):
-        self.ids, self.step = [], 0
+        self.ids, self.fed = [], None
+        lm.backbone.get_input_embeddings().register_forward_hook(self._count)
         lm.backbone.get_output_embeddings().register_forward_hook(self._force)
 
     def script(self, ids: list[int]) -> None:
-        self.ids, self.step = ids, 0
+        self.ids, self.fed = ids, None
+
+    def _count(self, module, args, embeddings: torch.Tensor) -> None:
+        self.fed = [] if self.fed is None else self.fed + args[0][0].tolist()  # the first call is the prompt
 
     def _force(self, module, args, logits: torch.Tensor) -> torch.Tensor:
         logits[:, -1].fill_(-1e4)
-        logits[:, -1, self.ids[self.step]] = 1e4
-        self.step += 1
+        logits[:, -1, self.ids[min(len(self.fed), len(self.ids) - 1)]] = 1e4
         return logits
 
 
@@ -462,6 +468,7 @@ CODEC = "s2s-tiny" if FULL else str(WORKDIR / "codec")
 THOUGHT_LENGTHS, REPLY_LENGTH, FRAMES, REPEATS = (8, 32, 96), 6, 12, 3
 thought_text = tokenizer.encode(info["question_written"] + " So the answer is 14.\n", add_special_tokens=False) * 10
 reply_text = tokenizer.encode("Ben has fourteen stickers now.", add_special_tokens=False) * 3
+words = [len(word) for word in word_runs(tokenizer, reply_text[:REPLY_LENGTH])]  # how word_timed reads it aloud
 codes = torch.randint(0, vocab.codebook_size, (K, FRAMES), generator=torch.Generator().manual_seed(0))
 caps = {"max_thought_tokens": 256, "max_reply_tokens": 128, "max_speech_frames": 500, "calculator": False}
 
@@ -472,7 +479,7 @@ for name in FORMATS:
     forced, timed = ForcedReply(lm), S2SPipeline(lm, codec)
     for n, length in enumerate((THOUGHT_LENGTHS[0],) + THOUGHT_LENGTHS):  # the first is a warm-up
         turn = Turn(heard_length=1, thought_ids=thought_text[:length], reply_ids=reply_text[:REPLY_LENGTH],
-                    reply_codes=codes, reply_alignment=even_alignment(REPLY_LENGTH, FRAMES))
+                    reply_codes=codes, reply_alignment=even_alignment(REPLY_LENGTH, FRAMES, words))
         script = reply_ids(lm.format, turn)
         layout = lm.format.build(turn)
         before = int((layout.segment == SPEECH).nonzero()[0]) - int((layout.ids == vocab.think).nonzero()[0]) - 1
@@ -480,7 +487,9 @@ for name in FORMATS:
         for _ in range(REPEATS):
             forced.script(script)
             spoken = timed(text=info["question_written"], **caps)
-            assert forced.step == len(script), "the phase machine refused a scripted id"
+            # Every id fed back is the script's, and all the frames were spoken: no scripted id was refused.
+            assert forced.fed == script[:len(forced.fed)], "the phase machine refused a scripted id"
+            assert spoken.waveform.shape[-1] == FRAMES * codec.hop_samples
             ttfa.append(spoken.timings["ttfa_ms"])
         if n:
             results[name, length] = (before, statistics.median(ttfa))
@@ -498,9 +507,10 @@ ax.legend()
 fig.tight_layout()
 
 # %% [markdown]
-# * **think_then_speak**, **text_guided** and **word_aligned** wait for the whole thought: their TTFA rises
-#   with its length, one forward per id (text-guided then needs a few reply ids, word-aligned one word,
-#   think-then-speak all of them).
+# * **think_then_speak**, **text_guided**, **word_aligned** and **word_timed** wait for the whole thought: their
+#   TTFA rises with its length, one forward per id (text-guided then needs a few reply ids, word-aligned one
+#   word, think-then-speak all of them, word-timed all of them and one duration; the word it reads aloud is
+#   written for it and costs no forward of its own).
 # * **think_while_speaking** speaks after the first thought chunk (8 ids by default): the same 10 ids before
 #   its first speech whatever the thought's length, so its line is flat up to noise (on a busy machine noise
 #   only ever adds time: rerun, or compare minima). The price is that the first words are spoken before the

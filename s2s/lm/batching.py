@@ -36,6 +36,17 @@ def word_token_counts(tokenizer: PreTrainedTokenizerBase, text: str) -> list[int
     return counts
 
 
+def word_runs(tokenizer: PreTrainedTokenizerBase, ids: list[int]) -> list[list[int]]:
+    """Text ids cut into their whitespace words, as `word_token_counts` counts them: a new word starts at an
+    id whose text starts with whitespace (a byte-level id carries the space before its word)."""
+    runs = []
+    for id_ in ids:
+        if not runs or tokenizer.decode([id_])[:1].isspace():
+            runs.append([])
+        runs[-1].append(id_)
+    return runs
+
+
 def reply_alignment(tokenizer: PreTrainedTokenizerBase, reply: str, word_frames: list[int]) -> list[tuple[int, int]]:
     """(text ids, frames) per word of `reply`, given the frames of each of its whitespace words."""
     counts = word_token_counts(tokenizer, reply)

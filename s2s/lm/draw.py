@@ -3,7 +3,8 @@
     draw(sequence, vocab)      -> "<question> Q0 Q1 </question> <think> t t </think> r <speak> S0 S1 <eot>"
     draw_grid(steps, vocab)    -> the [K, S] grid of the delay pattern, one row a codebook
 
-Letters name the segment (q question text, s style words, t thought, r reply text) and
+Letters name the segment (q question text, s style words, t thought, r reply text, w a reply word
+read aloud, d12 a duration of 12 frames) and
 audio names its segment and codebook (Q question, V voice, S speech: S1 is a
 reply speech id of codebook 1), so a wrong order or a misplaced chunk shows.
 The tutorials paste these strings, so the pictures are the code's own.
@@ -12,10 +13,22 @@ from __future__ import annotations
 
 import torch
 
-from s2s.lm.formats import QUESTION_AUDIO, QUESTION_TEXT, REPLY_TEXT, SPECIAL, SPEECH, STYLE, THOUGHT, VOICE, Sequence
+from s2s.lm.formats import (
+    DURATION,
+    QUESTION_AUDIO,
+    QUESTION_TEXT,
+    READ_ALOUD,
+    REPLY_TEXT,
+    SPECIAL,
+    SPEECH,
+    STYLE,
+    THOUGHT,
+    VOICE,
+    Sequence,
+)
 from s2s.lm.vocab import JointVocab
 
-_TEXT_LETTERS = {QUESTION_TEXT: "q", STYLE: "s", THOUGHT: "t", REPLY_TEXT: "r"}
+_TEXT_LETTERS = {QUESTION_TEXT: "q", STYLE: "s", THOUGHT: "t", REPLY_TEXT: "r", READ_ALOUD: "w"}
 _AUDIO_LETTERS = {QUESTION_AUDIO: "Q", VOICE: "V", SPEECH: "S"}
 
 
@@ -26,6 +39,8 @@ def _symbol(id_: int, segment: int, vocab: JointVocab) -> str:
         return "H"  # one heard segment: the audio encoder's vector goes here
     if segment in _AUDIO_LETTERS and vocab.is_speech(id_):
         return f"{_AUDIO_LETTERS[segment]}{vocab.speech_code(id_)[0]}"
+    if segment == DURATION and vocab.is_duration(id_):
+        return f"d{vocab.duration_frames(id_)}"
     if segment == SPECIAL and vocab.is_special(id_):
         return vocab.special_name(id_)
     return f"?{id_}"  # the id does not fit its segment label: show it rather than hide it

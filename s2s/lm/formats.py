@@ -10,6 +10,9 @@ Every format starts with the same prompt, then lays out the reply its own way:
                        <think> N text </think> <speak> M frames <think> N text </think> <speak> ... <eot>
     text_guided        <think> t..t </think> r*offset S*M r*N S*M r*N ... <eot>
     word_aligned       <think> t..t </think> w1 S(w1) w2 S(w2) ... <eot>   (text-guided by word timing)
+    word_timed         <think> t..t </think> r..r <speak> w1 d1 S(w1) w2 d2 S(w2) ... <eot>
+                                                      (the reply text, then read aloud word by word,
+                                                      each word's length d in frames first)
 
 (t thought, r reply text, s style words such as "fast low", Q/V/S the K ids of each audio frame; a heard question
 holds one `<heard>` id per segment the audio encoder heard, and the model puts
@@ -37,8 +40,10 @@ from s2s.lm.patterns import FlatPattern
 from s2s.lm.vocab import JointVocab
 
 # Segment labels: the role of each position of a Sequence.
-SPECIAL, QUESTION_AUDIO, QUESTION_TEXT, VOICE, THOUGHT, REPLY_TEXT, SPEECH, STYLE = range(8)
-SEGMENT_NAMES = ("special", "question_audio", "question_text", "voice", "thought", "reply_text", "speech", "style")
+# READ_ALOUD: a reply word again, just before its speech (word_timed); DURATION: that word's length in frames.
+SPECIAL, QUESTION_AUDIO, QUESTION_TEXT, VOICE, THOUGHT, REPLY_TEXT, SPEECH, STYLE, READ_ALOUD, DURATION = range(10)
+SEGMENT_NAMES = ("special", "question_audio", "question_text", "voice", "thought", "reply_text", "speech", "style",
+                 "read_aloud", "duration")
 
 
 def _as_codes(codes, what: str) -> torch.Tensor | None:
@@ -236,6 +241,11 @@ class Format:
     def __init__(self, vocab: JointVocab):
         self.vocab = vocab
         self.flat = FlatPattern(vocab)
+
+    @staticmethod
+    def durations(**options) -> int:
+        """How many duration ids the vocabulary needs for this format with these options (only word_timed)."""
+        return 0
 
     def build(self, turn: Turn) -> Sequence:
         """Turn -> Sequence (ids [L], segment [L])."""
@@ -513,12 +523,16 @@ def _read_interleaved_reply(cursor: _Cursor, parts: _Parts) -> None:
                 parts.alignment.append((len(parts.reply) - ids, frames() - done))
 
 
-def even_alignment(reply_ids: int, frames: int) -> list[tuple[int, int]] | None:
-    """A stand-in `Turn.reply_alignment` for layouts drawn or timed without audio: each reply id its own word,
-    the frames shared out as evenly as they go (None for an empty reply)."""
+def even_alignment(reply_ids: int, frames: int, words: list[int] | None = None) -> list[tuple[int, int]] | None:
+    """A stand-in `Turn.reply_alignment` for layouts drawn or timed without audio: the reply's words (`words`:
+    ids per word, as `batching.word_runs` cuts them; default: each id its own word), the frames shared out as
+    evenly as they go (None for an empty reply)."""
     if not reply_ids:
         return None
-    return [(1, frames // reply_ids + (i < frames % reply_ids)) for i in range(reply_ids)]
+    words = words if words is not None else [1] * reply_ids
+    if sum(words) != reply_ids or min(words) < 1:
+        raise ValueError(f"words {words} must be sizes >= 1 adding up to the reply's {reply_ids} ids")
+    return [(n, frames // len(words) + (i < frames % len(words))) for i, n in enumerate(words)]
 
 
 class WordAligned(Format):
@@ -567,8 +581,121 @@ class WordAligned(Format):
         _read_interleaved_reply(cursor, parts)
 
 
+class WordTimed(Format):
+    """The reply text, then read aloud word by word, each word's length in frames said before its frames.
+
+        <think> t </think> r r r <speak> w1 d1 S(w1) w2 d2 S(w2) ... <eot>     (w: the reply's words again)
+
+    Think-then-speak up to `<speak>`, so the answer is written whole before
+    any speech. Then each word of the reply text again (its text ids), a
+    duration id `d` (the word lasts d frames, from forced alignment as in
+    word_aligned) and exactly d frames. A small LM then says the word it
+    has just read rather than the corpus's usual sentence; the duration,
+    chosen once per word, is an easy choice to learn (one voice gives each
+    word nearly one length), and generation takes exactly d frames, so no
+    word is cut short. Generation writes the words for the model (they are
+    the reply text's), so it cannot drift from what it wrote. A word longer
+    than `max_word_frames` takes several duration ids in a row; a word with
+    no frames merges with the next, and words after the last frame (speech
+    stopped by its cap) are not read. Rows without speech stop on `<speak>`,
+    exactly as think-then-speak's do.
+    """
+
+    name = "word_timed"
+
+    def __init__(self, vocab: JointVocab, max_word_frames: int | None = None):
+        """`max_word_frames`: the longest word one duration id says (default: the vocabulary's duration ids,
+        which must be exactly that many: `JointVocab(..., durations=WordTimed.durations(...))`)."""
+        super().__init__(vocab)
+        max_word_frames = vocab.durations if max_word_frames is None else max_word_frames
+        if vocab.durations < 1 or vocab.durations != max_word_frames:
+            raise ValueError(f"{self.name}: the vocabulary has {vocab.durations} duration ids, the format needs "
+                             f"max_word_frames={max_word_frames}: build the vocabulary with "
+                             f"durations=WordTimed.durations(max_word_frames=...)")
+        self.max_word_frames = max_word_frames
+
+    @staticmethod
+    def durations(max_word_frames: int | None = None, **options) -> int:
+        """48 frames by default (0.96 s at 50 Hz: the corpus's longest word, with its pause, lasts 41)."""
+        max_word_frames = 48 if max_word_frames is None else max_word_frames
+        if not isinstance(max_word_frames, int) or max_word_frames < 1:
+            raise ValueError(f"word_timed: max_word_frames must be an integer >= 1, got {max_word_frames!r}")
+        return max_word_frames
+
+    def _alignment(self, turn: Turn) -> list[tuple[int, int]]:
+        """The words to read aloud: up to the last word with frames (words after it have nothing to say)."""
+        if turn.reply_alignment is None:
+            if turn.reply_codes.shape[1]:
+                raise ValueError(f"{self.name}: the turn has reply speech but no reply_alignment (text ids and "
+                                 "frames per word); give the datamodule `align_with` (a character CTC judge) to "
+                                 "time the words")
+            return []
+        words = []
+        for ids, frames in turn.reply_alignment:  # a word without text is more of the word before it
+            if words and not ids:
+                words[-1] = (words[-1][0], words[-1][1] + frames)
+            else:
+                words.append((ids, frames))
+        if turn.reply_ids and words and not words[0][0] and words[0][1]:
+            raise ValueError(f"{self.name}: the reply's speech starts {words[0][1]} frames before its first word; "
+                             "give every word of the alignment at least one text id")
+        while words and not words[-1][1]:
+            words.pop()
+        return words
+
+    def _write_reply(self, writer: _Writer, turn: Turn) -> None:
+        writer.special("<think>")
+        writer.add(turn.thought_ids, THOUGHT)
+        writer.special("</think>")
+        writer.add(turn.reply_ids, REPLY_TEXT)
+        writer.special("<speak>")
+        done_ids = done_frames = 0
+        for ids, frames in self._alignment(turn):
+            writer.add(turn.reply_ids[done_ids: done_ids + ids], READ_ALOUD)
+            for start in range(done_frames, done_frames + frames, self.max_word_frames):
+                end = min(start + self.max_word_frames, done_frames + frames)
+                writer.add([self.vocab.duration_id(end - start)], DURATION)
+                writer.speech(turn.reply_codes[:, start:end], SPEECH)
+            done_ids, done_frames = done_ids + ids, done_frames + frames
+
+    def _read_reply(self, cursor: _Cursor, parts: _Parts) -> None:
+        cursor.take("<think>")
+        cursor.text(parts.thought)
+        cursor.take("</think>")
+        cursor.text(parts.reply)
+        cursor.take("<speak>")
+        spoken = []  # the reply's ids as read aloud: they must be the reply's own
+        try:
+            while not cursor.done() and (self.vocab.is_text(cursor.ids[cursor.pos]) or
+                                         self.vocab.is_duration(cursor.ids[cursor.pos])):
+                self._read_word(cursor, parts, spoken)
+        except _Stop:
+            parts.alignment.clear()  # read aloud only in part: no alignment of the whole reply
+            raise
+        if not parts.alignment:
+            return  # not read aloud at all: a reply without speech
+        if len(spoken) < len(parts.reply):
+            parts.alignment.append((len(parts.reply) - len(spoken), 0))  # the words after the speech ended
+
+    def _read_word(self, cursor: _Cursor, parts: _Parts, spoken: list[int]) -> None:
+        """One word read aloud: its text ids, then duration ids each followed by exactly that many frames."""
+        word_start, ids, frames = cursor.pos, len(spoken), 0
+        cursor.text(spoken)
+        if spoken != parts.reply[:len(spoken)]:
+            raise _Stop(f"the words read aloud from position {word_start} are not the reply text's")
+        while not cursor.done() and self.vocab.is_duration(cursor.ids[cursor.pos]):
+            at, wanted = cursor.pos, int(self.vocab.duration_frames(cursor.ids[cursor.pos]))
+            cursor.pos += 1
+            cursor.speech(parts.speech)  # a partial frame stops here, with the whole frames before it kept
+            got = parts.speech[-1].shape[1]
+            frames += got
+            if got != wanted:
+                raise _Stop(f"the duration id at position {at} says {wanted} frames, {got} follow")
+        parts.alignment.append((len(spoken) - ids, frames))
+
+
 FORMATS = {"think_then_speak": ThinkThenSpeak, "think_while_speaking": ThinkWhileSpeaking,
-           "text_guided": TextGuided, "word_aligned": WordAligned}
+           "text_guided": TextGuided, "word_aligned": WordAligned, "word_timed": WordTimed}
 
 
 def build_format(name: str, vocab: JointVocab, **kwargs) -> Format:

@@ -40,6 +40,7 @@ from functools import partial
 
 import torch
 
+from s2s.lm.batching import word_runs
 from s2s.lm.fast_decode import fast_decoder
 from s2s.lm.formats import (
     REPLY_TEXT,
@@ -388,8 +389,83 @@ class TextGuidedPhases(WordAlignedPhases):
         state.text_ended |= not self._frame_due(state)  # a new frame where a reply id was due: no text left
 
 
+@dataclass
+class TimedState(PhaseState):
+    """Where a word_timed reply stands: its reply ids (to read aloud), how many are read, the frames owed."""
+
+    reply: list[int] = field(default_factory=list)  # the reply text's ids, as written
+    read_tokens: int = 0  # reply ids read aloud so far
+    frames_due: int = 0  # frames the last duration id still asks for
+    word_open: bool = False  # the last id was a word read aloud: its frames (or the next word) must follow
+    last_duration: int = 0  # frames the last duration id said
+
+
+class WordTimedPhases(ThinkThenSpeakPhases):
+    """Think-then-speak up to <speak>; then the reply read aloud: words, durations and exactly their frames.
+
+    After <speak> only the reply's own next id may be read (so what is said
+    is what was written); after any read id, a duration d (at most the
+    frames left under the cap) or the next id; after a duration, exactly d
+    frames, then another duration only if d was the longest (a long word
+    is cut into whole chunks first, as `WordTimed.build` cuts it); <eot>
+    anywhere but right after a read word (the words after the last frame
+    have no speech; the generation loop reads them all while the cap
+    allows). A reply without text may speak without words (durations
+    straight after <speak>), as `WordTimed.build` writes it.
+    """
+
+    format_name = "word_timed"
+
+    @property
+    def duration_mask(self) -> torch.Tensor:
+        """BoolTensor [V]: every duration id."""
+        return self._mask(self.vocab.duration_range)
+
+    def start(self) -> TimedState:
+        return TimedState()
+
+    def allowed_mask(self, state: TimedState) -> torch.Tensor:
+        vocab = self.vocab
+        if state.phase != SPEECH:
+            return super().allowed_mask(state)
+        inside = self._speech_mask(state)
+        if inside is not None:
+            return inside
+        if state.frames_due:
+            return self._mask(vocab.speech_range(0))
+        frames_left = self.max_speech_frames - state.speech_tokens // vocab.num_codebooks
+        unread = state.read_tokens < len(state.reply)
+        allowed = []
+        if unread and frames_left:
+            allowed.append(state.reply[state.read_tokens])
+        # A word's first duration, or one more after a whole chunk (a word longer than one duration says).
+        first = state.word_open or (not state.reply and not state.speech_tokens)
+        if frames_left and (first or state.last_duration == vocab.durations):
+            start = vocab.duration_range.start
+            allowed.append(range(start, start + min(frames_left, vocab.durations)))
+        if not state.word_open:  # the words not yet read have no speech (the loop reads them all)
+            allowed.append(vocab.eot)
+        return self._mask(*allowed)
+
+    def _advance(self, state: TimedState, token: int) -> None:
+        vocab = self.vocab
+        if state.phase == REPLY_TEXT and vocab.is_text(token):
+            state.reply.append(token)
+        if state.phase != SPEECH or token == vocab.eot:
+            super()._advance(state, token)
+        elif vocab.is_text(token):
+            state.read_tokens, state.word_open = state.read_tokens + 1, True
+        elif vocab.is_duration(token):
+            state.frames_due, state.word_open = int(vocab.duration_frames(token)), False
+            state.last_duration = state.frames_due
+        else:
+            state.speech_tokens += 1
+            if state.speech_tokens % vocab.num_codebooks == 0:
+                state.frames_due -= 1
+
+
 PHASE_MACHINES = {"think_then_speak": ThinkThenSpeakPhases, "think_while_speaking": ThinkWhileSpeakingPhases,
-                  "text_guided": TextGuidedPhases, "word_aligned": WordAlignedPhases}
+                  "text_guided": TextGuidedPhases, "word_aligned": WordAlignedPhases, "word_timed": WordTimedPhases}
 
 
 def phase_machine(format: Format, device: torch.device | str = "cpu", **caps) -> PhaseMachine:
@@ -549,7 +625,7 @@ def stream(model, prompt_ids: torch.Tensor, codec=None, frames_per_chunk: int = 
     speak. The thought closes at once. In word_aligned, each time the model
     ends a word (it writes text or <eot>) the next word is written for it, so
     it speaks exactly these words, timed as it likes; after the last, its next
-    text id becomes <eot>. In think_then_speak the whole reply text is
+    text id becomes <eot>. In think_then_speak and word_timed the whole reply text is
     written for it, then `<speak>`. Voice conversion is this after a
     recogniser (`s2s/style/convert.py`).
 
@@ -572,8 +648,8 @@ def stream(model, prompt_ids: torch.Tensor, codec=None, frames_per_chunk: int = 
     if heard_ids and (heard is None or len(heard) != heard_ids):
         raise ValueError(f"the prompt holds {heard_ids} <heard> ids, so it needs the HeardQuestion of as many "
                          f"segments (got {'none' if heard is None else len(heard)}); make both with the pipeline")
-    if say is not None and model.format.name not in ("word_aligned", "think_then_speak"):
-        raise ValueError(f"reading words aloud (say) needs a word_aligned or think_then_speak model, not "
+    if say is not None and model.format.name not in ("word_aligned", "think_then_speak", "word_timed"):
+        raise ValueError(f"reading words aloud (say) needs a word_aligned, think_then_speak or word_timed model, not "
                          f"{model.format.name}: its reply text must come before the speech that says it")
     return _events(model, prompt_ids, codec, frames_per_chunk, machine, sample, start_s, heard, calculator, say,
                    fast)
@@ -613,8 +689,11 @@ def _events(model, prompt_ids: torch.Tensor, codec, frames_per_chunk: int, machi
     state, generated = machine.start(), []
     forced, calculator_calls = [], 0  # ids the calculator wrote, taken before the model samples again
     words = [list(word) for word in say if word] if say is not None else None  # words still to read aloud
-    if words is not None and model.format.name == "think_then_speak":  # no thought, all the words, then speak
+    if words is not None and model.format.name in ("think_then_speak", "word_timed"):  # all the words, then speak
         forced, words = [vocab.end_think, *(i for word in words for i in word), vocab.speak], None
+    # word_timed: after <speak>, the reply's words are read aloud: each is written for the model, which then
+    # gives its duration and exactly that many frames.
+    reading = None
     texts = {THOUGHT: _TextStream(model.tokenizer), REPLY_TEXT: _TextStream(model.tokenizer)}
     frame, frames = [], []  # codes of the frame being written; whole frames not yet decoded
     first_audio_ms = None
@@ -637,6 +716,8 @@ def _events(model, prompt_ids: torch.Tensor, codec, frames_per_chunk: int, machi
     with codec.streaming(1) if codec is not None else nullcontext():
         while state.phase != DONE:
             allowed = machine.allowed_mask(state)
+            if reading is not None and not forced:
+                forced, allowed = read_aloud(machine, state, allowed, reading)
             if forced and bool(allowed[forced[0]]):
                 token = forced.pop(0)
             elif words is not None and state.phase == THOUGHT:
@@ -648,8 +729,10 @@ def _events(model, prompt_ids: torch.Tensor, codec, frames_per_chunk: int, machi
             machine.advance(state, token)
             generated.append(token)
             pending.append(token)
+            if model.format.name == "word_timed" and token == vocab.speak:  # the words to read, fed a word a step
+                reading = word_runs(model.tokenizer, state.reply)
 
-            if vocab.is_text(token):  # every machine's phase after a text id is its part: THOUGHT or REPLY_TEXT
+            if vocab.is_text(token) and state.phase in texts:  # words read aloud (word_timed) are not new text
                 piece = texts[state.phase].push(token)
                 if piece:
                     yield SEGMENT_NAMES[state.phase], piece
@@ -684,6 +767,20 @@ def _events(model, prompt_ids: torch.Tensor, codec, frames_per_chunk: int, machi
                         thought=texts[THOUGHT].text, reply_text=texts[REPLY_TEXT].text, capped=state.capped,
                         first_audio_ms=first_audio_ms, total_ms=1000 * total_s,
                         tokens_per_s=len(generated) / total_s, calculator_calls=calculator_calls)
+
+
+def read_aloud(machine: WordTimedPhases, state: TimedState, allowed: torch.Tensor,
+               reading: list[list[int]]) -> tuple[list[int], torch.Tensor]:
+    """How word_timed generation reads its reply aloud, at one step: (ids to write for the model, the ids it may
+    choose from). Between words (after <speak> or a word's frames) the next word of `reading` (the reply's
+    words, consumed) is written for it, or <eot> when none is left; right after a word only a duration may
+    come, where the caps leave one. Elsewhere nothing changes."""
+    if state.frames_due or state.speech_tokens % machine.vocab.num_codebooks:
+        return [], allowed  # inside a word's frames
+    if state.word_open:  # a word was just read: its duration comes next
+        durations = allowed & machine.duration_mask
+        return [], durations if bool(durations.any()) else allowed
+    return (reading.pop(0) if reading else [machine.vocab.eot]), allowed
 
 
 def _next_word(words: list[list[int]], allowed: torch.Tensor, vocab) -> tuple[list[int], int]:

@@ -20,6 +20,7 @@ thought, and each modality's weight means the same whatever the lengths.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import os
 from pathlib import Path
 
@@ -39,7 +40,7 @@ from s2s.lm.batching import (
     tokenize,
     word_token_counts,
 )
-from s2s.lm.formats import REPLY_TEXT, SEGMENT_NAMES, SPEECH, THOUGHT, Turn, build_format
+from s2s.lm.formats import DURATION, FORMATS, READ_ALOUD, REPLY_TEXT, SEGMENT_NAMES, SPEECH, THOUGHT, Turn, build_format
 from s2s.lm.hearing import HeardAdapter, HeardQuestion, Hearing
 from s2s.lm.text_tokenizer import load_text_tokenizer, train_text_tokenizer
 from s2s.lm.vocab import JointVocab
@@ -58,6 +59,7 @@ def _segment_modality() -> torch.Tensor:
     """Segment label -> modality, for positions that hold content (markers and the prompt get NO_LOSS)."""
     table = torch.full((len(SEGMENT_NAMES),), NO_LOSS, dtype=torch.long)
     table[THOUGHT], table[REPLY_TEXT], table[SPEECH] = THOUGHT_LOSS, REPLY_TEXT_LOSS, SPEECH_LOSS
+    table[DURATION] = SPEECH_LOSS  # how long a word is said is part of saying it
     return table
 
 
@@ -69,6 +71,8 @@ def target_modality(ids: torch.Tensor, segment: torch.Tensor, vocab: JointVocab)
     `</think>`, `<speak>`, `<eot>` ...) counts with the stream it closes: the
     modality of the last thought, reply text or speech before it. The first,
     `<think>`, closes nothing and opens the thought, so it counts there.
+    Reply words read aloud (word_timed) are never targets: generation writes
+    them from the reply text, so predicting them would teach nothing used.
     """
     positions = torch.arange(ids.shape[1], device=ids.device).expand_as(ids)
     prompt_marker = (ids == vocab.end_question) | (ids == vocab.end_voice)
@@ -77,7 +81,7 @@ def target_modality(ids: torch.Tensor, segment: torch.Tensor, vocab: JointVocab)
     own = _segment_modality().to(ids.device)[segment]
     last_content = torch.where(own != NO_LOSS, positions, -1).cummax(dim=1).values
     carried = torch.where(last_content >= 0, own.gather(1, last_content.clamp(min=0)), THOUGHT_LOSS)
-    return torch.where(in_reply, carried, NO_LOSS)[:, 1:]
+    return torch.where(in_reply & (segment != READ_ALOUD), carried, NO_LOSS)[:, 1:]
 
 
 def build_backbone(backbone: str | None, backbone_config: dict | None, vocab_size: int) -> PreTrainedModel:
@@ -150,7 +154,10 @@ class SpeechReasoningLM(L.LightningModule):
         self.val_accuracy = AnswerAccuracy()
         self.tokenizer = self._text_tokenizer(tokenizer or backbone, tokenizer_train_manifest, tokenizer_vocab_size)
         speech = load_codec(codec, **({} if num_codebooks is None else {"num_codebooks": num_codebooks}))
-        self.vocab = JointVocab(len(self.tokenizer), speech.num_codebooks, speech.codebook_size)
+        if format not in FORMATS:
+            raise ValueError(f"unknown sequence format {format!r}; choose one of {', '.join(FORMATS)}")
+        durations = FORMATS[format].durations(**(format_options or {}))  # word_timed's word lengths
+        self.vocab = JointVocab(len(self.tokenizer), speech.num_codebooks, speech.codebook_size, durations)
         self.format = build_format(format, self.vocab, **(format_options or {}))
         self.backbone = build_backbone(backbone, backbone_config, self.vocab.size)
         self.hearing = self.adapter = None
@@ -166,13 +173,20 @@ class SpeechReasoningLM(L.LightningModule):
     def init_from(self, folder: str | os.PathLike) -> None:
         """Start from the backbone and adapter of a saved model (fine-tuning: the shipped model, say, with new
         data or weights); everything else comes from this model's own arguments, which must give the same
-        vocabulary and architecture."""
+        vocabulary and architecture, or the same vocabulary with more duration ids (a think-then-speak model
+        fine-tuned into word_timed: the new ids, last in the vocabulary, keep this model's fresh rows)."""
         source = SpeechReasoningLM.from_folder(folder)
-        if source.vocab != self.vocab:
+        grown = source.vocab.durations < self.vocab.durations and \
+            dataclasses.replace(source.vocab, durations=self.vocab.durations) == self.vocab
+        if source.vocab != self.vocab and not grown:
             raise ValueError(f"init_from {folder}: its vocabulary {source.vocab} differs from this model's "
                              f"{self.vocab}; use its tokenizer, codec and num_codebooks")
+        weights, own = source.backbone.state_dict(), self.backbone.state_dict()
+        for name, tensor in weights.items():
+            if grown and name in own and tensor.shape[0] == source.vocab.size and own[name].shape[0] == self.vocab.size:
+                weights[name] = torch.cat([tensor, own[name][source.vocab.size:]])  # embedding and output rows
         try:
-            self.backbone.load_state_dict(source.backbone.state_dict())
+            self.backbone.load_state_dict(weights)
             if self.adapter is not None and source.adapter is not None:
                 self.adapter.load_state_dict(source.adapter.state_dict())
         except RuntimeError as error:

@@ -3,13 +3,15 @@
 One embedding table and one output layer serve text and speech, so every
 token the model reads or writes needs one id. The ids are laid out in blocks:
 
-    0            T            T+S              T+S+C                    T+S+K*C = size
-    |  text ids  |  specials  |  codebook 0    |  codebook 1  | ... |  codebook K-1  |
-    |<--- T ---->|<--- S ---->|<----- C ------>|<---- C ----->|     |<----- C ------>|
+    0            T            T+S              T+S+C                    T+S+K*C              size
+    |  text ids  |  specials  |  codebook 0    |  codebook 1  | ... |  codebook K-1  | durations |
+    |<--- T ---->|<--- S ---->|<----- C ------>|<---- C ----->|     |<----- C ------>|<--- D --->|
 
     T = text_vocab_size (the text tokenizer's ids, unchanged, so its ids need no mapping)
     S = len(SPECIAL_TOKENS)
     C = codebook_size, K = num_codebooks
+    D = durations: "the next word lasts n frames", n = 1..D (only the word_timed format has them;
+        they come last, so a vocabulary without them keeps every other id)
 
 Code `c` of codebook `k` has id `T + S + k * C + c`. Each codebook has its own
 block (rather than sharing one block of C ids) so an id alone says which
@@ -73,12 +75,15 @@ class JointVocab:
     text_vocab_size: int  # T: text ids are 0 .. T-1
     num_codebooks: int  # K
     codebook_size: int  # C: codes are 0 .. C-1
+    durations: int = 0  # D: duration ids for words of 1 .. D frames (word_timed), none by default
 
     def __post_init__(self) -> None:
         for name in ("text_vocab_size", "num_codebooks", "codebook_size"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"JointVocab needs a positive integer {name}, got {value!r}")
+        if not isinstance(self.durations, int) or self.durations < 0:
+            raise ValueError(f"JointVocab needs an integer durations >= 0, got {self.durations!r}")
 
     pad = _special("<pad>")
     eot = _special("<eot>")
@@ -98,6 +103,11 @@ class JointVocab:
     @property
     def size(self) -> int:
         """Number of ids: the rows of the embedding table."""
+        return self.speech_end + self.durations
+
+    @property
+    def speech_end(self) -> int:
+        """One past the last speech id: where the duration ids start."""
         return self.speech_start + self.num_codebooks * self.codebook_size
 
     @property
@@ -116,7 +126,7 @@ class JointVocab:
     def speech_range(self, codebook: int | None = None) -> range:
         """Ids of one codebook, or of all speech when `codebook` is None."""
         if codebook is None:
-            return range(self.speech_start, self.size)
+            return range(self.speech_start, self.speech_end)
         if not 0 <= codebook < self.num_codebooks:
             raise ValueError(f"codebook must lie in [0, {self.num_codebooks}), got {codebook}")
         start = self.speech_start + codebook * self.codebook_size
@@ -146,10 +156,28 @@ class JointVocab:
 
     def speech_code(self, ids):
         """(codebook, code) of speech ids; ints or LongTensors. Raises if any id is not speech."""
-        if not _all_within(ids, self.speech_start, self.size):
-            raise ValueError(f"speech ids must lie in [{self.speech_start}, {self.size}), got {_span(ids)}")
+        if not _all_within(ids, self.speech_start, self.speech_end):
+            raise ValueError(f"speech ids must lie in [{self.speech_start}, {self.speech_end}), got {_span(ids)}")
         offset = ids - self.speech_start
         return offset // self.codebook_size, offset % self.codebook_size
+
+    # ------------------------------------------------------------------ duration ids
+    @property
+    def duration_range(self) -> range:
+        return range(self.speech_end, self.size)
+
+    def duration_id(self, frames):
+        """The id that says "the next word lasts `frames` frames" (1 .. durations); int or LongTensor."""
+        if not _all_within(frames, 1, self.durations + 1):
+            raise ValueError(f"a word's frames must lie in [1, {self.durations}] for a duration id, got "
+                             f"{_span(frames)}" + ("" if self.durations else " (this vocabulary has no durations)"))
+        return self.speech_end + frames - 1
+
+    def duration_frames(self, ids):
+        """The frames a duration id stands for; int or LongTensor. Raises if any id is not a duration."""
+        if not _all_within(ids, self.speech_end, self.size):
+            raise ValueError(f"duration ids must lie in [{self.speech_end}, {self.size}), got {_span(ids)}")
+        return ids - self.speech_end + 1
 
     # ------------------------------------------------------------------ masks
     def is_text(self, ids):
@@ -163,6 +191,9 @@ class JointVocab:
         span = self.speech_range(codebook)
         return _within(ids, span.start, span.stop)
 
+    def is_duration(self, ids):
+        return _within(ids, self.speech_end, self.size)
+
     def describe(self, id_: int) -> str:
         """A short human name of one id, for error messages: "text 17", "<think>", "codebook 2 code 5"."""
         id_ = int(id_)
@@ -173,13 +204,16 @@ class JointVocab:
         if self.is_speech(id_):
             codebook, code = self.speech_code(id_)
             return f"codebook {codebook} code {code}"
+        if self.is_duration(id_):
+            return f"duration {self.duration_frames(id_)} frames"
         return f"id {id_} (outside the vocabulary of {self.size})"
 
     # ------------------------------------------------------------------ saving
     def to_dict(self) -> dict:
         """Plain JSON/YAML data, saved beside the weights; the special tokens are kept to catch a mismatch."""
         return {"text_vocab_size": self.text_vocab_size, "num_codebooks": self.num_codebooks,
-                "codebook_size": self.codebook_size, "special_tokens": list(SPECIAL_TOKENS)}
+                "codebook_size": self.codebook_size, "durations": self.durations,
+                "special_tokens": list(SPECIAL_TOKENS)}
 
     @classmethod
     def from_dict(cls, data: dict) -> JointVocab:
@@ -187,4 +221,5 @@ class JointVocab:
         if saved != SPECIAL_TOKENS:
             raise ValueError(f"the saved vocabulary has special tokens {saved}, this code has {SPECIAL_TOKENS}: "
                              "the ids would not match; load it with the s2s version that saved it")
-        return cls(int(data["text_vocab_size"]), int(data["num_codebooks"]), int(data["codebook_size"]))
+        return cls(int(data["text_vocab_size"]), int(data["num_codebooks"]), int(data["codebook_size"]),
+                   int(data.get("durations", 0)))  # saved before durations existed: none

@@ -4,9 +4,11 @@ import torch
 
 from s2s.lm.draw import draw
 from s2s.lm.formats import (
+    DURATION,
     FORMATS,
     QUESTION_AUDIO,
     QUESTION_TEXT,
+    READ_ALOUD,
     REPLY_TEXT,
     SPECIAL,
     SPEECH,
@@ -18,13 +20,14 @@ from s2s.lm.formats import (
     ThinkWhileSpeaking,
     Turn,
     WordAligned,
+    WordTimed,
     build_format,
 )
 from s2s.lm.patterns import FlatPattern
 from s2s.lm.vocab import JointVocab
 
 K = 3
-VOCAB = JointVocab(text_vocab_size=50, num_codebooks=K, codebook_size=16)
+VOCAB = JointVocab(text_vocab_size=50, num_codebooks=K, codebook_size=16, durations=4)  # word_timed: words of <= 4
 
 # Small chunk sizes so short turns still cross several chunks; the defaults too.
 FORMAT_CASES = {
@@ -34,6 +37,7 @@ FORMAT_CASES = {
     "text_guided": TextGuided(VOCAB, offset_tokens=2, text_chunk_tokens=1, speech_chunk_frames=2),
     "text_guided_default": TextGuided(VOCAB),
     "word_aligned": WordAligned(VOCAB),
+    "word_timed": WordTimed(VOCAB),  # words of more than 4 frames take two duration ids
 }
 # (thought ids, reply ids, reply frames): empty texts, one frame, thought longer or shorter than speech, no speech.
 SIZES = [(0, 0, 1), (0, 3, 1), (1, 1, 1), (12, 2, 2), (2, 1, 15), (25, 9, 23), (3, 2, 0)]
@@ -71,6 +75,10 @@ def check_segments(sequence, turn: Turn) -> None:
     for label, expected in ((THOUGHT, turn.thought_ids), (REPLY_TEXT, turn.reply_ids),
                             (QUESTION_TEXT, turn.question_text_ids or [])):
         assert ids[segment == label].tolist() == expected
+    spoken = ids[segment == READ_ALOUD].tolist()  # word_timed reads the reply again, just before its speech
+    assert spoken == turn.reply_ids[:len(spoken)] and VOCAB.is_duration(ids[segment == DURATION]).all()
+    if spoken:
+        assert int(VOCAB.duration_frames(ids[segment == DURATION]).sum()) == turn.reply_codes.shape[1]
     flat = FlatPattern(VOCAB)
     for label, codes in ((SPEECH, turn.reply_codes), (QUESTION_AUDIO, turn.question_codes),
                          (VOICE, turn.voice_codes)):
@@ -84,13 +92,16 @@ def check_segments(sequence, turn: Turn) -> None:
 
 
 def test_registry_and_build_format():
-    assert set(FORMATS) == {"think_then_speak", "think_while_speaking", "text_guided", "word_aligned"}
+    assert set(FORMATS) == {"think_then_speak", "think_while_speaking", "text_guided", "word_aligned", "word_timed"}
     assert all(FORMATS[name](VOCAB).name == name for name in FORMATS)
     assert build_format("text_guided", VOCAB, offset_tokens=7).offset_tokens == 7
     with pytest.raises(ValueError, match="choose one of think_then_speak"):
         build_format("interleaved", VOCAB)
     with pytest.raises(ValueError, match="at least 1"):
         build_format("think_while_speaking", VOCAB, speech_chunk_frames=0)
+    assert [FORMATS[name].durations() for name in FORMATS] == [0, 0, 0, 0, 48]
+    with pytest.raises(ValueError, match="has 0 duration ids.*max_word_frames=4"):
+        WordTimed(JointVocab(50, K, 16), max_word_frames=4)
 
 
 def test_turn_equality_sees_every_field():
@@ -201,6 +212,34 @@ def test_word_aligned_needs_an_alignment_that_covers_the_reply():
                  reply_codes=torch.zeros(K, 4, dtype=torch.long), reply_alignment=bad)
 
 
+def test_word_timed_reads_each_word_aloud_with_its_length_then_exactly_its_frames():
+    fmt = WordTimed(VOCAB)
+    turn = make_turn(0, thought=1, reply=4, frames=7, question_len=0)
+    turn.reply_alignment = [(1, 2), (2, 0), (1, 5)]  # the middle word has no frames: it runs into the next
+    f = "S0 S1 S2"
+    assert draw(fmt.build(turn), VOCAB) == (
+        f"<question> </question> <think> t </think> r r r r <speak> w d2 {f} {f} w w w d4 {f} {f} {f} {f} d1 {f} <eot>")
+    back = fmt.parse(fmt.build(turn))
+    assert back == turn and back.reply_alignment == [(1, 2), (3, 5)]
+    ids = fmt.build(turn).ids.tolist()
+    speak = ids.index(VOCAB.speak)
+    misread = ids[:speak + 1] + [(ids[speak + 1] + 1) % 50] + ids[speak + 2:]
+    assert "are not the reply text's" in parse_error(fmt, misread)
+    short = ids[:speak + 2] + [VOCAB.duration_id(3)] + ids[speak + 3:]  # says 3 frames, 2 follow
+    assert "says 3 frames, 2 follow" in parse_error(fmt, short)
+    unread = ids[:ids.index(VOCAB.duration_id(4)) - 3] + [VOCAB.eot]  # speech stopped after the first word
+    cut = fmt.parse(torch.tensor(unread))  # a layout of its own: the words after the last frame are not read
+    assert torch.equal(cut.reply_codes, turn.reply_codes[:, :2]) and cut.reply_alignment == [(1, 2), (3, 0)]
+    assert "position" in parse_error(fmt, unread[:-1] + [ids[speak + 2], VOCAB.eot])  # a word read, unspoken
+    lead = Turn(question_text_ids=[1], thought_ids=[], reply_ids=[1], reply_codes=torch.zeros(K, 2, dtype=torch.long),
+                reply_alignment=[(0, 2), (1, 0)])
+    with pytest.raises(ValueError, match="starts 2 frames before its first word"):
+        fmt.build(lead)
+    with pytest.raises(ValueError, match="no reply_alignment"):
+        fmt.build(Turn(question_text_ids=[1], thought_ids=[], reply_ids=[1],
+                       reply_codes=torch.zeros(K, 2, dtype=torch.long)))
+
+
 def test_a_row_without_speech_ends_where_its_speech_would_begin():
     turn = make_turn(2, thought=2, reply=3, frames=4, question_len=0)
     turn.reply_alignment = [(2, 1), (1, 3)]
@@ -208,6 +247,8 @@ def test_a_row_without_speech_ends_where_its_speech_would_begin():
         "<question> </question> <think> t t </think> r r r <speak>")
     assert draw(WordAligned(VOCAB).build_without_speech(turn), VOCAB) == (
         "<question> </question> <think> t t </think> r r")  # the first word; its speech would come next
+    assert draw(WordTimed(VOCAB).build_without_speech(turn), VOCAB) == (
+        "<question> </question> <think> t t </think> r r r <speak>")  # as think-then-speak: reading comes next
 
 
 @pytest.mark.parametrize("voice", [True, False])
@@ -291,7 +332,8 @@ def test_not_strict_drops_a_trailing_partial_frame_and_reads_up_to_the_first_eot
 
 def test_not_strict_returns_the_thought_so_far_when_generation_stops_early():
     turn = make_turn(7, thought=6, reply=3, frames=4)
-    for fmt in (ThinkThenSpeak(VOCAB), ThinkWhileSpeaking(VOCAB), TextGuided(VOCAB), WordAligned(VOCAB)):
+    for fmt in (ThinkThenSpeak(VOCAB), ThinkWhileSpeaking(VOCAB), TextGuided(VOCAB), WordAligned(VOCAB),
+                WordTimed(VOCAB)):
         ids = fmt.build(turn).ids.tolist()
         stop = ids.index(VOCAB.think) + 1 + 2  # <think> and two thought ids
         partial = fmt.parse(torch.tensor(ids[:stop]), strict=False)

@@ -9,8 +9,10 @@ import torch
 from s2s.codecs import STREAM_TOLERANCE, load_codec
 from s2s.codecs.tiny.codec import TinyCodec, save_net
 from s2s.codecs.tiny.model import TinyCodecConfig, TinyCodecNet
+from s2s.lm.batching import word_runs
 from s2s.lm.formats import (
     FORMATS,
+    READ_ALOUD,
     REPLY_TEXT,
     SPEECH,
     THOUGHT,
@@ -19,6 +21,7 @@ from s2s.lm.formats import (
     ThinkWhileSpeaking,
     Turn,
     WordAligned,
+    WordTimed,
     build_format,
 )
 from s2s.lm.generate import (
@@ -27,6 +30,7 @@ from s2s.lm.generate import (
     build_prompt,
     generate,
     phase_machine,
+    read_aloud,
     sample_next,
     stream,
 )
@@ -43,7 +47,8 @@ TEXTS = [{"question": "what is twelve times three", "thought": "12 × 3 = 36.", 
 FORMAT_OPTIONS = {"think_then_speak": {},
                   "think_while_speaking": {"thought_chunk_tokens": 4, "speech_chunk_frames": 2},
                   "text_guided": {"offset_tokens": 2, "text_chunk_tokens": 1, "speech_chunk_frames": 2},
-                  "word_aligned": {}}
+                  "word_aligned": {},
+                  "word_timed": {"max_word_frames": 3}}
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +82,9 @@ def lms(lm, codec_dir, tokenizer_dir) -> dict[str, SpeechReasoningLM]:
     for name, options in FORMAT_OPTIONS.items():
         models[name] = SpeechReasoningLM(backbone_config=TINY_LLAMA, tokenizer=tokenizer_dir, codec=codec_dir,
                                          format=name, format_options=options).eval()
-        models[name].backbone.load_state_dict(lm.backbone.state_dict())
+        own = models[name].backbone.state_dict()  # word_timed has duration rows after lm's: they stay its own
+        models[name].backbone.load_state_dict({key: torch.cat([value, own[key][value.shape[0]:]])
+                                               for key, value in lm.backbone.state_dict().items()})
     return models
 
 
@@ -261,7 +268,8 @@ def every_path(machine) -> dict[tuple[int, ...], list[int]]:
     """Every reply a machine lets through -> the phases it capped, walking every legal id with one text id and
     one code per codebook standing for all (the masks treat each range alike); no path may get stuck."""
     vocab = machine.vocab
-    stand_ins = [0, *vocab.special_range, *(vocab.speech_id(k, 0) for k in range(vocab.num_codebooks))]
+    stand_ins = [0, *vocab.special_range, *(vocab.speech_id(k, 0) for k in range(vocab.num_codebooks)),
+                 *vocab.duration_range]
     finished = {}
 
     def walk(state, ids: tuple[int, ...]) -> None:
@@ -330,6 +338,72 @@ def test_word_aligned_allows_exactly_the_layouts_of_every_alignment_within_its_c
         assert sum(f for _, f in turn.reply_alignment or [(0, 0)]) == built[ids][2]
 
 
+@pytest.mark.parametrize("caps", [(1, 2, 3), (0, 3, 2), (1, 0, 1)])
+def test_word_timed_allows_exactly_the_layouts_of_every_alignment_within_its_caps(caps):
+    """Every path through the word_timed machine is the build of a turn with some word timing within the caps
+    (words of 1+ ids; 2 frames at most per duration id, so a 3-frame word takes two), and every build is a path."""
+    fmt = WordTimed(JointVocab(text_vocab_size=3, num_codebooks=2, codebook_size=2, durations=2))
+    vocab, prompt = fmt.vocab, build_prompt(fmt, question_text_ids=[1])
+
+    def alignments(ids: int, frames: int):  # every list of words (ids >= 1, frames >= 0) covering both
+        if ids == 0:
+            yield [(0, frames)] if frames else []
+            return
+        for n in range(1, ids + 1):
+            for f in range(frames + 1):
+                for rest in alignments(ids - n, frames - f):
+                    if n == ids and frames - f:
+                        continue  # no frames after the last word
+                    yield [(n, f), *rest]
+
+    built = {}
+    for t, r, f in [(t, r, f) for t in range(caps[0] + 1) for r in range(caps[1] + 1) for f in range(caps[2] + 1)]:
+        for alignment in alignments(r, f):
+            turn = Turn(question_text_ids=[1], thought_ids=[0] * t, reply_ids=[0] * r,
+                        reply_codes=torch.zeros(vocab.num_codebooks, f, dtype=torch.long),
+                        reply_alignment=alignment or None)
+            built[tuple(fmt.build(turn).ids.tolist()[len(prompt):])] = (t, r, f)
+    machine = phase_machine(fmt, **dict(zip(CAPS, caps)))
+    finished = every_path(machine)
+    assert set(finished) == set(built) and len(built) > 2
+    assert all(capped == at_caps(built[ids], caps) for ids, capped in finished.items())
+    for ids in finished:
+        turn = fmt.parse(torch.tensor(prompt.tolist() + list(ids)))  # strict
+        assert turn.reply_codes.shape[1] == built[ids][2]
+
+
+def test_word_timed_reads_aloud_the_reply_it_wrote_each_word_in_one_step(lms, codec):
+    """The model writes the reply text; the loop then writes each word for it (fed in one forward with the
+    duration it picks), and each word gets exactly the frames its duration says."""
+    lm, tokenizer = lms["word_timed"], lms["word_timed"].tokenizer
+    reply_ids = tokenizer.encode("Nine is larger.")
+    turn = Turn(question_codes=question(9), thought_ids=tokenizer.encode("9 > 7."), reply_ids=reply_ids,
+                reply_codes=question(10, frames=7), reply_alignment=[(1, 3), (1, 1), (len(reply_ids) - 2, 3)])
+    built, prompt = lm.format.build(turn), build_prompt(lm.format, question_codes=turn.question_codes)
+    wanted = built.ids[len(prompt):].tolist()
+    calls = []
+    handle = lm.backbone.get_output_embeddings().register_forward_hook(lambda *args: calls.append(1))
+    try:
+        with scripted(lm, wanted):
+            events = list(stream(lm, prompt, codec=codec, frames_per_chunk=1, temperature=0))
+    finally:
+        handle.remove()
+    reply = events[-1][1]
+    assert torch.equal(reply.ids, built.ids) and reply.turn == turn and reply.turn.reply_alignment == [(1, 3), (1, 1),
+                                                                                                      (2, 3)]
+    # One forward per id the model chooses: the words read aloud and the closing <eot> are written for it and
+    # fed with the next id it chooses.
+    read = int((built.segment == READ_ALOUD).sum())
+    assert read == len(reply_ids) and len(calls) == len(wanted) - read - 1
+    assert "".join(value for kind, value in events if kind == "reply_text") == "Nine is larger."  # said once
+    assert sum(value.shape[-1] for kind, value in events if kind == "audio") == 7 * codec.hop_samples
+    # Reading given words aloud (voice conversion): no thought, the words as the reply, then read.
+    said = generate(lm, prompt, say=[tokenizer.encode("Nine"), tokenizer.encode(" is")], temperature=0,
+                    max_speech_frames=6, seed=0)
+    assert said.turn.thought_ids == [] and tokenizer.decode(said.turn.reply_ids) == "Nine is"
+    assert said.turn.reply_codes.shape[1] > 0
+
+
 def test_sampling_masks_first_then_greedy_top_k_top_p(lm):
     g = torch.Generator().manual_seed(0)
     logits = torch.randn(50, generator=g)
@@ -364,22 +438,32 @@ def test_cached_greedy_generation_equals_full_recompute(lms, format_name, temper
 
         machine, ids = phase_machine(lm.format, **caps), prompt.clone()
         state, generator = machine.start(), torch.Generator().manual_seed(4)
+        forced, reading = [], None  # word_timed reads its reply aloud: those ids are written for the model
         with torch.no_grad():
             while state.phase != DONE:
-                logits = lm.backbone(input_ids=ids[None], use_cache=False).logits[0, -1]
-                token = sample_next(logits, machine.allowed_mask(state), temperature, generator=generator)
+                allowed = machine.allowed_mask(state)
+                if reading is not None and not forced:
+                    forced, allowed = read_aloud(machine, state, allowed, reading)
+                if forced:
+                    token = forced.pop(0)
+                else:
+                    logits = lm.backbone(input_ids=ids[None], use_cache=False).logits[0, -1]
+                    token = sample_next(logits, allowed, temperature, generator=generator)
                 machine.advance(state, token)
                 ids = torch.cat([ids, torch.tensor([token])])
+                if token == lm.vocab.speak and format_name == "word_timed":
+                    reading = word_runs(lm.tokenizer, state.reply)
     assert reply.ids.tolist() == ids.tolist()
     assert len(reply.turn.thought_ids) > 0 and reply.reply_codes.shape[1] > 0
-    if temperature and format_name != "think_then_speak":
+    if temperature and format_name not in ("think_then_speak", "word_timed"):  # these write all the text first
         assert modality_switches(lm.vocab, reply.generated_ids.tolist()) >= 2
 
 
 # ---------------------------------------------------------------------- (c) the prompt
 @pytest.mark.parametrize("kind", ["audio", "text", "audio+voice"])
 @pytest.mark.parametrize("format_name", list(FORMATS))
-def test_prompt_is_the_prefix_that_format_build_writes(lm, kind, format_name):
+def test_prompt_is_the_prefix_that_format_build_writes(lms, kind, format_name):
+    lm = lms[format_name]
     fmt = build_format(format_name, lm.vocab)
     ask = {"question_codes": question(3)} if kind.startswith("audio") else {"question_text_ids": [5, 6, 7]}
     if kind.endswith("voice"):
@@ -522,7 +606,8 @@ def test_caps_force_each_phase_to_close_and_the_reply_still_parses(lms, codec, f
     # The ids that end a part (</think>, <reply>, the <speak> after the reply text, <eot>), never wanted.
     closers = {"think_then_speak": [vocab.end_think, vocab.speak, vocab.eot],
                "think_while_speaking": [vocab.end_think, vocab.reply, vocab.eot],
-               "text_guided": [vocab.end_think, vocab.eot], "word_aligned": [vocab.end_think, vocab.eot]}[format_name]
+               "text_guided": [vocab.end_think, vocab.eot], "word_aligned": [vocab.end_think, vocab.eot],
+               "word_timed": [vocab.end_think, vocab.speak, vocab.eot]}[format_name]
     with logit_bias(lm, dict.fromkeys(closers, -30.0)):
         events = list(stream(lm, build_prompt(lm.format, question_text_ids=[5, 6]), codec=codec,
                              max_thought_tokens=max_thought, max_reply_tokens=max_reply,

@@ -275,3 +275,45 @@ def test_init_from_a_saved_model_starts_from_its_weights(lm, tokenizer_dir, smal
     wider = {**TINY_LLAMA, "hidden_size": 64}
     with pytest.raises(ValueError, match="do not fit this model's backbone_config"):
         SpeechReasoningLM(backbone_config=wider, tokenizer=tokenizer_dir, codec=small_codec, init_from=str(folder))
+
+
+def heard_style_batch(tokenizer, with_speech: bool = True) -> dict:
+    """A ReasoningDataModule batch of ROWS as text questions, with reply codes and the frames of each reply word."""
+    g = torch.Generator().manual_seed(3)
+    words = [[3] * len(row["reply"].split()) for row in ROWS]
+    return {"question_written": [r["question_written"] for r in ROWS], "thought": [r["thought"] for r in ROWS],
+            "reply": [r["reply"] for r in ROWS], "heard": [None] * 3, "question_codes": [None] * 3,
+            "reply_codes": [torch.randint(0, C, (K, 3 * len(w)), generator=g) if with_speech else None
+                            for w in words],
+            "reply_word_frames": [w if with_speech else None for w in words]}
+
+
+def test_word_timed_grows_a_think_then_speak_model_and_learns_durations_not_the_words_it_reads(
+        lm, tokenizer_dir, small_codec, tmp_path):
+    folder = lm.save_pretrained(tmp_path / "lm")
+    timed = SpeechReasoningLM(backbone_config=TINY_LLAMA, tokenizer=tokenizer_dir, codec=small_codec,
+                              format="word_timed", format_options={"max_word_frames": 4}, init_from=str(folder))
+    assert timed.vocab.size == lm.vocab.size + 4 and timed.vocab.duration_range.start == lm.vocab.size
+    # Up to <speak> the layouts are the same, and so are the logits of every id the old model had.
+    batch = heard_style_batch(lm.tokenizer, with_speech=False)
+    old, new = lm.encode_batch(batch), timed.encode_batch(batch)
+    assert torch.equal(old["ids"], new["ids"])
+    with torch.no_grad():
+        logits = timed.eval()(new["ids"], new["attention_mask"])
+        assert torch.allclose(logits[..., :lm.vocab.size], lm.eval()(old["ids"], old["attention_mask"]), atol=1e-5)
+    # With speech: each reply word read aloud (never a target), its duration (a speech target), its frames.
+    encoded = timed.encode_batch(heard_style_batch(lm.tokenizer))
+    modality = target_modality(encoded["ids"], encoded["segment"], timed.vocab)
+    targets = encoded["ids"][:, 1:]
+    row = targets[0]
+    speak = int((row == timed.vocab.speak).nonzero()[0])
+    reply_ids = lm.tokenizer(ROWS[0]["reply"], add_special_tokens=False)["input_ids"]
+    read = timed.vocab.is_text(row) & (torch.arange(len(row)) > speak)
+    assert row[read].tolist() == reply_ids and (modality[0][read] == NO_LOSS).all()
+    durations = timed.vocab.is_duration(targets)
+    assert int(durations[0].sum()) == len(ROWS[0]["reply"].split()) and (modality[durations] == SPEECH_LOSS).all()
+    losses = timed.losses(encoded)
+    assert torch.isfinite(losses["loss"]) and {"speech_loss", "reply_text_loss"} <= set(losses)
+    with pytest.raises(ValueError, match="vocabulary .* differs"):  # fewer durations than the source: refused
+        SpeechReasoningLM(backbone_config=TINY_LLAMA, tokenizer=tokenizer_dir, codec=small_codec,
+                          init_from=str(timed.save_pretrained(tmp_path / "timed")))

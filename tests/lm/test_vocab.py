@@ -79,3 +79,24 @@ def test_saved_vocab_loads_back_and_a_changed_token_list_is_refused():
     data["special_tokens"] = data["special_tokens"][:-1]
     with pytest.raises(ValueError, match="ids would not match"):
         JointVocab.from_dict(data)
+
+
+def test_duration_ids_come_last_and_leave_every_other_id_where_it_was():
+    timed = JointVocab(text_vocab_size=10, num_codebooks=3, codebook_size=5, durations=4)
+    assert timed.size == VOCAB.size + 4 and list(timed.duration_range) == list(range(VOCAB.size, VOCAB.size + 4))
+    assert timed.speech_range() == VOCAB.speech_range() and timed.speech_id(2, 4) == VOCAB.speech_id(2, 4)
+    assert timed.duration_id(1) == VOCAB.size and timed.duration_frames(timed.duration_id(4)) == 4
+    assert torch.equal(timed.duration_frames(timed.duration_id(torch.tensor([1, 3]))), torch.tensor([1, 3]))
+    ids = torch.arange(timed.size)
+    kinds = [timed.is_text(ids), timed.is_special(ids), timed.is_speech(ids), timed.is_duration(ids)]
+    assert sum(k.long() for k in kinds).eq(1).all() and int(kinds[3].sum()) == 4
+    assert timed.describe(timed.duration_id(3)) == "duration 3 frames"
+    with pytest.raises(ValueError, match=r"frames must lie in \[1, 4\]"):
+        timed.duration_id(5)
+    with pytest.raises(ValueError, match="has no durations"):
+        VOCAB.duration_id(1)
+    with pytest.raises(ValueError, match="speech ids"):
+        timed.speech_code(timed.duration_id(1))
+    assert JointVocab.from_dict(json.loads(json.dumps(timed.to_dict()))) == timed
+    older = {k: v for k, v in VOCAB.to_dict().items() if k != "durations"}  # saved before durations existed
+    assert JointVocab.from_dict(older) == VOCAB
