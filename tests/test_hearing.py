@@ -331,6 +331,27 @@ def test_gradients_reach_the_adapter_not_the_hearing(lm):
     lm.zero_grad()
 
 
+def test_without_the_hidden_state_a_heard_segment_is_its_tokens_embedding(lm, tokenizer_dir, codec_dir,
+                                                                          hearing_dir, tmp_path):
+    folder = lm.save_pretrained(tmp_path / "trained")  # its adapter's W h is not zero
+    plain = SpeechReasoningLM(backbone_config=TINY_LLAMA, tokenizer=tokenizer_dir, codec=codec_dir,
+                              hearing=hearing_dir, heard_hidden=False, init_from=str(folder)).eval()
+    assert torch.equal(plain.adapter.project.weight, lm.adapter.project.weight)  # loaded, kept, not used
+    assert not plain.adapter.project.weight.requires_grad and lm.adapter.project.weight.requires_grad
+    ids, mask, heard = heard_batch(lm)
+    embeddings = plain.backbone.get_input_embeddings()
+    vectors = plain.embed(ids, heard)
+    for row, question in enumerate(heard):
+        if question is None:  # a written question in the batch
+            continue
+        at = (ids[row] == plain.vocab.heard).nonzero().squeeze(1)
+        expected = (question.probs[..., None] * embeddings(question.token_ids.long())).sum(1)
+        assert torch.allclose(vectors[row, at], expected, atol=1e-6)
+        assert not torch.allclose(lm.embed(ids, heard)[row, at], expected, atol=1e-3)  # W h moves the trained one
+    again = SpeechReasoningLM.from_folder(plain.save_pretrained(tmp_path / "plain"))
+    assert again.hparams.heard_hidden is False and torch.equal(again.embed(ids, heard), vectors)
+
+
 def test_save_and_load_keep_the_adapter_and_the_hearing(lm, tmp_path):
     ids, mask, heard = heard_batch(lm)
     folder = lm.save_pretrained(tmp_path / "lm")

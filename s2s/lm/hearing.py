@@ -153,17 +153,25 @@ class Hearing(nn.Module):
 
 
 class HeardAdapter(nn.Module):
-    """HeardQuestion -> LM input vectors: posterior-weighted text embeddings plus a learned map of the hidden state."""
+    """HeardQuestion -> LM input vectors: posterior-weighted text embeddings plus a learned map of the hidden state.
 
-    def __init__(self, hearing_dim: int, lm_dim: int):
+    `use_hidden=False` leaves W h out: a heard segment is then exactly its tokens' embeddings, the place the
+    written question starts from (the projection stays, frozen and unused, so saved adapters still load).
+    """
+
+    def __init__(self, hearing_dim: int, lm_dim: int, use_hidden: bool = True):
         super().__init__()
         self.project = nn.Linear(hearing_dim, lm_dim)
         nn.init.zeros_(self.project.weight)
         nn.init.zeros_(self.project.bias)
+        self.use_hidden = use_hidden
+        self.project.requires_grad_(use_hidden)
 
     def forward(self, heard: HeardQuestion, text_embeddings: nn.Embedding) -> torch.Tensor:
         """[n, lm_dim] for the n segments."""
         device = text_embeddings.weight.device
         rows = text_embeddings(heard.token_ids.to(device).long())  # [n, k, lm_dim]
         mixed = (heard.probs.to(device, rows.dtype)[..., None] * rows).sum(1)
+        if not self.use_hidden:
+            return mixed
         return mixed + self.project(heard.hidden.to(device, self.project.weight.dtype)).to(mixed.dtype)
