@@ -295,7 +295,9 @@ def evaluate(pipeline, manifest: str | Path, limit: int | None = None, judge=Non
         judge_name = describe_judge(judge_name, judge)
     audio = evaluate_manifest(pipeline, manifest, limit, "audio", progress=progress, judge=judge, sphinx=sphinx,
                               **options)
-    text = evaluate_manifest(pipeline, manifest, limit, "text", progress=progress, **options)
+    # The text run is scored on its thought alone (accuracy_text, the modality gap): its speech is not made.
+    text = evaluate_manifest(pipeline, manifest, limit, "text", progress=progress,
+                             **{**options, "max_speech_frames": 0})
     per_family = {}
     for family, figures in audio["per_family"].items():
         text_figures = text["per_family"].get(family, {})

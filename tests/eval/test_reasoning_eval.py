@@ -187,6 +187,7 @@ class ListeningPipeline:
 
     def __call__(self, audio_in=None, sample_rate=None, text=None, **options):
         self.options = options
+        self.speech_caps = getattr(self, "speech_caps", []) + [(text is not None, options.get("max_speech_frames"))]
         if text is not None:
             answer = words_to_number(text)
         else:
@@ -278,7 +279,11 @@ def test_listening_pipeline_falls_to_chance_without_audio_and_follows_swapped_au
 
 
 def test_evaluate_summary_and_report_folder(manifest, judge_stub, tmp_path):
-    summary = evaluate(ListeningPipeline(), manifest, judge=judge_stub, shortcut=True)
+    pipeline = ListeningPipeline()
+    summary = evaluate(pipeline, manifest, judge=judge_stub, shortcut=True)
+    # Questions given as text are scored on their thought alone: their speech is never made.
+    assert {cap for as_text, cap in pipeline.speech_caps if as_text} == {0}
+    assert {cap for as_text, cap in pipeline.speech_caps if not as_text} == {None}
     assert REQUIRED_KEYS <= set(summary)
     assert summary["accuracy_text"] == 1.0 and summary["modality_gap"] == 0.0
     assert summary["per_family"]["sequence"]["chance"] == chance_level("sequence")
