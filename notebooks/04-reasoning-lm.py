@@ -72,10 +72,11 @@ print("working in", WORKDIR)
 #   digits as digits ("What is 12 - 7?"). It is trained first and then frozen.
 # * **Heard segments** (`s2s/lm/hearing.py`): the transcript is cut into the LM's own tokens, each with the
 #   stretch of audio where it was heard (CTC compression), and the adapter turns each into one LM input
-#   vector: the LM's text embedding of that token plus `W·hidden` (the recogniser's state; `W` starts at zero).
+#   vector: the LM's text embedding of that token, plus `W·hidden` (the recogniser's state; `W` starts at zero)
+#   where the model keeps it (`heard_hidden`: the shipped model leaves it out, which answers more questions).
 # * **The LM** (`s2s/lm/model.py`, `SpeechReasoningLM`) writes a thought, the reply text and the reply's codec
-#   tokens, laid out think-then-speak (`s2s/lm/formats.py`); masks per phase (`s2s/lm/generate.py`) keep every
-#   reply well formed.
+#   tokens, laid out word-timed (`s2s/lm/formats.py`: think, write the reply, then read it aloud word by word,
+#   each word's length in frames first); masks per phase (`s2s/lm/generate.py`) keep every reply well formed.
 # * **The codec's streaming decoder** turns speech tokens into audio as they arrive.
 #
 # Why hear through a recogniser rather than codec tokens? Spoken reasoning data is scarce (notebook 02), text
@@ -154,7 +155,8 @@ print(f"written ({len(written_prompt) - 3} text ids):", prompt_picture(written_p
 #
 # `pipeline.stream` yields events as they happen: what the model heard, pieces of the thought, pieces of the reply text, audio
 # chunks (every 2 speech frames through the codec's streaming decoder), and last the whole `Reply`. In
-# think-then-speak no audio can come before the thought and the reply text are written.
+# think-then-speak (and in word-timed, which reads the written reply aloud) no audio can come before the
+# thought and the reply text are written.
 
 # %%
 start, chunks, first_audio_ms, last = time.perf_counter(), 0, None, None
@@ -233,7 +235,7 @@ else:
 # %% [markdown]
 # ## 6. Three formats, three latencies
 #
-# The default model thinks, then speaks. Notebook 03 drew two other layouts; here they are for one hand-made
+# The default model thinks, writes its reply, then reads it aloud (word-timed). Notebook 03 drew the other layouts; here they are for one hand-made
 # reply (2 codebooks, 12 speech frames), drawn from the prompt's `<think>` on: what the model writes. Before
 # its first speech id `S0` it must write every id to its left; at the speed measured above, ids become
 # milliseconds.

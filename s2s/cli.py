@@ -356,7 +356,8 @@ def build_parser() -> argparse.ArgumentParser:
     cv.add_argument("--voice", required=True, metavar="REF.wav", help="a recording of the target voice (>= 1 s)")
     cv.add_argument("--out", default="converted.wav", help="where to write the result (default: converted.wav)")
     cv.add_argument("--style", default=None, help="also change rate or pitch: slow, fast, low, high")
-    cv.add_argument("--ckpt", default=None, help="a word_aligned SpeechReasoningLM folder (default: the shipped model)")
+    cv.add_argument("--ckpt", default=None, help="a SpeechReasoningLM folder that can read words aloud: word_timed, "
+                    "word_aligned or think_then_speak (default: the shipped model)")
     cv.add_argument("--judge", default="default", metavar="DIR",
                     help="the recogniser that hears SRC's words (default: the shipped s2s-judge-tiny)")
     cv.add_argument("--seed", type=int, default=0)
