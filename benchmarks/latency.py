@@ -27,7 +27,7 @@ Think-while-speaking uses its format's default chunk sizes unless `--thought-chu
 are given; the figures printed say which. Medians over questions x `--repeats`, after one warm-up run.
 
     python benchmarks/latency.py                               # the shipped model, 20 test questions
-    python benchmarks/latency.py --random                      # all four formats, random weights, forced lengths
+    python benchmarks/latency.py --random                      # every format, random weights, forced lengths
     python benchmarks/latency.py --random --ckpt DIR --threads 2 --repeats 3
     python benchmarks/latency.py --random --questions 0 --frames 8 --repeats 1   # smoke run: the example only
 """
@@ -44,14 +44,14 @@ import torch
 
 from s2s.asr.module import CTCRecognizer
 from s2s.codecs import load_codec
-from s2s.lm.batching import tokenize
+from s2s.lm.batching import tokenize, word_runs
 from s2s.lm.formats import Turn, even_alignment
 from s2s.lm.model import SpeechReasoningLM
 from s2s.pipeline import DEFAULT_MODEL, S2SPipeline
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "s2s" / "assets" / "example_question.wav"
-FORMAT_NAMES = ("think_then_speak", "think_while_speaking", "text_guided", "word_aligned")
+FORMAT_NAMES = ("think_then_speak", "think_while_speaking", "text_guided", "word_aligned", "word_timed")
 TARGETS_MS = {"think_then_speak": 300.0, "think_while_speaking": 150.0}
 # Texts of the example question's reply, for the forced thought and reply ids (repeated or cut to length).
 EXAMPLE_THOUGHT = "Ben has 9 stickers and buys 5 more.\nThen 9 + 5 = 14.\nSo the answer is 14."
@@ -91,31 +91,41 @@ def exactly(ids: list[int], n: int) -> list[int]:
 class ForcedLengths:
     """Hooks that make a random model write a fixed reply and hear a question as its written tokens.
 
-    `script(ids)` sets the reply ids the LM head must produce, one per forward (the prompt's forward
-    gives the first); `hear(ids)` sets the tokens the recogniser's CTC head spells, evenly spread over
-    the audio with blanks between, so compression gives one segment per token. Both overwrite the
-    heads' real outputs, which are still computed.
+    `script(ids)` sets the reply ids the LM head must produce: the logits after the reply's i-th id favour
+    ids[i + 1] (the prompt's forward gives the first). Counted in ids fed back, not forwards: ids the
+    generation loop writes itself (word_timed's words read aloud) go in with the next one the model
+    chooses. `fed` holds the reply ids fed back so far. `hear(ids)` sets the tokens the recogniser's CTC
+    head spells, evenly spread over the audio with blanks between, so compression gives one segment per
+    token. Both overwrite the heads' real outputs, which are still computed.
     """
 
     def __init__(self, model: SpeechReasoningLM):
-        self.reply, self.step, self.heard = [], 0, []
+        self.reply, self.fed, self.heard, self.in_prompt = [], None, [], False
+        model.backbone.get_input_embeddings().register_forward_hook(self._count)
         model.backbone.get_output_embeddings().register_forward_hook(self._lm_head)
         model.hearing.recognizer.net.head.register_forward_hook(self._ctc_head)
 
     def script(self, ids: list[int]) -> None:
-        self.reply, self.step = list(ids), 0
+        self.reply, self.fed = list(ids), None
+
+    def _count(self, module, args, embeddings: torch.Tensor) -> None:
+        if self.fed is None:  # the prompt; the adapter's look-ups of the heard tokens follow in the same forward
+            self.fed, self.in_prompt = [], True
+        elif not self.in_prompt:
+            self.fed += args[0][0].tolist()
 
     def hear(self, ids: list[int]) -> None:
         self.heard = list(ids)
 
     def _lm_head(self, module, args, logits: torch.Tensor) -> torch.Tensor:
-        if self.step >= len(self.reply):
-            raise RuntimeError(f"the model asked for id {self.step + 1} of a forced reply of {len(self.reply)}: "
+        self.in_prompt = False
+        step = len(self.fed or [])
+        if step >= len(self.reply):
+            raise RuntimeError(f"the model asked for id {step + 1} of a forced reply of {len(self.reply)}: "
                                "the phase machine refused a scripted id")
         last = logits[:, -1]
         last.fill_(-1e4)
-        last[:, self.reply[self.step]] = 1e4
-        self.step += 1
+        last[:, self.reply[step]] = 1e4
         return logits
 
     def _ctc_head(self, module, args, logits: torch.Tensor) -> torch.Tensor:
@@ -136,9 +146,11 @@ def reply_script(model: SpeechReasoningLM, thought_ids: list[int], reply_ids: li
     vocab = model.vocab
     codes = torch.randint(0, vocab.codebook_size, (vocab.num_codebooks, frames),
                           generator=torch.Generator().manual_seed(seed))
-    # word_aligned: one word a reply id, the frames shared out evenly (other formats ignore the alignment).
+    # word_aligned and word_timed: the reply's words as generation cuts them, the frames shared out evenly
+    # (other formats ignore the alignment).
+    words = [len(word) for word in word_runs(model.tokenizer, reply_ids)]
     ids = model.format.build(Turn(heard_length=1, thought_ids=thought_ids, reply_ids=reply_ids, reply_codes=codes,
-                                  reply_alignment=even_alignment(len(reply_ids), frames))).ids
+                                  reply_alignment=even_alignment(len(reply_ids), frames, words))).ids
     opener = int((ids == vocab.think).nonzero()[0])
     return ids[opener + 1:].tolist()
 
@@ -213,9 +225,10 @@ def run_random(format_name: str, rows: list[dict], args, hearing_dir: str) -> di
         forced.hear(heard)
         spoken = pipeline(audio=row["audio"], **caps)
         samples = args.frames * pipeline.codec.hop_samples
-        if forced.step != len(script) or spoken.waveform.shape[-1] != samples:
-            raise RuntimeError(f"{format_name}: the forced reply was not written as scripted ({forced.step} of "
-                               f"{len(script)} ids, {spoken.waveform.shape[-1]} of {samples} samples)")
+        fed = forced.fed or []
+        if fed != script[:len(fed)] or len(fed) < len(script) - 2 or spoken.waveform.shape[-1] != samples:
+            raise RuntimeError(f"{format_name}: the forced reply was not written as scripted ({len(fed)} of "
+                               f"{len(script)} ids fed back, {spoken.waveform.shape[-1]} of {samples} samples)")
         return spoken
 
     answer(*prepared[0])  # warm-up

@@ -56,7 +56,7 @@ def test_latency_benchmark_times_every_format_with_random_weights_and_forced_len
                            "--speech-chunk", "2", "--questions", "0", "--repeats", "1", "--threads", "1"])
     printed = capsys.readouterr().out
     assert [row["format"] for row in rows] == ["think_then_speak", "think_while_speaking", "text_guided",
-                                               "word_aligned"]
+                                               "word_aligned", "word_timed"]
     for row in rows:
         assert row["source"] == "random" and row["runs"] == 1 and row["thought_tokens"] == 5
         assert 0 < row["ttfa_ms_p50"] <= row["ttfa_ms_p90"] <= row["total_ms_p50"], row
