@@ -381,6 +381,10 @@ class ThinkThenSpeak(Format):
         writer.special("</think>")
         writer.add(turn.reply_ids, REPLY_TEXT)
         writer.special("<speak>")
+        self._write_speech(writer, turn)
+
+    def _write_speech(self, writer: _Writer, turn: Turn) -> None:
+        """What follows `<speak>` (up to the `<eot>`): the reply's frames."""
         writer.speech(turn.reply_codes, SPEECH)
 
     def _read_reply(self, cursor: _Cursor, parts: _Parts) -> None:
@@ -389,6 +393,9 @@ class ThinkThenSpeak(Format):
         cursor.take("</think>")
         cursor.text(parts.reply)
         cursor.take("<speak>")
+        self._read_speech(cursor, parts)
+
+    def _read_speech(self, cursor: _Cursor, parts: _Parts) -> None:
         cursor.speech(parts.speech)
 
 
@@ -581,7 +588,7 @@ class WordAligned(Format):
         _read_interleaved_reply(cursor, parts)
 
 
-class WordTimed(Format):
+class WordTimed(ThinkThenSpeak):
     """The reply text, then read aloud word by word, each word's length in frames said before its frames.
 
         <think> t </think> r r r <speak> w1 d1 S(w1) w2 d2 S(w2) ... <eot>     (w: the reply's words again)
@@ -643,12 +650,7 @@ class WordTimed(Format):
             words.pop()
         return words
 
-    def _write_reply(self, writer: _Writer, turn: Turn) -> None:
-        writer.special("<think>")
-        writer.add(turn.thought_ids, THOUGHT)
-        writer.special("</think>")
-        writer.add(turn.reply_ids, REPLY_TEXT)
-        writer.special("<speak>")
+    def _write_speech(self, writer: _Writer, turn: Turn) -> None:
         done_ids = done_frames = 0
         for ids, frames in self._alignment(turn):
             writer.add(turn.reply_ids[done_ids: done_ids + ids], READ_ALOUD)
@@ -658,12 +660,7 @@ class WordTimed(Format):
                 writer.speech(turn.reply_codes[:, start:end], SPEECH)
             done_ids, done_frames = done_ids + ids, done_frames + frames
 
-    def _read_reply(self, cursor: _Cursor, parts: _Parts) -> None:
-        cursor.take("<think>")
-        cursor.text(parts.thought)
-        cursor.take("</think>")
-        cursor.text(parts.reply)
-        cursor.take("<speak>")
+    def _read_speech(self, cursor: _Cursor, parts: _Parts) -> None:
         spoken = []  # the reply's ids as read aloud: they must be the reply's own
         try:
             while not cursor.done() and (self.vocab.is_text(cursor.ids[cursor.pos]) or
@@ -698,8 +695,13 @@ FORMATS = {"think_then_speak": ThinkThenSpeak, "think_while_speaking": ThinkWhil
            "text_guided": TextGuided, "word_aligned": WordAligned, "word_timed": WordTimed}
 
 
-def build_format(name: str, vocab: JointVocab, **kwargs) -> Format:
-    """The format called `name` (a key of FORMATS), with its options (chunk sizes, offset)."""
+def format_class(name: str) -> type[Format]:
+    """The format class called `name` (a key of FORMATS)."""
     if name not in FORMATS:
         raise ValueError(f"unknown sequence format {name!r}; choose one of {', '.join(FORMATS)}")
-    return FORMATS[name](vocab, **kwargs)
+    return FORMATS[name]
+
+
+def build_format(name: str, vocab: JointVocab, **kwargs) -> Format:
+    """The format called `name` (a key of FORMATS), with its options (chunk sizes, offset)."""
+    return format_class(name)(vocab, **kwargs)

@@ -693,7 +693,7 @@ def _events(model, prompt_ids: torch.Tensor, codec, frames_per_chunk: int, machi
         forced, words = [vocab.end_think, *(i for word in words for i in word), vocab.speak], None
     # word_timed: after <speak>, the reply's words are read aloud: each is written for the model, which then
     # gives its duration and exactly that many frames.
-    reading = None
+    timed, reading = isinstance(machine, WordTimedPhases), None
     texts = {THOUGHT: _TextStream(model.tokenizer), REPLY_TEXT: _TextStream(model.tokenizer)}
     frame, frames = [], []  # codes of the frame being written; whole frames not yet decoded
     first_audio_ms = None
@@ -729,7 +729,7 @@ def _events(model, prompt_ids: torch.Tensor, codec, frames_per_chunk: int, machi
             machine.advance(state, token)
             generated.append(token)
             pending.append(token)
-            if model.format.name == "word_timed" and token == vocab.speak:  # the words to read, fed a word a step
+            if timed and token == vocab.speak:  # the words to read, fed a word a step
                 reading = word_runs(model.tokenizer, state.reply)
 
             if vocab.is_text(token) and state.phase in texts:  # words read aloud (word_timed) are not new text

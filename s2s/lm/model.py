@@ -40,7 +40,17 @@ from s2s.lm.batching import (
     tokenize,
     word_token_counts,
 )
-from s2s.lm.formats import DURATION, FORMATS, READ_ALOUD, REPLY_TEXT, SEGMENT_NAMES, SPEECH, THOUGHT, Turn, build_format
+from s2s.lm.formats import (
+    DURATION,
+    READ_ALOUD,
+    REPLY_TEXT,
+    SEGMENT_NAMES,
+    SPEECH,
+    THOUGHT,
+    Turn,
+    build_format,
+    format_class,
+)
 from s2s.lm.hearing import HeardAdapter, HeardQuestion, Hearing
 from s2s.lm.text_tokenizer import load_text_tokenizer, train_text_tokenizer
 from s2s.lm.vocab import JointVocab
@@ -158,9 +168,7 @@ class SpeechReasoningLM(L.LightningModule):
         self.val_accuracy = AnswerAccuracy()
         self.tokenizer = self._text_tokenizer(tokenizer or backbone, tokenizer_train_manifest, tokenizer_vocab_size)
         speech = load_codec(codec, **({} if num_codebooks is None else {"num_codebooks": num_codebooks}))
-        if format not in FORMATS:
-            raise ValueError(f"unknown sequence format {format!r}; choose one of {', '.join(FORMATS)}")
-        durations = FORMATS[format].durations(**(format_options or {}))  # word_timed's word lengths
+        durations = format_class(format).durations(**(format_options or {}))  # word_timed's word lengths
         self.vocab = JointVocab(len(self.tokenizer), speech.num_codebooks, speech.codebook_size, durations)
         self.format = build_format(format, self.vocab, **(format_options or {}))
         self.backbone = build_backbone(backbone, backbone_config, self.vocab.size)
