@@ -251,6 +251,14 @@ def cmd_asr_lm(args: argparse.Namespace) -> None:
                                beam=args.beam, alpha=args.alpha, beta=args.beta))
 
 
+def cmd_lm_phrases(args: argparse.Namespace) -> None:
+    from s2s.lm.speculate import build_for_model
+
+    path = build_for_model(args.folder, args.manifest, order=args.order, min_count=args.min_count,
+                           min_share=args.min_share, overwrite=args.overwrite)
+    print(path)
+
+
 def cmd_export(args: argparse.Namespace) -> None:
     from s2s.export import export_checkpoint
 
@@ -442,6 +450,19 @@ def build_parser() -> argparse.ArgumentParser:
     lm.add_argument("--beta", type=float, default=1.0, help="bonus per character (default 1.0)")
     lm.add_argument("--overwrite", action="store_true", help="replace the folder's text LM")
     lm.set_defaults(func=cmd_asr_lm)
+
+    lmt = sub.add_parser("lm", help="reasoning LM tools").add_subparsers(dest="lm_command", required=True)
+    ph = lmt.add_parser("phrases", help="count the phrase table of a corpus's thoughts and replies into a model "
+                                        "folder: drafts for speculative decoding (fewer forwards, the same reply)")
+    ph.add_argument("folder", help="a saved SpeechReasoningLM (s2s export of configs/lm/*.yaml)")
+    ph.add_argument("--manifest", required=True, action="append",
+                    help="a manifest whose thoughts and replies to count (repeatable): the training corpus")
+    ph.add_argument("--order", type=int, default=6, help="most ids of context (default 6)")
+    ph.add_argument("--min-count", type=int, default=3, help="times a phrase must have been seen (default 3)")
+    ph.add_argument("--min-share", type=float, default=0.4,
+                    help="share of a context's continuations its next id must have (default 0.4)")
+    ph.add_argument("--overwrite", action="store_true", help="replace the folder's phrase table")
+    ph.set_defaults(func=cmd_lm_phrases)
 
     exp = sub.add_parser("export", help="turn a Lightning checkpoint of the LM or the recogniser into a model folder")
     exp.add_argument("ckpt")

@@ -41,3 +41,23 @@ def test_other_layouts_are_declined():
     assert fast_decoder(_model(GPT2Config(vocab_size=50, n_embd=32, n_layer=1, n_head=2))) is None
     assert fast_decoder(_model(LlamaConfig(**SMALL, hidden_act="gelu"))) is None
     assert fast_decoder(object()) is None
+
+
+def test_drafted_positions_give_their_logits_and_a_rejected_draft_is_forgotten():
+    """Speculation feeds several ids and keeps the logits after each (`keep`); `truncate` drops the ones
+    rejected, and the next id fed sees only what was kept."""
+    model = _model(LlamaConfig(**SMALL))
+    ids = torch.randint(0, 97, (1, 12), generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        expected = model(input_ids=ids, use_cache=False).logits[0]
+    decoder = fast_decoder(model, capacity=8)
+    decoder(input_ids=ids[:, :6])
+    wrong = (ids[:, 7:10] + 1) % 97
+    drafted = decoder(input_ids=torch.cat([ids[:, 6:7], wrong], dim=1), keep=4)  # id 6 and a draft of 3
+    assert drafted.shape == (4, 97) and torch.allclose(drafted[0], expected[6], atol=1e-4)
+    decoder.truncate(7)  # the whole draft was wrong
+    assert decoder.length == 7
+    got = decoder(input_ids=ids[:, 7:11], keep=4)  # the right ids this time
+    assert torch.allclose(got, expected[7:11], atol=1e-4)
+    with pytest.raises(ValueError, match="cannot truncate"):
+        decoder.truncate(12)

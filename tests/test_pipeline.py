@@ -1,5 +1,8 @@
 """S2SPipeline and `s2s reply`, tiny: a random LM saved and loaded, spoken and written questions, one-line errors."""
+import gzip
 import json
+import shutil
+from pathlib import Path
 
 import pytest
 import soundfile as sf
@@ -13,6 +16,7 @@ from s2s.codecs.tiny.model import TinyCodecConfig, TinyCodecNet
 from s2s.lm.batching import tokenize
 from s2s.lm.generate import build_prompt
 from s2s.lm.model import SpeechReasoningLM
+from s2s.lm.speculate import BREAK
 from s2s.lm.text_tokenizer import train_text_tokenizer
 from s2s.pipeline import JSON_FIELDS, S2SPipeline, SpokenReply, answer_from_thought
 
@@ -200,3 +204,30 @@ def test_pipeline_errors(pipeline, question_wav):
         pipeline(audio=torch.zeros(800))
     with pytest.raises(ValueError, match="empty"):
         pipeline(text="  ")
+
+
+# ---------------------------------------------------------------------- s2s lm phrases
+def test_lm_phrases_counts_drafts_into_the_model_folder_that_loading_and_saving_keep(model_dir, tmp_path, capsys):
+    folder = tmp_path / "model"
+    shutil.copytree(model_dir, folder)
+    manifest = str(Path(model_dir).parent / "manifest.jsonl")
+    main(["lm", "phrases", str(folder), "--manifest", manifest, "--min-count", "1"])
+    assert capsys.readouterr().out.strip() == str(folder / "phrases.json.gz")
+    model = SpeechReasoningLM.from_folder(folder)
+    thought = tokenize(model.tokenizer, [TEXTS[0]["thought"]])[0]
+    assert model.phrases.next_id([BREAK, *thought[:2]]) == thought[2]  # the corpus's thought, drafted
+    again = SpeechReasoningLM.from_folder(model.save_pretrained(tmp_path / "saved"))
+    assert again.phrases.next_ids == model.phrases.next_ids
+    assert SpeechReasoningLM.from_folder(model_dir).phrases is None  # a folder without one: no drafts
+    capsys.readouterr()  # the loads' progress bars
+    assert "already exists" in one_line_error(["lm", "phrases", str(folder), "--manifest", manifest], capsys)
+    no_thoughts = tmp_path / "questions.jsonl"
+    no_thoughts.write_text(json.dumps({"question": "what time is it"}) + "\n")
+    err = one_line_error(["lm", "phrases", str(folder), "--manifest", str(no_thoughts), "--overwrite"], capsys)
+    assert "no rows" in err and "thought" in err
+    with gzip.open(folder / "phrases.json.gz", "rt") as f:  # counted with another tokenizer
+        table = json.load(f)
+    with gzip.open(folder / "phrases.json.gz", "wt") as f:
+        json.dump({**table, "text_vocab_size": table["text_vocab_size"] + 1}, f)
+    with pytest.raises(ValueError, match="count it again with s2s lm phrases"):
+        SpeechReasoningLM.from_folder(folder)

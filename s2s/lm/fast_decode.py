@@ -108,6 +108,12 @@ class FastDecoder:
     def reset(self) -> None:
         self.length = 0
 
+    def truncate(self, length: int) -> None:
+        """Forget every position from `length` on (drafted ids that speculative decoding rejected)."""
+        if not 0 <= length <= self.length:
+            raise ValueError(f"cannot truncate a decoder of {self.length} positions to {length}")
+        self.length = length
+
     def _grow(self, needed: int) -> None:
         """Room for `needed` positions: the key/value cache, and the rotary cos/sin of every position."""
         if needed > self.cache.shape[4]:
@@ -122,9 +128,10 @@ class FastDecoder:
             self.cos, self.sin = cos[0, :, None], sin[0, :, None]  # [positions, 1, head_dim]
 
     @torch.no_grad()
-    def __call__(self, input_ids: torch.Tensor | None = None, inputs_embeds: torch.Tensor | None = None
-                 ) -> torch.Tensor:
-        """input_ids [1, n] or inputs_embeds [1, n, D] -> the logits [vocab] at the last of the n positions."""
+    def __call__(self, input_ids: torch.Tensor | None = None, inputs_embeds: torch.Tensor | None = None,
+                 keep: int | None = None) -> torch.Tensor:
+        """input_ids [1, n] or inputs_embeds [1, n, D] -> the logits [vocab] at the last of the n positions,
+        or with `keep`, the logits [keep, vocab] at the last `keep` positions (to verify drafted ids)."""
         x = self.embed_tokens(input_ids) if inputs_embeds is None else inputs_embeds
         n, start = x.shape[1], self.length
         end = start + n
@@ -150,4 +157,6 @@ class FastDecoder:
             gate, up = F.linear(h, layer.gate_up, layer.gate_up_bias).chunk(2, dim=-1)
             x = x + layer.down_proj(F.silu(gate) * up)
         self.length = end
+        if keep is not None:
+            return self.head(self.norm(x[:, -keep:]))[0]
         return self.head(self.norm(x[:, -1:]))[0, -1]  # the head sees [1, 1, D], as in transformers

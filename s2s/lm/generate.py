@@ -52,6 +52,7 @@ from s2s.lm.formats import (
     ThinkWhileSpeaking,
     Turn,
 )
+from s2s.lm.speculate import Drafter, lookup_context
 from s2s.lm.tools import calculator_result
 
 DONE = -1  # not a segment label: the reply has ended with <eot>
@@ -574,6 +575,7 @@ class Reply:
     total_ms: float
     tokens_per_s: float  # ids generated per second of the whole call (prompt forward and decoding included)
     calculator_calls: int = 0  # results the calculator wrote into the thought
+    forwards: int = 0  # model forwards, the prompt's included: fewer than ids where drafts were accepted
 
     @property
     def reply_codes(self) -> torch.Tensor:
@@ -606,7 +608,8 @@ def _check_inputs(model, prompt_ids: torch.Tensor, codec, frames_per_chunk: int)
 def stream(model, prompt_ids: torch.Tensor, codec=None, frames_per_chunk: int = 2, *,
            max_thought_tokens: int = 256, max_reply_tokens: int = 128, max_speech_frames: int = 500,
            temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None, seed: int | None = 0,
-           heard=None, calculator: bool = False, say: list[list[int]] | None = None, fast: bool = True):
+           heard=None, calculator: bool = False, say: list[list[int]] | None = None, fast: bool = True,
+           speculate: int = 8):
     """Generate a reply of `model` (a SpeechReasoningLM, in eval mode) after `prompt_ids` [L], event by event.
 
     `heard` is the HeardQuestion whose segments fill the prompt's `<heard>` ids (a spoken question heard by
@@ -631,6 +634,10 @@ def stream(model, prompt_ids: torch.Tensor, codec=None, frames_per_chunk: int = 
 
     `fast` (the default) runs llama-family backbones through `FastDecoder`, which gives transformers'
     logits in a fraction of the time per id on a CPU; False keeps transformers' forward throughout.
+
+    `speculate` (FastDecoder only) drafts up to that many ids of the thought and reply text, from the model
+    folder's phrase table and from where the last ids occurred before (`speculate.py`), and checks them in
+    the forward of the next id: the same reply in fewer forwards. 0 turns it off.
     """
     start_s = time.perf_counter()
     _check_inputs(model, prompt_ids, codec, frames_per_chunk)
@@ -648,11 +655,14 @@ def stream(model, prompt_ids: torch.Tensor, codec=None, frames_per_chunk: int = 
     if heard_ids and (heard is None or len(heard) != heard_ids):
         raise ValueError(f"the prompt holds {heard_ids} <heard> ids, so it needs the HeardQuestion of as many "
                          f"segments (got {'none' if heard is None else len(heard)}); make both with the pipeline")
+    if not isinstance(speculate, int) or speculate < 0:
+        raise ValueError(f"speculate must be an integer >= 0 (the most ids drafted a forward; 0 is off), got "
+                         f"{speculate!r}")
     if say is not None and model.format.name not in ("word_aligned", "think_then_speak", "word_timed"):
         raise ValueError(f"reading words aloud (say) needs a word_aligned, think_then_speak or word_timed model, not "
                          f"{model.format.name}: its reply text must come before the speech that says it")
     return _events(model, prompt_ids, codec, frames_per_chunk, machine, sample, start_s, heard, calculator, say,
-                   fast)
+                   fast, speculate)
 
 
 @torch.no_grad()  # not inference_mode: the Reply's tensors stay ordinary tensors a caller may change
@@ -683,7 +693,7 @@ def _forward(backbone, capacity: int, fast: bool = True):
 
 def _events(model, prompt_ids: torch.Tensor, codec, frames_per_chunk: int, machine: PhaseMachine, sample,
             start_s: float, heard=None, calculator: bool = False, say: list[list[int]] | None = None,
-            fast: bool = True):
+            fast: bool = True, speculate: int = 0):
     """The generation loop behind `stream`."""
     vocab, backbone, device = model.vocab, model.backbone, machine.device
     state, generated = machine.start(), []
@@ -700,18 +710,41 @@ def _events(model, prompt_ids: torch.Tensor, codec, frames_per_chunk: int, machi
     forward = _forward(backbone, prompt_ids.numel() + 256, fast)  # room for 256 new ids before the cache grows
     # Ids not yet fed to the model. A forced id (a calculator result, a word to read) needs no logits before
     # it, so forced runs are fed in one call with the next id the model chooses: fewer steps to first audio.
-    pending, logits = prompt_ids.tolist(), None
+    pending, logits, forwards = prompt_ids.tolist(), None, 0
+    # Speculation: drafted text ids go into the forward after the pending ids; `drafted` holds each with the
+    # logits after it, used while the ids written agree with the draft (then they are already in the cache).
+    drafter = None
+    if speculate and hasattr(forward, "truncate"):
+        drafter = Drafter(lookup_context(prompt_ids, vocab, heard), vocab, phrases=getattr(model, "phrases", None),
+                          max_draft=speculate)
+    drafted = []
 
     def logits_now() -> torch.Tensor:
-        nonlocal pending, logits
+        nonlocal pending, logits, forwards, drafted
         if pending:
             inputs = torch.tensor([pending], device=device)
             if heard is not None and logits is None:  # the prompt, with the heard segments' vectors in place
                 logits = forward(inputs_embeds=model.embed(inputs, [heard]))
+            elif drafter is not None and state.phase in (THOUGHT, REPLY_TEXT) and (draft := drafter.draft()):
+                out = forward(input_ids=torch.tensor([pending + draft], device=device), keep=len(draft) + 1)
+                logits, drafted = out[0], list(zip(draft, out[1:]))
             else:
                 logits = forward(input_ids=inputs)
-            pending = []
+            pending, forwards = [], forwards + 1
         return logits
+
+    def written(token: int) -> None:
+        """`token` is the reply's next id: already in the cache where it was drafted, else fed next time."""
+        nonlocal pending, logits, drafted
+        if drafter is not None:
+            drafter.append(token)
+        if drafted and drafted[0][0] == token:
+            logits = drafted.pop(0)[1]
+            return
+        if drafted:  # the draft went wrong here: forget it from this id on
+            forward.truncate(forward.length - len(drafted))
+            drafted = []
+        pending.append(token)
 
     with codec.streaming(1) if codec is not None else nullcontext():
         while state.phase != DONE:
@@ -728,7 +761,7 @@ def _events(model, prompt_ids: torch.Tensor, codec, frames_per_chunk: int, machi
                     forced, token = _next_word(words, allowed, vocab)
             machine.advance(state, token)
             generated.append(token)
-            pending.append(token)
+            written(token)
             if timed and token == vocab.speak:  # the words to read, fed a word a step
                 reading = word_runs(model.tokenizer, state.reply)
 
@@ -766,7 +799,8 @@ def _events(model, prompt_ids: torch.Tensor, codec, frames_per_chunk: int, machi
     yield "done", Reply(ids=ids, prompt_length=prompt_ids.numel(), turn=model.format.parse(ids, strict=False),
                         thought=texts[THOUGHT].text, reply_text=texts[REPLY_TEXT].text, capped=state.capped,
                         first_audio_ms=first_audio_ms, total_ms=1000 * total_s,
-                        tokens_per_s=len(generated) / total_s, calculator_calls=calculator_calls)
+                        tokens_per_s=len(generated) / total_s, calculator_calls=calculator_calls,
+                        forwards=forwards)
 
 
 def read_aloud(machine: WordTimedPhases, state: TimedState, allowed: torch.Tensor,

@@ -52,6 +52,8 @@ from s2s.lm.formats import (
     format_class,
 )
 from s2s.lm.hearing import HeardAdapter, HeardQuestion, Hearing
+from s2s.lm.speculate import FILE_NAME as PHRASES_FILE
+from s2s.lm.speculate import PhraseTable
 from s2s.lm.text_tokenizer import load_text_tokenizer, train_text_tokenizer
 from s2s.lm.vocab import JointVocab
 from s2s.training import atomic_folder, check_init_args, time_aware_scheduler
@@ -173,6 +175,8 @@ class SpeechReasoningLM(L.LightningModule):
         self.format = build_format(format, self.vocab, **(format_options or {}))
         self.backbone = build_backbone(backbone, backbone_config, self.vocab.size)
         self.hearing = self.adapter = None
+        # Drafts for speculative decoding (`s2s lm phrases`, speculate.py): loaded with a folder that has them.
+        self.phrases: PhraseTable | None = None
         if hearing is not None:
             from s2s.asr.module import CTCRecognizer
 
@@ -396,6 +400,8 @@ class SpeechReasoningLM(L.LightningModule):
                 self.hearing.recognizer.save_pretrained(tmp / HEARING_DIR, half=half)
                 save_file({k: cast(v).contiguous() for k, v in self.adapter.state_dict().items()}, tmp / ADAPTER_FILE)
                 init_args["hearing"] = HEARING_DIR
+            if self.phrases is not None:
+                self.phrases.save(tmp / PHRASES_FILE)
             config = {"init_args": init_args, "vocab": self.vocab.to_dict()}
             (tmp / CONFIG_FILE).write_text(yaml.safe_dump(config, sort_keys=False))
         return Path(out_dir)
@@ -416,6 +422,12 @@ class SpeechReasoningLM(L.LightningModule):
         model = cls(**init_args)
         if model.adapter is not None:
             model.adapter.load_state_dict(load_file(folder / ADAPTER_FILE))
+        if (folder / PHRASES_FILE).is_file():
+            model.phrases = PhraseTable.load(folder / PHRASES_FILE)
+            if model.phrases.text_vocab_size != model.vocab.text_vocab_size:
+                raise ValueError(f"{folder / PHRASES_FILE} was counted with a tokenizer of "
+                                 f"{model.phrases.text_vocab_size} ids, this model's has {model.vocab.text_vocab_size}: "
+                                 f"count it again with s2s lm phrases {folder} --manifest TRAIN_MANIFEST --overwrite")
         expected = JointVocab.from_dict(saved["vocab"])
         if model.vocab != expected:
             raise ValueError(f"{folder} was saved with the vocabulary {expected}, but its tokenizer and codec give "

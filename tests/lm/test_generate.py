@@ -34,7 +34,9 @@ from s2s.lm.generate import (
     sample_next,
     stream,
 )
+from s2s.lm.fast_decode import FastDecoder
 from s2s.lm.model import SpeechReasoningLM
+from s2s.lm.speculate import PhraseTable
 from s2s.lm.text_tokenizer import train_text_tokenizer
 from s2s.lm.vocab import JointVocab
 
@@ -385,7 +387,7 @@ def test_word_timed_reads_aloud_the_reply_it_wrote_each_word_in_one_step(lms, co
     handle = lm.backbone.get_output_embeddings().register_forward_hook(lambda *args: calls.append(1))
     try:
         with scripted(lm, wanted):
-            events = list(stream(lm, prompt, codec=codec, frames_per_chunk=1, temperature=0))
+            events = list(stream(lm, prompt, codec=codec, frames_per_chunk=1, temperature=0, speculate=0))
     finally:
         handle.remove()
     reply = events[-1][1]
@@ -459,6 +461,37 @@ def test_cached_greedy_generation_equals_full_recompute(lms, format_name, temper
         assert modality_switches(lm.vocab, reply.generated_ids.tolist()) >= 2
 
 
+@pytest.mark.parametrize("temperature", [0, 1.0])
+@pytest.mark.parametrize("format_name", list(FORMATS))
+def test_speculation_gives_the_reply_of_id_by_id_decoding_in_fewer_forwards(lms, format_name, temperature,
+                                                                            monkeypatch):
+    """Drafts from a phrase table of the model's own reply, and from one of wrong phrases (each draft then is
+    taken back out of the cache), change no id, greedy or sampled; under greedy the right drafts save forwards."""
+    lm, text_ids = lms[format_name], lms[format_name].vocab.text_vocab_size
+    caps = {"max_thought_tokens": 12, "max_reply_tokens": 8, "max_speech_frames": 5}
+    prompt = build_prompt(lm.format, question_codes=question(1))
+    truncations = []
+    truncate = FastDecoder.truncate
+    monkeypatch.setattr(FastDecoder, "truncate", lambda self, n: truncations.append(n) or truncate(self, n))
+    replies = {}
+    with logit_bias(lm, speak_nudge(lm.vocab, format_name)):
+        plain = generate(lm, prompt, temperature=temperature, seed=4, speculate=0, **caps)
+        right = PhraseTable.from_texts([[plain.turn.thought_ids, plain.turn.reply_ids]] * 3, text_ids, order=3)
+        wrong = PhraseTable(3, text_ids, {context: (token + 1) % text_ids for context, token in right.next_ids.items()})
+        assert len(right) > 0 and truncations == []
+        for name, table in (("right", right), ("wrong", wrong)):
+            lm.phrases = table
+            try:
+                replies[name] = generate(lm, prompt, temperature=temperature, seed=4, speculate=4, **caps)
+            finally:
+                lm.phrases = None
+            replies[name + " truncations"] = len(truncations)
+    assert replies["right"].ids.tolist() == plain.ids.tolist() == replies["wrong"].ids.tolist()
+    assert replies["wrong truncations"] > replies["right truncations"]  # wrong drafts were taken back
+    if temperature == 0:
+        assert replies["right"].forwards < plain.forwards
+
+
 # ---------------------------------------------------------------------- (c) the prompt
 @pytest.mark.parametrize("kind", ["audio", "text", "audio+voice"])
 @pytest.mark.parametrize("format_name", list(FORMATS))
@@ -525,7 +558,8 @@ def scripted(lm, wanted: list[int]):
     """The logits for generated position i strongly favour wanted[i] (the masks still have the last word).
 
     Positions, not forward calls: generation feeds a run of forced ids (calculator results) in one call. The
-    first call's ids are the prompt; every id embedded after it is one generated position."""
+    first call's ids are the prompt; every id embedded after it is one generated position, so generation must
+    not draft ids (speculate=0): drafted ids are fed too, and some are taken back."""
     fed, prompt_length = 0, None
 
     def count(module, args, out):
@@ -556,7 +590,7 @@ def test_interleaved_formats_stream_text_and_audio_in_the_order_of_their_layout(
                 reply_ids=tokenizer.encode("Nine is larger."), reply_codes=question(10, frames=7))
     built, prompt = lm.format.build(turn), build_prompt(lm.format, question_codes=turn.question_codes)
     with scripted(lm, built.ids[len(prompt):].tolist()):
-        events = list(stream(lm, prompt, codec=codec, frames_per_chunk=1, temperature=0))
+        events = list(stream(lm, prompt, codec=codec, frames_per_chunk=1, temperature=0, speculate=0))
     reply = events[-1][1]
     assert torch.equal(reply.ids, built.ids) and reply.turn == turn and reply.capped == []
 
@@ -591,7 +625,7 @@ def test_text_pieces_wait_for_whole_characters(lm):
     assert tokenizer.decode([c3, x97]) == "×" and tokenizer.decode([c3]) == "\ufffd"
     with scripted(lm, [c3, x97, a, c3, lm.vocab.end_think]):
         events = list(stream(lm, build_prompt(lm.format, question_codes=question(7)), temperature=0,
-                             max_reply_tokens=0, max_speech_frames=0))
+                             max_reply_tokens=0, max_speech_frames=0, speculate=0))
     assert [value for kind, value in events if kind == "thought"] == ["×", "a", "\ufffd"]
     assert events[-1][1].thought == "×a\ufffd"
 
@@ -662,7 +696,7 @@ def test_the_calculator_writes_each_result_the_model_would_guess(lm):
         hook = lm.backbone.get_output_embeddings().register_forward_hook(lambda *_, steps=steps: steps.append(1))
         with scripted(lm, script):
             reply = generate(lm, prompt, temperature=0, max_reply_tokens=0, max_speech_frames=0,
-                             calculator=calculator)
+                             calculator=calculator, speculate=0)
         hook.remove()
         assert reply.thought == thought and reply.calculator_calls == calls
         forwards[calculator] = len(steps)
