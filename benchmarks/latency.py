@@ -11,13 +11,14 @@ last sample, rtf = processing seconds per second of reply audio.
 Two kinds of row:
 
   model    `--ckpt DIR` (default: the shipped `s2s.pipeline.DEFAULT_MODEL`), in its own format, greedy, on
-           `--questions` spoken questions of `--manifest` (and the bundled example question): what a user sees.
+           `--questions` spoken questions of `--manifest` (and the bundled example question): what a user sees,
+           with the pipeline's speculative decoding (`--speculate 0` for one id a forward: the same replies).
   random   `--random`: for each of `--formats`, a SpeechReasoningLM of the shipped architecture
            (configs/lm/reasoner-tiny.yaml: llama 256 x 8 layers, 4 heads, ff 768; hearing a conformer of
            192 x 5 layers as configs/asr/question-encoder.yaml; tokenizer runs/lm/tokenizer; s2s-tiny, 4
            codebooks) with RANDOM weights, through the same pipeline on the same question wavs. These rows
-           measure latency only, never quality: the LM head's logits are overwritten (a forward hook) so that
-           greedy decoding writes exactly the format's own layout (`Format.build`) of a reply of `--thought`
+           measure latency only, never quality, one id a forward (no drafts): the LM head's logits are
+           overwritten (a forward hook) so that greedy decoding writes exactly the format's own layout (`Format.build`) of a reply of `--thought`
            thought ids, `--reply` reply ids and `--frames` speech frames (defaults: the corpus means with the
            shipped tokenizer: 45, 6 and 75 = 1.5 s), and the recogniser's logits so that each question is heard
            as its written text's tokens (a trained recogniser's segment count). All the real computation
@@ -189,7 +190,7 @@ def summarise(source: str, format_name: str, replies: list, extra: dict) -> dict
 def run_model(ckpt: Path, rows: list[dict], args) -> dict:
     """The real model in its own format: figures over `rows` x repeats."""
     pipeline = S2SPipeline.from_pretrained(ckpt)
-    options = {"frames_per_chunk": args.frames_per_chunk}
+    options = {"frames_per_chunk": args.frames_per_chunk, "speculate": args.speculate}
     pipeline(audio=rows[0]["audio"], **options)  # warm-up
     replies = [pipeline(audio=row["audio"], **options) for _ in range(args.repeats) for row in rows]
     spoken = [r for r in replies if r.timings["ttfa_ms"] is not None]
@@ -210,8 +211,9 @@ def run_random(format_name: str, rows: list[dict], args, hearing_dir: str) -> di
     caps = {"max_thought_tokens": max(256, args.thought), "max_reply_tokens": max(128, args.reply),
             "max_speech_frames": max(500, args.frames), "frames_per_chunk": args.frames_per_chunk,
             # A thought cut to --thought ids may end in "=", where the calculator would write ids the script
-            # does not hold; the forced lengths are the point here, so no calculator.
-            "calculator": False}
+            # does not hold; the forced lengths are the point here, so no calculator. Nor drafts: the script
+            # counts ids fed back, and drafted ids are fed too (and some taken back).
+            "calculator": False, "speculate": 0}
     tokenizer = model.tokenizer
     prepared = []
     for i, row in enumerate(rows):
@@ -261,6 +263,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     parser.add_argument("--frames-per-chunk", type=int, default=2,
                         help="speech frames per streaming decoder step (default 2, the pipeline's)")
+    parser.add_argument("--speculate", type=int, default=8,
+                        help="the model row's drafted ids a forward (default 8, the pipeline's; 0: one id a forward)")
     random = parser.add_argument_group("--random rows: random weights, forced lengths (latency only)")
     random.add_argument("--random", action="store_true", help="measure --formats with random weights")
     random.add_argument("--formats", nargs="+", choices=FORMAT_NAMES, default=list(FORMAT_NAMES))
@@ -283,6 +287,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     random.add_argument("--codec", default="s2s-tiny", help="codec name or folder (default s2s-tiny)")
     random.add_argument("--codebooks", type=int, default=4, help="codebooks the LM writes (default 4)")
     args = parser.parse_args(argv)
+    if args.speculate < 0:
+        parser.error("--speculate must be at least 0")
     for name in ("questions", "repeats", "threads", "frames_per_chunk", "thought", "reply", "frames"):
         if getattr(args, name) < (0 if name == "questions" else 1):
             parser.error(f"--{name.replace('_', '-')} must be at least {0 if name == 'questions' else 1}")
