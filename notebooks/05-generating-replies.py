@@ -429,6 +429,38 @@ for frames_per_chunk in (1, 2, 4, 8):
 # lookahead of 3 frames, the first audio waits for 4 frames (80 ms of speech at 50 frames a second).
 
 # %% [markdown]
+# ### Speculative decoding: several ids a forward
+#
+# On a CPU a forward of a few ids costs little more than a forward of one: the weights are read once either
+# way. So the loop *drafts* the next few thought and reply ids, feeds them with the id it must feed anyway,
+# and keeps the logits after each drafted id. While the ids it chooses (greedy or sampled, from the model's
+# own logits) agree with the draft, the next logits are already there; at the first disagreement the rest
+# of the draft leaves the cache. The ids are exactly those of decoding one id a forward, in fewer forwards.
+# The drafts need no model: a **phrase table** of the training corpus's thoughts ("So the answer is",
+# counted into the model folder by `s2s lm phrases`) and **prompt lookup** (what followed the last ids where
+# they came before, in the question as heard). `speculate=0` turns it off. (Smoke mode's random model has no
+# phrase table and writes little that repeats; full mode shows the real gain.)
+
+# %%
+def forwards_and_first_audio(question: dict, **options) -> tuple[object, float | None]:
+    """The Reply of one question and the ms from the call to its first audio."""
+    events = stream_events({**STREAM, **options}, **question)
+    first = next((ms for ms, kind, value in events if kind == "audio" and value.shape[-1]), None)
+    return events[-1][2], first
+
+
+phrases = pipeline.model.phrases
+print(f"phrase table: {len(phrases):,} phrases" if phrases is not None else "phrase table: none (prompt lookup only)")
+print(f"{'question':>8} {'ids':>5} {'forwards, one id each':>22} {'with drafts':>12} {'first audio ms':>22}")
+for i, question in enumerate(questions[:4]):
+    forwards_and_first_audio(question)  # warm-up
+    one, one_ms = forwards_and_first_audio(question, speculate=0)
+    drafted, drafted_ms = forwards_and_first_audio(question)
+    assert drafted.ids.tolist() == one.ids.tolist()  # the very same reply
+    ms = "-" if one_ms is None else f"{one_ms:.0f} -> {drafted_ms:.0f}"
+    print(f"{i:>8} {len(one.generated_ids):>5} {one.forwards:>22} {drafted.forwards:>12} {ms:>22}")
+
+# %% [markdown]
 # ## 6. The latency cost of thinking before speaking
 #
 # Notebook 04 counted the ids each format writes before its first speech id. Here we time them. We build a
@@ -470,7 +502,9 @@ thought_text = tokenizer.encode(info["question_written"] + " So the answer is 14
 reply_text = tokenizer.encode("Ben has fourteen stickers now.", add_special_tokens=False) * 3
 words = [len(word) for word in word_runs(tokenizer, reply_text[:REPLY_LENGTH])]  # how word_timed reads it aloud
 codes = torch.randint(0, vocab.codebook_size, (K, FRAMES), generator=torch.Generator().manual_seed(0))
-caps = {"max_thought_tokens": 256, "max_reply_tokens": 128, "max_speech_frames": 500, "calculator": False}
+# One id a forward (no drafts): the forced reply is counted in ids fed back, and drafted ids are fed too.
+caps = {"max_thought_tokens": 256, "max_reply_tokens": 128, "max_speech_frames": 500, "calculator": False,
+        "speculate": 0}
 
 results = {}
 for name in FORMATS:
