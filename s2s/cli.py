@@ -108,7 +108,8 @@ def cmd_reply(args: argparse.Namespace) -> None:
         if args.voice is not None:
             read_voice(args.voice)
     reply = pipeline(wav, rate, text, out=args.out, overwrite=args.overwrite, temperature=args.temperature,
-                     seed=args.seed, calculator=not args.no_calculator, voice=args.voice, style=args.style)
+                     seed=args.seed, calculator=not args.no_calculator, voice=args.voice, style=args.style,
+                     speculate=args.speculate)
     if args.json:
         print(json.dumps(reply.to_json()))
         return
@@ -314,6 +315,17 @@ def cmd_data_import(args: argparse.Namespace) -> None:
     print(IMPORTERS[args.format](args.src, args.out, overwrite=args.overwrite))
 
 
+def non_negative_int(text: str) -> int:
+    """argparse type: an integer >= 0, with a one-line error otherwise."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {value}")
+    return value
+
+
 def positive_float(text: str) -> float:
     value = float(text)
     if not value > 0 or value == float("inf"):
@@ -353,6 +365,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="refuse longer questions (default 30; a longer file is refused before it is read)")
     rp.add_argument("--no-calculator", action="store_true",
                     help="let the model do its own arithmetic (by default a calculator writes each result after '=')")
+    rp.add_argument("--speculate", type=non_negative_int, default=8, metavar="N",
+                    help="draft up to N thought and reply ids a forward (the same reply, sooner; 0: one id a "
+                         "forward; default 8)")
     rp.add_argument("--voice", default=None, metavar="REF.wav",
                     help="speak the reply in this voice: a reference recording of at least 1 s (a style model)")
     rp.add_argument("--style", default=None,

@@ -148,7 +148,7 @@ def test_answer_from_thought(thought, answer):
 # ---------------------------------------------------------------------- s2s reply
 def test_reply_json_prints_exactly_one_object(model_dir, question_wav, tmp_path, capsys, loads_without_eot):
     out = tmp_path / "answer.wav"
-    main(["reply", question_wav, "--ckpt", model_dir, "--out", str(out), "--json"])
+    main(["reply", question_wav, "--ckpt", model_dir, "--out", str(out), "--json", "--speculate", "3"])
     stdout = capsys.readouterr().out
     data = json.loads(stdout)  # one object and nothing else, or this fails
     assert list(data) == list(JSON_FIELDS) and stdout.count("\n") == 1
@@ -188,6 +188,8 @@ def test_reply_user_errors_are_one_line(model_dir, question_wav, tmp_path, monke
     assert "not found: missing.wav" in one_line_error(["reply", "missing.wav", *ckpt], capsys)
     assert "exactly one question" in one_line_error(["reply", question_wav, "--text", "hi", *ckpt], capsys)
     assert "exactly one question" in one_line_error(["reply", *ckpt], capsys)
+    assert "--speculate: expected a whole number >= 0" in one_line_error(["reply", question_wav, "--speculate", "-1",
+                                                                          *ckpt], capsys)
     long_wav = audio.save(tmp_path / "long.wav", torch.zeros(1, 31 * 8000), 8000)
     assert "at most 30 s" in one_line_error(["reply", str(long_wav), *ckpt], capsys)
     sf.write(tmp_path / "empty.wav", torch.zeros(0, 1).numpy(), 8000)
