@@ -18,11 +18,12 @@ Two kinds of row:
            192 x 5 layers as configs/asr/question-encoder.yaml; tokenizer runs/lm/tokenizer; s2s-tiny, 4
            codebooks) with RANDOM weights, through the same pipeline on the same question wavs. These rows
            measure latency only, never quality, one id a forward (no drafts): the LM head's logits are
-           overwritten (a forward hook) so that greedy decoding writes exactly the format's own layout (`Format.build`) of a reply of `--thought`
-           thought ids, `--reply` reply ids and `--frames` speech frames (defaults: the corpus means with the
-           shipped tokenizer: 45, 6 and 75 = 1.5 s), and the recogniser's logits so that each question is heard
-           as its written text's tokens (a trained recogniser's segment count). All the real computation
-           still runs: every forward, the masks, the text decoding, the codec.
+           overwritten (a forward hook) so that greedy decoding writes exactly the format's own layout
+           (`Format.build`) of a reply of `--thought` thought ids, `--reply` reply ids and `--frames` speech
+           frames (defaults: the corpus means with the shipped tokenizer: 45, 6 and 75 = 1.5 s), and the
+           recogniser's logits so that each question is heard as its written text's tokens (a trained
+           recogniser's segment count). All the real computation still runs: every forward, the masks, the
+           text decoding, the codec.
 
 Think-while-speaking uses its format's default chunk sizes unless `--thought-chunk` / `--speech-chunk`
 are given; the figures printed say which. Medians over questions x `--repeats`, after one warm-up run.

@@ -61,3 +61,21 @@ def test_drafted_positions_give_their_logits_and_a_rejected_draft_is_forgotten()
     assert torch.allclose(got, expected[7:11], atol=1e-4)
     with pytest.raises(ValueError, match="cannot truncate"):
         decoder.truncate(12)
+
+
+def test_weights_saved_in_half_precision_run_packed_in_float16_with_the_same_logits():
+    """A model whose weights are all float16 values (saved with --half, as the shipped one is) gets fbgemm's
+    float16 products: the same logits from half the bytes. Others keep float32 products."""
+    model = _model(LlamaConfig(**SMALL))
+    assert fast_decoder(model).layers[0].qkv.packed is None  # float32 weights: nothing may be rounded
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.copy_(parameter.half().float())
+    ids = torch.randint(0, 97, (1, 9), generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        expected = model(input_ids=ids, use_cache=False).logits[0]
+    decoder = fast_decoder(model)
+    projections = [p for layer in decoder.layers for p in (layer.qkv, layer.o_proj, layer.gate_up, layer.down_proj)]
+    assert all(p.packed is not None for p in projections + [decoder.head_projection])
+    got = [decoder(input_ids=ids[:, :5])] + [decoder(input_ids=ids[:, i:i + 1]) for i in range(5, 9)]
+    assert torch.allclose(torch.stack(got), expected[4:], atol=1e-4)

@@ -426,8 +426,9 @@ class SpeechReasoningLM(L.LightningModule):
             model.phrases = PhraseTable.load(folder / PHRASES_FILE)
             if model.phrases.text_vocab_size != model.vocab.text_vocab_size:
                 raise ValueError(f"{folder / PHRASES_FILE} was counted with a tokenizer of "
-                                 f"{model.phrases.text_vocab_size} ids, this model's has {model.vocab.text_vocab_size}: "
-                                 f"count it again with s2s lm phrases {folder} --manifest TRAIN_MANIFEST --overwrite")
+                                 f"{model.phrases.text_vocab_size} ids, this model's has "
+                                 f"{model.vocab.text_vocab_size}: count it again with s2s lm phrases {folder} "
+                                 "--manifest TRAIN_MANIFEST --overwrite")
         expected = JointVocab.from_dict(saved["vocab"])
         if model.vocab != expected:
             raise ValueError(f"{folder} was saved with the vocabulary {expected}, but its tokenizer and codec give "

@@ -10,6 +10,7 @@ from s2s.codecs import STREAM_TOLERANCE, load_codec
 from s2s.codecs.tiny.codec import TinyCodec, save_net
 from s2s.codecs.tiny.model import TinyCodecConfig, TinyCodecNet
 from s2s.lm.batching import word_runs
+from s2s.lm.fast_decode import FastDecoder
 from s2s.lm.formats import (
     FORMATS,
     READ_ALOUD,
@@ -34,7 +35,6 @@ from s2s.lm.generate import (
     sample_next,
     stream,
 )
-from s2s.lm.fast_decode import FastDecoder
 from s2s.lm.model import SpeechReasoningLM
 from s2s.lm.speculate import PhraseTable
 from s2s.lm.text_tokenizer import train_text_tokenizer
