@@ -115,16 +115,19 @@ def _detached(tensor: torch.Tensor | None) -> torch.Tensor | None:
     return None if tensor is None else tensor.detach()
 
 
-def _layer_weights(backbone) -> list[_LayerWeights]:
-    """The stacked weights of every layer, made once and kept on the backbone until any weight changes
-    (training steps bump a parameter's version), so a reply does not pay for stacking them."""
+def _layer_weights(backbone) -> tuple[list[_LayerWeights], _Projection]:
+    """The stacked weights of every layer, and the output layer's projection, made once and kept on the
+    backbone until any weight changes (training steps bump a parameter's version), so a reply does not pay
+    for stacking or packing them."""
     key = tuple((p.data_ptr(), p._version) for p in backbone.parameters())
     kept = getattr(backbone, "_s2s_fast_weights", None)
     if kept is None or kept[0] != key:
         with torch.no_grad():
-            kept = (key, [_LayerWeights(layer) for layer in backbone.model.layers])
+            head = backbone.lm_head
+            kept = (key, [_LayerWeights(layer) for layer in backbone.model.layers],
+                    _Projection(head.weight.detach(), _detached(head.bias)))
         backbone._s2s_fast_weights = kept
-    return kept[1]
+    return kept[1], kept[2]
 
 
 class FastDecoder:
@@ -135,10 +138,9 @@ class FastDecoder:
 
     def __init__(self, backbone, capacity: int = 512):
         config, inner = backbone.config, backbone.model
-        self.layers, self.rotary = _layer_weights(backbone), inner.rotary_emb
+        (self.layers, self.head_projection), self.rotary = _layer_weights(backbone), inner.rotary_emb
         self.norm_weight, self.norm_eps = inner.norm.weight, _eps(inner.norm)
         self.embed_tokens, self.head = inner.embed_tokens, backbone.lm_head
-        self.head_projection = _Projection(self.head.weight.detach(), _detached(self.head.bias))
         self.heads = config.num_attention_heads
         self.kv_heads = getattr(config, "num_key_value_heads", None) or self.heads
         self.head_dim = getattr(config, "head_dim", None) or config.hidden_size // self.heads
