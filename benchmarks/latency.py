@@ -158,7 +158,9 @@ def reply_script(model: SpeechReasoningLM, thought_ids: list[int], reply_ids: li
 
 
 def build_random(format_name: str, args, hearing_dir: str) -> SpeechReasoningLM:
-    """The shipped architecture (or the sizes given) with random weights, in `format_name`, eval mode."""
+    """The shipped architecture (or the sizes given) with random weights, in `format_name`, eval mode. The
+    weights are rounded to float16 values, as a model saved with `s2s export --half` (the shipped one) has
+    them, so FastDecoder times the same float16 products it uses for such a model."""
     backbone = {"model_type": "llama", "hidden_size": args.dim, "num_hidden_layers": args.layers,
                 "num_attention_heads": args.heads, "num_key_value_heads": args.heads,
                 "intermediate_size": args.ffn, "max_position_embeddings": 4096, "tie_word_embeddings": False}
@@ -167,9 +169,13 @@ def build_random(format_name: str, args, hearing_dir: str) -> SpeechReasoningLM:
         options = {k: v for k, v in (("thought_chunk_tokens", args.thought_chunk),
                                      ("speech_chunk_frames", args.speech_chunk)) if v is not None}
     torch.manual_seed(0)
-    return SpeechReasoningLM(backbone_config=backbone, tokenizer=str(args.tokenizer), codec=args.codec,
-                             num_codebooks=args.codebooks, format=format_name, format_options=options,
-                             hearing=hearing_dir).eval()
+    model = SpeechReasoningLM(backbone_config=backbone, tokenizer=str(args.tokenizer), codec=args.codec,
+                              num_codebooks=args.codebooks, format=format_name, format_options=options,
+                              hearing=hearing_dir).eval()
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.copy_(parameter.half().float())
+    return model
 
 
 # ------------------------------------------------------------------ timing
