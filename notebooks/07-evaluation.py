@@ -418,8 +418,8 @@ ax.legend(fontsize=8)
 plt.show()
 
 # %% [markdown]
-# Read the card with this in mind: 84.0 % of 200 is 78.3 to 88.4 %; a family of 33 questions is ± about 16
-# points, so "comparison 69.7 %" and "word_problem 79.4 %" are not shown to differ, while time's 84.8 % from
+# Read the card with this in mind: 85.0 % of 200 is 79.4 to 89.3 %; a family of 33 questions is ± about 16
+# points, so "comparison 69.7 %" and "word_problem 79.4 %" are not shown to differ, while time's 90.9 % from
 # speech against 51.5 % for the session-6 model (same questions) is a real change. And the shortcut
 # test's 7.5 % on silence (3 of 40) is below the 14.4 % chance level, but its interval reaches 20 %: "at
 # chance", not "below".
@@ -449,9 +449,9 @@ print(f"right only from text: {text_only}, right only from audio: {audio_only}; 
 # was the same; what changed was the audio path in and out (a cascade that first wrote the question down with
 # Whisper lost little).
 #
-# The shipped model's card, as a worked example: every number heard in 87.5 % of questions, and where they
-# were, 93.7 % right; overall 84.0 %. So where a number was lost the answer was right only
-# (84.0 − 87.5 × 93.7 %) / 12.5 % ≈ 16 % of the time, largely luck and families with few possible answers.
+# The shipped model's card, as a worked example: every number heard in 89.0 % of questions, and where they
+# were, 93.8 % right; overall 85.0 %. So where a number was lost the answer was right only
+# (85.0 − 89.0 × 93.8 %) / 11.0 % ≈ 14 % of the time, largely luck and families with few possible answers.
 
 # %%
 heard_ok = [e for e in audio_run if NumbersHeard.right(e["question_heard"], e["question_written"])]
@@ -471,8 +471,8 @@ print(f"card: right where a number was lost ≈ {(overall - p_heard * right_hear
 #
 # ### Latency belongs to a machine
 #
-# `ttfa_ms` is measured on this CPU, under whatever else it is doing. The card's 587 ms p50 was measured on 2
-# AVX2 cores with nothing else running; the same architecture reached 266 ms on a CPU with avx512_bf16. The
+# `ttfa_ms` is measured on this CPU, under whatever else it is doing. The card's 273-302 ms p50 was measured on 2
+# AVX2 cores with nothing else running (two runs); the same architecture reached 266 ms on a CPU with avx512_bf16. The
 # first question of a session also pays for warming up, and with a few questions p90 is simply the slowest
 # one. Always quote the machine with the figure.
 
