@@ -223,6 +223,8 @@ def test_lm_phrases_counts_drafts_into_the_model_folder_that_loading_and_saving_
     assert SpeechReasoningLM.from_folder(model_dir).phrases is None  # a folder without one: no drafts
     capsys.readouterr()  # the loads' progress bars
     assert "already exists" in one_line_error(["lm", "phrases", str(folder), "--manifest", manifest], capsys)
+    err = one_line_error(["lm", "phrases", str(tmp_path / "nowhere"), "--manifest", manifest], capsys)
+    assert "is not a saved SpeechReasoningLM" in err
     no_thoughts = tmp_path / "questions.jsonl"
     no_thoughts.write_text(json.dumps({"question": "what time is it"}) + "\n")
     err = one_line_error(["lm", "phrases", str(folder), "--manifest", str(no_thoughts), "--overwrite"], capsys)

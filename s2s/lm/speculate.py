@@ -177,6 +177,9 @@ def build_for_model(folder: str | os.PathLike, manifests, order: int = 6, min_co
     from s2s.lm.batching import tokenize
 
     folder = Path(folder)
+    if not (folder / "config.yaml").is_file() or not (folder / "tokenizer.json").is_file():
+        raise FileNotFoundError(f"{folder} is not a saved SpeechReasoningLM (config.yaml and tokenizer.json "
+                                "missing): give the folder that s2s export or save_pretrained wrote")
     tokenizer = AutoTokenizer.from_pretrained(folder)
     rows = [row for manifest in manifests for row in read_manifest(manifest) if row.get("thought")]
     if not rows:
