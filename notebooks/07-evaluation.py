@@ -418,8 +418,8 @@ ax.legend(fontsize=8)
 plt.show()
 
 # %% [markdown]
-# Read the card with this in mind: 85.0 % of 200 is 79.4 to 89.3 %; a family of 33 questions is ± about 16
-# points, so "comparison 69.7 %" and "word_problem 79.4 %" are not shown to differ, while time's 90.9 % from
+# Read the card with this in mind: 87.0 % of 200 is 81.6 to 91.0 %; a family of 33 questions is ± about 16
+# points, so "comparison 69.7 %" and "word_problem 79.4 %" are not shown to differ, while time's 93.9 % from
 # speech against 51.5 % for the session-6 model (same questions) is a real change. And the shortcut
 # test's 7.5 % on silence (3 of 40) is below the 14.4 % chance level, but its interval reaches 20 %: "at
 # chance", not "below".
@@ -449,9 +449,9 @@ print(f"right only from text: {text_only}, right only from audio: {audio_only}; 
 # was the same; what changed was the audio path in and out (a cascade that first wrote the question down with
 # Whisper lost little).
 #
-# The shipped model's card, as a worked example: every number heard in 89.0 % of questions, and where they
-# were, 93.8 % right; overall 85.0 %. So where a number was lost the answer was right only
-# (85.0 − 89.0 × 93.8 %) / 11.0 % ≈ 14 % of the time, largely luck and families with few possible answers.
+# The shipped model's card, as a worked example: every number heard in 90.5 % of questions, and where they
+# were, 93.9 % right; overall 87.0 %. So where a number was lost the answer was right only
+# (87.0 − 90.5 × 93.9 %) / 9.5 % ≈ 21 % of the time, largely luck and families with few possible answers.
 
 # %%
 heard_ok = [e for e in audio_run if NumbersHeard.right(e["question_heard"], e["question_written"])]
