@@ -2,6 +2,8 @@
 resumed run needs to continue where it stopped."""
 from __future__ import annotations
 
+import gzip
+import json
 import math
 import os
 import random
@@ -87,6 +89,26 @@ def atomic_folder(out_dir: str | os.PathLike, overwrite: bool = False):
     if out_dir.exists():
         shutil.rmtree(out_dir)
     os.replace(tmp, out_dir)
+
+
+def save_json_gz(path: str | os.PathLike, data: dict, overwrite: bool = False) -> Path:
+    """Write `data` as gzipped JSON through a temporary sibling renamed into place (never a half-written file
+    under `path`); an existing file is kept unless `overwrite`. The format of the small count tables that sit
+    beside weights (a recogniser's text LM, a model's phrase table)."""
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} already exists; remove it or pass overwrite=True (--overwrite)")
+    tmp = path.with_name(path.name + ".tmp")
+    with gzip.open(tmp, "wt", encoding="utf-8") as f:
+        json.dump(data, f, separators=(",", ":"))
+    tmp.replace(path)
+    return path
+
+
+def load_json_gz(path: str | os.PathLike):
+    """What `save_json_gz` wrote (raises OSError or ValueError for a missing, corrupt or non-JSON file)."""
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        return json.load(f)
 
 
 class CheckpointOnStop(L.Callback):

@@ -20,12 +20,12 @@ Saved as gzipped JSON beside the recogniser's weights (`text_lm.json.gz`).
 """
 from __future__ import annotations
 
-import gzip
-import json
 import math
 import os
 from collections import Counter, defaultdict
 from pathlib import Path
+
+from s2s.training import load_json_gz, save_json_gz
 
 START, END = "^", "$"  # before the first character; after the last (not in any label alphabet)
 FILE_NAME = "text_lm.json.gz"
@@ -91,22 +91,13 @@ class CharNgramLM:
         return sum(self.log_prob(text[:i], c) for i, c in enumerate(text)) + self.log_prob(text, END)
 
     def save(self, path: str | os.PathLike, overwrite: bool = False) -> Path:
-        path = Path(path)
-        if path.exists() and not overwrite:
-            raise FileExistsError(f"{path} already exists; remove it or pass overwrite=True (--overwrite)")
-        data = {"order": self.order, "alphabet": self.alphabet, "beam": self.beam, "alpha": self.alpha,
-                "beta": self.beta, "counts": self.counts}
-        tmp = path.with_name(path.name + ".tmp")
-        with gzip.open(tmp, "wt", encoding="utf-8") as f:
-            json.dump(data, f, separators=(",", ":"))
-        tmp.replace(path)
-        return path
+        return save_json_gz(path, {"order": self.order, "alphabet": self.alphabet, "beam": self.beam,
+                                   "alpha": self.alpha, "beta": self.beta, "counts": self.counts}, overwrite)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> CharNgramLM:
         try:
-            with gzip.open(path, "rt", encoding="utf-8") as f:
-                data = json.load(f)
+            data = load_json_gz(path)
             return cls(int(data["order"]), data["alphabet"], data["counts"], int(data["beam"]),
                        float(data["alpha"]), float(data["beta"]))
         except (OSError, ValueError, KeyError, TypeError) as error:

@@ -722,14 +722,13 @@ def _events(model, prompt_ids: torch.Tensor, codec, frames_per_chunk: int, machi
     def logits_now() -> torch.Tensor:
         nonlocal pending, logits, forwards, drafted
         if pending:
-            inputs = torch.tensor([pending], device=device)
             if heard is not None and logits is None:  # the prompt, with the heard segments' vectors in place
-                logits = forward(inputs_embeds=model.embed(inputs, [heard]))
+                logits = forward(inputs_embeds=model.embed(torch.tensor([pending], device=device), [heard]))
             elif drafter is not None and state.phase in (THOUGHT, REPLY_TEXT) and (draft := drafter.draft()):
                 out = forward(input_ids=torch.tensor([pending + draft], device=device), keep=len(draft) + 1)
                 logits, drafted = out[0], list(zip(draft, out[1:]))
             else:
-                logits = forward(input_ids=inputs)
+                logits = forward(input_ids=torch.tensor([pending], device=device))
             pending, forwards = [], forwards + 1
         return logits
 

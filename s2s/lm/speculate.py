@@ -25,13 +25,13 @@ and reply text): 2.8 ids a forward against 1.3 with prompt lookup alone.
 """
 from __future__ import annotations
 
-import gzip
-import json
 import os
 from collections import Counter, defaultdict
 from pathlib import Path
 
 import torch
+
+from s2s.training import load_json_gz, save_json_gz
 
 BREAK = -1  # in a history: stands where a non-text id was (<think>, </think>, speech); no lookup runs across it
 FILE_NAME = "phrases.json.gz"
@@ -90,22 +90,14 @@ class PhraseTable:
         return _backoff(self.next_ids, tuple(history[-self.order:]))
 
     def save(self, path: str | os.PathLike, overwrite: bool = False) -> Path:
-        path = Path(path)
-        if path.exists() and not overwrite:
-            raise FileExistsError(f"{path} already exists; remove it or pass overwrite=True (--overwrite)")
-        data = {"order": self.order, "text_vocab_size": self.text_vocab_size,
-                "entries": [[*context, token] for context, token in self.next_ids.items()]}
-        tmp = path.with_name(path.name + ".tmp")
-        with gzip.open(tmp, "wt", encoding="utf-8") as f:
-            json.dump(data, f, separators=(",", ":"))
-        tmp.replace(path)
-        return path
+        return save_json_gz(path, {"order": self.order, "text_vocab_size": self.text_vocab_size,
+                                   "entries": [[*context, token] for context, token in self.next_ids.items()]},
+                            overwrite)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> PhraseTable:
         try:
-            with gzip.open(path, "rt", encoding="utf-8") as f:
-                data = json.load(f)
+            data = load_json_gz(path)
             return cls(int(data["order"]), int(data["text_vocab_size"]),
                        {tuple(int(i) for i in entry[:-1]): int(entry[-1]) for entry in data["entries"]})
         except (OSError, ValueError, KeyError, TypeError, IndexError) as error:
