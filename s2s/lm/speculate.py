@@ -21,7 +21,8 @@ Drafts come from two places, neither of them a model:
 
 The phrase table drafts first (its phrases are long); prompt lookup fills in
 where it has nothing. Measured on the shipped model (20 test questions, thought
-and reply text): 2.8 ids a forward against 1.3 with prompt lookup alone.
+and reply text, a session script counting `Reply.forwards`): 3.05 ids a forward
+against 1.3 with prompt lookup alone; notebook 05 in full mode shows the count.
 """
 from __future__ import annotations
 
