@@ -438,7 +438,8 @@ for frames_per_chunk in (1, 2, 4, 8):
 # of the draft leaves the cache. The ids are exactly those of decoding one id a forward, in fewer forwards.
 # The drafts need no model: a **phrase table** of the training corpus's thoughts ("So the answer is",
 # counted into the model folder by `s2s lm phrases`) and **prompt lookup** (what followed the last ids where
-# they came before, in the question as heard). `speculate=0` turns it off. (Smoke mode's random model has no
+# they came before, in the question as heard); a word-timed reply's speech is drafted from how the corpus's one
+# voice says each word (`speech_drafts.json.gz`, `s2s lm phrases --align-with JUDGE`). `speculate=0` turns it off. (Smoke mode's random model has no
 # phrase table and writes little that repeats; full mode shows the real gain.)
 
 # %%
@@ -451,6 +452,8 @@ def forwards_and_first_audio(question: dict, **options) -> tuple[object, float |
 
 phrases = pipeline.model.phrases
 print(f"phrase table: {len(phrases):,} phrases" if phrases is not None else "phrase table: none (prompt lookup only)")
+words = pipeline.model.speech_drafts
+print(f"speech drafts: {len(words):,} words at their usual lengths" if words is not None else "speech drafts: none")
 print(f"{'question':>8} {'ids':>5} {'forwards, one id each':>22} {'with drafts':>12} {'first audio ms':>22}")
 for i, question in enumerate(questions[:4]):
     forwards_and_first_audio(question)  # warm-up

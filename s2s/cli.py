@@ -258,6 +258,11 @@ def cmd_lm_phrases(args: argparse.Namespace) -> None:
     path = build_for_model(args.folder, args.manifest, order=args.order, min_count=args.min_count,
                            min_share=args.min_share, overwrite=args.overwrite)
     print(path)
+    if args.align_with:
+        from s2s.lm.speculate import build_speech_drafts_for_model
+
+        print(build_speech_drafts_for_model(args.folder, args.manifest, args.align_with, min_count=args.min_count,
+                                            overwrite=args.overwrite))
 
 
 def cmd_export(args: argparse.Namespace) -> None:
@@ -473,10 +478,14 @@ def build_parser() -> argparse.ArgumentParser:
     ph.add_argument("--manifest", required=True, action="append",
                     help="a manifest whose thoughts and replies to count (repeatable): the training corpus")
     ph.add_argument("--order", type=int, default=6, help="most ids of context (default 6)")
-    ph.add_argument("--min-count", type=int, default=3, help="times a phrase must have been seen (default 3)")
+    ph.add_argument("--min-count", type=int, default=3,
+                    help="times a phrase (or a word at one length) must have been seen (default 3)")
     ph.add_argument("--min-share", type=float, default=0.4,
                     help="share of a context's continuations its next id must have (default 0.4)")
-    ph.add_argument("--overwrite", action="store_true", help="replace the folder's phrase table")
+    ph.add_argument("--align-with", metavar="JUDGE",
+                    help="word_timed models: also count how the replies' audio says each word (speech drafts), "
+                         "timing the words with this character CTC judge (e.g. s2s/assets/models/s2s-judge-tiny)")
+    ph.add_argument("--overwrite", action="store_true", help="replace the folder's phrase table (and speech drafts)")
     ph.set_defaults(func=cmd_lm_phrases)
 
     exp = sub.add_parser("export", help="turn a Lightning checkpoint of the LM or the recogniser into a model folder")

@@ -481,3 +481,48 @@ def test_a_styled_corpus_gives_each_row_its_own_reply_voice_prompt_and_style(fol
     assert all(seen.values()), seen
     with pytest.raises(ValueError, match="reply_speech must be 'sentence' or 'row'"):
         ReasoningDataModule(str(manifest), reply_speech="voice")
+
+
+def test_lm_phrases_with_a_judge_counts_how_the_replies_say_each_word(folders, tmp_path, capsys):
+    """`s2s lm phrases --align-with JUDGE`: the codes of each reply word, at the length the judge timed it, are
+    what the model folder's speech drafts give for that word; the folder keeps them through loading and saving."""
+    from s2s.cli import main
+    from s2s.lm.data import reply_word_frames
+
+    torch.manual_seed(0)
+    judge = str(CTCRecognizer(labels="chars", **TINY_ASR).save_pretrained(tmp_path / "judge"))
+    timed = SpeechReasoningLM(backbone_config=TINY_LLAMA, tokenizer=folders["tokenizer"], codec=folders["codec"],
+                              format="word_timed")
+    folder = timed.save_pretrained(tmp_path / "model")
+    main(["lm", "phrases", str(folder), "--manifest", folders["manifest"], "--align-with", judge, "--min-count", "1"])
+    assert capsys.readouterr().out.split() == [str(folder / "phrases.json.gz"), str(folder / "speech_drafts.json.gz")]
+    model = SpeechReasoningLM.from_folder(folder)
+    manifest = Path(folders["manifest"])
+    codes = reply_codes(manifest, folders["codec"], K)
+    frames = reply_word_frames(manifest, codes, Codec.frame_rate.fget(load_codec_of(folders)), judge)
+    checked = 0
+    for reply, grid in codes.items():
+        start, reply_ids, read = 0, tokenize(model.tokenizer, [reply])[0], 0
+        for word, count, length in zip(reply.split(), word_token_counts(model.tokenizer, reply), frames[reply]):
+            ids, read = tuple(reply_ids[read: read + count]), read + count
+            said_once = sum(r.split().count(word) for r in codes) == 1
+            if said_once and count and 0 < length <= timed.vocab.durations:
+                assert model.speech_drafts.durations[ids] == length
+                assert model.speech_drafts.codes[(ids, length)] == grid[:, start: start + length].T.tolist()
+                checked += 1
+            start += length
+    assert checked >= 3
+    again = SpeechReasoningLM.from_folder(model.save_pretrained(tmp_path / "saved"))
+    assert again.speech_drafts.codes == model.speech_drafts.codes
+    plain = SpeechReasoningLM(backbone_config=TINY_LLAMA, tokenizer=folders["tokenizer"], codec=folders["codec"])
+    plain_folder = plain.save_pretrained(tmp_path / "plain")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["lm", "phrases", str(plain_folder), "--manifest", folders["manifest"], "--align-with", judge])
+    err = capsys.readouterr().err.strip()  # after the loader's progress bars, one line
+    assert exit_info.value.code == 2 and "Traceback" not in err and "only word_timed models" in err.splitlines()[-1]
+
+
+def load_codec_of(folders):
+    from s2s.codecs import load_codec
+
+    return load_codec(folders["codec"], num_codebooks=K)

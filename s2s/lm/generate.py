@@ -32,6 +32,7 @@ drains it.
 """
 from __future__ import annotations
 
+import copy
 import inspect
 import time
 from contextlib import nullcontext
@@ -54,6 +55,7 @@ from s2s.lm.formats import (
 )
 from s2s.lm.speculate import Drafter, lookup_context
 from s2s.lm.tools import calculator_result
+from s2s.lm.word_clock import ClockReader
 
 DONE = -1  # not a segment label: the reply has ended with <eot>
 
@@ -711,30 +713,58 @@ def _events(model, prompt_ids: torch.Tensor, codec, frames_per_chunk: int, machi
     # Ids not yet fed to the model. A forced id (a calculator result, a word to read) needs no logits before
     # it, so forced runs are fed in one call with the next id the model chooses: fewer steps to first audio.
     pending, logits, forwards = prompt_ids.tolist(), None, 0
+    # A model with a word clock (word_clock.py) gets each pending id's signal added to its embedding. The
+    # reader also says where a word_timed reply's speech stands, for drafting it (`WordFrames`).
+    clocked = getattr(model, "clock", None) is not None
+    speech_drafts = getattr(model, "speech_drafts", None) if timed and speculate else None
+    clock = ClockReader(vocab) if clocked or speech_drafts is not None else None
+    signals = [clock.push(token) for token in pending] if clock is not None else []
     # Speculation: drafted text ids go into the forward after the pending ids; `drafted` holds each with the
     # logits after it, used while the ids written agree with the draft (then they are already in the cache).
     drafter = None
     if speculate and hasattr(forward, "truncate"):
         drafter = Drafter(lookup_context(prompt_ids, vocab, heard), vocab, phrases=getattr(model, "phrases", None),
                           max_draft=speculate)
+    else:
+        speech_drafts = None
     drafted = []
 
+    def speech_draft() -> list[int]:
+        """The corpus's way of saying the word being read: its duration (right after the word) and frames."""
+        if clock.speaking and clock.in_word_text:
+            return speech_drafts.draft(vocab, clock.word, None, 0, 0, speculate)
+        at = clock.next_frame()
+        return [] if at is None else speech_drafts.draft(vocab, clock.word, clock.duration, *at, speculate)
+
+    def feed(ids: list[int], fed_signals: list, keep: int | None = None) -> torch.Tensor:
+        tensor = torch.tensor([ids], device=device)
+        options = {"keep": keep} if keep is not None else {}
+        if clocked and any(signal is not None for signal in fed_signals):  # a word's duration or frames: clocked
+            return forward(inputs_embeds=model.embed(tensor, signals=fed_signals), **options)
+        return forward(input_ids=tensor, **options)
+
     def logits_now() -> torch.Tensor:
-        nonlocal pending, logits, forwards, drafted
+        nonlocal pending, logits, forwards, drafted, signals
         if pending:
             if heard is not None and logits is None:  # the prompt, with the heard segments' vectors in place
-                logits = forward(inputs_embeds=model.embed(torch.tensor([pending], device=device), [heard]))
+                logits = forward(inputs_embeds=model.embed(torch.tensor([pending], device=device), [heard],
+                                                           signals=signals or None))
             elif drafter is not None and state.phase in (THOUGHT, REPLY_TEXT) and (draft := drafter.draft()):
-                out = forward(input_ids=torch.tensor([pending + draft], device=device), keep=len(draft) + 1)
+                out = feed(pending + draft, signals + [None] * len(draft), keep=len(draft) + 1)
+                logits, drafted = out[0], list(zip(draft, out[1:]))
+            elif speech_drafts is not None and state.phase == SPEECH and (draft := speech_draft()):
+                shadow = copy.copy(clock)  # the drafted ids' signals, without moving the clock itself
+                out = feed(pending + draft, signals + [shadow.push(token) for token in draft], keep=len(draft) + 1)
                 logits, drafted = out[0], list(zip(draft, out[1:]))
             else:
-                logits = forward(input_ids=torch.tensor([pending], device=device))
-            pending, forwards = [], forwards + 1
+                logits = feed(pending, signals)
+            pending, signals, forwards = [], [], forwards + 1
         return logits
 
     def written(token: int) -> None:
         """`token` is the reply's next id: already in the cache where it was drafted, else fed next time."""
         nonlocal pending, logits, drafted
+        signal = clock.push(token) if clock is not None else None
         if drafter is not None:
             drafter.append(token)
         if drafted and drafted[0][0] == token:
@@ -744,6 +774,8 @@ def _events(model, prompt_ids: torch.Tensor, codec, frames_per_chunk: int, machi
             forward.truncate(forward.length - len(drafted))
             drafted = []
         pending.append(token)
+        if clock is not None:
+            signals.append(signal if clocked else None)
 
     with codec.streaming(1) if codec is not None else nullcontext():
         while state.phase != DONE:

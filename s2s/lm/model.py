@@ -53,13 +53,15 @@ from s2s.lm.formats import (
 )
 from s2s.lm.hearing import HeardAdapter, HeardQuestion, Hearing
 from s2s.lm.speculate import FILE_NAME as PHRASES_FILE
-from s2s.lm.speculate import PhraseTable
+from s2s.lm.speculate import SPEECH_FILE, PhraseTable, WordFrames
 from s2s.lm.text_tokenizer import load_text_tokenizer, train_text_tokenizer
 from s2s.lm.vocab import JointVocab
+from s2s.lm.word_clock import Signal, WordClock, clock_signals
 from s2s.training import atomic_folder, check_init_args, time_aware_scheduler
 
 CONFIG_FILE = "config.yaml"  # ours; the backbone's own config.json and model.safetensors sit beside it
 HEARING_DIR, ADAPTER_FILE = "hearing", "adapter.safetensors"  # the audio encoder and its adapter, when there is one
+CLOCK_FILE = "word_clock.safetensors"  # the word clock's weights (word_timed models trained with word_clock)
 
 # The modality each target counts in (indices of MODALITIES), or none.
 THOUGHT_LOSS, REPLY_TEXT_LOSS, SPEECH_LOSS = range(3)
@@ -153,6 +155,8 @@ class SpeechReasoningLM(L.LightningModule):
     False leaves the adapter's W h out, so a heard segment is exactly its
     token's embedding (measured on the shipped model: W h moved the LM off its
     text path, 79.0 % right from speech with it, 84.0 % without).
+    `word_clock` (word_timed only) adds to every position of a word read aloud
+    which word it is and how many of its frames are left (`word_clock.py`).
     `val_answer_examples` > 0: each validation also answers that many
     questions of its first batch (greedy, no calculator, no speech) and logs
     `val/accuracy_thought`, the figure `s2s evaluate` reports, as training goes.
@@ -163,8 +167,8 @@ class SpeechReasoningLM(L.LightningModule):
                  codec: str = "s2s-tiny", num_codebooks: int | None = None, format: str = "think_then_speak",
                  format_options: dict | None = None, thought_weight: float = 1.0, reply_text_weight: float = 1.0,
                  speech_weight: float = 1.0, lr: float = 1e-3, weight_decay: float = 0.1, warmup_steps: int = 200,
-                 hearing: str | None = None, heard_hidden: bool = True, val_answer_examples: int = 0,
-                 init_from: str | None = None):
+                 hearing: str | None = None, heard_hidden: bool = True, word_clock: bool = False,
+                 val_answer_examples: int = 0, init_from: str | None = None):
         super().__init__()
         self.save_hyperparameters()
         self.val_accuracy = AnswerAccuracy()
@@ -174,9 +178,16 @@ class SpeechReasoningLM(L.LightningModule):
         self.vocab = JointVocab(len(self.tokenizer), speech.num_codebooks, speech.codebook_size, durations)
         self.format = build_format(format, self.vocab, **(format_options or {}))
         self.backbone = build_backbone(backbone, backbone_config, self.vocab.size)
+        self.clock = None
+        if word_clock:
+            if self.format.name != "word_timed":
+                raise ValueError(f"word_clock times words read aloud, which only the word_timed format has; this "
+                                 f"model's format is {self.format.name}: set format: word_timed or word_clock: false")
+            self.clock = WordClock(self.backbone.get_input_embeddings().embedding_dim, self.format.max_word_frames)
         self.hearing = self.adapter = None
         # Drafts for speculative decoding (`s2s lm phrases`, speculate.py): loaded with a folder that has them.
         self.phrases: PhraseTable | None = None
+        self.speech_drafts: WordFrames | None = None  # and of a word_timed reply's speech (`--align-with`)
         if hearing is not None:
             from s2s.asr.module import CTCRecognizer
 
@@ -187,7 +198,7 @@ class SpeechReasoningLM(L.LightningModule):
             self.init_from(init_from)
 
     def init_from(self, folder: str | os.PathLike) -> None:
-        """Start from the backbone and adapter of a saved model (fine-tuning: the shipped model, say, with new
+        """Start from the backbone, adapter and word clock of a saved model (fine-tuning: the shipped model, say, with new
         data or weights); everything else comes from this model's own arguments, which must give the same
         vocabulary and architecture, or the same vocabulary with more duration ids (a think-then-speak model
         fine-tuned into word_timed: the new ids, last in the vocabulary, keep this model's fresh rows)."""
@@ -205,6 +216,8 @@ class SpeechReasoningLM(L.LightningModule):
             self.backbone.load_state_dict(weights)
             if self.adapter is not None and source.adapter is not None:
                 self.adapter.load_state_dict(source.adapter.state_dict())
+            if self.clock is not None and source.clock is not None:  # else it starts at zero: the source's outputs
+                self.clock.load_state_dict(source.clock.state_dict())
         except RuntimeError as error:
             raise ValueError(f"init_from {folder}: its weights do not fit this model's backbone_config "
                              f"({str(error).splitlines()[0]}); use the same sizes") from None
@@ -219,10 +232,25 @@ class SpeechReasoningLM(L.LightningModule):
                 train_text_tokenizer(train_manifest, vocab_size).save_pretrained(tmp)
         return load_text_tokenizer(name_or_dir)
 
-    def embed(self, ids: torch.Tensor, heard: list[HeardQuestion | None] | None = None) -> torch.Tensor:
-        """ids [B, L] -> input vectors [B, L, D]: token embeddings, with row b's `<heard>` ids replaced by heard[b]."""
+    def embed(self, ids: torch.Tensor, heard: list[HeardQuestion | None] | None = None,
+              signals: list[Signal | None] | None = None) -> torch.Tensor:
+        """ids [B, L] -> input vectors [B, L, D]: token embeddings, with row b's `<heard>` ids replaced by heard[b],
+        and with the word clock (if the model has one) added where words are read aloud. The clock reads whole
+        rows from their start; generation, which feeds a few ids at a time, gives their `signals` (one a
+        position of a single row, from its own `ClockReader`)."""
         embeddings = self.backbone.get_input_embeddings()
         vectors = embeddings(ids)
+        if self.clock is not None:
+            if signals is not None:
+                where = [(0, position, s) for position, s in enumerate(signals) if s is not None]
+            else:
+                where = [(row, position, s) for row in range(ids.shape[0])
+                         for position, s in clock_signals(ids[row].tolist(), self.vocab)]
+            if where:
+                rows, positions, found = zip(*where)
+                added = self.clock(list(found), embeddings).to(vectors.dtype)
+                vectors = vectors.index_put((torch.tensor(rows, device=ids.device),
+                                             torch.tensor(positions, device=ids.device)), added, accumulate=True)
         for row, question in enumerate(heard or []):
             if question is None:
                 continue
@@ -235,7 +263,7 @@ class SpeechReasoningLM(L.LightningModule):
     def forward(self, ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
                 heard: list[HeardQuestion | None] | None = None) -> torch.Tensor:
         """ids [B, L] (and the heard questions of rows with `<heard>` ids) -> logits [B, L, vocab.size]."""
-        if heard is None or all(q is None for q in heard):
+        if self.clock is None and (heard is None or all(q is None for q in heard)):
             return self.backbone(input_ids=ids, attention_mask=attention_mask, use_cache=False).logits
         return self.backbone(inputs_embeds=self.embed(ids, heard), attention_mask=attention_mask,
                              use_cache=False).logits
@@ -400,8 +428,12 @@ class SpeechReasoningLM(L.LightningModule):
                 self.hearing.recognizer.save_pretrained(tmp / HEARING_DIR, half=half)
                 save_file({k: cast(v).contiguous() for k, v in self.adapter.state_dict().items()}, tmp / ADAPTER_FILE)
                 init_args["hearing"] = HEARING_DIR
+            if self.clock is not None:
+                save_file({k: cast(v).contiguous() for k, v in self.clock.state_dict().items()}, tmp / CLOCK_FILE)
             if self.phrases is not None:
                 self.phrases.save(tmp / PHRASES_FILE)
+            if self.speech_drafts is not None:
+                self.speech_drafts.save(tmp / SPEECH_FILE)
             config = {"init_args": init_args, "vocab": self.vocab.to_dict()}
             (tmp / CONFIG_FILE).write_text(yaml.safe_dump(config, sort_keys=False))
         return Path(out_dir)
@@ -422,6 +454,11 @@ class SpeechReasoningLM(L.LightningModule):
         model = cls(**init_args)
         if model.adapter is not None:
             model.adapter.load_state_dict(load_file(folder / ADAPTER_FILE))
+        if model.clock is not None:
+            if not (folder / CLOCK_FILE).is_file():
+                raise FileNotFoundError(f"{folder} says word_clock: true but has no {CLOCK_FILE}: copy it from the "
+                                        "folder the model was exported to, or export it again")
+            model.clock.load_state_dict({k: v.float() for k, v in load_file(folder / CLOCK_FILE).items()})
         if (folder / PHRASES_FILE).is_file():
             model.phrases = PhraseTable.load(folder / PHRASES_FILE)
             if model.phrases.text_vocab_size != model.vocab.text_vocab_size:
@@ -429,6 +466,16 @@ class SpeechReasoningLM(L.LightningModule):
                                  f"{model.phrases.text_vocab_size} ids, this model's has "
                                  f"{model.vocab.text_vocab_size}: count it again with s2s lm phrases {folder} "
                                  "--manifest TRAIN_MANIFEST --overwrite")
+        if (folder / SPEECH_FILE).is_file():
+            model.speech_drafts = WordFrames.load(folder / SPEECH_FILE)
+            drafts, vocab = model.speech_drafts, model.vocab
+            if (drafts.num_codebooks, drafts.codebook_size, drafts.text_vocab_size) != \
+                    (vocab.num_codebooks, vocab.codebook_size, vocab.text_vocab_size):
+                raise ValueError(f"{folder / SPEECH_FILE} was counted for {drafts.num_codebooks} codebooks of "
+                                 f"{drafts.codebook_size} and {drafts.text_vocab_size} text ids, this model has "
+                                 f"{vocab.num_codebooks}, {vocab.codebook_size} and {vocab.text_vocab_size}: "
+                                 f"count it again with s2s lm phrases {folder} --manifest TRAIN_MANIFEST "
+                                 "--align-with JUDGE --overwrite")
         expected = JointVocab.from_dict(saved["vocab"])
         if model.vocab != expected:
             raise ValueError(f"{folder} was saved with the vocabulary {expected}, but its tokenizer and codec give "

@@ -20,7 +20,12 @@ Drafts come from two places, neither of them a model:
   the reply so far.
 
 The phrase table drafts first (its phrases are long); prompt lookup fills in
-where it has nothing. Measured on the shipped model (20 test questions, thought
+where it has nothing. A word_timed reply's speech is drafted too:
+
+* `WordFrames`: how the corpus says each reply word (one assistant voice says
+  a word nearly the same way every time): its usual length in frames, and at
+  each length its usual code in each codebook, frame by frame. Counted by
+  `s2s lm phrases --align-with JUDGE` (`speech_drafts.json.gz`). Measured on the shipped model (20 test questions, thought
 and reply text, a session script counting `Reply.forwards`): 3.05 ids a forward
 against 1.3 with prompt lookup alone; notebook 05 in full mode shows the count.
 """
@@ -36,6 +41,7 @@ from s2s.training import load_json_gz, save_json_gz
 
 BREAK = -1  # in a history: stands where a non-text id was (<think>, </think>, speech); no lookup runs across it
 FILE_NAME = "phrases.json.gz"
+SPEECH_FILE = "speech_drafts.json.gz"
 
 
 def lookup_context(prompt_ids: torch.Tensor, vocab, heard=None) -> list[int]:
@@ -160,6 +166,97 @@ class Drafter:
         return []
 
 
+class WordFrames:
+    """How the corpus says each reply word: `durations[word]` its most common length in frames (one duration
+    id), and `codes[(word, frames)]` the most common code of each frame and codebook at that length ([frames]
+    lists of K codes). Words are tuples of text ids, as word_timed reads them aloud."""
+
+    def __init__(self, num_codebooks: int, codebook_size: int, text_vocab_size: int,
+                 durations: dict[tuple[int, ...], int], codes: dict[tuple[tuple[int, ...], int], list[list[int]]]):
+        self.num_codebooks, self.codebook_size, self.text_vocab_size = num_codebooks, codebook_size, text_vocab_size
+        self.durations, self.codes = durations, codes
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    @classmethod
+    def from_rows(cls, rows: list[list[int]], vocab, min_count: int = 2) -> WordFrames:
+        """`rows`: word_timed sequences (ids) with their speech. A word's length is kept where it was seen
+        `min_count` times, and the codes of each (word, length) seen that often (a long word's later chunks,
+        after its first duration id, are not counted)."""
+        lengths: dict[tuple[int, ...], Counter] = defaultdict(Counter)
+        grids: dict[tuple[tuple[int, ...], int], list[list[Counter]]] = {}
+        for ids in rows:
+            speaking, reading, word, grid, position = False, False, (), None, 0
+            for token in ids:
+                if token == vocab.speak:
+                    speaking, reading, word, grid = True, False, (), None
+                elif not speaking:
+                    continue
+                elif token == vocab.eot:
+                    break
+                elif vocab.is_text(token):  # a word read aloud
+                    word, reading, grid = (*word, token) if reading else (token,), True, None
+                elif vocab.is_duration(token):
+                    grid = None
+                    if reading and word:  # the word's first duration id
+                        frames = int(vocab.duration_frames(token))
+                        lengths[word][frames] += 1
+                        grid = grids.setdefault((word, frames), [[Counter() for _ in range(vocab.num_codebooks)]
+                                                                 for _ in range(frames)])
+                        position = 0
+                    reading = False
+                elif vocab.is_speech(token) and grid is not None:
+                    codebook, code = (int(v) for v in vocab.speech_code(token))
+                    grid[position // vocab.num_codebooks][codebook][code] += 1
+                    position += 1
+        durations = {word: counts.most_common(1)[0][0] for word, counts in lengths.items()
+                     if counts.most_common(1)[0][1] >= min_count}
+        codes = {key: [[counter.most_common(1)[0][0] for counter in frame] for frame in grid]
+                 for key, grid in grids.items() if lengths[key[0]][key[1]] >= min_count}
+        return cls(vocab.num_codebooks, vocab.codebook_size, vocab.text_vocab_size, durations, codes)
+
+    def draft(self, vocab, word: tuple[int, ...], duration: int | None, frame: int, codebook: int,
+              max_draft: int) -> list[int]:
+        """Up to `max_draft` ids the word may continue with: from frame `frame`, codebook `codebook` of a word
+        of `duration` frames; with `duration` None (the word just read), its usual duration id first."""
+        drafted = []
+        if duration is None:
+            duration = self.durations.get(word)
+            if duration is None or duration > vocab.durations:
+                return []
+            drafted.append(vocab.duration_id(duration))
+            frame, codebook = 0, 0
+        grid = self.codes.get((word, duration))
+        if grid is None:
+            return drafted
+        while len(drafted) < max_draft and frame < len(grid):
+            drafted.append(vocab.speech_id(codebook, grid[frame][codebook]))
+            codebook += 1
+            if codebook == vocab.num_codebooks:
+                frame, codebook = frame + 1, 0
+        return drafted
+
+    def save(self, path: str | os.PathLike, overwrite: bool = False) -> Path:
+        return save_json_gz(path, {"num_codebooks": self.num_codebooks, "codebook_size": self.codebook_size,
+                                   "text_vocab_size": self.text_vocab_size,
+                                   "durations": [[list(word), frames] for word, frames in self.durations.items()],
+                                   "codes": [[list(word), frames, grid] for (word, frames), grid in self.codes.items()]},
+                            overwrite)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> WordFrames:
+        try:
+            data = load_json_gz(path)
+            return cls(int(data["num_codebooks"]), int(data["codebook_size"]), int(data["text_vocab_size"]),
+                       {tuple(int(i) for i in word): int(frames) for word, frames in data["durations"]},
+                       {(tuple(int(i) for i in word), int(frames)): [[int(c) for c in f] for f in grid]
+                        for word, frames, grid in data["codes"]})
+        except (OSError, ValueError, KeyError, TypeError, IndexError) as error:
+            raise ValueError(f"{path} is not a speech draft table saved by WordFrames.save ({error}); "
+                             "count it again with s2s lm phrases --align-with JUDGE") from None
+
+
 def build_for_model(folder: str | os.PathLike, manifests, order: int = 6, min_count: int = 3,
                     min_share: float = 0.4, overwrite: bool = False) -> Path:
     """Count the phrase table of the thoughts and replies of `manifests` with the tokenizer of the model saved
@@ -182,3 +279,37 @@ def build_for_model(folder: str | os.PathLike, manifests, order: int = 6, min_co
     pieces = [[thought, reply] if reply else [thought] for thought, reply in zip(thoughts, replies)]
     table = PhraseTable.from_texts(pieces, len(tokenizer), order=order, min_count=min_count, min_share=min_share)
     return table.save(folder / FILE_NAME, overwrite=overwrite)
+
+
+def build_speech_drafts_for_model(folder: str | os.PathLike, manifests, judge_dir: str, min_count: int = 2,
+                                  overwrite: bool = False) -> Path:
+    """Count how the replies of `manifests` say each word (`WordFrames`) for the word_timed model saved in
+    `folder`: its codec's codes of each reply's audio, its words timed by forced alignment with the CTC judge
+    in `judge_dir` (both cached beside the manifest, as training caches them), and save it there (SPEECH_FILE)."""
+    from s2s.data.manifest import read_manifest
+    from s2s.lm.batching import reply_alignment, tokenize
+    from s2s.lm.data import reply_codes, reply_word_frames
+    from s2s.lm.formats import Turn
+    from s2s.lm.model import SpeechReasoningLM
+
+    model = SpeechReasoningLM.from_folder(folder)
+    if model.format.name != "word_timed":
+        raise ValueError(f"{folder} is a {model.format.name} model; speech drafts follow words read aloud, which "
+                         "only word_timed models do: leave out --align-with")
+    from s2s.codecs import load_codec
+
+    hp, vocab = model.hparams, model.vocab
+    frame_rate = load_codec(hp.codec, num_codebooks=vocab.num_codebooks).frame_rate
+    rows = []
+    for manifest in map(Path, manifests):
+        if not any(row.get("reply_audio") for row in read_manifest(manifest)):
+            raise ValueError(f"no rows of {manifest} have reply_audio to count speech drafts from")
+        codes = reply_codes(manifest, hp.codec, vocab.num_codebooks)
+        frames = reply_word_frames(manifest, codes, frame_rate, judge_dir)
+        for reply, grid in codes.items():
+            reply_ids = tokenize(model.tokenizer, [reply])[0]
+            turn = Turn(heard_length=1, thought_ids=[], reply_ids=reply_ids, reply_codes=grid.long(),
+                        reply_alignment=reply_alignment(model.tokenizer, reply, frames[reply]))
+            rows.append(model.format.build(turn).ids.tolist())
+    table = WordFrames.from_rows(rows, vocab, min_count=min_count)
+    return table.save(Path(folder) / SPEECH_FILE, overwrite=overwrite)

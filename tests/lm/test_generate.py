@@ -703,3 +703,79 @@ def test_the_calculator_writes_each_result_the_model_would_guess(lm):
     # The calculator's ids need no logits: each result is fed with the model's next id, one step for the run.
     forced = sum(len(tokenizer(f" {n}", add_special_tokens=False)["input_ids"]) for n in (7, 5))
     assert forwards[True] == forwards[False] - forced
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast-decoder", "transformers-cache"])
+def test_a_word_clock_adds_in_generation_what_it_adds_to_a_whole_row(lms, codec_dir, tokenizer_dir, fast):
+    """Generation feeds a few ids at a time and keeps the clock's reading itself; a whole row is clocked from its
+    start in training. Greedy ids must be those of recomputing the whole row through the model each step."""
+    timed = lms["word_timed"]
+    lm = SpeechReasoningLM(backbone_config=TINY_LLAMA, tokenizer=tokenizer_dir, codec=codec_dir, format="word_timed",
+                           format_options=FORMAT_OPTIONS["word_timed"], word_clock=True).eval()
+    lm.backbone.load_state_dict(timed.backbone.state_dict())
+    torch.manual_seed(3)
+    with torch.no_grad():
+        lm.clock.word.weight.normal_(std=0.5)
+        lm.clock.frames_left.weight.normal_()
+    caps = {"max_thought_tokens": 12, "max_reply_tokens": 8, "max_speech_frames": 7}
+    prompt = build_prompt(lm.format, question_codes=question(1))
+    reply = generate(lm, prompt, temperature=0, fast=fast, **caps)
+    assert reply.reply_codes.shape[1] > 0 and reply.generated_ids.tolist() != \
+        generate(timed, prompt, temperature=0, fast=fast, **caps).generated_ids.tolist()  # the clock mattered
+
+    machine, ids = phase_machine(lm.format, **caps), prompt.clone()
+    state, forced, reading = machine.start(), [], None
+    with torch.no_grad():
+        while state.phase != DONE:
+            allowed = machine.allowed_mask(state)
+            if reading is not None and not forced:
+                forced, allowed = read_aloud(machine, state, allowed, reading)
+            token = forced.pop(0) if forced else sample_next(lm(ids[None])[0, -1], allowed, 0)
+            machine.advance(state, token)
+            ids = torch.cat([ids, torch.tensor([token])])
+            if token == lm.vocab.speak:
+                reading = word_runs(lm.tokenizer, state.reply)
+    assert reply.ids.tolist() == ids.tolist()
+
+
+@pytest.mark.parametrize("clocked", [False, True], ids=["plain", "word-clock"])
+@pytest.mark.parametrize("temperature", [0, 1.0])
+def test_speech_drafts_give_the_reply_of_id_by_id_decoding(lms, tokenizer_dir, codec_dir, clocked, temperature,
+                                                           monkeypatch):
+    """A word_timed reply's speech drafted from a table of the model's own reply (right) and of other codes
+    (wrong): the same ids either way, greedy or sampled, with or without a word clock; right drafts save
+    forwards, wrong ones are taken back out of the cache."""
+    from s2s.lm.speculate import WordFrames
+
+    lm = lms["word_timed"]
+    if clocked:
+        timed, lm = lm, SpeechReasoningLM(backbone_config=TINY_LLAMA, tokenizer=tokenizer_dir, codec=codec_dir,
+                                          format="word_timed", format_options=FORMAT_OPTIONS["word_timed"],
+                                          word_clock=True).eval()
+        lm.backbone.load_state_dict(timed.backbone.state_dict())
+        torch.manual_seed(3)
+        with torch.no_grad():
+            lm.clock.frames_left.weight.normal_()
+    caps = {"max_thought_tokens": 12, "max_reply_tokens": 8, "max_speech_frames": 9}
+    prompt = build_prompt(lm.format, question_codes=question(1))
+    truncations = []
+    truncate = FastDecoder.truncate
+    monkeypatch.setattr(FastDecoder, "truncate", lambda self, n: truncations.append(n) or truncate(self, n))
+    plain = generate(lm, prompt, temperature=temperature, seed=4, speculate=0, **caps)
+    assert plain.reply_codes.shape[1] > 0
+    right = WordFrames.from_rows([plain.ids.tolist()], lm.vocab, min_count=1)
+    wrong = WordFrames(right.num_codebooks, right.codebook_size, right.text_vocab_size, right.durations,
+                       {key: [[(code + 1) % C for code in frame] for frame in grid] for key, grid in right.codes.items()})
+    assert len(right) > 0 and truncations == []
+    replies = {}
+    for name, table in (("right", right), ("wrong", wrong)):
+        lm.speech_drafts = table
+        try:
+            replies[name] = generate(lm, prompt, temperature=temperature, seed=4, speculate=4, **caps)
+        finally:
+            lm.speech_drafts = None
+        replies[name + " truncations"] = len(truncations)
+    assert replies["right"].ids.tolist() == plain.ids.tolist() == replies["wrong"].ids.tolist()
+    assert replies["wrong truncations"] > replies["right truncations"]
+    if temperature == 0:
+        assert replies["right"].forwards < replies["wrong"].forwards

@@ -15,7 +15,7 @@ from s2s.codecs.tiny.model import TinyCodecConfig, TinyCodecNet
 from s2s.data.datamodule import collate
 from s2s.data.synth import synthesize
 from s2s.lm.batching import encode_batch, pad_sequences
-from s2s.lm.formats import ThinkThenSpeak, Turn
+from s2s.lm.formats import DURATION, SPEECH, ThinkThenSpeak, Turn
 from s2s.lm.model import (
     MODALITIES,
     NO_LOSS,
@@ -27,6 +27,7 @@ from s2s.lm.model import (
 )
 from s2s.lm.text_tokenizer import load_text_tokenizer, train_text_tokenizer
 from s2s.lm.vocab import JointVocab
+from s2s.lm.word_clock import ClockReader, clock_signals
 
 CONFIG = str(Path(__file__).resolve().parents[2] / "configs" / "lm" / "tiny.yaml")
 K, C = 2, 16  # the small codec's codebooks
@@ -317,3 +318,68 @@ def test_word_timed_grows_a_think_then_speak_model_and_learns_durations_not_the_
     with pytest.raises(ValueError, match="vocabulary .* differs"):  # fewer durations than the source: refused
         SpeechReasoningLM(backbone_config=TINY_LLAMA, tokenizer=tokenizer_dir, codec=small_codec,
                           init_from=str(timed.save_pretrained(tmp_path / "timed")))
+
+
+def test_word_clock_starts_where_its_source_stood_and_tells_each_frame_its_word_and_frames_left(
+        lm, tokenizer_dir, small_codec, tmp_path):
+    options = {"backbone_config": TINY_LLAMA, "tokenizer": tokenizer_dir, "codec": small_codec,
+               "format": "word_timed", "format_options": {"max_word_frames": 4}}
+    timed = SpeechReasoningLM(**options, init_from=str(lm.save_pretrained(tmp_path / "lm"))).eval()
+    clocked = SpeechReasoningLM(**options, word_clock=True,
+                                init_from=str(timed.save_pretrained(tmp_path / "timed"))).eval()
+    encoded = clocked.encode_batch(heard_style_batch(lm.tokenizer))
+    ids, mask, vocab = encoded["ids"], encoded["attention_mask"], clocked.vocab
+    with torch.no_grad():  # the clock starts at zero: exactly the model it was grown from
+        assert torch.allclose(clocked(ids, mask), timed(ids, mask), atol=1e-6)
+
+    # Row 0: every duration id and every frame id after it carries the word just read and its frames left.
+    row, segment = ids[0].tolist(), encoded["segment"][0].tolist()
+    signals = dict(clock_signals(row, vocab))
+    assert set(signals) == {p for p, s in enumerate(segment) if s in (DURATION, SPEECH) and p > row.index(vocab.speak)}
+    words = [tuple(lm.tokenizer(w, add_special_tokens=False)["input_ids"])
+             for w in (ROWS[0]["reply"].split()[0], " " + ROWS[0]["reply"].split()[1])]
+    durations = [p for p, s in enumerate(segment) if s == DURATION]
+    assert len(durations) == len(ROWS[0]["reply"].split())  # 3 frames a word, one duration id each
+    assert [signals[p] for p in durations[:2]] == [(words[0], 3), (words[1], 3)]
+    frame_ids = [signals[p][1] for p in range(durations[0] + 1, durations[0] + 1 + 3 * K)]
+    assert frame_ids == [3] * (K - 1) + [2] + [2] * (K - 1) + [1] + [1] * (K - 1) + [0]  # counted down a frame
+    assert durations[0] + 1 + 3 * K not in signals  # then the next word is read: no signal until its duration
+
+    # Trained (made non-zero here), it changes the logits from the first duration id on, and only there.
+    with torch.no_grad():
+        clocked.clock.word.weight.normal_()
+        clocked.clock.frames_left.weight.normal_()
+        before, after = timed(ids, mask), clocked(ids, mask)
+    assert torch.allclose(before[0, : durations[0]], after[0, : durations[0]], atol=1e-6)
+    assert not torch.allclose(before[0, durations[0]], after[0, durations[0]], atol=1e-3)
+    folder = clocked.save_pretrained(tmp_path / "clocked")
+    with torch.no_grad():
+        assert torch.allclose(SpeechReasoningLM.from_folder(folder)(ids, mask), after, atol=1e-6)
+        grown = SpeechReasoningLM(**options, word_clock=True, init_from=str(folder)).eval()
+        assert torch.allclose(grown(ids, mask), after, atol=1e-6)  # init_from keeps the clock's weights
+    (folder / "word_clock.safetensors").unlink()
+    with pytest.raises(FileNotFoundError, match="word_clock.safetensors"):
+        SpeechReasoningLM.from_folder(folder)
+    with pytest.raises(ValueError, match="only the word_timed format"):
+        SpeechReasoningLM(backbone_config=TINY_LLAMA, tokenizer=tokenizer_dir, codec=small_codec, word_clock=True)
+
+
+def test_the_clock_reader_knows_the_frame_and_codebook_of_the_next_id_inside_a_word(lm, tokenizer_dir, small_codec):
+    """Walking a built word_timed row: wherever the next id is a frame of a word, next_frame names it."""
+    timed = SpeechReasoningLM(backbone_config=TINY_LLAMA, tokenizer=tokenizer_dir, codec=small_codec,
+                              format="word_timed", format_options={"max_word_frames": 4})
+    encoded = timed.encode_batch(heard_style_batch(lm.tokenizer))
+    vocab, seen = timed.vocab, 0
+    for row, segment in zip(encoded["ids"].tolist(), encoded["segment"].tolist()):
+        reader, frame = ClockReader(vocab), 0
+        for position, token in enumerate(row[:-1]):
+            reader.push(token)
+            frame = 0 if segment[position] == DURATION else frame
+            following = row[position + 1]
+            if segment[position + 1] == SPEECH and position + 1 > row.index(vocab.speak):
+                codebook = int(vocab.speech_code(following)[0])
+                assert reader.next_frame() == (frame, codebook)
+                frame, seen = frame + (codebook == vocab.num_codebooks - 1), seen + 1
+            else:
+                assert reader.next_frame() is None
+    assert seen == 3 * 2 * sum(len(r["reply"].split()) for r in ROWS)  # 3 frames of K = 2 ids per word

@@ -6,6 +6,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
+from s2s.lm.formats import Turn
 from s2s.lm.speculate import BREAK, Drafter, PhraseTable, _backoff, lookup_context
 
 
@@ -97,3 +98,53 @@ def test_the_prompt_becomes_text_ids_with_the_heard_ids_filled_in():
 def test_backoff_takes_the_longest_known_suffix():
     table = {(1, 2): 7, (0, 1, 2): 8}
     assert _backoff(table, (0, 1, 2)) == 8 and _backoff(table, (5, 1, 2)) == 7 and _backoff(table, (2,)) is None
+
+
+def word_timed_rows():
+    """Three word_timed replies: the word "a b" (text ids 1, 2) said in 2 frames twice the same way and once
+    otherwise, and "c" (id 3) in 1 frame, once only."""
+    from s2s.lm.formats import WordTimed
+    from s2s.lm.vocab import JointVocab
+
+    vocab = JointVocab(text_vocab_size=10, num_codebooks=2, codebook_size=8, durations=4)
+    fmt = WordTimed(vocab)
+
+    def row(codes, alignment, reply):
+        return fmt.build(Turn(question_text_ids=[5], thought_ids=[6], reply_ids=reply,
+                              reply_codes=torch.tensor(codes), reply_alignment=alignment)).ids.tolist()
+
+    usual = [[4, 5], [6, 7]]  # [K, F]: codebook 0 says 4 then 5, codebook 1 says 6 then 7
+    rows = [row(usual, [(2, 2)], [1, 2]), row(usual, [(2, 2)], [1, 2]), row([[4, 0], [1, 7]], [(2, 2)], [1, 2]),
+            row([[3], [3]], [(1, 1)], [3])]
+    return vocab, rows
+
+
+def test_word_frames_draft_the_length_and_codes_the_corpus_said_a_word_with():
+    from s2s.lm.speculate import WordFrames
+
+    vocab, rows = word_timed_rows()
+    frames = WordFrames.from_rows(rows, vocab, min_count=2)
+    assert frames.durations == {(1, 2): 2} and list(frames.codes) == [((1, 2), 2)]  # "c" was seen once only
+    ids = lambda k, c: vocab.speech_id(k, c)  # noqa: E731
+    # Right after the word: its usual duration, then its frames (codebook by codebook, the majority code).
+    assert frames.draft(vocab, (1, 2), None, 0, 0, 8) == [vocab.duration_id(2), ids(0, 4), ids(1, 6), ids(0, 5),
+                                                           ids(1, 7)]
+    assert frames.draft(vocab, (1, 2), 2, 1, 1, 8) == [ids(1, 7)]  # from the middle, to the word's end
+    assert frames.draft(vocab, (1, 2), None, 0, 0, 2) == [vocab.duration_id(2), ids(0, 4)]  # at most max_draft
+    assert frames.draft(vocab, (1, 2), 3, 0, 0, 8) == []  # never said in 3 frames
+    assert frames.draft(vocab, (3,), None, 0, 0, 8) == []
+    assert WordFrames.from_rows(rows, vocab, min_count=1).durations[(3,)] == 1
+
+
+def test_word_frames_files_round_trip_and_refuse_other_files(tmp_path):
+    from s2s.lm.speculate import WordFrames
+
+    vocab, rows = word_timed_rows()
+    frames = WordFrames.from_rows(rows, vocab, min_count=1)
+    again = WordFrames.load(frames.save(tmp_path / "speech_drafts.json.gz"))
+    assert (again.durations, again.codes, again.num_codebooks) == (frames.durations, frames.codes, 2)
+    with pytest.raises(FileExistsError):
+        frames.save(tmp_path / "speech_drafts.json.gz")
+    (tmp_path / "bad.json.gz").write_bytes(gzip.compress(b'{"durations": 3}'))
+    with pytest.raises(ValueError, match="not a speech draft table"):
+        WordFrames.load(tmp_path / "bad.json.gz")
