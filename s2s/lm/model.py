@@ -198,8 +198,8 @@ class SpeechReasoningLM(L.LightningModule):
             self.init_from(init_from)
 
     def init_from(self, folder: str | os.PathLike) -> None:
-        """Start from the backbone, adapter and word clock of a saved model (fine-tuning: the shipped model, say, with new
-        data or weights); everything else comes from this model's own arguments, which must give the same
+        """Start from the backbone, adapter and word clock of a saved model (fine-tuning: the shipped model, say,
+        with new data or weights); everything else comes from this model's own arguments, which must give the same
         vocabulary and architecture, or the same vocabulary with more duration ids (a think-then-speak model
         fine-tuned into word_timed: the new ids, last in the vocabulary, keep this model's fresh rows)."""
         source = SpeechReasoningLM.from_folder(folder)

@@ -20,14 +20,16 @@ Drafts come from two places, neither of them a model:
   the reply so far.
 
 The phrase table drafts first (its phrases are long); prompt lookup fills in
-where it has nothing. A word_timed reply's speech is drafted too:
+where it has nothing. Measured on the shipped model (20 test questions, thought
+and reply text, a session script counting `Reply.forwards`): 3.05 ids a forward
+against 1.3 with prompt lookup alone; notebook 05 in full mode shows the count.
+
+A word_timed reply's speech is drafted too:
 
 * `WordFrames`: how the corpus says each reply word (one assistant voice says
   a word nearly the same way every time): its usual length in frames, and at
-  each length its usual code in each codebook, frame by frame. Counted by
-  `s2s lm phrases --align-with JUDGE` (`speech_drafts.json.gz`). Measured on the shipped model (20 test questions, thought
-and reply text, a session script counting `Reply.forwards`): 3.05 ids a forward
-against 1.3 with prompt lookup alone; notebook 05 in full mode shows the count.
+  that length its usual code in each codebook, frame by frame. Counted by
+  `s2s lm phrases --align-with JUDGE` (`speech_drafts.json.gz`).
 """
 from __future__ import annotations
 
@@ -241,7 +243,8 @@ class WordFrames:
         return save_json_gz(path, {"num_codebooks": self.num_codebooks, "codebook_size": self.codebook_size,
                                    "text_vocab_size": self.text_vocab_size,
                                    "durations": [[list(word), frames] for word, frames in self.durations.items()],
-                                   "codes": [[list(word), frames, grid] for (word, frames), grid in self.codes.items()]},
+                                   "codes": [[list(word), frames, grid]
+                                             for (word, frames), grid in self.codes.items()]},
                             overwrite)
 
     @classmethod

@@ -765,7 +765,8 @@ def test_speech_drafts_give_the_reply_of_id_by_id_decoding(lms, tokenizer_dir, c
     assert plain.reply_codes.shape[1] > 0
     right = WordFrames.from_rows([plain.ids.tolist()], lm.vocab, min_count=1)
     wrong = WordFrames(right.num_codebooks, right.codebook_size, right.text_vocab_size, right.durations,
-                       {key: [[(code + 1) % C for code in frame] for frame in grid] for key, grid in right.codes.items()})
+                       {key: [[(code + 1) % C for code in frame] for frame in grid]
+                        for key, grid in right.codes.items()})
     assert len(right) > 0 and truncations == []
     replies = {}
     for name, table in (("right", right), ("wrong", wrong)):
