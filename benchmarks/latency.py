@@ -12,7 +12,8 @@ Two kinds of row:
 
   model    `--ckpt DIR` (default: the shipped `s2s.pipeline.DEFAULT_MODEL`), in its own format, greedy, on
            `--questions` spoken questions of `--manifest` (and the bundled example question): what a user sees,
-           with the pipeline's speculative decoding (`--speculate 0` for one id a forward: the same replies).
+           with the pipeline's speculative decoding (`--speculate 0` for one id a forward: the same replies;
+           `--no-speech-drafts` leaves the folder's speech drafts out and drafts thought and reply text only).
   random   `--random`: for each of `--formats`, a SpeechReasoningLM of the shipped architecture
            (configs/lm/reasoner-tiny.yaml: llama 256 x 8 layers, 4 heads, ff 768; hearing a conformer of
            192 x 5 layers as configs/asr/question-encoder.yaml; tokenizer runs/lm/tokenizer; s2s-tiny, 4
@@ -197,13 +198,15 @@ def summarise(source: str, format_name: str, replies: list, extra: dict) -> dict
 def run_model(ckpt: Path, rows: list[dict], args) -> dict:
     """The real model in its own format: figures over `rows` x repeats."""
     pipeline = S2SPipeline.from_pretrained(ckpt)
+    if args.no_speech_drafts:
+        pipeline.model.speech_drafts = None
     options = {"frames_per_chunk": args.frames_per_chunk, "speculate": args.speculate}
     pipeline(audio=rows[0]["audio"], **options)  # warm-up
     replies = [pipeline(audio=row["audio"], **options) for _ in range(args.repeats) for row in rows]
     spoken = [r for r in replies if r.timings["ttfa_ms"] is not None]
     thought = [len(tokenize(pipeline.model.tokenizer, [r.thought])[0]) for r in replies]
     extra = {"thought_tokens": statistics.mean(thought), "silent": len(replies) - len(spoken),
-             "chunks": chunk_note(pipeline.model.format)}
+             "chunks": chunk_note(pipeline.model.format), "speech_drafts": pipeline.model.speech_drafts is not None}
     if not spoken:  # no time to first audio exists; the other rows still run
         return {"source": str(ckpt), "format": pipeline.model.format.name, "runs": 0, **extra}
     return summarise(str(ckpt), pipeline.model.format.name, spoken, extra)
@@ -272,6 +275,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
                         help="speech frames per streaming decoder step (default 2, the pipeline's)")
     parser.add_argument("--speculate", type=int, default=8,
                         help="the model row's drafted ids a forward (default 8, the pipeline's; 0: one id a forward)")
+    parser.add_argument("--no-speech-drafts", action="store_true",
+                        help="the model row without the folder's speech drafts (speech_drafts.json.gz)")
     random = parser.add_argument_group("--random rows: random weights, forced lengths (latency only)")
     random.add_argument("--random", action="store_true", help="measure --formats with random weights")
     random.add_argument("--formats", nargs="+", choices=FORMAT_NAMES, default=list(FORMAT_NAMES))
