@@ -109,7 +109,7 @@ def cmd_reply(args: argparse.Namespace) -> None:
             read_voice(args.voice)
     reply = pipeline(wav, rate, text, out=args.out, overwrite=args.overwrite, temperature=args.temperature,
                      seed=args.seed, calculator=not args.no_calculator, voice=args.voice, style=args.style,
-                     speculate=args.speculate)
+                     speculate=args.speculate, speech_prior=args.speech_prior)
     if args.json:
         print(json.dumps(reply.to_json()))
         return
@@ -210,7 +210,8 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
         sphinx = sphinx_judge()
     summary = evaluate(pipeline, args.manifest, args.limit, judge=judge, shortcut=args.shortcut,
-                       progress=not args.json, calculator=not args.no_calculator, sphinx=sphinx, **caps)
+                       progress=not args.json, calculator=not args.no_calculator, sphinx=sphinx,
+                       speech_prior=args.speech_prior, **caps)
     if args.judge:  # the folder the user named rather than "ctc"
         summary["judge"] = describe_judge(args.judge, judge)
     if args.report:
@@ -331,6 +332,17 @@ def non_negative_int(text: str) -> int:
     return value
 
 
+def unit_float(text: str) -> float:
+    """argparse type: a number in [0, 1], with a one-line error otherwise."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, got {value}")
+    return value
+
+
 def positive_float(text: str) -> float:
     value = float(text)
     if not value > 0 or value == float("inf"):
@@ -373,6 +385,9 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--speculate", type=non_negative_int, default=8, metavar="N",
                     help="draft up to N thought and reply ids a forward (the same reply, sooner; 0: one id a "
                          "forward; default 8)")
+    rp.add_argument("--speech-prior", type=unit_float, default=0.0, metavar="W",
+                    help="word-timed models with speech drafts: the weight of how the corpus's voice says each word, "
+                         "mixed into each speech code (0: the model alone; default %(default)s)")
     rp.add_argument("--voice", default=None, metavar="REF.wav",
                     help="speak the reply in this voice: a reference recording of at least 1 s (a style model)")
     rp.add_argument("--style", default=None,
@@ -422,6 +437,9 @@ def build_parser() -> argparse.ArgumentParser:
     evl.add_argument("--overwrite", action="store_true", help="replace an existing --report folder")
     evl.add_argument("--no-calculator", action="store_true",
                      help="score the model's own arithmetic (by default a calculator writes each result after '=')")
+    evl.add_argument("--speech-prior", type=unit_float, default=0.0, metavar="W",
+                     help="word-timed models with speech drafts: the weight of how the corpus's voice says each word, "
+                         "mixed into each speech code (0: the model alone; default %(default)s)")
     evl.add_argument("--max-thought-tokens", type=int, default=None, help="generation cap (default: the pipeline's)")
     evl.add_argument("--max-reply-tokens", type=int, default=None, help="generation cap (default: the pipeline's)")
     evl.add_argument("--max-speech-frames", type=int, default=None, help="generation cap (default: the pipeline's)")

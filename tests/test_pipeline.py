@@ -190,6 +190,8 @@ def test_reply_user_errors_are_one_line(model_dir, question_wav, tmp_path, monke
     assert "exactly one question" in one_line_error(["reply", *ckpt], capsys)
     assert "--speculate: expected a whole number >= 0" in one_line_error(["reply", question_wav, "--speculate", "-1",
                                                                           *ckpt], capsys)
+    assert "--speech-prior: expected a number from 0 to 1" in one_line_error(
+        ["reply", question_wav, "--speech-prior", "1.5", *ckpt], capsys)
     long_wav = audio.save(tmp_path / "long.wav", torch.zeros(1, 31 * 8000), 8000)
     assert "at most 30 s" in one_line_error(["reply", str(long_wav), *ckpt], capsys)
     sf.write(tmp_path / "empty.wav", torch.zeros(0, 1).numpy(), 8000)

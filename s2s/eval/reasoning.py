@@ -324,6 +324,7 @@ def evaluate(pipeline, manifest: str | Path, limit: int | None = None, judge=Non
         "per_voice": audio["per_voice"],
         "judge": judge_name,
         "calculator": options.get("calculator", True),
+        "speech_prior": options.get("speech_prior", 0.0),
         "format": _format_name(pipeline),
         "manifest": str(manifest),
         # 95 % Wilson intervals: on a few hundred questions a figure is only known to a few points.

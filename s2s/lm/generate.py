@@ -611,7 +611,7 @@ def stream(model, prompt_ids: torch.Tensor, codec=None, frames_per_chunk: int = 
            max_thought_tokens: int = 256, max_reply_tokens: int = 128, max_speech_frames: int = 500,
            temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None, seed: int | None = 0,
            heard=None, calculator: bool = False, say: list[list[int]] | None = None, fast: bool = True,
-           speculate: int = 8):
+           speculate: int = 8, speech_prior: float = 0.0):
     """Generate a reply of `model` (a SpeechReasoningLM, in eval mode) after `prompt_ids` [L], event by event.
 
     `heard` is the HeardQuestion whose segments fill the prompt's `<heard>` ids (a spoken question heard by
@@ -640,6 +640,12 @@ def stream(model, prompt_ids: torch.Tensor, codec=None, frames_per_chunk: int = 
     `speculate` (FastDecoder only) drafts up to that many ids of the thought and reply text, from the model
     folder's phrase table and from where the last ids occurred before (`speculate.py`), and checks them in
     the forward of the next id: the same reply in fewer forwards. 0 turns it off.
+
+    `speech_prior` (word_timed models with speech drafts, `WordFrames`) mixes how the corpus's voice says
+    the word being read into the model's distribution over each speech code, as kNN-LM mixes its datastore
+    into an LM (Khandelwal et al., 2020): p = (1 - w) p_model + w [code = the corpus's code for this word,
+    length, frame and codebook]. The model keeps the codes it is sure of, and the corpus decides where it
+    wavers; 0 (the default) is the model alone.
     """
     start_s = time.perf_counter()
     _check_inputs(model, prompt_ids, codec, frames_per_chunk)
@@ -660,11 +666,14 @@ def stream(model, prompt_ids: torch.Tensor, codec=None, frames_per_chunk: int = 
     if not isinstance(speculate, int) or speculate < 0:
         raise ValueError(f"speculate must be an integer >= 0 (the most ids drafted a forward; 0 is off), got "
                          f"{speculate!r}")
+    if not isinstance(speech_prior, (int, float)) or not 0.0 <= speech_prior <= 1.0:
+        raise ValueError(f"speech_prior must lie in [0, 1] (the corpus's weight in each speech code; 0 is the model "
+                         f"alone), got {speech_prior!r}")
     if say is not None and model.format.name not in ("word_aligned", "think_then_speak", "word_timed"):
         raise ValueError(f"reading words aloud (say) needs a word_aligned, think_then_speak or word_timed model, not "
                          f"{model.format.name}: its reply text must come before the speech that says it")
     return _events(model, prompt_ids, codec, frames_per_chunk, machine, sample, start_s, heard, calculator, say,
-                   fast, speculate)
+                   fast, speculate, float(speech_prior))
 
 
 @torch.no_grad()  # not inference_mode: the Reply's tensors stay ordinary tensors a caller may change
@@ -695,7 +704,7 @@ def _forward(backbone, capacity: int, fast: bool = True):
 
 def _events(model, prompt_ids: torch.Tensor, codec, frames_per_chunk: int, machine: PhaseMachine, sample,
             start_s: float, heard=None, calculator: bool = False, say: list[list[int]] | None = None,
-            fast: bool = True, speculate: int = 0):
+            fast: bool = True, speculate: int = 0, speech_prior: float = 0.0):
     """The generation loop behind `stream`."""
     vocab, backbone, device = model.vocab, model.backbone, machine.device
     state, generated = machine.start(), []
@@ -716,8 +725,10 @@ def _events(model, prompt_ids: torch.Tensor, codec, frames_per_chunk: int, machi
     # A model with a word clock (word_clock.py) gets each pending id's signal added to its embedding. The
     # reader also says where a word_timed reply's speech stands, for drafting it (`WordFrames`).
     clocked = getattr(model, "clock", None) is not None
-    speech_drafts = getattr(model, "speech_drafts", None) if timed and speculate else None
-    clock = ClockReader(vocab) if clocked or speech_drafts is not None else None
+    words_said = getattr(model, "speech_drafts", None) if timed else None  # WordFrames: how the corpus says words
+    speech_drafts = words_said if speculate else None
+    prior = speech_prior if words_said is not None else 0.0
+    clock = ClockReader(vocab) if clocked or speech_drafts is not None or prior else None
     signals = [clock.push(token) for token in pending] if clock is not None else []
     # Speculation: drafted text ids go into the forward after the pending ids; `drafted` holds each with the
     # logits after it, used while the ids written agree with the draft (then they are already in the cache).
@@ -735,6 +746,16 @@ def _events(model, prompt_ids: torch.Tensor, codec, frames_per_chunk: int, machi
             return speech_drafts.draft(vocab, clock.word, None, 0, 0, speculate)
         at = clock.next_frame()
         return [] if at is None else speech_drafts.draft(vocab, clock.word, clock.duration, *at, speculate)
+
+    def with_prior(logits: torch.Tensor) -> torch.Tensor:
+        """The model's log-probabilities, with the corpus's code for the next speech id mixed in (`speech_prior`)."""
+        at = clock.next_frame() if prior else None
+        grid = words_said.codes.get((clock.word, clock.duration)) if at is not None else None
+        if grid is None or at[0] >= len(grid):
+            return logits
+        mixed = (1.0 - prior) * torch.softmax(logits.float(), dim=-1)
+        mixed[vocab.speech_id(at[1], grid[at[0]][at[1]])] += prior
+        return mixed.log()
 
     def feed(ids: list[int], fed_signals: list, keep: int | None = None) -> torch.Tensor:
         tensor = torch.tensor([ids], device=device)
@@ -787,7 +808,7 @@ def _events(model, prompt_ids: torch.Tensor, codec, frames_per_chunk: int, machi
             elif words is not None and state.phase == THOUGHT:
                 token = vocab.end_think  # reading aloud: nothing to think
             else:  # nothing forced, or the thought's cap came first
-                forced, token = [], sample(logits_now(), allowed)
+                forced, token = [], sample(with_prior(logits_now()), allowed)
                 if words is not None and (vocab.is_text(token) or token == vocab.eot or not state.reply_tokens):
                     forced, token = _next_word(words, allowed, vocab)
             machine.advance(state, token)

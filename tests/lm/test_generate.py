@@ -780,3 +780,38 @@ def test_speech_drafts_give_the_reply_of_id_by_id_decoding(lms, tokenizer_dir, c
     assert replies["wrong truncations"] > replies["right truncations"]
     if temperature == 0:
         assert replies["right"].forwards < replies["wrong"].forwards
+
+
+def test_a_speech_prior_mixes_the_corpus_codes_in_and_speculation_still_changes_nothing(lms):
+    """speech_prior 1 says each word exactly as the corpus table does; any prior gives the same ids with and
+    without drafts; 0 is the model alone; a weight outside [0, 1] is refused."""
+    from s2s.lm.speculate import WordFrames
+
+    lm = lms["word_timed"]
+    caps = {"max_thought_tokens": 12, "max_reply_tokens": 8, "max_speech_frames": 9}
+    prompt = build_prompt(lm.format, question_codes=question(1))
+    alone = generate(lm, prompt, temperature=0, speculate=0, **caps)
+    own = WordFrames.from_rows([alone.ids.tolist()], lm.vocab, min_count=1)
+    table = WordFrames(own.num_codebooks, own.codebook_size, own.text_vocab_size, own.durations,
+                       {key: [[(code + 3) % C for code in frame] for frame in grid] for key, grid in own.codes.items()})
+    lm.speech_drafts = table
+    try:
+        assert generate(lm, prompt, temperature=0, speculate=0, **caps).ids.tolist() == alone.ids.tolist()
+        corpus = generate(lm, prompt, temperature=0, speculate=0, speech_prior=1.0, **caps)
+        mixed = [generate(lm, prompt, temperature=t, seed=2, speculate=s, speech_prior=0.4, **caps).ids.tolist()
+                 for t in (0, 1.0) for s in (0, 4)]
+        with pytest.raises(ValueError, match="speech_prior must lie in"):
+            generate(lm, prompt, speech_prior=1.5)
+    finally:
+        lm.speech_drafts = None
+    assert mixed[0] == mixed[1] and mixed[2] == mixed[3]
+    # Each word said exactly as the table says it, wherever the table knows the word at the length chosen.
+    runs = word_runs(lm.tokenizer, corpus.turn.reply_ids)
+    start, said = 0, 0
+    for word, (_, frames) in zip(runs, corpus.turn.reply_alignment):
+        grid = table.codes.get((tuple(word), frames))
+        if grid is not None:
+            assert corpus.reply_codes[:, start: start + frames].T.tolist() == grid
+            said += 1
+        start += frames
+    assert said >= 1 and corpus.reply_codes.tolist() != alone.reply_codes.tolist()
