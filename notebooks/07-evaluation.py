@@ -419,7 +419,7 @@ plt.show()
 
 # %% [markdown]
 # Read the card with this in mind: 87.5 % of 200 is 82.2 to 91.4 %; a family of 33 questions is ± about 16
-# points, so "counting 75.8 %" and "word_problem 82.4 %" are not shown to differ, while time's 93.9 % from
+# points, so "comparison 78.8 %" and "word_problem 82.4 %" are not shown to differ, while time's 93.9 % from
 # speech against 51.5 % for the session-6 model (same questions) is a real change. And the shortcut
 # test's 7.5 % on silence (3 of 40) is below the 14.4 % chance level, but its interval reaches 20 %: "at
 # chance", not "below".
@@ -450,8 +450,8 @@ print(f"right only from text: {text_only}, right only from audio: {audio_only}; 
 # Whisper lost little).
 #
 # The shipped model's card, as a worked example: every number heard in 90.5 % of questions, and where they
-# were, 93.9 % right; overall 87.5 %. So where a number was lost the answer was right only
-# (87.5 − 90.5 × 93.9 %) / 9.5 % ≈ 26 % of the time, largely luck and families with few possible answers.
+# were, 94.5 % right; overall 87.5 %. So where a number was lost the answer was right only
+# (87.5 − 90.5 × 94.5 %) / 9.5 % ≈ 21 % of the time, largely luck and families with few possible answers.
 
 # %%
 heard_ok = [e for e in audio_run if NumbersHeard.right(e["question_heard"], e["question_written"])]
@@ -471,7 +471,7 @@ print(f"card: right where a number was lost ≈ {(overall - p_heard * right_hear
 #
 # ### Latency belongs to a machine
 #
-# `ttfa_ms` is measured on this CPU, under whatever else it is doing. The card's 254-263 ms p50 was measured on 2
+# `ttfa_ms` is measured on this CPU, under whatever else it is doing. The card's 260-275 ms p50 was measured on 2
 # AVX2 cores with nothing else running (two runs); the same architecture reached 266 ms on a CPU with avx512_bf16. The
 # first question of a session also pays for warming up, and with a few questions p90 is simply the slowest
 # one. Always quote the machine with the figure.
