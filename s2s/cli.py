@@ -332,6 +332,10 @@ def non_negative_int(text: str) -> int:
     return value
 
 
+SPEECH_PRIOR_HELP = ("word-timed models with speech drafts: the weight of how the corpus's voice says each word, "
+                     "mixed into each speech code (0: the model alone; default %(default)s)")
+
+
 def unit_float(text: str) -> float:
     """argparse type: a number in [0, 1], with a one-line error otherwise."""
     try:
@@ -385,9 +389,7 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--speculate", type=non_negative_int, default=8, metavar="N",
                     help="draft up to N thought and reply ids a forward (the same reply, sooner; 0: one id a "
                          "forward; default 8)")
-    rp.add_argument("--speech-prior", type=unit_float, default=0.0, metavar="W",
-                    help="word-timed models with speech drafts: the weight of how the corpus's voice says each word, "
-                         "mixed into each speech code (0: the model alone; default %(default)s)")
+    rp.add_argument("--speech-prior", type=unit_float, default=0.0, metavar="W", help=SPEECH_PRIOR_HELP)
     rp.add_argument("--voice", default=None, metavar="REF.wav",
                     help="speak the reply in this voice: a reference recording of at least 1 s (a style model)")
     rp.add_argument("--style", default=None,
@@ -437,9 +439,7 @@ def build_parser() -> argparse.ArgumentParser:
     evl.add_argument("--overwrite", action="store_true", help="replace an existing --report folder")
     evl.add_argument("--no-calculator", action="store_true",
                      help="score the model's own arithmetic (by default a calculator writes each result after '=')")
-    evl.add_argument("--speech-prior", type=unit_float, default=0.0, metavar="W",
-                     help="word-timed models with speech drafts: the weight of how the corpus's voice says each word, "
-                         "mixed into each speech code (0: the model alone; default %(default)s)")
+    evl.add_argument("--speech-prior", type=unit_float, default=0.0, metavar="W", help=SPEECH_PRIOR_HELP)
     evl.add_argument("--max-thought-tokens", type=int, default=None, help="generation cap (default: the pipeline's)")
     evl.add_argument("--max-reply-tokens", type=int, default=None, help="generation cap (default: the pipeline's)")
     evl.add_argument("--max-speech-frames", type=int, default=None, help="generation cap (default: the pipeline's)")

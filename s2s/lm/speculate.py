@@ -186,32 +186,26 @@ class WordFrames:
         """`rows`: word_timed sequences (ids) with their speech. A word's length is kept where it was seen
         `min_count` times, and the codes of each (word, length) seen that often (a long word's later chunks,
         after its first duration id, are not counted)."""
+        from s2s.lm.word_clock import ClockReader  # reads a row as generation does (frame, codebook, word)
+
         lengths: dict[tuple[int, ...], Counter] = defaultdict(Counter)
         grids: dict[tuple[tuple[int, ...], int], list[list[Counter]]] = {}
         for ids in rows:
-            speaking, reading, word, grid, position = False, False, (), None, 0
+            reader, grid = ClockReader(vocab), None
             for token in ids:
-                if token == vocab.speak:
-                    speaking, reading, word, grid = True, False, (), None
-                elif not speaking:
-                    continue
-                elif token == vocab.eot:
-                    break
-                elif vocab.is_text(token):  # a word read aloud
-                    word, reading, grid = (*word, token) if reading else (token,), True, None
-                elif vocab.is_duration(token):
-                    grid = None
-                    if reading and word:  # the word's first duration id
-                        frames = int(vocab.duration_frames(token))
-                        lengths[word][frames] += 1
-                        grid = grids.setdefault((word, frames), [[Counter() for _ in range(vocab.num_codebooks)]
-                                                                 for _ in range(frames)])
-                        position = 0
-                    reading = False
-                elif vocab.is_speech(token) and grid is not None:
-                    codebook, code = (int(v) for v in vocab.speech_code(token))
-                    grid[position // vocab.num_codebooks][codebook][code] += 1
-                    position += 1
+                first = reader.speaking and reader.in_word_text and bool(reader.word)  # right after the word
+                at = reader.next_frame()  # where this id falls among the word's frames, if it is one of them
+                reader.push(token)
+                if vocab.is_duration(token) and reader.speaking:
+                    grid = None  # a long word's later chunks are not counted
+                    if first:
+                        lengths[reader.word][reader.duration] += 1
+                        grid = grids.setdefault((reader.word, reader.duration),
+                                                [[Counter() for _ in range(vocab.num_codebooks)]
+                                                 for _ in range(reader.duration)])
+                elif at is not None and grid is not None and vocab.is_speech(token):
+                    frame, codebook = at
+                    grid[frame][codebook][int(vocab.speech_code(token)[1])] += 1
         durations = {word: counts.most_common(1)[0][0] for word, counts in lengths.items()
                      if counts.most_common(1)[0][1] >= min_count}
         codes = {key: [[counter.most_common(1)[0][0] for counter in frame] for frame in grid]
@@ -289,6 +283,7 @@ def build_speech_drafts_for_model(folder: str | os.PathLike, manifests, judge_di
     """Count how the replies of `manifests` say each word (`WordFrames`) for the word_timed model saved in
     `folder`: its codec's codes of each reply's audio, its words timed by forced alignment with the CTC judge
     in `judge_dir` (both cached beside the manifest, as training caches them), and save it there (SPEECH_FILE)."""
+    from s2s.codecs import load_codec
     from s2s.data.manifest import read_manifest
     from s2s.lm.batching import reply_alignment, tokenize
     from s2s.lm.data import reply_codes, reply_word_frames
@@ -299,8 +294,6 @@ def build_speech_drafts_for_model(folder: str | os.PathLike, manifests, judge_di
     if model.format.name != "word_timed":
         raise ValueError(f"{folder} is a {model.format.name} model; speech drafts follow words read aloud, which "
                          "only word_timed models do: leave out --align-with")
-    from s2s.codecs import load_codec
-
     hp, vocab = model.hparams, model.vocab
     frame_rate = load_codec(hp.codec, num_codebooks=vocab.num_codebooks).frame_rate
     rows = []

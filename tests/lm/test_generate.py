@@ -461,31 +461,45 @@ def test_cached_greedy_generation_equals_full_recompute(lms, format_name, temper
         assert modality_switches(lm.vocab, reply.generated_ids.tolist()) >= 2
 
 
+@pytest.fixture
+def truncations(monkeypatch) -> list[int]:
+    """Every FastDecoder.truncate call's length, in order: drafts taken back out of the cache."""
+    calls = []
+    truncate = FastDecoder.truncate
+    monkeypatch.setattr(FastDecoder, "truncate", lambda self, n: calls.append(n) or truncate(self, n))
+    return calls
+
+
+def generate_with_tables(lm, attribute: str, tables: dict, truncations: list[int], prompt, **options) -> dict:
+    """For each named draft table: the reply with it set as `lm.<attribute>` (taken off again after), and
+    under "<name> truncations" how many drafts had been taken back by then."""
+    replies = {}
+    for name, table in tables.items():
+        setattr(lm, attribute, table)
+        try:
+            replies[name] = generate(lm, prompt, **options)
+        finally:
+            setattr(lm, attribute, None)
+        replies[name + " truncations"] = len(truncations)
+    return replies
+
+
 @pytest.mark.parametrize("temperature", [0, 1.0])
 @pytest.mark.parametrize("format_name", list(FORMATS))
 def test_speculation_gives_the_reply_of_id_by_id_decoding_in_fewer_forwards(lms, format_name, temperature,
-                                                                            monkeypatch):
+                                                                            truncations):
     """Drafts from a phrase table of the model's own reply, and from one of wrong phrases (each draft then is
     taken back out of the cache), change no id, greedy or sampled; under greedy the right drafts save forwards."""
     lm, text_ids = lms[format_name], lms[format_name].vocab.text_vocab_size
     caps = {"max_thought_tokens": 12, "max_reply_tokens": 8, "max_speech_frames": 5}
     prompt = build_prompt(lm.format, question_codes=question(1))
-    truncations = []
-    truncate = FastDecoder.truncate
-    monkeypatch.setattr(FastDecoder, "truncate", lambda self, n: truncations.append(n) or truncate(self, n))
-    replies = {}
     with logit_bias(lm, speak_nudge(lm.vocab, format_name)):
         plain = generate(lm, prompt, temperature=temperature, seed=4, speculate=0, **caps)
         right = PhraseTable.from_texts([[plain.turn.thought_ids, plain.turn.reply_ids]] * 3, text_ids, order=3)
         wrong = PhraseTable(3, text_ids, {context: (token + 1) % text_ids for context, token in right.next_ids.items()})
         assert len(right) > 0 and truncations == []
-        for name, table in (("right", right), ("wrong", wrong)):
-            lm.phrases = table
-            try:
-                replies[name] = generate(lm, prompt, temperature=temperature, seed=4, speculate=4, **caps)
-            finally:
-                lm.phrases = None
-            replies[name + " truncations"] = len(truncations)
+        replies = generate_with_tables(lm, "phrases", {"right": right, "wrong": wrong}, truncations, prompt,
+                                       temperature=temperature, seed=4, speculate=4, **caps)
     assert replies["right"].ids.tolist() == plain.ids.tolist() == replies["wrong"].ids.tolist()
     assert replies["wrong truncations"] > replies["right truncations"]  # wrong drafts were taken back
     if temperature == 0:
@@ -741,7 +755,7 @@ def test_a_word_clock_adds_in_generation_what_it_adds_to_a_whole_row(lms, codec_
 @pytest.mark.parametrize("clocked", [False, True], ids=["plain", "word-clock"])
 @pytest.mark.parametrize("temperature", [0, 1.0])
 def test_speech_drafts_give_the_reply_of_id_by_id_decoding(lms, tokenizer_dir, codec_dir, clocked, temperature,
-                                                           monkeypatch):
+                                                           truncations):
     """A word_timed reply's speech drafted from a table of the model's own reply (right) and of other codes
     (wrong): the same ids either way, greedy or sampled, with or without a word clock; right drafts save
     forwards, wrong ones are taken back out of the cache."""
@@ -758,9 +772,6 @@ def test_speech_drafts_give_the_reply_of_id_by_id_decoding(lms, tokenizer_dir, c
             lm.clock.frames_left.weight.normal_()
     caps = {"max_thought_tokens": 12, "max_reply_tokens": 8, "max_speech_frames": 9}
     prompt = build_prompt(lm.format, question_codes=question(1))
-    truncations = []
-    truncate = FastDecoder.truncate
-    monkeypatch.setattr(FastDecoder, "truncate", lambda self, n: truncations.append(n) or truncate(self, n))
     plain = generate(lm, prompt, temperature=temperature, seed=4, speculate=0, **caps)
     assert plain.reply_codes.shape[1] > 0
     right = WordFrames.from_rows([plain.ids.tolist()], lm.vocab, min_count=1)
@@ -768,14 +779,8 @@ def test_speech_drafts_give_the_reply_of_id_by_id_decoding(lms, tokenizer_dir, c
                        {key: [[(code + 1) % C for code in frame] for frame in grid]
                         for key, grid in right.codes.items()})
     assert len(right) > 0 and truncations == []
-    replies = {}
-    for name, table in (("right", right), ("wrong", wrong)):
-        lm.speech_drafts = table
-        try:
-            replies[name] = generate(lm, prompt, temperature=temperature, seed=4, speculate=4, **caps)
-        finally:
-            lm.speech_drafts = None
-        replies[name + " truncations"] = len(truncations)
+    replies = generate_with_tables(lm, "speech_drafts", {"right": right, "wrong": wrong}, truncations, prompt,
+                                   temperature=temperature, seed=4, speculate=4, **caps)
     assert replies["right"].ids.tolist() == plain.ids.tolist() == replies["wrong"].ids.tolist()
     assert replies["wrong truncations"] > replies["right truncations"]
     if temperature == 0:
