@@ -22,17 +22,17 @@
 # 1. render the **style corpus**: the same words in several voices, slow or fast, low or high, and *measure*
 #    what changed (syllable rate, median F0), because a style you cannot measure is a style you cannot check;
 # 2. see where voice and style go in a turn: the `<voice> s s V V .. </voice>` **prompt segment**;
-# 3. ask for a reply **in a voice and a style** (`s2s reply --voice REF.wav --style fast`);
-# 4. **convert** speech to another voice (`s2s convert SRC.wav --voice REF.wav`): the judge hears the words,
-#    the LM says them in the new voice;
+# 3. ask for a reply **in a voice and a style** (`s2s reply --voice REF.wav --style fast`): the model answers
+#    in its own voice, and the **voice converter** says the reply in the reference's voice, rate and pitch;
+# 4. **convert** speech to another voice (`s2s convert SRC.wav --voice REF.wav`) with the same converter;
 # 5. score it all with the **style metrics**: a speaker-ID model (is it the asked voice?), the embedding
 #    cosine, and whether rate and pitch moved the asked way (`s2s style eval`).
 #
 # Read alongside: `tutorials/06-style-transfer.md`.
 
 # %% tags=["parameters"]
-# "smoke": a tiny random model and speaker model built in seconds (the test suite uses them; their voices are
-# noise, the espeak-ng recordings and their measures are real); "full": the shipped models (a few minutes).
+# "smoke": a tiny random reasoning model built in seconds (its replies are noise; the espeak-ng recordings, the
+# shipped converter and speaker model, and their measures are real); "full": the shipped models (a few minutes).
 MODE = "smoke"
 
 # %%
@@ -47,11 +47,12 @@ from s2s import audio
 from s2s.data import espeak
 from s2s.data.manifest import read_manifest
 from s2s.data.synth import REPLY_PITCHES, REPLY_RATES, STYLE_VOICES, synthesize
-from s2s.eval.reasoning import load_judge
+from s2s.eval.reasoning import hear, load_judge
 from s2s.lm.draw import draw
 from s2s.lm.toy import tiny_random_model
 from s2s.pipeline import S2SPipeline
 from s2s.style.convert import convert
+from s2s.style.converter import load_converter
 from s2s.style.evaluate import DEFAULT_SPEAKER, evaluate_style, format_style_figures, load_speaker
 from s2s.style.measure import median_f0, speaking_rate
 from s2s.style.metrics import StyleFollowed
@@ -123,11 +124,14 @@ REFERENCE = corpus.parent / prompted[0]["voice_audio"]
 display(Audio(str(REFERENCE)))
 
 # %% [markdown]
-# ## 2. Where voice and style go: the prompt segment
+# ## 2. Two roads to a voice: the prompt segment, or a converter
 #
-# Voice and style are part of the **prompt**, never generated: `<voice>`, the style words as ordinary text
-# ids, the reference as codec tokens, `</voice>`. Text ids need no new vocabulary, so the shipped model's
-# joint vocabulary (and its weights) carry over; the loss never scores the prompt.
+# A model can be *trained* to speak in a prompt's voice: voice and style go into the **prompt**, never
+# generated: `<voice>`, the style words as ordinary text ids, the reference as codec tokens, `</voice>`.
+# Text ids need no new vocabulary, so the joint vocabulary (and the weights) carry over; the loss never scores
+# the prompt. A small LM trained for 40 minutes on six voices at nine settings learned little of it (the model
+# card's figures), so s2s takes the other road by default: the reasoning model answers in its own voice, and a
+# **voice converter** re-voices the finished reply. Here is the prompt road's layout, for a model that has it.
 
 # %%
 pipeline = (S2SPipeline.from_pretrained() if not SMOKE
@@ -140,11 +144,54 @@ print("style words:", repr(model.tokenizer.decode(turn.style_ids)), "| voice pro
       tuple(turn.voice_codes.shape), "codes (codebooks, frames)")
 
 # %% [markdown]
-# ## 3. A reply in a voice and a style
+# ## 3. The voice converter
 #
-# The same call as before, with `voice=` (a file or a waveform) and `style=`. From the shell:
+# `s2s/style/converter.py` splits speech into **what is said** and **who says it**, as recognition-synthesis
+# voice converters do:
+#
+# - *what*: the reasoning model's own hearing (a CTC recogniser, frozen) gives 25 hidden vectors a second;
+#   a 32-channel bottleneck, normalised per utterance, keeps the words and their timing;
+# - *who*: a small reference encoder turns a few seconds of the target voice into one vector;
+# - *how*: a pitch word (low / normal / high) adds a learned vector, and slow / fast stretch the content's
+#   timeline, as FastSpeech scales durations;
+# - a stack of ConvNeXt blocks, modulated by the voice vector (FiLM), predicts the **s2s-tiny codec's latent**;
+#   the codec quantises it into speech tokens and decodes them.
+#
+# It learns by reconstruction: a recording's own content must come back in its own voice, with the voice taken
+# from *another* recording of that speaker. Two tricks keep the voice out of the content: the content's mel axis
+# is warped by a random factor (moving formants and pitch, as NANSY perturbs its input), and the content comes
+# from the same words rendered at another pitch (the corpus has each reply at all three), so only the pitch
+# word can say the pitch.
+
+# %%
+converter = load_converter("default")
+source_row = next(r for r in rows if r["reply_voice"] != prompted[0]["reply_voice"])
+source = corpus.parent / source_row["reply_audio"]
+converted = convert(converter, str(source), str(REFERENCE))
+judge = load_judge("default")
+print(f"source ({source_row['reply_voice']}) says {source_row['reply']!r}")
+print(f"converted to {prompted[0]['reply_voice']}, the judge hears {hear(judge, converted.waveform, 16000)!r}")
+display(Audio(str(source)), Audio(str(REFERENCE)), Audio(converted.waveform[0].numpy(), rate=16000))
+
+# %% [markdown]
+# Rate and pitch: slow and fast change the length, low and high the median F0. Measure them.
+
+# %%
+styles = {style: convert(converter, str(source), str(REFERENCE), style=style or None).waveform
+          for style in ("", "slow", "fast", "low", "high")}
+for style, wav in styles.items():
+    print(f"{style or 'normal':>6}: {wav.shape[-1] / 16000:4.2f} s, "
+          f"{speaking_rate(wav, 16000, source_row['reply']) or 0:4.1f} syllables/s, "
+          f"median F0 {median_f0(wav, 16000) or 0:5.0f} Hz")
+display(Audio(styles["slow"][0].numpy(), rate=16000), Audio(styles["high"][0].numpy(), rate=16000))
+
+# %% [markdown]
+# ## 4. A reply in a voice and a style
+#
+# The pipeline call of chapter 5, with `voice=` (a file or a waveform) and `style=`. From the shell:
 # `s2s reply QUESTION.wav --voice REF.wav --style fast`. The reference must be at least 1 s of speech; longer
-# references are cut to their first 4 s, about the length of the training prompts.
+# references are cut to their first 4 s. The converter hears the whole reply, so its first audio comes when
+# the reply is complete (`ttfa_ms` says so). In smoke mode the reply itself is a random model's noise.
 
 # %%
 GEN = {} if not SMOKE else {"temperature": 1.0, "max_thought_tokens": 16, "max_reply_tokens": 8,
@@ -153,25 +200,9 @@ replies = {}
 for style in ("", "slow", "fast", "low", "high"):
     reply = pipeline(text=prompted[0]["question_written"], voice=str(REFERENCE), style=style or None, **GEN)
     replies[style or "normal"] = reply
-    print(f"{style or 'normal':>6}: {reply.reply_text!r}, {reply.waveform.shape[-1] / reply.sample_rate:.2f} s")
+    print(f"{style or 'normal':>6}: {reply.reply_text!r}, {reply.waveform.shape[-1] / reply.sample_rate:.2f} s, "
+          f"first audio after {reply.timings['ttfa_ms']} ms")
 display(Audio(replies["normal"].waveform[0].numpy(), rate=pipeline.sample_rate))
-
-# %% [markdown]
-# ## 4. Voice conversion
-#
-# `convert` keeps the words of one recording and changes its voice, as a cascade through text: the judge
-# (`s2s-judge-tiny`, a character CTC model that is not the LM) writes the words down, and the LM reads them
-# aloud with the reference as its voice prompt. Reading aloud needs the `word_aligned` format: each word's
-# text comes just before its own speech, so the words can be written for the model one at a time while it
-# decides how long each one lasts.
-
-# %%
-judge = load_judge("default")
-source_row = next(r for r in rows if r["reply_voice"] != prompted[0]["reply_voice"])
-source = corpus.parent / source_row["reply_audio"]
-converted = convert(pipeline, judge, str(source), str(REFERENCE), **GEN)
-print(f"source says {source_row['reply']!r}; the judge heard {converted.words!r}")
-display(Audio(str(source)), Audio(converted.reply.waveform[0].numpy(), rate=pipeline.sample_rate))
 
 # %% [markdown]
 # ## 5. The style metrics
@@ -200,7 +231,7 @@ print(format_style_figures(figures))
 #
 # - A style is only real if it is measured: syllable rate and median F0 move the asked way on the training
 #   audio, and `StyleFollowed` checks that the model's audio does too.
-# - Voice and style ride in the prompt as codec tokens and text ids: no new vocabulary, and the loss leaves
-#   them alone.
-# - Conversion here is recognise-then-speak: the words survive as well as the judge hears them, and the voice
-#   as well as the LM clones it. The model card gives the measured figures, beside chance.
+# - Voice and style can ride in the prompt as codec tokens and text ids, but a small model learns them slowly;
+#   a converter that splits *what* from *who* learns them in half an hour of CPU.
+# - The converter never sees the speaker model or the judge that score it; rate is a stretched timeline and
+#   pitch a learned word. The converter's model card gives the measured figures, beside chance.

@@ -3,16 +3,16 @@
     s2s fit --config configs/codec/tiny.yaml      train anything (LightningCLI: plain YAML, checked)
     s2s demo                                      the README's main job: answer the bundled question
     s2s reply QUESTION.wav [--out REPLY.wav]      answer a spoken question: thought, reply text, spoken reply
-                  [--voice REF.wav] [--style S]   ... in the voice of REF, slow/fast, low/high (a style model)
+                  [--voice REF.wav] [--style S]   ... in the voice of REF, slow/fast, low/high (the voice converter)
     s2s convert SRC.wav --voice REF.wav           the words of SRC in the voice of REF (voice conversion)
-    s2s style eval --manifest M                   voice / rate / pitch accuracy of a style model, conversion WER
+    s2s style eval --manifest M                   voice / rate / pitch accuracy of styled replies, conversion WER
     s2s evaluate --manifest M [--ckpt DIR]        accuracy per family and voice (audio, text, spoken), latency,
                                                   reply WER (--judge), shortcut test, report with plots (--report)
     s2s judge --manifest M [--sphinx]             a judge's own WER/CER on clean TTS: how far to trust it
     s2s codec roundtrip IN.wav --out OUT.wav      encode and decode one file, print quality figures
     s2s codec eval SOURCE                         quality figures over a folder or manifest
     s2s codec export CKPT OUT_DIR                 Lightning checkpoint -> codec folder
-    s2s export CKPT OUT_DIR                       Lightning checkpoint -> LM or recogniser folder
+    s2s export CKPT OUT_DIR                       Lightning checkpoint -> LM, recogniser, speaker or converter folder
     s2s asr lm DIR --manifest M --field F         count a character LM of a corpus into recogniser DIR (beam search)
     s2s data synth --out DIR --n N                render a spoken reasoning corpus with espeak-ng
     s2s data tokenize --manifest M --codec NAME   encode a manifest's audio once into a token cache
@@ -99,14 +99,14 @@ def cmd_reply(args: argparse.Namespace) -> None:
     if Path(args.out).exists() and not args.overwrite:
         raise FileExistsError(f"{args.out} already exists; choose another --out or pass --overwrite to replace it")
     wav, rate, text = read_question(args.audio, None, args.text, args.max_seconds)
-    pipeline = S2SPipeline.from_pretrained(args.ckpt)
-    pipeline.max_question_seconds = args.max_seconds
     if args.voice is not None or args.style is not None:
         from s2s.style.prompt import read_voice, style_words
 
-        style_words(args.style)  # an unknown style word fails before the model loads
+        style_words(args.style)  # an unknown style word or a bad reference fails before the model loads
         if args.voice is not None:
             read_voice(args.voice)
+    pipeline = S2SPipeline.from_pretrained(args.ckpt, converter=converter_arg(args.converter))
+    pipeline.max_question_seconds = args.max_seconds
     reply = pipeline(wav, rate, text, out=args.out, overwrite=args.overwrite, temperature=args.temperature,
                      seed=args.seed, calculator=not args.no_calculator, voice=args.voice, style=args.style,
                      speculate=args.speculate, speech_prior=args.speech_prior)
@@ -130,28 +130,32 @@ def cmd_reply(args: argparse.Namespace) -> None:
     print(f"timings: first audio {ttfa}, total {timings['total_ms']:.0f} ms, RTF {rtf}")
 
 
+def converter_arg(value: str | None):
+    """--converter: a folder, "default" (the shipped converter) or "none" (the model's own voice prompt)."""
+    return None if value == "none" else value
+
+
 def cmd_convert(args: argparse.Namespace) -> None:
     from pathlib import Path
 
-    from s2s.eval.reasoning import load_judge
-    from s2s.pipeline import S2SPipeline, read_question
+    from s2s.pipeline import read_question
     from s2s.style.convert import MAX_SOURCE_SECONDS, convert
-    from s2s.style.prompt import read_voice, style_words
+    from s2s.style.converter import load_converter
+    from s2s.style.prompt import read_voice, style_choice
 
     if Path(args.out).exists() and not args.overwrite:
         raise FileExistsError(f"{args.out} already exists; choose another --out or pass --overwrite to replace it")
-    style_words(args.style)
+    style_choice(args.style)
     read_voice(args.voice)
     read_question(args.source, max_seconds=MAX_SOURCE_SECONDS, what="recording to convert")  # before models load
-    judge, pipeline = load_judge(args.judge), S2SPipeline.from_pretrained(args.ckpt)
-    converted = convert(pipeline, judge, args.source, args.voice, style=args.style, out=args.out,
-                        overwrite=args.overwrite, seed=args.seed)
-    result = {"words": converted.words, "audio": converted.reply.audio, "timings": converted.reply.timings}
+    converted = convert(load_converter(args.converter), args.source, args.voice, style=args.style, out=args.out,
+                        overwrite=args.overwrite)
+    seconds = converted.waveform.shape[-1] / converted.sample_rate
     if args.json:
-        print(json.dumps(result))
+        print(json.dumps({"audio": converted.audio, "seconds": round(seconds, 3), "timings": converted.timings}))
         return
-    print(f"heard  : {converted.words}")
-    print(f"audio  : {converted.reply.audio}" if converted.reply.audio else "audio  : (none: no speech came out)")
+    print(f"audio  : {converted.audio} ({seconds:.2f} s at {converted.sample_rate} Hz)")
+    print(f"timings: total {converted.timings['total_ms']:.0f} ms")
 
 
 def cmd_style_eval(args: argparse.Namespace) -> None:
@@ -160,7 +164,7 @@ def cmd_style_eval(args: argparse.Namespace) -> None:
     from s2s.style.evaluate import evaluate_style, format_style_figures, load_speaker
 
     speaker, judge = load_speaker(args.speaker), load_judge(args.judge)
-    pipeline = S2SPipeline.from_pretrained(args.ckpt)
+    pipeline = S2SPipeline.from_pretrained(args.ckpt, converter=converter_arg(args.converter))
     figures = evaluate_style(pipeline, speaker, judge, args.manifest, limit=args.limit, progress=not args.json)
     print(json.dumps(figures) if args.json else format_style_figures(figures))
 
@@ -332,6 +336,9 @@ def non_negative_int(text: str) -> int:
     return value
 
 
+CONVERTER_HELP = ("the voice converter that says the reply in --voice's voice and --style's rate and pitch: a folder, "
+                  "'default' (the shipped s2s-converter-tiny) or 'none' (the model's own voice prompt, for a model "
+                  "trained on s2s data synth --reply-styles)")
 SPEECH_PRIOR_HELP = ("word-timed models with speech drafts: the weight of how the corpus's voice says each word, "
                      "mixed into each speech code (0: the model alone; default %(default)s)")
 
@@ -391,9 +398,10 @@ def build_parser() -> argparse.ArgumentParser:
                          "forward; default 8)")
     rp.add_argument("--speech-prior", type=unit_float, default=0.0, metavar="W", help=SPEECH_PRIOR_HELP)
     rp.add_argument("--voice", default=None, metavar="REF.wav",
-                    help="speak the reply in this voice: a reference recording of at least 1 s (a style model)")
+                    help="speak the reply in this voice: a reference recording of at least 1 s")
     rp.add_argument("--style", default=None,
                     help="speaking rate and pitch: slow, fast, low, high, or one of each such as 'fast low'")
+    rp.add_argument("--converter", default="default", metavar="DIR", help=CONVERTER_HELP)
     rp.set_defaults(func=cmd_reply)
 
     cv = sub.add_parser("convert", help="say the words of SRC in the voice of --voice REF (voice conversion)")
@@ -401,19 +409,17 @@ def build_parser() -> argparse.ArgumentParser:
     cv.add_argument("--voice", required=True, metavar="REF.wav", help="a recording of the target voice (>= 1 s)")
     cv.add_argument("--out", default="converted.wav", help="where to write the result (default: converted.wav)")
     cv.add_argument("--style", default=None, help="also change rate or pitch: slow, fast, low, high")
-    cv.add_argument("--ckpt", default=None, help="a SpeechReasoningLM folder that can read words aloud: word_timed, "
-                    "word_aligned or think_then_speak (default: the shipped model)")
-    cv.add_argument("--judge", default="default", metavar="DIR",
-                    help="the recogniser that hears SRC's words (default: the shipped s2s-judge-tiny)")
-    cv.add_argument("--seed", type=int, default=0)
-    cv.add_argument("--json", action="store_true", help="print one JSON object: words, audio, timings")
+    cv.add_argument("--converter", default="default", metavar="DIR",
+                    help="a VoiceConverter folder (default: the shipped s2s-converter-tiny)")
+    cv.add_argument("--json", action="store_true", help="print one JSON object: audio, seconds, timings")
     cv.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     cv.set_defaults(func=cmd_convert)
 
     style = sub.add_parser("style", help="style transfer tools").add_subparsers(dest="style_command", required=True)
     se = style.add_parser("eval", help="voice, rate and pitch accuracy of a style model, and conversion WER")
     se.add_argument("--manifest", required=True, help="a styled manifest (s2s data synth --reply-styles)")
-    se.add_argument("--ckpt", default=None, help="a style-capable SpeechReasoningLM folder (default: the shipped one)")
+    se.add_argument("--ckpt", default=None, help="a SpeechReasoningLM folder (default: the shipped one)")
+    se.add_argument("--converter", default="default", metavar="DIR", help=CONVERTER_HELP)
     se.add_argument("--speaker", default="default", metavar="DIR", help="speaker-ID model (default: s2s-speaker-tiny)")
     se.add_argument("--judge", default="default", metavar="DIR", help="the CTC judge (default: s2s-judge-tiny)")
     se.add_argument("--limit", type=int, default=None, help="only the first N prompted rows")

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import torch
 
-EXPORTABLE = ("s2s.lm.model.SpeechReasoningLM", "s2s.asr.module.CTCRecognizer", "s2s.style.speaker.SpeakerClassifier")
+EXPORTABLE = ("s2s.lm.model.SpeechReasoningLM", "s2s.asr.module.CTCRecognizer", "s2s.style.speaker.SpeakerClassifier",
+              "s2s.style.converter.VoiceConverter")
 
 
 def load_checkpoint(ckpt_path: str | Path):

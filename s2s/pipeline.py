@@ -22,7 +22,7 @@ import itertools
 import os
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -125,7 +125,11 @@ def _refuse_long(where, seconds: float, max_seconds: float, what: str = "questio
 class S2SPipeline:
     """A SpeechReasoningLM and the codec it was trained with: `pipeline(audio=...)` -> SpokenReply."""
 
-    def __init__(self, model: SpeechReasoningLM, codec: Codec):
+    def __init__(self, model: SpeechReasoningLM, codec: Codec, converter=None):
+        """`converter` (a VoiceConverter, its folder, or "default" for the shipped one, loaded when first needed)
+        renders a reply asked for a voice or style: the model answers in its own voice and the converter says
+        the reply in the reference's voice, rate and pitch. None: the voice prompt and style words go into the
+        model's prompt instead (a model trained on `s2s data synth --reply-styles`)."""
         vocab = model.vocab
         if codec.codebook_size != vocab.codebook_size or codec.num_codebooks < vocab.num_codebooks:
             raise ValueError(f"the codec {codec.name} ({codec.num_codebooks} codebooks of {codec.codebook_size}) "
@@ -133,14 +137,15 @@ class S2SPipeline:
                              f"use the codec it was trained with ({model.hparams.codec})")
         self.model, self.codec = model.eval(), codec.eval()
         self.max_question_seconds = MAX_QUESTION_SECONDS  # longer questions are refused, files from their header
+        self.converter = converter
 
     @classmethod
     def from_pretrained(cls, ckpt_dir: str | os.PathLike | None = None, codec: str | os.PathLike | Codec | None = None,
-                        device: str | torch.device = "cpu") -> S2SPipeline:
+                        device: str | torch.device = "cpu", converter="default") -> S2SPipeline:
         """Load a `SpeechReasoningLM.save_pretrained` folder (default: DEFAULT_MODEL) and its codec.
 
         `codec` (a name, a folder or a Codec) replaces the codec the model was
-        trained with (`model.hparams.codec`) for encoding and decoding.
+        trained with (`model.hparams.codec`) for encoding and decoding. `converter`: see `__init__`.
         """
         if ckpt_dir is None:
             if not DEFAULT_MODEL.is_dir():
@@ -156,7 +161,7 @@ class S2SPipeline:
             # The codebooks the model reads, as the model itself loaded its codec (first K of them).
             k = model.hparams.num_codebooks
             codec = load_codec(codec or model.hparams.codec, **({} if k is None else {"num_codebooks": k}))
-        return cls(model.to(device), codec.to(device))
+        return cls(model.to(device), codec.to(device), converter)
 
     @property
     def sample_rate(self) -> int:
@@ -195,6 +200,31 @@ class S2SPipeline:
             styled["voice_codes"] = self._codes(*read_voice(voice, voice_rate))
         return styled
 
+    @property
+    def voice_converter(self):
+        """The VoiceConverter that renders voices and styles (loaded on first use), or None."""
+        if self.converter is not None and not hasattr(self.converter, "convert"):
+            from s2s.style.converter import load_converter
+
+            self.converter = load_converter(self.converter).to(self.model.device)
+            if self.converter.sample_rate != self.sample_rate:
+                raise ValueError(f"the voice converter speaks at {self.converter.sample_rate} Hz, this model's codec "
+                                 f"at {self.sample_rate} Hz: use a converter built on the model's codec")
+        return self.converter
+
+    def restyle(self, reply: SpokenReply, voice=None, voice_rate: int | None = None,
+                style: str | list[str] | None = None) -> SpokenReply:
+        """The same reply said in `voice` (a reference recording) at `style`'s rate and pitch, by the
+        converter (the reply's own voice when no `voice` is given)."""
+        from s2s.style.convert import restyle
+
+        if self.voice_converter is None:
+            raise ValueError("this pipeline has no voice converter; build it with converter='default' or a folder")
+        if reply.waveform.shape[-1] == 0:
+            return reply
+        wav = restyle(self.voice_converter, reply.waveform, reply.sample_rate, voice, voice_rate, style)
+        return replace(reply, waveform=wav, audio=None)
+
     def heard_text(self, heard: HeardQuestion) -> str:
         """The question as the model heard it: the top text id of each heard segment, decoded."""
         return self.model.tokenizer.decode(heard.token_ids[:, 0].tolist()).strip()
@@ -211,7 +241,8 @@ class S2SPipeline:
         wav [1, t] at `sample_rate`) and last ("done", Reply). Inputs are checked before it returns.
         `calculator` (on by default) writes the result of every sum the thought sets up (`s2s/lm/tools.py`);
         off, the model does its own arithmetic. `voice` (a reference recording, a file or a waveform at
-        `voice_rate`) and `style` ("slow", "fast high", ...) ask for the reply's voice and style. `say`
+        `voice_rate`) and `style` ("slow", "fast high", ...) ask for the reply's voice and style (through the
+        pipeline's voice converter when it has one, else through the model's prompt). `say`
         reads these words aloud instead of answering (the question is then "Say: ..."; see generate.stream).
         `fast=False` steps the LM through transformers' forward instead of FastDecoder (same ids, slower).
         `speculate` drafts up to that many thought and reply ids from the question and checks them in one
@@ -223,7 +254,15 @@ class S2SPipeline:
                 raise ValueError("nothing to say: give the words to speak, such as say='It is four.'")
             audio, sample_rate, text = None, None, f"Say: {say}"
         wav, rate, text = read_question(audio, sample_rate, text, self.max_question_seconds)
-        prompt_ids, heard = self.prompt(wav, rate, text, voice=voice, voice_rate=voice_rate, style=style)
+        converted = (voice is not None or style is not None) and self.voice_converter is not None
+        if converted:  # checked now, used once the reply is spoken
+            from s2s.style.prompt import read_voice, style_choice
+
+            style_choice(style)
+            if voice is not None:
+                read_voice(voice, voice_rate)
+        prompt_ids, heard = self.prompt(wav, rate, text, **({} if converted else
+                                                           {"voice": voice, "voice_rate": voice_rate, "style": style}))
         words = None
         if say is not None:
             words = [tokenize(self.model.tokenizer, [w if i == 0 else " " + w])[0] for i, w in enumerate(say.split())]
@@ -233,7 +272,25 @@ class S2SPipeline:
                                  temperature=temperature, top_k=top_k, top_p=top_p, seed=seed,
                                  calculator=calculator, say=words, fast=fast,
                                  speculate=speculate, speech_prior=speech_prior)
+        if converted:
+            events = self._converted(events, voice, voice_rate, style)
         return events if heard is None else itertools.chain([("heard", self.heard_text(heard))], events)
+
+    def _converted(self, events, voice, voice_rate, style):
+        """The events with the reply's audio held back and given once, in `voice` and `style`, before "done":
+        the converter hears the whole reply (its first audio comes when the reply is complete)."""
+        from s2s.style.convert import restyle
+
+        chunks = []
+        for kind, value in events:
+            if kind == "audio":
+                chunks.append(value)
+                continue
+            if kind == "done" and chunks:
+                wav = torch.cat(chunks, dim=-1).cpu()
+                if wav.shape[-1]:
+                    yield "audio", restyle(self.voice_converter, wav, self.sample_rate, voice, voice_rate, style)
+            yield kind, value
 
     def __call__(self, audio=None, sample_rate: int | None = None, text: str | None = None,
                  out: str | os.PathLike | None = None, overwrite: bool = False, **options) -> SpokenReply:

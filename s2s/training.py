@@ -91,6 +91,20 @@ def atomic_folder(out_dir: str | os.PathLike, overwrite: bool = False):
     os.replace(tmp, out_dir)
 
 
+@contextmanager
+def own_hyperparameters():
+    """Build a module inside another's __init__ with its own hyper-parameters: under LightningCLI, Lightning
+    hands the outer module's arguments to every `save_hyperparameters` call made while it is built, so a nested
+    model (a frozen recogniser loaded from its folder) would record the outer model's `dim` as its own."""
+    from lightning.pytorch.core.mixins.hparams_mixin import _given_hyperparameters
+
+    token = _given_hyperparameters.set(None)
+    try:
+        yield
+    finally:
+        _given_hyperparameters.reset(token)
+
+
 def save_json_gz(path: str | os.PathLike, data: dict, overwrite: bool = False) -> Path:
     """Write `data` as gzipped JSON through a temporary sibling renamed into place (never a half-written file
     under `path`); an existing file is kept unless `overwrite`. The format of the small count tables that sit

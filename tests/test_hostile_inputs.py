@@ -130,7 +130,8 @@ def test_reply_to_any_file_answers_or_says_what_is_wrong_in_one_line(case, tmp_p
 WORDS = ["reply", "evaluate", "judge", "export", "codec", "roundtrip", "eval", "data", "synth", "validate",
          "--text", "--out", "--ckpt", "--manifest", "--limit", "--temperature", "--seed", "--max-seconds",
          "--codec", "--num-codebooks", "--n", "--split", "--json", "-1", "0", "nan", "inf", "1e999", "x", "",
-         "what is two plus two", "/nonexistent/file.wav", "missing.jsonl", "--overwrite", "mimi", "dac_44khz"]
+         "what is two plus two", "/nonexistent/file.wav", "missing.jsonl", "--overwrite", "mimi", "dac_44khz",
+         "convert", "--voice", "--style", "--converter", "fast", "none"]
 
 
 @settings(max_examples=80, **SETTINGS)

@@ -15,6 +15,8 @@ With `reply_styles` (style transfer), each reply is spoken by one of a few
 voices at a random rate (slow / normal / fast) and pitch (low / normal /
 high), and the row also gets
   reply_style        the words asked for, e.g. "fast low" ("" when both are normal)
+  reply_audio_low, reply_audio_normal, reply_audio_high
+                     the same reply in the same voice and rate at each pitch (one of them is reply_audio)
   voice_audio, voice_text, voice_duration_s
                      a voice prompt: other sentences in the reply's voice, normal style
 except for a third of the assistant-voice rows, which have no prompt: with no
@@ -88,6 +90,15 @@ def _render_example(job: tuple) -> dict:
         row.update({f"{side}_{key}": value for key, value in voice.items()})  # voice, speed_wpm, pitch
     if style is not None:
         row["reply_style"] = style
+        # The same reply, voice and rate at every pitch, aligned in time (espeak-ng's timing hardly depends on
+        # pitch: the takes' lengths differ by tens of ms): pairs that teach a voice converter pitch apart from words.
+        for word, value in REPLY_PITCHES.items():
+            key = f"reply_audio_{word}"
+            if value == reply["pitch"]:
+                row[key] = row["reply_audio"]
+            else:
+                row[key] = f"wavs/{example_id}.reply.{word}.wav"
+                _speak(problem.reply, dict(reply, pitch=value), out_dir, row[key])
     if prompted:  # other sentences, same voice, normal rate and pitch: a few seconds to clone
         others = [generate_problem(rng).reply for _ in range(2)]
         row["voice_text"] = " ".join(others)

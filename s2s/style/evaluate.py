@@ -1,13 +1,15 @@
 """`s2s style eval`: does a style model speak in the asked voice, at the asked rate and pitch, and does
 conversion keep the words? The figures of the style transfer issue, on a styled manifest's held-out sentences.
 
-For each row with a voice prompt (a reference in the row's reply voice):
+For each row with a voice prompt (a reference in the row's reply voice), with the pipeline's voice converter
+rendering the model's answer in each voice and style (or, with none, the voice prompt in the model's prompt):
   voice      the reply to its (written) question with that prompt: classified as the prompt's voice by the
              speaker-ID model (`voice_accuracy`), and its embedding's cosine with the prompt's (`voice_similarity`)
   style      the same reply asked for slow, fast, low and high: did the speaking rate (syllables of its words
              per second of speech) or the median F0 move from the normal reply in the asked direction
              (`style_followed`, per style and all together)?
-  conversion the reply recording of another row (another voice) said in this row's voice (`s2s convert`):
+  conversion the reply recording of another row (another voice) said in this row's voice (`s2s convert`, by
+             the pipeline's voice converter; left out when it has none):
              classified as this voice (`conversion_voice_accuracy`), and the judge's WER on it against the
              source's words, beside the judge's WER on the source itself (`conversion_wer`, `source_wer`)
 Chance for the voice figures is one over the speaker model's number of voices.
@@ -59,6 +61,14 @@ def _measure(style: str, reply) -> float | None:
     return speaking_rate(wav, rate, reply.reply_text) if style_axis(style) == "rate" else median_f0(wav, rate)
 
 
+def _styled_reply(pipeline, plain, row: dict, prompt: str, style: str | None, options: dict):
+    """The reply to `row`'s question in the prompt's voice and `style`: `plain` (the model's own answer)
+    converted when the pipeline has a converter, else answered with the voice and style in the model's prompt."""
+    if plain is not None:
+        return pipeline.restyle(plain, voice=prompt, style=style)
+    return pipeline(text=row["question_written"], voice=prompt, style=style, **options)
+
+
 def evaluate_style(pipeline, speaker, judge, manifest: str | Path, limit: int | None = None,
                    styles: tuple[str, ...] = ASKED, progress: bool = False, **options) -> dict:
     """The figures above over the first `limit` prompted rows of `manifest` (greedy unless `options` say)."""
@@ -72,6 +82,7 @@ def evaluate_style(pipeline, speaker, judge, manifest: str | Path, limit: int | 
                          "(configs/style/speaker-id-styles.yaml)")
     for style in styles:
         style_axis(style)
+    converter = pipeline.voice_converter  # None: the model's own voice prompt, and no conversion figures
     sources, rows = rows, rows[:limit] if limit else rows
     voice, converted_voice = SameVoice(), SameVoice()
     followed = {style: StyleFollowed() for style in styles}
@@ -80,7 +91,9 @@ def evaluate_style(pipeline, speaker, judge, manifest: str | Path, limit: int | 
     similarity, conversions = [], 0
     for n, row in enumerate(rows):
         prompt = str(manifest.parent / row["voice_audio"])
-        reply = pipeline(text=row["question_written"], voice=prompt, **options)
+        # With a converter: one answer in the model's own voice, rendered in each voice and style.
+        plain = pipeline(text=row["question_written"], **options) if converter is not None else None
+        reply = _styled_reply(pipeline, plain, row, prompt, None, options)
         rate = reply.sample_rate
         if reply.waveform.shape[-1] >= rate // 2:
             voice.update(speaker.classify(reply.waveform, rate), [row["reply_voice"]])
@@ -89,18 +102,17 @@ def evaluate_style(pipeline, speaker, judge, manifest: str | Path, limit: int | 
         else:
             voice.update(["(no speech)"], [row["reply_voice"]])
         for style in styles:
-            styled = pipeline(text=row["question_written"], voice=prompt, style=style, **options)
+            styled = _styled_reply(pipeline, plain, row, prompt, style, options)
             pair = (_measure(style, reply), _measure(style, styled))
             followed[style].update([pair], [style])
             every.update([pair], [style])
         # Conversion: the next row in another voice supplies the words.
         source = next((r for r in sources[n + 1:] + sources[:n] if r["reply_voice"] != row["reply_voice"]), None)
-        if source is not None:
+        if source is not None and converter is not None:
             from s2s.style.convert import convert
 
             wav, wav_rate = audio.load(manifest.parent / source["reply_audio"])
-            result = convert(pipeline, judge, wav[0], prompt, sample_rate=wav_rate, **options)
-            out = result.reply.waveform
+            out = convert(converter, wav[0], prompt, sample_rate=wav_rate).waveform
             ok = out.shape[-1] >= rate // 2
             converted_voice.update(speaker.classify(out, rate) if ok else ["(no speech)"], [row["reply_voice"]])
             converted_wer.update([hear(judge, out, rate)], [source["reply"]])

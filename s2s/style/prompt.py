@@ -38,6 +38,12 @@ def style_words(style: str | list[str] | None) -> str:
     return " ".join(chosen[axis] for axis in STYLES if chosen.get(axis, "normal") != "normal")
 
 
+def style_choice(style: str | list[str] | None) -> tuple[str, str]:
+    """A style as (rate, pitch) words, "normal" where it asks for none: ("fast", "normal") for "fast"."""
+    words = style_words(style).split()
+    return tuple(next((w for w in words if w in allowed), "normal") for allowed in STYLES.values())
+
+
 def read_voice(voice, sample_rate: int | None = None) -> tuple[torch.Tensor, int]:
     """A reference recording checked and cut for a voice prompt: (wav [C, T], rate).
 

@@ -3,6 +3,7 @@ import json
 
 import pytest
 
+from s2s import audio
 from s2s.cli import main
 from s2s.data.manifest import read_manifest, validate_manifest, write_manifest
 from s2s.data.problems import FAMILIES
@@ -56,6 +57,11 @@ def test_styled_replies_follow_their_style_words_and_carry_a_prompt_in_their_voi
             assert "voice_audio" in row
         if "voice_audio" in row:
             assert row["voice_duration_s"] > 1.5 and (tmp_path / "s" / row["voice_audio"]).is_file()
+        # The same reply at every pitch, aligned in time: one take is the reply itself; the others last as long.
+        assert row[f"reply_audio_{pitch}"] == row["reply_audio"]
+        takes = [audio.load(tmp_path / "s" / row[f"reply_audio_{p}"]) for p in REPLY_PITCHES]
+        lengths = [wav.shape[-1] / rate for wav, rate in takes]
+        assert len(set(row[f"reply_audio_{p}"] for p in REPLY_PITCHES)) == 3 and max(lengths) - min(lengths) < 0.08
     assert {len(row["reply_style"].split()) for row in rows} == {0, 1, 2}
     assert any("voice_audio" not in row for row in rows)
     with pytest.raises(ValueError, match="not a training voice"):

@@ -42,12 +42,14 @@ def test_syllable_rate_counts_bursts_per_second(rate):
 def test_silence_and_scraps_have_no_rate_or_pitch():
     assert median_f0(torch.zeros(SR), SR) is None and syllable_rate(torch.zeros(SR), SR) is None
     assert syllable_rate(torch.randn(1000) * 0.1, SR) is None  # 60 ms: too short to have a rate
+    assert median_f0(torch.randn(1000) * 0.1, SR) is None  # and too few frames to have a pitch
+    assert median_f0(harmonic_tone(200.0, seconds=0.1), SR) == pytest.approx(200.0, rel=0.03)  # 100 ms is enough
 
 
 TEXT = "The train leaves the station at nine fifteen and arrives at half past ten."
 
 
-@pytest.mark.parametrize("voice", ["en-us", "en-us+f3", "en+m3"])
+@pytest.mark.parametrize("voice", ["en-us", "en-us+f3", "en+m3", "en+grandpa"])
 def test_espeak_pitch_and_speed_move_the_measures_the_right_way(voice):
     def measure(speed, pitch):
         samples, rate = render(TEXT, voice, speed, pitch)
@@ -90,3 +92,22 @@ def test_speaking_rate_is_the_words_syllables_over_the_seconds_of_speech():
     assert speaking_rate(slower, sr, "It is four.") < speaking_rate(wav, sr, "It is four.")
     assert speaking_rate(torch.zeros(sr), sr, "It is four.") is None  # silence: nothing to time
     assert speaking_rate(wav, sr, "...") is None  # no words: no syllables
+
+
+@pytest.mark.parametrize("voice", ["en+grandpa", "en-gb-x-rp+m1"])
+def test_pitch_survives_a_codec_round_trip_of_a_short_low_voiced_reply(voice):
+    """Generated and converted replies reach the measure through the codec, which smears phase: the measure
+    must still read the harmonics (an autocorrelation tracker lost most of these frames)."""
+    from s2s import audio
+    from s2s.codecs import load_codec
+
+    codec = load_codec("s2s-tiny")
+
+    def f0(pitch: int) -> float | None:
+        samples, rate = render("It is forty two.", voice, 170, pitch)
+        wav = audio.prepare(audio.as_batch(torch.from_numpy(samples).float()), rate, codec.sample_rate)
+        with torch.no_grad():
+            return median_f0(codec.decode(codec.encode(wav, codec.sample_rate))[0], codec.sample_rate)
+
+    low, normal, high = f0(20), f0(50), f0(80)
+    assert None not in (low, normal, high) and low < normal < high

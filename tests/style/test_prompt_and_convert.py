@@ -1,4 +1,5 @@
-"""Style prompts (a reference voice and style words), reading words aloud, and `s2s convert`: layout and errors."""
+"""Style prompts (a reference voice and style words), reading words aloud, styled replies through the voice
+converter, and `s2s style eval`: layout and errors."""
 import json
 
 import pytest
@@ -6,7 +7,6 @@ import torch
 
 from s2s import audio
 from s2s.asr.module import CTCRecognizer
-from s2s.cli import main
 from s2s.codecs import load_codec
 from s2s.codecs.tiny.codec import save_net
 from s2s.codecs.tiny.model import TinyCodecConfig, TinyCodecNet
@@ -53,7 +53,7 @@ def prefer_speech(model: SpeechReasoningLM) -> SpeechReasoningLM:
 
 @pytest.fixture(scope="module")
 def pipeline(folders) -> S2SPipeline:
-    loaded = S2SPipeline.from_pretrained(folders["word_aligned"])
+    loaded = S2SPipeline.from_pretrained(folders["word_aligned"], converter=None)  # style in the prompt
     prefer_speech(loaded.model)
     return loaded
 
@@ -117,42 +117,6 @@ def test_reading_aloud_speaks_exactly_the_given_words(pipeline, folders, referen
         S2SPipeline.from_pretrained(folders["text_guided"])(say="It is four.")
 
 
-def one_line_error(argv, capsys) -> str:
-    with pytest.raises(SystemExit) as exit_info:
-        main(argv)
-    assert exit_info.value.code == 2
-    err = capsys.readouterr().err.strip()
-    assert err.count("\n") == 0 and "Traceback" not in err
-    return err
-
-
-def test_convert_says_what_the_judge_heard_in_the_reference_voice(folders, reference, make_wav, tmp_path, capsys,
-                                                                 monkeypatch):
-    source = audio.save(tmp_path / "src.wav", make_wav(1.5, 16000)[0], 16000)
-    load = SpeechReasoningLM.from_folder.__func__
-    monkeypatch.setattr(SpeechReasoningLM, "from_folder", classmethod(lambda cls, f: prefer_speech(load(cls, f))))
-    heard = []
-    # The judge's hearing is measured elsewhere (s2s judge); here it stands in to check the wiring around it.
-    monkeypatch.setattr(CTCRecognizer, "transcribe", lambda self, w, n=None: heard.append(w.shape) or ["it is four"])
-    out = tmp_path / "out.wav"
-    main(["convert", str(source), "--voice", reference, "--out", str(out), "--ckpt", folders["word_aligned"],
-          "--judge", folders["judge"], "--json"])
-    result = json.loads(capsys.readouterr().out)
-    assert result["words"] == "It is four." and heard == [(1, 24000)]  # the source, at the judge's 16 kHz
-    assert result["audio"] == str(out) and audio.load(out)[1] == 16000
-    base = ["--voice", reference, "--ckpt", folders["word_aligned"], "--judge", folders["judge"]]
-    assert "already exists" in one_line_error(["convert", str(source), *base, "--out", str(out)], capsys)
-    short = audio.save(tmp_path / "short.wav", make_wav(0.4, 16000)[0], 16000)
-    new = ["--out", str(tmp_path / "new.wav")]
-    assert "give at least 1 s" in one_line_error(["convert", str(source), "--voice", str(short), *base[2:], *new],
-                                                 capsys)
-    silent = audio.save(tmp_path / "silent.wav", torch.zeros(1, 32000), 16000)
-    assert "silent" in one_line_error(["convert", str(source), "--voice", str(silent), *base[2:], *new], capsys)
-    assert "not found" in one_line_error(["convert", str(tmp_path / "nope.wav"), *base, *new], capsys)
-    assert "unknown style" in one_line_error(["convert", str(source), *base, *new, "--style", "loud"], capsys)
-    assert not (tmp_path / "new.wav").exists()
-
-
 def styled_manifest(folder, make_wav, prompted: bool = True):
     """Four rows in two voices, each with a reply recording and (when `prompted`) a voice prompt."""
     rows = []
@@ -169,7 +133,28 @@ def styled_manifest(folder, make_wav, prompted: bool = True):
     return manifest
 
 
-def test_style_eval_reports_every_figure_against_chance(pipeline, folders, make_wav, tmp_path):
+def test_with_a_converter_the_reply_is_answered_in_the_models_voice_then_converted(pipeline, converter, reference):
+    from s2s.style.converter import RATE_STRETCH
+
+    converting = S2SPipeline(pipeline.model, pipeline.codec, converter=converter)
+    assert converting.voice_converter is converter
+    prompt, _ = converting.prompt(text="What is 2 + 2?")
+    events = list(converting.stream(text="What is 2 + 2?", voice=reference, style="slow", **CAPS))
+    kinds = [kind for kind, _ in events]
+    assert kinds.count("audio") == 1 and kinds[-2:] == ["audio", "done"]  # the whole reply, converted at once
+    plain = converting(text="What is 2 + 2?", **CAPS)  # no voice or style: the model's own speech, untouched
+    assert torch.equal(plain.waveform, pipeline(text="What is 2 + 2?", **CAPS).waveform)
+    slow = events[-2][1]
+    assert slow.shape[-1] == pytest.approx(plain.waveform.shape[-1] * RATE_STRETCH["slow"], rel=0.1)
+    restyled = converting.restyle(plain, voice=reference, style="slow")
+    assert torch.equal(restyled.waveform, slow) and restyled.thought == plain.thought
+    with pytest.raises(ValueError, match="unknown style 'loud'"):
+        converting.stream(text="What is 2 + 2?", style="loud")
+    with pytest.raises(ValueError, match="has no voice converter"):
+        pipeline.restyle(plain, voice=reference)
+
+
+def test_style_eval_reports_every_figure_against_chance(pipeline, converter, folders, make_wav, tmp_path):
     from s2s.eval.reasoning import load_judge
     from s2s.style.evaluate import evaluate_style, format_style_figures
     from s2s.style.speaker import SpeakerClassifier
@@ -178,13 +163,17 @@ def test_style_eval_reports_every_figure_against_chance(pipeline, folders, make_
     speaker = SpeakerClassifier(voices=["en+grandpa", "en-us+f3", "en+Annie"], channels=16, dim=8).eval()
     judge = load_judge(folders["judge"])
     caps = {**CAPS, "max_speech_frames": 30}  # 0.6 s: long enough to classify (at least half a second)
-    figures = evaluate_style(pipeline, speaker, judge, manifest, limit=2, styles=("fast", "high"), **caps)
+    converting = S2SPipeline(pipeline.model, pipeline.codec, converter=converter)
+    figures = evaluate_style(converting, speaker, judge, manifest, limit=2, styles=("fast", "high"), **caps)
     assert figures["n"] == 2 and figures["chance"] == pytest.approx(1 / 3)
     assert set(figures["style_followed"]) == {"fast", "high"}
+    assert figures["style_followed"]["fast"] == 1.0  # the converter's fast is a shorter timeline, always
     for name in ("voice_accuracy", "conversion_voice_accuracy", "style_followed_all"):
         assert 0 <= figures[name] <= 1 and len(figures[f"{name}_ci95"]) == 2
     assert figures["conversion_wer"] >= 0 and figures["source_wer"] >= 0 and -1 <= figures["voice_similarity"] <= 1
     assert "conversion WER" in format_style_figures(figures)
+    prompted = evaluate_style(pipeline, speaker, judge, manifest, limit=1, styles=("slow",), **caps)
+    assert prompted["conversion_voice_accuracy"] is None and "conversion WER" not in format_style_figures(prompted)
     with pytest.raises(ValueError, match="does not know the voices"):
         evaluate_style(pipeline, SpeakerClassifier(voices=["a", "b"], channels=16, dim=8), judge, manifest)
     bare = tmp_path / "bare"
