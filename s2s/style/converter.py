@@ -46,6 +46,8 @@ SAMPLE_RATE = 16000
 PITCHES = ("low", "normal", "high")
 # slow / fast stretch the content's timeline by the corpus's own ratio of words a minute (s2s/data/synth.py).
 RATE_STRETCH = {"slow": 170 / 120, "normal": 1.0, "fast": 170 / 240}
+MIN_SOURCE_SAMPLES = 1600  # shorter sources are zero-padded to 0.1 s and the output cut back to their length
+MIN_REFERENCE_SAMPLES = 8000  # half a second says little about a voice (s2s.style.prompt asks for a second)
 DEFAULT_CONVERTER = Path(__file__).resolve().parents[1] / "assets" / "models" / "s2s-converter-tiny"
 
 
@@ -206,11 +208,17 @@ class VoiceConverter(L.LightningModule):
         self.eval()
         src = audio.prepare(audio.as_batch(source).float(), source_rate, SAMPLE_RATE)[:, 0].to(self.device)
         ref = audio.prepare(audio.as_batch(reference).float(), reference_rate, SAMPLE_RATE)[:, 0].to(self.device)
+        if ref.shape[-1] < MIN_REFERENCE_SAMPLES:
+            raise audio.AudioError(f"the voice reference is {ref.shape[-1] / SAMPLE_RATE:.2f} s long; give at least "
+                                   f"{MIN_REFERENCE_SAMPLES / SAMPLE_RATE:g} s of the voice speaking")
+        hop, stretch = self.codec.cfg.hop_samples, RATE_STRETCH[rate]
+        frames = max(1, round(math.ceil(src.shape[-1] / hop) * stretch))
+        src = F.pad(src, (0, max(0, MIN_SOURCE_SAMPLES - src.shape[-1])))  # a scrap is converted as a short clip
         content, lengths = self.content(src, torch.tensor([src.shape[-1]], device=self.device))
-        frames = max(1, round(math.ceil(src.shape[-1] / self.codec.cfg.hop_samples) * RATE_STRETCH[rate]))
         z = self.net(content, lengths, ref, torch.tensor([ref.shape[-1]], device=self.device),
-                     torch.tensor([PITCHES.index(pitch)], device=self.device), frames)
-        return self.codec.quantizer.encode(z, self.hparams.num_codebooks)
+                     torch.tensor([PITCHES.index(pitch)], device=self.device),
+                     max(frames, round(math.ceil(src.shape[-1] / hop) * stretch)))
+        return self.codec.quantizer.encode(z[..., :frames], self.hparams.num_codebooks)
 
     @torch.no_grad()
     def convert(self, source: torch.Tensor, source_rate: int, reference: torch.Tensor, reference_rate: int,

@@ -105,6 +105,10 @@ def test_rate_stretches_the_timeline_and_the_output_is_codec_audio(converter, ma
     assert not torch.equal(low, converter.codec.decode(codes))  # the pitch word reaches the output
     with pytest.raises(ValueError, match="pitch must be one of low, normal, high"):
         converter.convert(source, 22050, reference, 44100, pitch="shrill")
+    for samples in (1, 100, 700):  # scraps: converted as a short clip, cut back to their own length
+        assert converter.convert(source[:, :samples], 16000, reference, 44100).shape[-1] == -(-samples // hop) * hop
+    with pytest.raises(audio.AudioError, match="the voice reference is 0.10 s long; give at least 0.5 s"):
+        converter.convert(source, 22050, reference[:, :4410], 44100)
     assert PITCHES == ("low", "normal", "high")
 
 
