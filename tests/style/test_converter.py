@@ -230,3 +230,29 @@ def test_convert_in_python_keeps_the_file_unless_told(converter, tmp_path, make_
     done = convert(converter, make_wav(1.0, 16000)[0, 0], make_wav(2.0, 16000)[0, 0], sample_rate=16000,
                    voice_rate=16000, style="fast high", out=out, overwrite=True)
     assert done.audio == str(out) and done.waveform.shape[-1] < 16000 and done.timings["total_ms"] > 0
+
+
+def test_the_shipped_converter_speaks_in_the_references_voice_at_the_asked_rate_and_pitch():
+    """The shipped weights, on sentences rendered now (never in its corpus), scored by the shipped speaker model."""
+    from s2s.data.espeak import render, trim_silence
+    from s2s.style.evaluate import load_speaker
+    from s2s.style.measure import median_f0, speaking_rate
+
+    def speak(text: str, voice: str) -> torch.Tensor:
+        samples, rate = render(text, voice, 170, 50)
+        return torch.from_numpy(trim_silence(samples)).float(), rate
+
+    converter, speaker = load_converter(), load_speaker("default")
+    text = "The bakery sold seventeen loaves before noon."
+    for source_voice, target_voice in (("en-us+f3", "en+grandpa"), ("en+grandpa", "en-gb-scotland+f2")):
+        source, rate = speak(text, source_voice)
+        reference, ref_rate = speak("It is ninety one. The answer is twelve. Forty is greater.", target_voice)
+        normal = converter.convert(source, rate, reference, ref_rate)
+        assert speaker.classify(normal, 16000) == [target_voice]
+        assert speaker.classify(source, rate) == [source_voice]
+        syllables = {r: speaking_rate(converter.convert(source, rate, reference, ref_rate, rate=r), 16000, text)
+                     for r in ("slow", "fast")}
+        assert syllables["slow"] < speaking_rate(normal, 16000, text) < syllables["fast"]
+        f0 = {p: median_f0(converter.convert(source, rate, reference, ref_rate, pitch=p), 16000)
+              for p in ("low", "high")}
+        assert f0["low"] < median_f0(normal, 16000) < f0["high"]
