@@ -64,13 +64,15 @@ def measure(manifest: str | Path, limit: int | None = None, codec_name: str = "s
                                 for name in trackers}}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--manifest", default="data/synth/styled-test/manifest.jsonl")
     parser.add_argument("--limit", type=int, default=48)
     parser.add_argument("--codec", default="s2s-tiny")
-    args = parser.parse_args()
-    print(json.dumps(measure(args.manifest, args.limit, args.codec)))
+    args = parser.parse_args(argv)
+    result = measure(args.manifest, args.limit, args.codec)
+    print(json.dumps(result))
+    return result
 
 
 if __name__ == "__main__":

@@ -121,3 +121,51 @@ def test_speaker_id_benchmark_scores_replies_per_style_and_prompts(tmp_path, cap
     assert result["reply_audio"]["n"] == 4 and set(result["reply_audio"]["by_style"]) == {"fast", "normal"}
     assert result["voice_audio"]["n"] == 2 and set(result["voice_audio"]["by_style"]) == {"prompt"}
     assert all(0 <= kind["accuracy"] <= 1 for kind in result.values())
+
+
+def test_pitch_benchmark_finds_espeaks_own_low_and_high(tmp_path, capsys):
+    import json
+
+    import torch
+
+    from s2s import audio
+    from s2s.data.espeak import render
+
+    rows = []
+    for i, voice in enumerate(("en-us+f3", "en+grandpa")):
+        row = {"id": f"r{i}"}
+        for word, pitch in (("low", 20), ("normal", 50), ("high", 80)):
+            samples, rate = render("It is forty two.", voice, 170, pitch)
+            row[f"reply_audio_{word}"] = f"r{i}.{word}.wav"
+            audio.save(tmp_path / row[f"reply_audio_{word}"], torch.from_numpy(samples)[None].float(), rate)
+        rows.append(row)
+    (tmp_path / "m.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    result = load_benchmark("pitch").main(["--manifest", str(tmp_path / "m.jsonl")])
+    assert json.loads(capsys.readouterr().out) == result and result["pairs"] == 4
+    assert result["direction_right"]["ours (SHS)"] == {"recording": 1.0, "codec round trip": 1.0}
+    assert set(result["direction_right"]) == {"ours (SHS)", "torchaudio detect_pitch_frequency"}
+
+
+def test_voice_cloning_benchmark_scores_conversions_into_held_out_voices(tmp_path, capsys):
+    import json
+
+    import torch
+
+    from s2s import audio
+    from s2s.style.speaker import SpeakerClassifier
+
+    rows = [{"split": "test", "question_voice": voice, "question_audio": f"{voice}{k}.wav"}
+            for voice in ("a", "b", "c") for k in range(2)] + [{"split": "train", "question_voice": "d"}]
+    for row in rows[:-1]:
+        audio.save(tmp_path / row["question_audio"], 0.3 * torch.randn(1, 16000), 16000)
+    (tmp_path / "m.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    torch.manual_seed(0)
+    SpeakerClassifier(voices=["x", "y"], channels=16, dim=8).save_pretrained(tmp_path / "speaker")
+    result = load_benchmark("voice_cloning").main(["--manifest", str(tmp_path / "m.jsonl"),
+                                                   "--speaker", str(tmp_path / "speaker")])
+    assert json.loads(capsys.readouterr().out) == result
+    assert result["voices"] == 3 and result["chance"] == round(1 / 3, 4)
+    assert set(result["identified"]) == {"converted", "reference (ceiling)"}
+    assert all(0 <= value <= 1 for value in result["identified"].values())
+    assert set(result["similarity"]) == {"converted", "source (floor)", "reference (ceiling)"}
+    assert all(-1 <= value <= 1 for value in result["similarity"].values())

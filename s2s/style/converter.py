@@ -48,6 +48,7 @@ PITCHES = ("low", "normal", "high")
 RATE_STRETCH = {"slow": 170 / 120, "normal": 1.0, "fast": 170 / 240}
 MIN_SOURCE_SAMPLES = 1600  # shorter sources are zero-padded to 0.1 s and the output cut back to their length
 MIN_REFERENCE_SAMPLES = 8000  # half a second says little about a voice (s2s.style.prompt asks for a second)
+PITCH_STEP = 15  # espeak-ng pitch units between a recording and its reference that count as lower or higher
 DEFAULT_CONVERTER = Path(__file__).resolve().parents[1] / "assets" / "models" / "s2s-converter-tiny"
 
 
@@ -266,46 +267,67 @@ def load_converter(converter=None) -> VoiceConverter:
 
 
 # ---------------------------------------------------------------------- training data
+def pitch_word(target_pitch: float, reference_pitch: float) -> int:
+    """The pitch id (PITCHES) of a recording against its reference, in espeak-ng's pitch units (0-99): more than
+    PITCH_STEP lower is low, more than PITCH_STEP higher is high (the style corpus's low and high are 30 away)."""
+    offset = target_pitch - reference_pitch
+    return PITCHES.index("low" if offset < -PITCH_STEP else "high" if offset > PITCH_STEP else "normal")
+
+
 class ConversionDataset(torch.utils.data.Dataset):
-    """Recordings of a styled corpus with their voice and pitch word, for training by reconstruction.
+    """Recordings with their voice and pitch, for training by reconstruction: each item is a target recording,
+    the recording its content is taken from, and a reference (another recording of the same voice).
 
-    Each item is a target recording, the recording its content is taken from, and a reference. The content is
-    the same words at a random pitch where the corpus has them (`reply_audio_low/normal/high`: the same reply,
-    voice and rate at each pitch, aligned within a few frames), so the pitch word, not the content, must say the
-    pitch; a voice prompt is its own content. The reference is another recording of the same voice in the normal style
-    (a voice prompt of another row)."""
+    * replies of a styled corpus (rows with `reply_style`): the content is the same words at a random one of
+      their pitches where the corpus has them (`reply_audio_low/normal/high`, the same reply, voice and rate at
+      each pitch, aligned within a few frames), so the pitch word, not the content, must say the pitch;
+    * voice prompts (`voice_audio`, normal pitch) and, with `questions`, the questions of any corpus (hundreds of
+      voices at random pitches): their own content. Questions teach the reference encoder voices beyond the six
+      of the style corpus, so that an unseen reference is cloned rather than mapped to the nearest of six.
 
-    def __init__(self, manifest: str | os.PathLike, rows: list[int] | None = None, crop_seconds: float = 3.0,
-                 reference_seconds: float = 3.0, seed: int = 0, fixed: bool = False):
+    References are voice prompts and questions of other rows. The pitch word is the target's pitch against the
+    reference's (`pitch_word`). `val_every`/`validation`: every `val_every`-th row of each manifest is validation
+    (other sentences of the same voices); the rest is training."""
+
+    def __init__(self, manifests: str | os.PathLike | list, val_every: int | None = None, validation: bool = False,
+                 questions: bool = True, crop_seconds: float = 3.0, reference_seconds: float = 3.0, seed: int = 0,
+                 fixed: bool = False):
         from s2s.data.manifest import read_manifest
         from s2s.data.synth import REPLY_PITCHES
 
-        manifest = Path(manifest)
-        table = read_manifest(manifest)
-        pitch_word = {value: word for word, value in REPLY_PITCHES.items()}
-        normal = PITCHES.index("normal")
-        self.items: list[tuple[dict[int, torch.Tensor], str, int]] = []  # (int16 takes by pitch id, voice, pitch)
-        self.references: dict[str, list[tuple[int, torch.Tensor]]] = {}  # voice -> (item, prompt wav)
-        for index, row in enumerate(table):
-            if (rows is not None and index not in rows) or "reply_style" not in row:
-                continue
-            voice = row["reply_voice"]
-            takes = {i: self._load(manifest.parent / row[f"reply_audio_{word}"])
-                     for i, word in enumerate(PITCHES) if row.get(f"reply_audio_{word}")}
-            if not takes:
-                takes = {PITCHES.index(pitch_word.get(row.get("reply_pitch"), "normal")):
-                         self._load(manifest.parent / row["reply_audio"])}
-            self.items.extend((takes, voice, pitch) for pitch in takes)
-            if row.get("voice_audio"):
-                prompt = self._load(manifest.parent / row["voice_audio"])
-                self.items.append(({normal: prompt}, voice, normal))
-                self.references.setdefault(voice, []).append((len(self.items) - 1, prompt))
+        manifests = [Path(m) for m in (manifests if isinstance(manifests, (list, tuple)) else [manifests])]
+        normal = REPLY_PITCHES["normal"]
+        self.items: list[tuple[dict[int, torch.Tensor], str, int]] = []  # (int16 takes by pitch, voice, pitch)
+        self.references: dict[str, list[tuple[int, torch.Tensor, int]]] = {}  # voice -> (item, wav, pitch)
+        for manifest in manifests:
+            for index, row in enumerate(read_manifest(manifest)):
+                if val_every and (index % val_every == 0) != validation:
+                    continue
+                if "reply_style" in row:
+                    takes = {REPLY_PITCHES[word]: self._load(manifest.parent / row[f"reply_audio_{word}"])
+                             for word in PITCHES if row.get(f"reply_audio_{word}")}
+                    takes = takes or {row["reply_pitch"]: self._load(manifest.parent / row["reply_audio"])}
+                    self.items.extend((takes, row["reply_voice"], pitch) for pitch in takes)
+                    if row.get("voice_audio"):
+                        self._add_reference(manifest.parent / row["voice_audio"], row["reply_voice"], normal)
+                if questions and row.get("question_audio") and row.get("question_voice"):
+                    self._add_reference(manifest.parent / row["question_audio"], row["question_voice"],
+                                        row.get("question_pitch", normal))
+        alone = {voice for voice, refs in self.references.items() if len(refs) < 2}
+        self.items = [item for item in self.items if item[1] not in alone]  # a voice heard once has no other take
         missing = sorted({voice for _, voice, _ in self.items} - set(self.references))
         if not self.items or missing:
-            raise ValueError(f"{manifest}: needs styled rows with voice prompts in every reply voice (missing "
-                             f"{missing or 'all'}); make it with s2s data synth --reply-styles")
+            where = ", ".join(str(m) for m in manifests)
+            raise ValueError(f"{where}: needs recordings with at least two of each voice (voice prompts or questions; "
+                             f"missing {missing or 'all'}); make it with s2s data synth --reply-styles")
         self.crop, self.reference_crop = int(crop_seconds * SAMPLE_RATE), int(reference_seconds * SAMPLE_RATE)
         self.seed, self.fixed = seed, fixed  # fixed (validation): the same crop and reference every time
+
+    def _add_reference(self, path: Path, voice: str, pitch: int) -> None:
+        """A recording that is both a training item (its own content) and a reference for its voice."""
+        wav = self._load(path)
+        self.items.append(({pitch: wav}, voice, pitch))
+        self.references.setdefault(voice, []).append((len(self.items) - 1, wav, pitch))
 
     @staticmethod
     def _load(path: Path) -> torch.Tensor:
@@ -324,13 +346,12 @@ class ConversionDataset(torch.utils.data.Dataset):
         if length > self.crop:  # whole content frames (640 samples at 25 Hz) so codec and content agree
             start = rng.randrange((length - self.crop) // 640 + 1) * 640
             wav, content = wav[start: start + self.crop], content[start: start + self.crop]
-        others = [ref for i, ref in self.references[voice] if i != index] or [self.references[voice][0][1]]
-        reference = rng.choice(others)
+        _, reference, reference_pitch = rng.choice([ref for ref in self.references[voice] if ref[0] != index])
         if reference.numel() > self.reference_crop:
             start = rng.randrange(reference.numel() - self.reference_crop)
             reference = reference[start: start + self.reference_crop]
         return {"wav": wav.float() / 32767, "content": content.float() / 32767,
-                "reference": reference.float() / 32767, "pitch": pitch}
+                "reference": reference.float() / 32767, "pitch": pitch_word(pitch, reference_pitch)}
 
 
 def collate_conversion(items: list[dict]) -> dict:
@@ -350,24 +371,23 @@ def collate_conversion(items: list[dict]) -> dict:
 
 
 class ConversionDataModule(L.LightningDataModule):
-    """A styled manifest's recordings; every `val_every`-th row kept apart for validation (other sentences)."""
+    """The recordings of `train` (one manifest or a list: a styled corpus, and any corpus for its questions);
+    every `val_every`-th row of each kept apart for validation (other sentences of the same voices)."""
 
-    def __init__(self, train: str, val_every: int = 20, crop_seconds: float = 3.0, reference_seconds: float = 3.0,
-                 batch_size: int = 16, num_workers: int = 0):
+    def __init__(self, train: str | list[str], val_every: int = 20, questions: bool = True,
+                 crop_seconds: float = 3.0, reference_seconds: float = 3.0, batch_size: int = 16,
+                 num_workers: int = 0):
         super().__init__()
         self.save_hyperparameters()
         self.train_set = self.val_set = None
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is None:
-            from s2s.data.manifest import read_manifest
-
             hp = self.hparams
-            n = len(read_manifest(hp.train))
-            train = [i for i in range(n) if i % hp.val_every]
-            self.train_set = ConversionDataset(hp.train, set(train), hp.crop_seconds, hp.reference_seconds)
-            self.val_set = ConversionDataset(hp.train, set(range(0, n, hp.val_every)), hp.crop_seconds,
-                                             hp.reference_seconds, seed=1, fixed=True)
+            common = {"val_every": hp.val_every, "questions": hp.questions, "crop_seconds": hp.crop_seconds,
+                      "reference_seconds": hp.reference_seconds}
+            self.train_set = ConversionDataset(hp.train, **common)
+            self.val_set = ConversionDataset(hp.train, validation=True, seed=1, fixed=True, **common)
 
     def _loader(self, dataset: ConversionDataset, shuffle: bool) -> ResumableDataLoader:
         lengths = [min(takes[pitch].numel(), dataset.crop) for takes, _, pitch in dataset.items]

@@ -14,6 +14,7 @@ from s2s.style.converter import (
     VoiceConverter,
     load_converter,
     masked_instance_norm,
+    pitch_word,
 )
 
 VOICES = ("en-us+f3", "en+grandpa")
@@ -59,7 +60,7 @@ def test_training_pairs_each_recording_with_another_recording_of_its_voice(tmp_p
     manifest = styled_corpus(tmp_path, make_wav, pitch_takes=2)
     data = ConversionDataset(manifest, crop_seconds=0.8, reference_seconds=1.5, fixed=True)
     assert len(data) == 3 + 3 + 6 + 8  # two replies at three pitches, six at their own, every voice prompt
-    assert sorted({pitch for _, _, pitch in data.items}) == [0, 1, 2]  # low, normal and high from reply_pitch
+    assert sorted({pitch for _, _, pitch in data.items}) == [20, 50, 80]  # reply_pitch: low, normal and high
     other_pitch = []  # for items with takes at every pitch: is the content another pitch than the target?
     for index in range(len(data)):
         item = data[index]
@@ -73,16 +74,40 @@ def test_training_pairs_each_recording_with_another_recording_of_its_voice(tmp_p
             other_pitch.append(take != pitch)
         else:
             assert take == pitch
-        same_voice = [ref for i, ref in data.references[voice] if i != index]
+        same_voice = [ref for i, ref, _ in data.references[voice] if i != index]
         # The reference is a crop of another recording of the same voice, never of the recording itself.
         assert any(_contains(ref.float() / 32767, item["reference"]) for ref in same_voice)
         assert not any(_contains(wav.float() / 32767, item["reference"]) for wav in takes.values())
+        assert item["pitch"] == PITCHES.index({20: "low", 50: "normal", 80: "high"}[pitch])  # prompts are at 50
     assert len(other_pitch) == 6 and any(other_pitch)
     assert torch.equal(data[3]["reference"], data[3]["reference"])  # validation draws the same every time
     bare = tmp_path / "bare"
     bare.mkdir()
-    with pytest.raises(ValueError, match=r"voice prompts in every reply voice \(missing \['en\+grandpa'\]\)"):
+    with pytest.raises(ValueError, match=r"at least two of each voice \(voice prompts or questions; missing "
+                                         r"\['en\+grandpa'\]\)"):
         ConversionDataset(styled_corpus(bare, make_wav, prompts_for=VOICES[:1]))
+
+
+def test_questions_in_many_voices_teach_voices_and_their_pitch_against_the_reference(tmp_path, make_wav):
+    rows = []  # a plain corpus: questions only, three voices, at random pitches; one voice heard once
+    for i, (voice, pitch) in enumerate([("a", 30), ("a", 70), ("a", 50), ("b", 40), ("b", 45), ("c", 50)]):
+        rows.append({"id": f"q{i}", "question_audio": f"q{i}.wav", "question_voice": voice, "question_pitch": pitch})
+        audio.save(tmp_path / f"q{i}.wav", make_wav(1.0, 16000, seed=i)[0], 16000)
+    manifest = tmp_path / "plain.jsonl"
+    manifest.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    data = ConversionDataset(manifest, fixed=True)
+    assert [voice for _, voice, _ in data.items] == ["a", "a", "a", "b", "b"]  # "c" has no other recording
+    for index in range(len(data)):
+        item = data[index]
+        _, voice, pitch = data.items[index]
+        reference = next(p for i, ref, p in data.references[voice] if i != index and _contains(
+            ref.float() / 32767, item["reference"]))
+        assert item["pitch"] == pitch_word(pitch, reference)
+    assert [PITCHES[pitch_word(t, 50)] for t in (30, 70, 45)] == ["low", "high", "normal"]
+    with pytest.raises(ValueError, match="at least two of each voice"):
+        ConversionDataset(manifest, questions=False)
+    val = ConversionDataset(manifest, val_every=2, validation=True)
+    assert [voice for _, voice, _ in val.items] == ["a", "a"]  # rows 0, 2 (and 4: "b" alone there)
 
 
 def _contains(long: torch.Tensor, piece: torch.Tensor) -> bool:
