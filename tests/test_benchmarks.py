@@ -130,6 +130,7 @@ def test_pitch_benchmark_finds_espeaks_own_low_and_high(tmp_path, capsys):
 
     from s2s import audio
     from s2s.data.espeak import render
+    from s2s.data.manifest import write_manifest
 
     rows = []
     for i, voice in enumerate(("en-us+f3", "en+grandpa")):
@@ -139,8 +140,7 @@ def test_pitch_benchmark_finds_espeaks_own_low_and_high(tmp_path, capsys):
             row[f"reply_audio_{word}"] = f"r{i}.{word}.wav"
             audio.save(tmp_path / row[f"reply_audio_{word}"], torch.from_numpy(samples)[None].float(), rate)
         rows.append(row)
-    (tmp_path / "m.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
-    result = load_benchmark("pitch").main(["--manifest", str(tmp_path / "m.jsonl")])
+    result = load_benchmark("pitch").main(["--manifest", str(write_manifest(tmp_path / "m.jsonl", rows))])
     assert json.loads(capsys.readouterr().out) == result and result["pairs"] == 4
     assert result["direction_right"]["ours (SHS)"] == {"recording": 1.0, "codec round trip": 1.0}
     assert set(result["direction_right"]) == {"ours (SHS)", "torchaudio detect_pitch_frequency"}
@@ -152,13 +152,14 @@ def test_voice_cloning_benchmark_scores_conversions_into_held_out_voices(tmp_pat
     import torch
 
     from s2s import audio
+    from s2s.data.manifest import write_manifest
     from s2s.style.speaker import SpeakerClassifier
 
     rows = [{"split": "test", "question_voice": voice, "question_audio": f"{voice}{k}.wav"}
             for voice in ("a", "b", "c") for k in range(2)] + [{"split": "train", "question_voice": "d"}]
     for row in rows[:-1]:
         audio.save(tmp_path / row["question_audio"], 0.3 * torch.randn(1, 16000), 16000)
-    (tmp_path / "m.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    write_manifest(tmp_path / "m.jsonl", rows)
     torch.manual_seed(0)
     SpeakerClassifier(voices=["x", "y"], channels=16, dim=8).save_pretrained(tmp_path / "speaker")
     result = load_benchmark("voice_cloning").main(["--manifest", str(tmp_path / "m.jsonl"),

@@ -218,7 +218,7 @@ class VoiceConverter(L.LightningModule):
         content, lengths = self.content(src, torch.tensor([src.shape[-1]], device=self.device))
         z = self.net(content, lengths, ref, torch.tensor([ref.shape[-1]], device=self.device),
                      torch.tensor([PITCHES.index(pitch)], device=self.device),
-                     max(frames, round(math.ceil(src.shape[-1] / hop) * stretch)))
+                     round(math.ceil(src.shape[-1] / hop) * stretch))  # never fewer than `frames`
         return self.codec.quantizer.encode(z[..., :frames], self.hparams.num_codebooks)
 
     @torch.no_grad()

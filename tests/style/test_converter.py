@@ -7,6 +7,7 @@ import torch
 
 from s2s import audio
 from s2s.cli import main
+from s2s.data.manifest import write_manifest
 from s2s.style.convert import convert
 from s2s.style.converter import (
     PITCHES,
@@ -17,32 +18,6 @@ from s2s.style.converter import (
     masked_instance_norm,
     pitch_word,
 )
-
-VOICES = ("en-us+f3", "en+grandpa")
-
-
-def styled_corpus(folder, make_wav, rows: int = 8, prompts_for=VOICES, pitch_takes: int = 0):
-    """A styled manifest: replies in two voices at the corpus's pitches, voice prompts where asked, and the
-    first `pitch_takes` replies also at every pitch (as s2s data synth --reply-styles renders them)."""
-    table = []
-    for i in range(rows):
-        voice = VOICES[i % 2]
-        row = {"id": f"r{i}", "reply_voice": voice, "reply_pitch": (20, 50, 80)[i % 3], "reply_style": "",
-               "reply_audio": f"r{i}.wav"}
-        audio.save(folder / row["reply_audio"], make_wav(1.0 + 0.1 * i, 16000, seed=i)[0], 16000)
-        if i < pitch_takes:
-            for k, word in enumerate(("low", "normal", "high")):
-                row[f"reply_audio_{word}"] = row["reply_audio"] if k == i % 3 else f"r{i}.{word}.wav"
-                if k != i % 3:
-                    audio.save(folder / row[f"reply_audio_{word}"],
-                               make_wav(1.0 + 0.1 * i, 16000, seed=50 + 3 * i + k)[0], 16000)
-        if voice in prompts_for:
-            row["voice_audio"] = f"v{i}.wav"
-            audio.save(folder / row["voice_audio"], make_wav(2.0, 16000, seed=100 + i)[0], 16000)
-        table.append(row)
-    manifest = folder / "manifest.jsonl"
-    manifest.write_text("".join(json.dumps(row) + "\n" for row in table))
-    return manifest
 
 
 def test_instance_norm_takes_out_each_channels_level_and_ignores_padding():
@@ -57,8 +32,8 @@ def test_instance_norm_takes_out_each_channels_level_and_ignores_padding():
     assert torch.allclose(shifted, out[:, :10], atol=1e-4)
 
 
-def test_training_pairs_each_recording_with_another_recording_of_its_voice(tmp_path, make_wav):
-    manifest = styled_corpus(tmp_path, make_wav, pitch_takes=2)
+def test_training_pairs_each_recording_with_another_recording_of_its_voice(tmp_path, styled_corpus):
+    manifest = styled_corpus(tmp_path, pitch_takes=2)
     data = ConversionDataset(manifest, crop_seconds=0.8, reference_seconds=1.5, fixed=True)
     assert len(data) == 3 + 3 + 6 + 8  # two replies at three pitches, six at their own, every voice prompt
     assert sorted({pitch for _, _, pitch in data.items}) == [20, 50, 80]  # reply_pitch: low, normal and high
@@ -86,7 +61,7 @@ def test_training_pairs_each_recording_with_another_recording_of_its_voice(tmp_p
     bare.mkdir()
     with pytest.raises(ValueError, match=r"at least two of each voice \(voice prompts or questions; missing "
                                          r"\['en\+grandpa'\]\)"):
-        ConversionDataset(styled_corpus(bare, make_wav, prompts_for=VOICES[:1]))
+        ConversionDataset(styled_corpus(bare, prompts_for=("en-us+f3",)))
 
 
 def test_questions_in_many_voices_teach_voices_and_their_pitch_against_the_reference(tmp_path, make_wav):
@@ -94,8 +69,7 @@ def test_questions_in_many_voices_teach_voices_and_their_pitch_against_the_refer
     for i, (voice, pitch) in enumerate([("a", 30), ("a", 70), ("a", 50), ("b", 40), ("b", 45), ("c", 50)]):
         rows.append({"id": f"q{i}", "question_audio": f"q{i}.wav", "question_voice": voice, "question_pitch": pitch})
         audio.save(tmp_path / f"q{i}.wav", make_wav(1.0, 16000, seed=i)[0], 16000)
-    manifest = tmp_path / "plain.jsonl"
-    manifest.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    manifest = write_manifest(tmp_path / "plain.jsonl", rows)
     data = ConversionDataset(manifest, fixed=True)
     assert [voice for _, voice, _ in data.items] == ["a", "a", "a", "b", "b"]  # "c" has no other recording
     for index in range(len(data)):
@@ -138,10 +112,10 @@ def test_rate_stretches_the_timeline_and_the_output_is_codec_audio(converter, ma
     assert PITCHES == ("low", "normal", "high")
 
 
-def test_the_content_encoder_and_codec_stay_frozen_while_the_converter_learns(converter, tmp_path, make_wav):
+def test_the_content_encoder_and_codec_stay_frozen_while_the_converter_learns(converter, tmp_path, styled_corpus):
     from s2s.style.converter import collate_conversion
 
-    data = ConversionDataset(styled_corpus(tmp_path, make_wav), crop_seconds=0.8, reference_seconds=1.0)
+    data = ConversionDataset(styled_corpus(tmp_path), crop_seconds=0.8, reference_seconds=1.0)
     batch = collate_conversion([data[i] for i in range(4)])
     frozen = {k: v.clone() for k, v in converter.state_dict().items() if not k.startswith("net.")}
     model = VoiceConverter(**{**converter.hparams, "lr": 1e-2})
@@ -173,9 +147,9 @@ def test_a_saved_converter_loads_to_the_same_outputs_and_never_overwrites(conver
         load_converter(tmp_path / "nope")
 
 
-def test_lightning_cli_trains_and_exports_a_converter_that_reloads(parts, tmp_path, make_wav):
+def test_lightning_cli_trains_and_exports_a_converter_that_reloads(parts, tmp_path, make_wav, styled_corpus):
     """Under LightningCLI the nested recogniser keeps its own hyper-parameters, so the export reloads."""
-    manifest = styled_corpus(tmp_path, make_wav, rows=12)
+    manifest = styled_corpus(tmp_path, rows=12)
     runs = tmp_path / "runs"
     config = {
         "seed_everything": 0,

@@ -117,22 +117,6 @@ def test_reading_aloud_speaks_exactly_the_given_words(pipeline, folders, referen
         S2SPipeline.from_pretrained(folders["text_guided"])(say="It is four.")
 
 
-def styled_manifest(folder, make_wav, prompted: bool = True):
-    """Four rows in two voices, each with a reply recording and (when `prompted`) a voice prompt."""
-    rows = []
-    for i in range(4):
-        row = {"id": f"s{i}", "question_written": "What is 2 + 2?", "reply": "It is four.",
-               "reply_voice": ("en-us+f3", "en+grandpa")[i % 2], "reply_audio": f"r{i}.wav"}
-        audio.save(folder / row["reply_audio"], make_wav(1.0, 16000, seed=i)[0], 16000)
-        if prompted:
-            row["voice_audio"] = f"v{i}.wav"
-            audio.save(folder / row["voice_audio"], make_wav(2.0, 16000, seed=10 + i)[0], 16000)
-        rows.append(row)
-    manifest = folder / "manifest.jsonl"
-    manifest.write_text("".join(json.dumps(row) + "\n" for row in rows))
-    return manifest
-
-
 def test_with_a_converter_the_reply_is_answered_in_the_models_voice_then_converted(pipeline, converter, reference):
     from s2s.style.converter import RATE_STRETCH
 
@@ -154,12 +138,12 @@ def test_with_a_converter_the_reply_is_answered_in_the_models_voice_then_convert
         pipeline.restyle(plain, voice=reference)
 
 
-def test_style_eval_reports_every_figure_against_chance(pipeline, converter, folders, make_wav, tmp_path):
+def test_style_eval_reports_every_figure_against_chance(pipeline, converter, folders, styled_corpus, tmp_path):
     from s2s.eval.reasoning import load_judge
     from s2s.style.evaluate import evaluate_style, format_style_figures
     from s2s.style.speaker import SpeakerClassifier
 
-    manifest = styled_manifest(tmp_path, make_wav)
+    manifest = styled_corpus(tmp_path, rows=4)
     speaker = SpeakerClassifier(voices=["en+grandpa", "en-us+f3", "en+Annie"], channels=16, dim=8).eval()
     judge = load_judge(folders["judge"])
     caps = {**CAPS, "max_speech_frames": 30}  # 0.6 s: long enough to classify (at least half a second)
@@ -179,4 +163,4 @@ def test_style_eval_reports_every_figure_against_chance(pipeline, converter, fol
     bare = tmp_path / "bare"
     bare.mkdir()
     with pytest.raises(ValueError, match="no rows with a voice prompt"):
-        evaluate_style(pipeline, speaker, judge, styled_manifest(bare, make_wav, prompted=False))
+        evaluate_style(pipeline, speaker, judge, styled_corpus(bare, rows=4, prompts_for=()))
