@@ -7,8 +7,8 @@ score stands out (1.4 times the mean candidate's), and the median over the loud 
 utterance's. It reads the harmonic pattern of the magnitude spectrum, so a waveform whose phase a codec has
 smeared keeps its pitch. On 96 (normal, low or high) pairs of espeak-ng's own renderings,
 `benchmarks/pitch.py`: SHS found the direction of 100 % of them, and of 100 % after an s2s-tiny round trip;
-torchaudio's `detect_pitch_frequency` 65.6 % and 60.4 %; the YIN-style tracker this module used before
-(session 11) 87.5 % and 62.5 %, missing the creaky `en+grandpa` voice.
+torchaudio's `detect_pitch_frequency` 65.6 % and 60.4 %. (The YIN-style tracker this module used before lost
+most frames of low voices after a codec round trip: tests/style/test_measure.py keeps such a case.)
 `syllable_rate` counts syllable nuclei: peaks of the smoothed 300-3000 Hz energy envelope at least 100 ms
 apart and prominent against their neighbourhood, per second of speech (from the first to the last voiced
 frame, so leading and trailing silence do not dilute it). When the words are known (a reply), `speaking_rate`
