@@ -519,7 +519,7 @@ def test_lm_phrases_with_a_judge_counts_how_the_replies_say_each_word(folders, t
     with pytest.raises(SystemExit) as exit_info:
         main(["lm", "phrases", str(plain_folder), "--manifest", folders["manifest"], "--align-with", judge])
     err = capsys.readouterr().err.strip()  # after the loader's progress bars, one line
-    assert exit_info.value.code == 2 and "Traceback" not in err and "only word_timed models" in err.splitlines()[-1]
+    assert exit_info.value.code == 2 and "Traceback" not in err and "only the word_timed formats" in err.splitlines()[-1]
 
 
 def load_codec_of(folders):

@@ -91,6 +91,13 @@ def tokenize(text: str) -> list[str]:
     return _TOKEN.findall(text.lower().replace("\u2019", "'").replace("\u2212", "-"))
 
 
+def says_a_number(word: str) -> bool:
+    """Whether `word` (one whitespace word of a sentence) says a number or part of one: "forty", "minus",
+    "o'clock", "12", "9:45". A reply's words before the first such word commit to no answer."""
+    number_words = {*_SMALL, *_TENS, "hundred", "thousand", *_SIGNS, *_OCLOCK, *_OH}
+    return any(token in number_words or token[-1:].isdigit() for token in tokenize(word))
+
+
 def _digits(token: str) -> int | None:
     """The integer a digit token stands for; None for times ("9:45") and fractions ("3.5")."""
     if ":" in token:

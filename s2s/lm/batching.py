@@ -15,6 +15,7 @@ import re
 import torch
 from transformers import PreTrainedTokenizerBase
 
+from s2s.data.numbers import says_a_number
 from s2s.lm.formats import SPECIAL, Format, Sequence, Turn
 
 
@@ -47,6 +48,17 @@ def word_runs(tokenizer: PreTrainedTokenizerBase, ids: list[int]) -> list[list[i
     return runs
 
 
+def reply_opening(tokenizer: PreTrainedTokenizerBase, reply: str) -> int:
+    """How many of `reply`'s first ids (as `tokenize` cuts it) say no number: the words that may be spoken
+    before the thought has found the answer ("The answer is" of "The answer is fourteen.")."""
+    opening = 0
+    for word, ids in zip(reply.split(), word_token_counts(tokenizer, reply)):
+        if says_a_number(word):
+            break
+        opening += ids
+    return opening
+
+
 def reply_alignment(tokenizer: PreTrainedTokenizerBase, reply: str, word_frames: list[int]) -> list[tuple[int, int]]:
     """(text ids, frames) per word of `reply`, given the frames of each of its whitespace words."""
     counts = word_token_counts(tokenizer, reply)
@@ -77,7 +89,8 @@ def batch_turns(batch: dict, tokenizer: PreTrainedTokenizerBase, num_codebooks: 
     questions = [None] * size if "question_codes" in batch else tokenize(tokenizer, batch["question_written"])
     return [Turn(question_codes=codes("question_codes", i), question_text_ids=questions[i],
                  thought_ids=thoughts[i], reply_ids=replies[i], reply_codes=codes("reply_codes", i),
-                 voice_codes=codes("voice_codes", i)) for i in range(size)]
+                 voice_codes=codes("voice_codes", i), reply_opening=reply_opening(tokenizer, batch["reply"][i]))
+            for i in range(size)]
 
 
 def pad_sequences(sequences: list[Sequence], pad_id: int) -> dict:

@@ -13,6 +13,12 @@ Every format starts with the same prompt, then lays out the reply its own way:
     word_timed         <think> t..t </think> r..r <speak> w1 d1 S(w1) w2 d2 S(w2) ... <eot>
                                                       (the reply text, then read aloud word by word,
                                                       each word's length d in frames first)
+    word_timed_while_thinking
+                       <think> N t </think> <speak> w1 d1 S(w1) <think> N t </think> <speak> w2 d2 S(w2)
+                       <think> t..t </think> <speak> w3 d3 S(w3) w4 d4 S(w4) ... <eot>
+                                                      (the reply's opening words, which commit to no
+                                                      answer, one after each N thought ids; the rest
+                                                      once the thought is whole)
 
 (t thought, r reply text, s style words such as "fast low", Q/V/S the K ids of each audio frame; a heard question
 holds one `<heard>` id per segment the audio encoder heard, and the model puts
@@ -76,6 +82,9 @@ class Turn:
     # How the reply's speech lines up with its text: (text ids, frames) per word, in order (word_aligned
     # lays a reply out by it). Layout, not content: two turns that say the same are equal whatever it is.
     reply_alignment: list[tuple[int, int]] | None = field(default=None, compare=False)
+    # How many of the reply's first ids may be said before the thought is whole (they commit to no answer:
+    # "The answer is"); word_timed_while_thinking speaks them while it thinks. Layout, not content, too.
+    reply_opening: int = field(default=0, compare=False)
 
     def __post_init__(self) -> None:
         questions = (self.question_codes, self.question_text_ids, self.heard_length)
@@ -96,6 +105,9 @@ class Turn:
             self.question_text_ids = [int(i) for i in self.question_text_ids]
         self.thought_ids = [int(i) for i in self.thought_ids]
         self.reply_ids = [int(i) for i in self.reply_ids]
+        if not isinstance(self.reply_opening, int) or not 0 <= self.reply_opening <= len(self.reply_ids):
+            raise ValueError(f"reply_opening must be an integer from 0 to the reply's {len(self.reply_ids)} ids, "
+                             f"got {self.reply_opening!r}")
         if self.reply_alignment is not None:
             self.reply_alignment = [(int(n), int(f)) for n, f in self.reply_alignment]
             ids, frames = sum(n for n, _ in self.reply_alignment), sum(f for _, f in self.reply_alignment)
@@ -217,6 +229,7 @@ class _Parts:
     reply: list[int] = field(default_factory=list)
     speech: list[torch.Tensor] = field(default_factory=list)
     alignment: list[tuple[int, int]] = field(default_factory=list)  # (text ids, frames) runs, interleaved replies
+    opening: int = 0  # reply ids said before the thought's last chunk (word_timed_while_thinking)
     prompt_done: bool = False
     saw_reply_marker: bool = False
 
@@ -230,7 +243,7 @@ class _Parts:
                     reply_codes=codes(self.speech),
                     voice_codes=None if self.voice_codes is None else codes(self.voice_codes),
                     style_ids=self.style or None,
-                    reply_alignment=self.alignment or None)
+                    reply_alignment=self.alignment or None, reply_opening=self.opening)
 
 
 class Format:
@@ -572,7 +585,7 @@ class WordAligned(Format):
         """Up to the end of the first word, where its speech would begin (see `Format.build_without_speech`)."""
         first = (turn.reply_alignment or [(len(turn.reply_ids), 0)])[0][0]
         return super().build_without_speech(Turn(**{f.name: getattr(turn, f.name) for f in fields(turn)} | {
-            "reply_ids": turn.reply_ids[:first], "reply_alignment": None}))
+            "reply_ids": turn.reply_ids[:first], "reply_alignment": None, "reply_opening": 0}))
 
     def _write_reply(self, writer: _Writer, turn: Turn) -> None:
         writer.special("<think>")
@@ -691,8 +704,133 @@ class WordTimed(ThinkThenSpeak):
         parts.alignment.append((len(spoken) - ids, frames))
 
 
+class WordTimedWhileThinking(WordTimed):
+    """Think while speaking, word-timed: the reply opens while the thought goes on, and says the answer after it.
+
+        <think> t*N </think> <speak> w1 d1 S(w1) <think> t*N </think> <speak> w2 d2 S(w2)
+        <think> t..t </think> <speak> w3 d3 S(w3) w4 d4 S(w4) ... <eot>
+
+    Chunked think-while-speaking (`think_while_speaking`) speaks frames in
+    step with the thought's ids, so a reply says its answer before the thought
+    has worked it out. Here the unit of speech is a word, said as word_timed
+    says it (its text, its duration d, exactly d frames, the word clock), and
+    only the reply's opening (`Turn.reply_opening`: the first ids, which
+    commit to no answer, such as "The answer is") is spoken while the thought
+    goes on, one word after each `thought_chunk_tokens` thought ids. Once the
+    opening is said (or the thought would end in the next chunk), one chunk
+    holds the rest of the thought and the reply's other words follow it (the
+    last word always waits for the whole thought). The
+    first audio then waits for N thought ids and one word, not for the whole
+    thought and reply text. The words are the reply text (written once, as
+    they are said, and trained as reply text); a word without frames (a row
+    without speech) is its text alone.
+    """
+
+    name = "word_timed_while_thinking"
+
+    def __init__(self, vocab: JointVocab, max_word_frames: int | None = None, thought_chunk_tokens: int = 8):
+        super().__init__(vocab, max_word_frames)
+        if not isinstance(thought_chunk_tokens, int) or thought_chunk_tokens < 1:
+            raise ValueError(f"{self.name}: thought_chunk_tokens must be an integer >= 1, got {thought_chunk_tokens!r}")
+        self.thought_chunk_tokens = thought_chunk_tokens
+
+    def _words(self, turn: Turn) -> list[tuple[int, int]]:
+        """(text ids, frames) of each word said: the alignment, a word without text merged into the one before;
+        without an alignment (and without speech) the whole reply is one word."""
+        if turn.reply_alignment is None:
+            if turn.reply_codes.shape[1]:
+                raise ValueError(f"{self.name}: the turn has reply speech but no reply_alignment (text ids and "
+                                 "frames per word); give the datamodule `align_with` (a character CTC judge) to "
+                                 "time the words")
+            return [(len(turn.reply_ids), 0)] if turn.reply_ids else []
+        words = []
+        for ids, frames in turn.reply_alignment:
+            if words and not ids:
+                words[-1] = (words[-1][0], words[-1][1] + frames)
+            elif ids or frames:
+                words.append((ids, frames))
+        if turn.reply_ids and words and not words[0][0]:
+            raise ValueError(f"{self.name}: the reply's speech starts {words[0][1]} frames before its first word; "
+                             "give every word of the alignment at least one text id")
+        return words
+
+    def build_without_speech(self, turn: Turn) -> Sequence:
+        """The whole layout with its words and no frames, less the <eot> (where the last word's speech would be)."""
+        words = [(ids, 0) for ids, _ in turn.reply_alignment] if turn.reply_alignment else None
+        sequence = self.build(Turn(**{f.name: getattr(turn, f.name) for f in fields(turn)} | {
+            "reply_codes": torch.zeros(turn.num_codebooks, 0, dtype=torch.long), "reply_alignment": words}))
+        return Sequence(sequence.ids[:-1], sequence.segment[:-1])
+
+    def _write_reply(self, writer: _Writer, turn: Turn) -> None:
+        thought, chunk = turn.thought_ids, self.thought_chunk_tokens
+        words, said, done, ids_said, frames_said = self._words(turn), 0, 0, 0, 0
+
+        def say(ids: int, frames: int) -> None:
+            nonlocal ids_said, frames_said
+            writer.add(turn.reply_ids[ids_said: ids_said + ids], REPLY_TEXT)
+            for start in range(frames_said, frames_said + frames, self.max_word_frames):
+                end = min(start + self.max_word_frames, frames_said + frames)
+                writer.add([self.vocab.duration_id(end - start)], DURATION)
+                writer.speech(turn.reply_codes[:, start:end], SPEECH)
+            ids_said, frames_said = ids_said + ids, frames_said + frames
+
+        # An opening word after each chunk of N thought ids, while the thought goes on past that chunk; the last
+        # word always waits for the whole thought.
+        while said + 1 < len(words) and ids_said + words[said][0] <= turn.reply_opening and \
+                done + chunk < len(thought):
+            writer.special("<think>")
+            writer.add(thought[done: done + chunk], THOUGHT)
+            writer.special("</think>")
+            writer.special("<speak>")
+            say(*words[said])
+            said, done = said + 1, done + chunk
+        writer.special("<think>")
+        writer.add(thought[done:], THOUGHT)
+        writer.special("</think>")
+        writer.special("<speak>")
+        for word in words[said:]:
+            say(*word)
+
+    def _read_reply(self, cursor: _Cursor, parts: _Parts) -> None:
+        while True:
+            cursor.take("<think>")
+            cursor.text(parts.thought)
+            cursor.take("</think>")
+            cursor.take("<speak>")
+            while not cursor.done() and (self.vocab.is_text(cursor.ids[cursor.pos]) or
+                                         self.vocab.is_duration(cursor.ids[cursor.pos])):
+                self._read_said_word(cursor, parts)
+            if not cursor.at("<think>"):
+                return
+            parts.opening = len(parts.reply)
+
+    def _read_said_word(self, cursor: _Cursor, parts: _Parts) -> None:
+        """One word said: its text ids (maybe none, right after a long word's chunk), then its durations and
+        exactly that many frames each."""
+        def frames_read() -> int:
+            return sum(piece.shape[1] for piece in parts.speech)
+
+        ids, before = len(parts.reply), frames_read()
+        cursor.text(parts.reply)
+        try:
+            while not cursor.done() and self.vocab.is_duration(cursor.ids[cursor.pos]):
+                at, wanted = cursor.pos, int(self.vocab.duration_frames(cursor.ids[cursor.pos]))
+                cursor.pos += 1
+                cursor.speech(parts.speech)
+                got = parts.speech[-1].shape[1]
+                if got != wanted:
+                    raise _Stop(f"the duration id at position {at} says {wanted} frames, {got} follow")
+        finally:  # a word cut short (generated ids) still counts with the whole frames it had
+            frames = frames_read() - before
+            if parts.alignment and not (len(parts.reply) - ids):
+                parts.alignment[-1] = (parts.alignment[-1][0], parts.alignment[-1][1] + frames)
+            else:
+                parts.alignment.append((len(parts.reply) - ids, frames))
+
+
 FORMATS = {"think_then_speak": ThinkThenSpeak, "think_while_speaking": ThinkWhileSpeaking,
-           "text_guided": TextGuided, "word_aligned": WordAligned, "word_timed": WordTimed}
+           "text_guided": TextGuided, "word_aligned": WordAligned, "word_timed": WordTimed,
+           "word_timed_while_thinking": WordTimedWhileThinking}
 
 
 def format_class(name: str) -> type[Format]:

@@ -132,6 +132,10 @@ class PhaseMachine:
     def _advance(self, state: PhaseState, token: int) -> None:
         raise NotImplementedError
 
+    def forced(self, state: PhaseState) -> int | None:
+        """The one id the rules leave next where the model has no choice to make (None: it chooses)."""
+        return None
+
     def _speech_mask(self, state: PhaseState) -> torch.Tensor | None:
         """Inside a frame only its next codebook may come (the flat pattern); None between frames."""
         codebook = state.speech_tokens % self.vocab.num_codebooks
@@ -467,8 +471,122 @@ class WordTimedPhases(ThinkThenSpeakPhases):
                 state.frames_due -= 1
 
 
+@dataclass
+class SaidState(PhaseState):
+    """Where a word_timed_while_thinking reply stands: the phase says which stream; these say where in it."""
+
+    closed: bool = False  # a thought chunk's </think> is written: its <speak> comes next
+    chunk: int = 0  # thought ids in the open (or last) chunk
+    chunks: int = 1  # thought chunks opened (the prompt's <think> opens the first)
+    whole: bool = False  # the thought is whole: no <think> may come again
+    words: int = 0  # words begun since the last <speak> (a word: text ids, then its durations and frames)
+    word_ids: int = 0  # text ids of the word being written (0 where none is)
+    wordless: bool = False  # speech with no words (a reply of no text): nothing but its frames may follow
+    frames_due: int = 0  # frames the last duration id still asks for
+    last_duration: int = 0  # frames the last duration id said
+
+
+class WordTimedWhileThinkingPhases(PhaseMachine):
+    """Thought chunks, and words said with their durations between them, exactly as the format lays them out.
+
+        THOUGHT     text ids or </think>, only </think> at the thought's cap (a chunk after the first
+                    holds at least one id); then <speak>, forced
+        REPLY_TEXT  a word's text ids; then, with speech left, its duration d (at most the frames left)
+        SPEECH      exactly d frames; then one more duration after a longest one (a long word's next
+                    chunk), the next word, <think> or <eot>
+
+    The model chooses where the thought pauses and which words it says
+    before the thought is whole; the machine keeps each choice a layout of
+    some turn: a chunk that pauses for a word holds exactly N ids and is
+    followed by exactly one word, then <think>; any other chunk (shorter,
+    longer, or a word then another word) is the thought's last, and at
+    least one word follows it when words came before. Every <think> needs
+    room for one more thought id and one more word, so generation ends.
+    """
+
+    format_name = "word_timed_while_thinking"
+
+    def start(self) -> SaidState:
+        return SaidState()
+
+    def forced(self, state: SaidState) -> int | None:
+        """The one id that may come next where it needs no choice (<speak> after </think>), else None."""
+        return self.vocab.speak if state.phase == THOUGHT and state.closed else None
+
+    def allowed_mask(self, state: SaidState) -> torch.Tensor:
+        vocab = self.vocab
+        if state.phase == DONE:
+            raise ValueError(f"{self.format_name}: the reply has ended; no id may come next")
+        if state.phase == THOUGHT:
+            if state.closed:
+                return self._mask(vocab.speak)
+            if state.thought_tokens >= self.max_thought_tokens:
+                return self._mask(vocab.end_think)
+            if state.chunk == 0 and state.chunks > 1:  # a chunk after a word holds at least one id
+                return self._mask(vocab.text_range)
+            return self._mask(vocab.text_range, vocab.end_think)
+        if state.phase == SPEECH and (state.speech_tokens % vocab.num_codebooks or state.frames_due):
+            return self._speech_mask(state) if state.speech_tokens % vocab.num_codebooks else \
+                self._mask(vocab.speech_range(0))
+        frames_left = self.max_speech_frames - state.speech_tokens // vocab.num_codebooks
+        words_left = state.reply_tokens < self.max_reply_tokens
+        durations = range(vocab.duration_range.start, vocab.duration_range.start + min(frames_left, vocab.durations))
+        if state.wordless:  # speech of a reply with no words: more of it (after a longest chunk) or the end
+            more = frames_left and state.last_duration == vocab.durations
+            return self._mask(durations, vocab.eot) if more else self._mask(vocab.eot)
+        if state.phase == REPLY_TEXT and not state.word_ids:  # right after <speak>
+            if state.reply_tokens:  # words came before the thought was whole: at least one follows it
+                return self._mask(vocab.text_range)
+            allowed = [vocab.text_range] if words_left else []
+            if frames_left:
+                allowed.append(durations)  # a reply of no words may still speak (as the format lays it out)
+            return self._mask(*allowed, vocab.eot)
+        allowed = [vocab.text_range] if words_left else []
+        if frames_left and (state.phase == REPLY_TEXT or state.last_duration == vocab.durations):
+            allowed.append(durations)
+        if state.phase == SPEECH or not frames_left:  # a word said whole (or no speech left to say it with)
+            pause = not state.whole and state.words == 1 and state.chunk == self.format.thought_chunk_tokens
+            if pause and words_left and state.thought_tokens < self.max_thought_tokens:
+                allowed.append(vocab.think)
+            allowed.append(vocab.eot)
+        return self._mask(*allowed)
+
+    def _advance(self, state: SaidState, token: int) -> None:
+        vocab = self.vocab
+        if state.phase == THOUGHT:
+            if token == vocab.speak:
+                state.phase, state.closed, state.words, state.word_ids = REPLY_TEXT, False, 0, 0
+            elif token == vocab.end_think:
+                state.closed = True
+                at_cap = state.thought_tokens >= self.max_thought_tokens
+                state.whole |= at_cap or state.chunk != self.format.thought_chunk_tokens
+                if at_cap:
+                    state.capped.append(THOUGHT)
+            else:
+                state.thought_tokens, state.chunk = state.thought_tokens + 1, state.chunk + 1
+        elif token == vocab.eot:
+            self._end(state)
+        elif token == vocab.think:
+            state.phase, state.chunk, state.chunks = THOUGHT, 0, state.chunks + 1
+        elif vocab.is_text(token):
+            if not state.word_ids:  # a new word; a second in one speak chunk means the thought was whole
+                state.words += 1
+                state.whole |= state.words > 1
+            state.phase, state.word_ids, state.reply_tokens = REPLY_TEXT, state.word_ids + 1, state.reply_tokens + 1
+        elif vocab.is_duration(token):
+            state.wordless |= state.phase == REPLY_TEXT and not state.word_ids
+            state.whole |= state.wordless
+            state.phase, state.word_ids = SPEECH, 0
+            state.frames_due = state.last_duration = int(vocab.duration_frames(token))
+        else:
+            state.speech_tokens += 1
+            if state.speech_tokens % vocab.num_codebooks == 0:
+                state.frames_due -= 1
+
+
 PHASE_MACHINES = {"think_then_speak": ThinkThenSpeakPhases, "think_while_speaking": ThinkWhileSpeakingPhases,
-                  "text_guided": TextGuidedPhases, "word_aligned": WordAlignedPhases, "word_timed": WordTimedPhases}
+                  "text_guided": TextGuidedPhases, "word_aligned": WordAlignedPhases, "word_timed": WordTimedPhases,
+                  "word_timed_while_thinking": WordTimedWhileThinkingPhases}
 
 
 def phase_machine(format: Format, device: torch.device | str = "cpu", **caps) -> PhaseMachine:
@@ -715,6 +833,7 @@ def _events(model, prompt_ids: torch.Tensor, codec, frames_per_chunk: int, machi
     # word_timed: after <speak>, the reply's words are read aloud: each is written for the model, which then
     # gives its duration and exactly that many frames.
     timed, reading = isinstance(machine, WordTimedPhases), None
+    says_words = timed or isinstance(machine, WordTimedWhileThinkingPhases)  # words, durations and their frames
     texts = {THOUGHT: _TextStream(model.tokenizer), REPLY_TEXT: _TextStream(model.tokenizer)}
     frame, frames = [], []  # codes of the frame being written; whole frames not yet decoded
     first_audio_ms = None
@@ -725,7 +844,7 @@ def _events(model, prompt_ids: torch.Tensor, codec, frames_per_chunk: int, machi
     # A model with a word clock (word_clock.py) gets each pending id's signal added to its embedding. The
     # reader also says where a word_timed reply's speech stands, for drafting it (`WordFrames`).
     clocked = getattr(model, "clock", None) is not None
-    words_said = getattr(model, "speech_drafts", None) if timed else None  # WordFrames: how the corpus says words
+    words_said = getattr(model, "speech_drafts", None) if says_words else None  # WordFrames: how the corpus says words
     speech_drafts = words_said if speculate else None
     prior = speech_prior if words_said is not None else 0.0
     clock = ClockReader(vocab) if clocked or speech_drafts is not None or prior else None
@@ -770,12 +889,13 @@ def _events(model, prompt_ids: torch.Tensor, codec, frames_per_chunk: int, machi
             if heard is not None and logits is None:  # the prompt, with the heard segments' vectors in place
                 logits = forward(inputs_embeds=model.embed(torch.tensor([pending], device=device), [heard],
                                                            signals=signals or None))
-            elif drafter is not None and state.phase in (THOUGHT, REPLY_TEXT) and (draft := drafter.draft()):
-                out = feed(pending + draft, signals + [None] * len(draft), keep=len(draft) + 1)
-                logits, drafted = out[0], list(zip(draft, out[1:]))
-            elif speech_drafts is not None and state.phase == SPEECH and (draft := speech_draft()):
+            elif speech_drafts is not None and (state.phase == SPEECH or clock.in_word_text) and \
+                    (draft := speech_draft()):  # a word's duration and frames (a word just written, too)
                 shadow = copy.copy(clock)  # the drafted ids' signals, without moving the clock itself
                 out = feed(pending + draft, signals + [shadow.push(token) for token in draft], keep=len(draft) + 1)
+                logits, drafted = out[0], list(zip(draft, out[1:]))
+            elif drafter is not None and state.phase in (THOUGHT, REPLY_TEXT) and (draft := drafter.draft()):
+                out = feed(pending + draft, signals + [None] * len(draft), keep=len(draft) + 1)
                 logits, drafted = out[0], list(zip(draft, out[1:]))
             else:
                 logits = feed(pending, signals)
@@ -803,6 +923,8 @@ def _events(model, prompt_ids: torch.Tensor, codec, frames_per_chunk: int, machi
             allowed = machine.allowed_mask(state)
             if reading is not None and not forced:
                 forced, allowed = read_aloud(machine, state, allowed, reading)
+            if not forced and (only := machine.forced(state)) is not None:
+                forced = [only]  # fed with the next id the model chooses: no forward of its own
             if forced and bool(allowed[forced[0]]):
                 token = forced.pop(0)
             elif words is not None and state.phase == THOUGHT:

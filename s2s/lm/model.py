@@ -37,6 +37,7 @@ from s2s.lm.batching import (
     encode_batch,
     pad_sequences,
     reply_alignment,
+    reply_opening,
     tokenize,
     word_token_counts,
 )
@@ -48,6 +49,7 @@ from s2s.lm.formats import (
     SPEECH,
     THOUGHT,
     Turn,
+    WordTimed,
     build_format,
     format_class,
 )
@@ -180,9 +182,10 @@ class SpeechReasoningLM(L.LightningModule):
         self.backbone = build_backbone(backbone, backbone_config, self.vocab.size)
         self.clock = None
         if word_clock:
-            if self.format.name != "word_timed":
-                raise ValueError(f"word_clock times words read aloud, which only the word_timed format has; this "
-                                 f"model's format is {self.format.name}: set format: word_timed or word_clock: false")
+            if not isinstance(self.format, WordTimed):
+                raise ValueError(f"word_clock times words said with their durations, which only the word_timed "
+                                 f"formats have; this model's format is {self.format.name}: set format: word_timed "
+                                 "(or word_timed_while_thinking) or word_clock: false")
             self.clock = WordClock(self.backbone.get_input_embeddings().embedding_dim, self.format.max_word_frames)
         self.hearing = self.adapter = None
         # Drafts for speculative decoding (`s2s lm phrases`, speculate.py): loaded with a folder that has them.
@@ -300,7 +303,8 @@ class SpeechReasoningLM(L.LightningModule):
             turn = Turn(question_text_ids=None if spoken else questions[i], question_codes=question_codes,
                         heard_length=len(heard) if heard is not None else None, thought_ids=thoughts[i],
                         reply_ids=replies[i], reply_codes=no_speech if codes is None else codes,
-                        reply_alignment=alignment, voice_codes=voices[i], style_ids=styles[i])
+                        reply_alignment=alignment, voice_codes=voices[i], style_ids=styles[i],
+                        reply_opening=reply_opening(self.tokenizer, batch["reply"][i]))
             # Without speech the row stops where its speech would begin (think-then-speak: on <speak>).
             sequences.append(self.format.build(turn) if codes is not None else self.format.build_without_speech(turn))
         encoded = {name: tensor.to(self.device) for name, tensor in pad_sequences(sequences, self.vocab.pad).items()}
@@ -377,8 +381,11 @@ class SpeechReasoningLM(L.LightningModule):
             else:
                 prompt = build_prompt(self.format, question_text_ids=tokenize(self.tokenizer,
                                                                               [batch["question_written"][i]])[0])
-            reply = generate(self, prompt, heard=heard, temperature=0.0, max_thought_tokens=160, max_reply_tokens=0,
-                             max_speech_frames=0)
+            # No reply text, except where the thought pauses for the reply's opening words (word-timed thinking
+            # while speaking): there a reply of no words would close the thought at its first chunk.
+            words = 48 if self.format.name == "word_timed_while_thinking" else 0
+            reply = generate(self, prompt, heard=heard, temperature=0.0, max_thought_tokens=160,
+                             max_reply_tokens=words, max_speech_frames=0)
             self.val_accuracy.update([answer_from_thought(reply.thought)], [answer_from_thought(batch["thought"][i])])
         self.log("val/accuracy_thought", self.val_accuracy, prog_bar=True, batch_size=len(rows))
 

@@ -287,13 +287,13 @@ def build_speech_drafts_for_model(folder: str | os.PathLike, manifests, judge_di
     from s2s.data.manifest import read_manifest
     from s2s.lm.batching import reply_alignment, tokenize
     from s2s.lm.data import reply_codes, reply_word_frames
-    from s2s.lm.formats import Turn
+    from s2s.lm.formats import Turn, WordTimed
     from s2s.lm.model import SpeechReasoningLM
 
     model = SpeechReasoningLM.from_folder(folder)
-    if model.format.name != "word_timed":
-        raise ValueError(f"{folder} is a {model.format.name} model; speech drafts follow words read aloud, which "
-                         "only word_timed models do: leave out --align-with")
+    if not isinstance(model.format, WordTimed):
+        raise ValueError(f"{folder} is a {model.format.name} model; speech drafts follow words said with their "
+                         "durations, which only the word_timed formats have: leave out --align-with")
     hp, vocab = model.hparams, model.vocab
     frame_rate = load_codec(hp.codec, num_codebooks=vocab.num_codebooks).frame_rate
     rows = []

@@ -1,4 +1,4 @@
-"""The word clock: at every position of a word read aloud (word_timed), which word it is and how many frames are left.
+"""The word clock: at every position of a word said (word_timed formats), which word it is and how many frames are left.
 
 In word_timed a reply word is written, then its duration d, then exactly d
 frames that must say that word. A small LM finds the word again only by
@@ -31,7 +31,8 @@ class ClockReader:
 
     After `<speak>`, text ids are a word read aloud; a duration id d starts
     its frames (frames left: d); the K ids of each frame follow, and the
-    last of them counts the frame done. `<eot>` ends the speech.
+    last of them counts the frame done. `<eot>` ends the speech, and so does
+    `<think>` (word_timed_while_thinking goes back to its thought between words).
     """
 
     def __init__(self, vocab: JointVocab):
@@ -49,8 +50,8 @@ class ClockReader:
             return None
         if not self.speaking:
             return None
-        if token == vocab.eot:
-            self.speaking = False
+        if token == vocab.eot or token == vocab.think:
+            self.speaking, self.in_word_text = False, False
             return None
         if vocab.is_text(token):  # a word read aloud (a new one after anything but text)
             self.word = (*self.word, token) if self.in_word_text else (token,)

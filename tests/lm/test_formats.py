@@ -21,6 +21,7 @@ from s2s.lm.formats import (
     Turn,
     WordAligned,
     WordTimed,
+    WordTimedWhileThinking,
     build_format,
 )
 from s2s.lm.patterns import FlatPattern
@@ -38,6 +39,7 @@ FORMAT_CASES = {
     "text_guided_default": TextGuided(VOCAB),
     "word_aligned": WordAligned(VOCAB),
     "word_timed": WordTimed(VOCAB),  # words of more than 4 frames take two duration ids
+    "word_timed_while_thinking": WordTimedWhileThinking(VOCAB, thought_chunk_tokens=3),
 }
 # (thought ids, reply ids, reply frames): empty texts, one frame, thought longer or shorter than speech, no speech.
 SIZES = [(0, 0, 1), (0, 3, 1), (1, 1, 1), (12, 2, 2), (2, 1, 15), (25, 9, 23), (3, 2, 0)]
@@ -56,7 +58,8 @@ def make_turn(seed: int, question: str = "audio", voice: bool = False, thought: 
     return Turn(question_codes=codes(question_len) if question == "audio" else None,
                 question_text_ids=text(question_len) if question == "text" else None,
                 thought_ids=text(thought), reply_ids=text(reply), reply_codes=codes(frames),
-                voice_codes=codes(2) if voice else None, reply_alignment=even_alignment(reply, frames))
+                voice_codes=codes(2) if voice else None, reply_alignment=even_alignment(reply, frames),
+                reply_opening=min(2, reply))  # the first word commits to nothing (word_timed_while_thinking)
 
 
 def even_alignment(reply: int, frames: int) -> list[tuple[int, int]]:
@@ -92,14 +95,15 @@ def check_segments(sequence, turn: Turn) -> None:
 
 
 def test_registry_and_build_format():
-    assert set(FORMATS) == {"think_then_speak", "think_while_speaking", "text_guided", "word_aligned", "word_timed"}
+    assert set(FORMATS) == {"think_then_speak", "think_while_speaking", "text_guided", "word_aligned", "word_timed",
+                            "word_timed_while_thinking"}
     assert all(FORMATS[name](VOCAB).name == name for name in FORMATS)
     assert build_format("text_guided", VOCAB, offset_tokens=7).offset_tokens == 7
     with pytest.raises(ValueError, match="choose one of think_then_speak"):
         build_format("interleaved", VOCAB)
     with pytest.raises(ValueError, match="at least 1"):
         build_format("think_while_speaking", VOCAB, speech_chunk_frames=0)
-    assert [FORMATS[name].durations() for name in FORMATS] == [0, 0, 0, 0, 48]
+    assert [FORMATS[name].durations() for name in FORMATS] == [0, 0, 0, 0, 48, 48]
     with pytest.raises(ValueError, match="has 0 duration ids.*max_word_frames=4"):
         WordTimed(JointVocab(50, K, 16), max_word_frames=4)
 

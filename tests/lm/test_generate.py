@@ -9,7 +9,7 @@ import torch
 from s2s.codecs import STREAM_TOLERANCE, load_codec
 from s2s.codecs.tiny.codec import TinyCodec, save_net
 from s2s.codecs.tiny.model import TinyCodecConfig, TinyCodecNet
-from s2s.lm.batching import word_runs
+from s2s.lm.batching import reply_opening, word_runs, word_token_counts
 from s2s.lm.fast_decode import FastDecoder
 from s2s.lm.formats import (
     FORMATS,
@@ -23,6 +23,7 @@ from s2s.lm.formats import (
     Turn,
     WordAligned,
     WordTimed,
+    WordTimedWhileThinking,
     build_format,
 )
 from s2s.lm.generate import (
@@ -50,7 +51,8 @@ FORMAT_OPTIONS = {"think_then_speak": {},
                   "think_while_speaking": {"thought_chunk_tokens": 4, "speech_chunk_frames": 2},
                   "text_guided": {"offset_tokens": 2, "text_chunk_tokens": 1, "speech_chunk_frames": 2},
                   "word_aligned": {},
-                  "word_timed": {"max_word_frames": 3}}
+                  "word_timed": {"max_word_frames": 3},
+                  "word_timed_while_thinking": {"max_word_frames": 3, "thought_chunk_tokens": 2}}
 
 
 @pytest.fixture(scope="module")
@@ -147,6 +149,8 @@ def speak_nudge(vocab, format_name: str) -> dict[int, float]:
         return {vocab.end_think: 20.0}  # close each whole text chunk, so speech chunks come between them
     if format_name == "word_aligned":
         return dict.fromkeys(vocab.speech_range(), 1.5)  # speech, yet short of its cap
+    if format_name == "word_timed_while_thinking":
+        return dict.fromkeys(vocab.duration_range, 10.0)  # each word said; the thought runs to its cap
     return dict.fromkeys(vocab.speech_range(), 3.0) if format_name == "text_guided" else {}
 
 
@@ -374,6 +378,47 @@ def test_word_timed_allows_exactly_the_layouts_of_every_alignment_within_its_cap
         assert turn.reply_codes.shape[1] == built[ids][2]
 
 
+@pytest.mark.parametrize("chunk", [1, 2])
+@pytest.mark.parametrize("caps", [(3, 3, 2), (2, 2, 0), (0, 2, 1), (2, 0, 1)])
+def test_word_timed_while_thinking_allows_exactly_the_layouts_of_every_timing_and_opening(chunk, caps):
+    """Every path through the machine is the build of a turn with some word timing and some opening (the words
+    said while the thought goes on) within the caps, and every such build is a path; each parses back strictly."""
+    fmt = WordTimedWhileThinking(JointVocab(text_vocab_size=3, num_codebooks=2, codebook_size=2, durations=2),
+                                 thought_chunk_tokens=chunk)
+    vocab, prompt = fmt.vocab, build_prompt(fmt, question_text_ids=[1])
+
+    def alignments(ids: int, frames: int):  # every list of words (ids >= 1, frames >= 0) covering both
+        if ids == 0:
+            yield [(0, frames)] if frames else []
+            return
+        for n in range(1, ids + 1):
+            for f in range(frames + 1):
+                for rest in alignments(ids - n, frames - f):
+                    if n < ids or not frames - f:
+                        yield [(n, f), *rest]
+
+    def said(alignment, frames: int) -> bool:  # while speech is left, every word is said (words without frames
+        silent = [f == 0 for _, f in alignment]  # come only once the speech cap is spent, at the end)
+        return not any(silent) or (frames == caps[2] and silent == sorted(silent))
+
+    built = {}
+    for t, r, f in [(t, r, f) for t in range(caps[0] + 1) for r in range(caps[1] + 1) for f in range(caps[2] + 1)]:
+        for alignment in filter(lambda a: said(a, f), alignments(r, f)):
+            for opening in range(r + 1):
+                turn = Turn(question_text_ids=[1], thought_ids=[0] * t, reply_ids=[0] * r,
+                            reply_codes=torch.zeros(vocab.num_codebooks, f, dtype=torch.long),
+                            reply_alignment=alignment or None, reply_opening=opening)
+                built[tuple(fmt.build(turn).ids.tolist()[len(prompt):])] = (t, r, f)
+    machine = phase_machine(fmt, **dict(zip(CAPS, caps)))
+    finished = every_path(machine)
+    assert set(finished) == set(built) and len(built) > 2
+    assert any(ids.count(vocab.think) > 0 for ids in finished) == (caps[0] > chunk and caps[1] > 1)
+    assert all(capped == at_caps(built[ids], caps) for ids, capped in finished.items())
+    for ids in finished:
+        turn = fmt.parse(torch.tensor(prompt.tolist() + list(ids)))  # strict
+        assert (len(turn.thought_ids), len(turn.reply_ids), turn.reply_codes.shape[1]) == built[ids]
+
+
 def test_word_timed_reads_aloud_the_reply_it_wrote_each_word_in_one_step(lms, codec):
     """The model writes the reply text; the loop then writes each word for it (fed in one forward with the
     duration it picks), and each word gets exactly the frames its duration says."""
@@ -446,6 +491,8 @@ def test_cached_greedy_generation_equals_full_recompute(lms, format_name, temper
                 allowed = machine.allowed_mask(state)
                 if reading is not None and not forced:
                     forced, allowed = read_aloud(machine, state, allowed, reading)
+                if not forced and machine.forced(state) is not None:  # no choice: no sample drawn
+                    forced = [machine.forced(state)]
                 if forced:
                     token = forced.pop(0)
                 else:
@@ -457,7 +504,9 @@ def test_cached_greedy_generation_equals_full_recompute(lms, format_name, temper
                     reading = word_runs(lm.tokenizer, state.reply)
     assert reply.ids.tolist() == ids.tolist()
     assert len(reply.turn.thought_ids) > 0 and reply.reply_codes.shape[1] > 0
-    if temperature and format_name not in ("think_then_speak", "word_timed"):  # these write all the text first
+    # think_then_speak and word_timed write all the text first; word_timed_while_thinking pauses its thought only
+    # at exactly N ids, which a random model rarely hits (a scripted test streams its interleaving).
+    if temperature and format_name not in ("think_then_speak", "word_timed", "word_timed_while_thinking"):
         assert modality_switches(lm.vocab, reply.generated_ids.tolist()) >= 2
 
 
@@ -596,12 +645,17 @@ def scripted(lm, wanted: list[int]):
             handle.remove()
 
 
-@pytest.mark.parametrize("format_name", ["think_while_speaking", "text_guided"])
+@pytest.mark.parametrize("format_name", ["think_while_speaking", "text_guided", "word_timed_while_thinking"])
 def test_interleaved_formats_stream_text_and_audio_in_the_order_of_their_layout(lms, codec, format_name):
     """A model scripted to write one built turn: every text piece and audio chunk comes as soon as its ids do."""
     lm, tokenizer = lms[format_name], lms[format_name].tokenizer
+    reply = "It is nine." if format_name == "word_timed_while_thinking" else "Nine is larger."
+    words = word_token_counts(tokenizer, reply)  # word_timed_while_thinking: "It is" said while it thinks
     turn = Turn(question_codes=question(9), thought_ids=tokenizer.encode("9 > 7, so nine."),
-                reply_ids=tokenizer.encode("Nine is larger."), reply_codes=question(10, frames=7))
+                reply_ids=tokenizer.encode(reply), reply_codes=question(10, frames=7),
+                reply_alignment=list(zip(words, [3, 2, 2])), reply_opening=reply_opening(tokenizer, reply))
+    if format_name == "word_timed_while_thinking":
+        assert lm.format.build(turn).ids.tolist().count(lm.vocab.think) == 3  # two pauses for a word
     built, prompt = lm.format.build(turn), build_prompt(lm.format, question_codes=turn.question_codes)
     with scripted(lm, built.ids[len(prompt):].tolist()):
         events = list(stream(lm, prompt, codec=codec, frames_per_chunk=1, temperature=0, speculate=0))
@@ -655,7 +709,8 @@ def test_caps_force_each_phase_to_close_and_the_reply_still_parses(lms, codec, f
     closers = {"think_then_speak": [vocab.end_think, vocab.speak, vocab.eot],
                "think_while_speaking": [vocab.end_think, vocab.reply, vocab.eot],
                "text_guided": [vocab.end_think, vocab.eot], "word_aligned": [vocab.end_think, vocab.eot],
-               "word_timed": [vocab.end_think, vocab.speak, vocab.eot]}[format_name]
+               "word_timed": [vocab.end_think, vocab.speak, vocab.eot],
+               "word_timed_while_thinking": [vocab.end_think, vocab.think, vocab.eot]}[format_name]
     with logit_bias(lm, dict.fromkeys(closers, -30.0)):
         events = list(stream(lm, build_prompt(lm.format, question_text_ids=[5, 6]), codec=codec,
                              max_thought_tokens=max_thought, max_reply_tokens=max_reply,
