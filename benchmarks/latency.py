@@ -47,15 +47,17 @@ import torch
 
 from s2s.asr.module import CTCRecognizer
 from s2s.codecs import load_codec
-from s2s.lm.batching import tokenize, word_runs
+from s2s.lm.batching import reply_opening, tokenize, word_runs
 from s2s.lm.formats import Turn, even_alignment
 from s2s.lm.model import SpeechReasoningLM
 from s2s.pipeline import DEFAULT_MODEL, S2SPipeline
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "s2s" / "assets" / "example_question.wav"
-FORMAT_NAMES = ("think_then_speak", "think_while_speaking", "text_guided", "word_aligned", "word_timed")
-TARGETS_MS = {"think_then_speak": 300.0, "think_while_speaking": 150.0}
+FORMAT_NAMES = ("think_then_speak", "think_while_speaking", "text_guided", "word_aligned", "word_timed",
+                "word_timed_while_thinking")
+TARGETS_MS = {"think_then_speak": 300.0, "think_while_speaking": 150.0, "word_timed": 300.0,
+              "word_timed_while_thinking": 150.0}
 # Texts of the example question's reply, for the forced thought and reply ids (repeated or cut to length).
 EXAMPLE_THOUGHT = "Ben has 9 stickers and buys 5 more.\nThen 9 + 5 = 14.\nSo the answer is 14."
 EXAMPLE_REPLY = "Ben has fourteen stickers now."
@@ -152,8 +154,11 @@ def reply_script(model: SpeechReasoningLM, thought_ids: list[int], reply_ids: li
     # word_aligned and word_timed: the reply's words as generation cuts them, the frames shared out evenly
     # (other formats ignore the alignment).
     words = [len(word) for word in word_runs(model.tokenizer, reply_ids)]
+    # word_timed_while_thinking: the words before the first number are said while it thinks.
+    opening = reply_opening(model.tokenizer, model.tokenizer.decode(reply_ids))
     ids = model.format.build(Turn(heard_length=1, thought_ids=thought_ids, reply_ids=reply_ids, reply_codes=codes,
-                                  reply_alignment=even_alignment(len(reply_ids), frames, words))).ids
+                                  reply_alignment=even_alignment(len(reply_ids), frames, words),
+                                  reply_opening=opening)).ids
     opener = int((ids == vocab.think).nonzero()[0])
     return ids[opener + 1:].tolist()
 
@@ -169,6 +174,8 @@ def build_random(format_name: str, args, hearing_dir: str) -> SpeechReasoningLM:
     if format_name == "think_while_speaking":
         options = {k: v for k, v in (("thought_chunk_tokens", args.thought_chunk),
                                      ("speech_chunk_frames", args.speech_chunk)) if v is not None}
+    if format_name == "word_timed_while_thinking" and args.thought_chunk is not None:
+        options = {"thought_chunk_tokens": args.thought_chunk}
     torch.manual_seed(0)
     model = SpeechReasoningLM(backbone_config=backbone, tokenizer=str(args.tokenizer), codec=args.codec,
                               num_codebooks=args.codebooks, format=format_name, format_options=options,
@@ -255,6 +262,8 @@ def chunk_note(fmt) -> str:
     if fmt.name == "text_guided":
         return (f"offset {fmt.offset_tokens} ids, then {fmt.speech_chunk_frames} frames / "
                 f"{fmt.text_chunk_tokens} ids")
+    if fmt.name == "word_timed_while_thinking":
+        return f"a word of the reply's opening after every {fmt.thought_chunk_tokens} thought ids"
     return ""
 
 
@@ -284,7 +293,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     random.add_argument("--reply", type=int, default=6, help="reply-text ids (default 6)")
     random.add_argument("--frames", type=int, default=75, help="speech frames (default 75: 1.5 s of s2s-tiny)")
     random.add_argument("--thought-chunk", type=int, default=None,
-                        help="think_while_speaking text chunk ids (default: the format's)")
+                        help="think_while_speaking (and word_timed_while_thinking) thought chunk ids (default: "
+                             "the format's)")
     random.add_argument("--speech-chunk", type=int, default=None,
                         help="think_while_speaking speech chunk frames (default: the format's)")
     random.add_argument("--dim", type=int, default=256, help="LM hidden size (default 256)")
@@ -343,14 +353,14 @@ def report(results: list[dict], rows: list[dict], args) -> None:
               f"conformer {args.hearing_dim} x {args.hearing_layers} layers; {args.codec}, {args.codebooks} "
               f"codebooks; forced {args.thought} thought ids, {args.reply} reply ids, {args.frames} frames "
               "(random weights: latency only)")
-    print(f"{'source':<8} {'format':<21} {'runs':>4} {'ttfa p50':>9} {'ttfa p90':>9} {'total p50':>10} "
+    print(f"{'source':<8} {'format':<26} {'runs':>4} {'ttfa p50':>9} {'ttfa p90':>9} {'total p50':>10} "
           f"{'rtf p50':>8} {'thought':>8}  chunks")
     for r in results:
         source = "random" if r["source"] == "random" else "model"
         if not r["runs"]:
-            print(f"{source:<8} {r['format']:<21} {0:>4}  no reply had speech: no time to first audio")
+            print(f"{source:<8} {r['format']:<26} {0:>4}  no reply had speech: no time to first audio")
             continue
-        print(f"{source:<8} {r['format']:<21} {r['runs']:>4} {r['ttfa_ms_p50']:>9.1f} {r['ttfa_ms_p90']:>9.1f} "
+        print(f"{source:<8} {r['format']:<26} {r['runs']:>4} {r['ttfa_ms_p50']:>9.1f} {r['ttfa_ms_p90']:>9.1f} "
               f"{r['total_ms_p50']:>10.1f} {r['rtf_p50']:>8.3f} {r['thought_tokens']:>8.1f}  {r['chunks']}")
     for r in results:
         if r["source"] != "random":

@@ -38,7 +38,7 @@ from s2s.data.manifest import read_manifest
 from s2s.data.synth import synthesize
 from s2s.data.token_cache import encode_file
 from s2s.eval.reasoning import load_judge
-from s2s.lm.batching import reply_alignment
+from s2s.lm.batching import reply_alignment, reply_opening
 from s2s.lm.draw import draw, draw_grid
 from s2s.lm.formats import FORMATS, SPEECH, Turn, build_format
 from s2s.lm.patterns import DelayPattern, FlatPattern
@@ -83,12 +83,17 @@ word_frames = frames_per_word(spans, codec.frame_rate, turn.reply_codes.shape[1]
 for (word, start, end), frames in zip(spans, word_frames):
     print(f"{word:>12}: {start:4.2f}-{end:4.2f} s, {frames} frames")
 turn.reply_alignment = reply_alignment(tokenizer, example["reply"], word_frames)  # (text ids, frames) per word
+# word_timed_while_thinking says the reply's opening (its words before the first number) while it thinks.
+turn.reply_opening = reply_opening(tokenizer, example["reply"])
+print("said while thinking:", repr(tokenizer.decode(turn.reply_ids[:turn.reply_opening])))
 
 # %% [markdown]
-# ## 2. Five formats, one turn
+# ## 2. Six formats, one turn
 #
 # `Q` is a question code, `t` a thought id, `r` a reply-text id, `S0 S1` the two codebooks of a speech frame,
-# `w` a reply word read aloud again and `d17` its length (17 frames) in word_timed.
+# `w` a reply word read aloud again and `d17` its length (17 frames) in word_timed; in
+# word_timed_while_thinking the words `r` are said where they stand, each with its `d` and frames, between
+# chunks of the thought.
 # Long runs are shortened (`×n`). Look where the first `S` appears: that is when audio can start.
 
 # %%

@@ -51,7 +51,7 @@ from IPython.display import Audio, display
 from s2s.codecs.base import STREAM_TOLERANCE
 from s2s.data.problems import generate_problem
 from s2s.demo import EXAMPLE_INFO, EXAMPLE_QUESTION
-from s2s.lm.batching import word_runs
+from s2s.lm.batching import reply_opening, word_runs
 from s2s.lm.draw import draw
 from s2s.lm.formats import FORMATS, SEGMENT_NAMES, SPEECH, Sequence, Turn, even_alignment
 from s2s.lm.generate import DONE, generate, phase_machine, sample_next
@@ -504,6 +504,7 @@ THOUGHT_LENGTHS, REPLY_LENGTH, FRAMES, REPEATS = (8, 32, 96), 6, 12, 3
 thought_text = tokenizer.encode(info["question_written"] + " So the answer is 14.\n", add_special_tokens=False) * 10
 reply_text = tokenizer.encode("Ben has fourteen stickers now.", add_special_tokens=False) * 3
 words = [len(word) for word in word_runs(tokenizer, reply_text[:REPLY_LENGTH])]  # how word_timed reads it aloud
+OPENING = min(reply_opening(tokenizer, tokenizer.decode(reply_text[:REPLY_LENGTH])), REPLY_LENGTH)  # "Ben has"
 codes = torch.randint(0, vocab.codebook_size, (K, FRAMES), generator=torch.Generator().manual_seed(0))
 # One id a forward (no drafts): the forced reply is counted in ids fed back, and drafted ids are fed too.
 caps = {"max_thought_tokens": 256, "max_reply_tokens": 128, "max_speech_frames": 500, "calculator": False,
@@ -516,7 +517,8 @@ for name in FORMATS:
     forced, timed = ForcedReply(lm), S2SPipeline(lm, codec)
     for n, length in enumerate((THOUGHT_LENGTHS[0],) + THOUGHT_LENGTHS):  # the first is a warm-up
         turn = Turn(heard_length=1, thought_ids=thought_text[:length], reply_ids=reply_text[:REPLY_LENGTH],
-                    reply_codes=codes, reply_alignment=even_alignment(REPLY_LENGTH, FRAMES, words))
+                    reply_codes=codes, reply_alignment=even_alignment(REPLY_LENGTH, FRAMES, words),
+                    reply_opening=OPENING)
         script = reply_ids(lm.format, turn)
         layout = lm.format.build(turn)
         before = int((layout.segment == SPEECH).nonzero()[0]) - int((layout.ids == vocab.think).nonzero()[0]) - 1
@@ -552,6 +554,9 @@ fig.tight_layout()
 #   its first speech whatever the thought's length, so its line is flat up to noise (on a busy machine noise
 #   only ever adds time: rerun, or compare minima). The price is that the first words are spoken before the
 #   answer is known, so the model must learn to start with words that commit to nothing ("Let me see, ...").
+# * **word_timed_while_thinking** is flat too (8 thought ids, then the first word of the reply's opening),
+#   and it makes that price explicit: only the words before the first number ("Ben has") may be said before
+#   the thought is whole, so the number is never guessed.
 #
 # Reasoning depth is paid in silence unless the format lets speech start early. Other ways out, from the
 # field, are in the tutorial: a faster drafter for the thought (speculative decoding), a short spoken

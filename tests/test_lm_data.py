@@ -15,7 +15,7 @@ from s2s.codecs.tiny.codec import save_net
 from s2s.codecs.tiny.model import TinyCodecConfig, TinyCodecNet
 from s2s.data.manifest import read_manifest, write_manifest
 from s2s.data.problems import generate_problem
-from s2s.lm.batching import tokenize, word_token_counts
+from s2s.lm.batching import reply_opening, tokenize, word_token_counts
 from s2s.lm.data import ReasoningDataModule, ReasoningDataset, SpeechApartSampler, heard_questions, reply_codes
 from s2s.lm.hearing import Hearing
 from s2s.lm.model import SpeechReasoningLM
@@ -409,6 +409,16 @@ def test_word_token_counts_cut_a_text_into_its_words(folders):
             continue  # spaces at either end go with the nearest word
         for i, word in enumerate(text.split()):  # byte-level: a word's ids are those of " word" (but the first)
             assert counts[i] == len(tokenize(tokenizer, [word if i == 0 else " " + word])[0]), (text, word)
+
+
+def test_reply_opening_is_the_ids_before_the_first_number_word(folders):
+    tokenizer = load_text_tokenizer(folders["tokenizer"])
+    for reply, opening in (("The answer is forty two.", "The answer is"), ("It lasts 95 minutes.", "It lasts"),
+                           ("Sixteen is smaller.", ""), ("It will be nine oh five.", "It will be"),
+                           ("No number here.", "No number here.")):
+        ids, n = tokenize(tokenizer, [reply])[0], reply_opening(tokenizer, reply)
+        # A lone space id before digits goes with the word before it, as word_token_counts cuts words.
+        assert n <= len(ids) and tokenizer.decode(ids[:n]).strip() == opening
 
 
 def test_replies_timed_by_a_judge_train_the_word_aligned_format(folders, tmp_path):

@@ -1,7 +1,7 @@
 """Numbers and clock times to words and back, including ASR-like transcripts."""
 import pytest
 
-from s2s.data.numbers import number_to_words, numbers_in, parse_time, time_to_words, words_to_number
+from s2s.data.numbers import number_to_words, numbers_in, parse_time, says_a_number, time_to_words, words_to_number
 
 EDGES = [0, 1, 9, *range(10, 21), 21, 99, 100, 101, 105, 110, 999, 1000, 1001, 1010, 10_000, 100_000, 100_005,
          110_000, 999_999]
@@ -85,3 +85,11 @@ def test_time_words_round_trip():
 ])
 def test_parse_time_reads_messy_transcripts(text, time):
     assert parse_time(text) == time
+
+
+@pytest.mark.parametrize("word, says", [("forty", True), ("Twelve.", True), ("minus", True), ("o'clock", True),
+                                        ("oh", True), ("hundred", True), ("12", True), ("9:45.", True),
+                                        ("answer", False), ("is", False), ("often", False), ("times", False),
+                                        ("The", False), ("pepper", False)])
+def test_says_a_number_finds_the_words_a_spoken_answer_is_made_of(word, says):
+    assert says_a_number(word) is says
