@@ -398,6 +398,7 @@ def test_validation_answers_questions_and_logs_the_answer_accuracy(folders, monk
                         num_sanity_val_steps=0, val_check_interval=1)
     trainer.fit(model, datamodule=dm)
     assert 0.0 <= float(trainer.callback_metrics["val/accuracy_thought"]) <= 1.0
+    assert float(trainer.callback_metrics["val/thought_tokens"]) >= 1  # the thoughts' mean length, as evaluate
 
 
 def test_word_token_counts_cut_a_text_into_its_words(folders):
@@ -529,7 +530,8 @@ def test_lm_phrases_with_a_judge_counts_how_the_replies_say_each_word(folders, t
     with pytest.raises(SystemExit) as exit_info:
         main(["lm", "phrases", str(plain_folder), "--manifest", folders["manifest"], "--align-with", judge])
     err = capsys.readouterr().err.strip()  # after the loader's progress bars, one line
-    assert exit_info.value.code == 2 and "Traceback" not in err and "only the word_timed formats" in err.splitlines()[-1]
+    assert exit_info.value.code == 2 and "Traceback" not in err
+    assert "only the word_timed formats" in err.splitlines()[-1]
 
 
 def load_codec_of(folders):

@@ -9,6 +9,9 @@
 * `NumbersHeard`: the fraction of spoken questions whose numbers the model's
   own hearing wrote down exactly (all of them, in order). With the hearing's
   CER it says how much of a wrong answer is perception, not reasoning.
+* `Percentiles`: p50 and p90 (or any quantiles) of values gathered over a run,
+  such as times to first audio; nearest rank, so a percentile is always one of
+  the values measured. Means (thought length) are torchmetrics' `MeanMetric`.
 """
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ from collections.abc import Sequence
 import torch
 from torchmetrics import Metric, MetricCollection
 from torchmetrics.text import CharErrorRate, WordErrorRate
+from torchmetrics.utilities import dim_zero_cat
 
 from s2s.asr.labels import CharLabels
 
@@ -119,3 +123,32 @@ class NumbersHeard(FractionRight):
     @staticmethod
     def right(heard: str | None, written: str) -> bool:
         return _NUMBER.findall(heard or "") == _NUMBER.findall(written)
+
+
+class Percentiles(Metric):
+    """Quantiles (nearest rank) of every value seen, gathered across processes: `compute()` gives a tensor of
+    one value per quantile of `quantiles`, NaN where nothing was seen. Latency is reported at p50 and p90."""
+
+    is_differentiable = False
+    full_state_update = False
+
+    def __init__(self, quantiles: Sequence[float] = (0.5, 0.9), **kwargs):
+        super().__init__(**kwargs)
+        if not quantiles or any(not 0.0 <= q <= 1.0 for q in quantiles):
+            raise ValueError(f"quantiles must be fractions in [0, 1], got {list(quantiles)}")
+        self.quantiles = tuple(float(q) for q in quantiles)
+        self.add_state("values", default=[], dist_reduce_fx="cat")
+
+    def update(self, values: Sequence[float] | torch.Tensor) -> None:
+        values = torch.as_tensor(values, dtype=torch.float64).flatten()
+        if values.isnan().any():
+            raise ValueError("Percentiles.update got NaN: leave out what was not measured")
+        self.values.append(values)
+
+    def compute(self) -> torch.Tensor:
+        values = dim_zero_cat(self.values) if self.values else torch.zeros(0, dtype=torch.float64)
+        if values.numel() == 0:
+            return torch.full((len(self.quantiles),), float("nan"), dtype=torch.float64)
+        ordered = values.sort().values
+        ranks = [min(ordered.numel() - 1, int(round(q * (ordered.numel() - 1)))) for q in self.quantiles]
+        return ordered[ranks]

@@ -21,6 +21,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import torch
+from torchmetrics import MeanMetric
 
 from s2s import audio as audio_io
 from s2s.asr.features import SAMPLE_RATE as JUDGE_RATE
@@ -28,7 +29,14 @@ from s2s.data.manifest import read_manifest
 from s2s.data.numbers import parse_time, words_to_number
 from s2s.eval import shortcut as shortcut_modes
 from s2s.eval.audio_quality import MelCepstralDistortion
-from s2s.eval.metrics import AnswerAccuracy, NumbersHeard, ReplyErrorRates, normalise, wilson_interval
+from s2s.eval.metrics import (
+    AnswerAccuracy,
+    NumbersHeard,
+    Percentiles,
+    ReplyErrorRates,
+    normalise,
+    wilson_interval,
+)
 
 REQUIRED_FIELDS = ("id", "answer", "question_audio", "question_written")
 # The shipped CTC judge (configs/asr/judge.yaml): `--judge` without a folder.
@@ -45,11 +53,11 @@ def spoken_answer(text: str, expected: str) -> str | None:
     return None if number is None else str(number)
 
 
-def _percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
+def _p50_p90(values: list[float]) -> tuple[float | None, float | None]:
+    """The median and 90th percentile of `values` (`Percentiles`, nearest rank); None, None for no values."""
+    metric = Percentiles((0.5, 0.9))
+    metric.update(values)
+    return tuple(_number(v) for v in metric.compute())
 
 
 def _number(value) -> float | None:
@@ -158,7 +166,9 @@ def scores(examples: list[dict]) -> dict:
                                                     if right else None))
     compared = [e["reply_mcd_db"] for e in examples if e.get("reply_mcd_db") is not None]
     figures["reply_mcd_db"] = statistics.mean(compared) if compared else None
-    figures["thought_tokens_mean"] = statistics.mean(e["thought_tokens"] for e in examples) if examples else None
+    thought_tokens = MeanMetric()
+    thought_tokens.update(torch.tensor([float(e["thought_tokens"]) for e in examples]))
+    figures["thought_tokens_mean"] = _number(thought_tokens.compute()) if examples else None
     return figures
 
 
@@ -256,9 +266,8 @@ def evaluate_manifest(pipeline, manifest: str | Path, limit: int | None = None, 
     ttfa, total, rtf = timing("ttfa_ms"), timing("total_ms"), timing("rtf")
     return {**scores(examples), "question": question, "shortcut": shortcut, "judge": judge is not None,
             "per_family": _grouped(examples, "family"), "per_voice": _grouped(examples, "question_voice"),
-            "ttfa_ms_p50": _percentile(ttfa, 0.5), "ttfa_ms_p90": _percentile(ttfa, 0.9),
-            "total_ms_p50": _percentile(total, 0.5), "total_ms_p90": _percentile(total, 0.9),
-            "rtf_p50": _percentile(rtf, 0.5), "rtf_p90": _percentile(rtf, 0.9),
+            **{f"{name}_p{q}": value for name, values in (("ttfa_ms", ttfa), ("total_ms", total), ("rtf", rtf))
+               for q, value in zip((50, 90), _p50_p90(values))},
             "thought_chars_mean": statistics.mean(e["thought_chars"] for e in examples),
             "examples": examples}
 

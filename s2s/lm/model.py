@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 import yaml
 from safetensors.torch import load_file, save_file
+from torchmetrics import MeanMetric
 from transformers import AutoConfig, AutoModelForCausalLM, PreTrainedModel
 
 from s2s.codecs import load_codec
@@ -174,6 +175,7 @@ class SpeechReasoningLM(L.LightningModule):
         super().__init__()
         self.save_hyperparameters()
         self.val_accuracy = AnswerAccuracy()
+        self.val_thought_tokens = MeanMetric()  # how long the answered thoughts are, as `s2s evaluate` reports
         self.tokenizer = self._text_tokenizer(tokenizer or backbone, tokenizer_train_manifest, tokenizer_vocab_size)
         speech = load_codec(codec, **({} if num_codebooks is None else {"num_codebooks": num_codebooks}))
         durations = format_class(format).durations(**(format_options or {}))  # word_timed's word lengths
@@ -384,10 +386,15 @@ class SpeechReasoningLM(L.LightningModule):
             # No reply text, except where the thought pauses for the reply's opening words (word-timed thinking
             # while speaking): there a reply of no words would close the thought at its first chunk.
             words = 48 if self.format.name == "word_timed_while_thinking" else 0
-            reply = generate(self, prompt, heard=heard, temperature=0.0, max_thought_tokens=160,
-                             max_reply_tokens=words, max_speech_frames=0)
+            # As `s2s evaluate` runs it: in float32, outside the trainer's bf16 autocast (FastDecoder's float16
+            # products take float32 inputs only).
+            with torch.autocast(self.device.type, enabled=False):
+                reply = generate(self, prompt, heard=heard, temperature=0.0, max_thought_tokens=160,
+                                 max_reply_tokens=words, max_speech_frames=0)
             self.val_accuracy.update([answer_from_thought(reply.thought)], [answer_from_thought(batch["thought"][i])])
+            self.val_thought_tokens.update(float(len(tokenize(self.tokenizer, [reply.thought])[0])))
         self.log("val/accuracy_thought", self.val_accuracy, prog_bar=True, batch_size=len(rows))
+        self.log("val/thought_tokens", self.val_thought_tokens, batch_size=len(rows))
 
     def configure_optimizers(self):
         hp = self.hparams

@@ -15,7 +15,7 @@ from s2s.codecs.tiny.model import TinyCodecConfig, TinyCodecNet
 from s2s.data.numbers import number_to_words, words_to_number
 from s2s.data.problems import chance_level
 from s2s.eval import report as report_module
-from s2s.eval.metrics import AnswerAccuracy, NumbersHeard, ReplyErrorRates, normalise
+from s2s.eval.metrics import AnswerAccuracy, NumbersHeard, Percentiles, ReplyErrorRates, normalise
 from s2s.eval.reasoning import evaluate, evaluate_manifest, load_judge, spoken_answer
 from s2s.eval.shortcut import MODES, mean_chance, replaced_question, summarise
 from s2s.lm.model import SpeechReasoningLM
@@ -133,6 +133,22 @@ def test_shortcut_summary_gives_chance_and_how_often_the_other_question_is_answe
     assert per_family["arithmetic"]["accuracy_thought"] == 0.0 and per_family["not-a-family"]["chance"] is None
     assert "follows_audio" not in summarise("silence", run)
     assert mean_chance(["comparison"]) == 0.5 and mean_chance(["nope"]) is None
+
+
+def test_percentiles_are_nearest_rank_values_across_updates_and_nan_before_any():
+    metric = Percentiles((0.0, 0.5, 0.9, 1.0))
+    assert torch.isnan(metric.compute()).all()
+    metric.update([30.0, 10.0, 50.0])
+    metric.update(torch.tensor([20.0, 40.0, 60.0, 70.0, 80.0, 90.0, 100.0]))
+    # 10 values 10..100: rank round(q * 9) of the sorted list (Python's round: 4.5 -> 4)
+    assert metric.compute().tolist() == [10.0, 50.0, 90.0, 100.0]
+    metric.reset()
+    metric.update([7.0])
+    assert metric.compute().tolist() == [7.0] * 4
+    with pytest.raises(ValueError, match="NaN"):
+        metric.update([float("nan")])
+    with pytest.raises(ValueError, match="fractions"):
+        Percentiles((0.5, 1.5))
 
 
 def test_numbers_heard_needs_every_number_in_order():
