@@ -666,12 +666,18 @@ class WordTimed(ThinkThenSpeak):
     def _write_speech(self, writer: _Writer, turn: Turn) -> None:
         done_ids = done_frames = 0
         for ids, frames in self._alignment(turn):
-            writer.add(turn.reply_ids[done_ids: done_ids + ids], READ_ALOUD)
-            for start in range(done_frames, done_frames + frames, self.max_word_frames):
-                end = min(start + self.max_word_frames, done_frames + frames)
-                writer.add([self.vocab.duration_id(end - start)], DURATION)
-                writer.speech(turn.reply_codes[:, start:end], SPEECH)
+            self._say(writer, turn, (done_ids, done_frames), (ids, frames), READ_ALOUD)
             done_ids, done_frames = done_ids + ids, done_frames + frames
+
+    def _say(self, writer: _Writer, turn: Turn, start: tuple[int, int], word: tuple[int, int], role: int) -> None:
+        """One word of `turn`'s reply from `start` (ids, frames done): its text ids as `role`, then a duration
+        id and exactly that many frames, several times for a word longer than `max_word_frames`."""
+        (done_ids, done_frames), (ids, frames) = start, word
+        writer.add(turn.reply_ids[done_ids: done_ids + ids], role)
+        for first in range(done_frames, done_frames + frames, self.max_word_frames):
+            end = min(first + self.max_word_frames, done_frames + frames)
+            writer.add([self.vocab.duration_id(end - first)], DURATION)
+            writer.speech(turn.reply_codes[:, first:end], SPEECH)
 
     def _read_speech(self, cursor: _Cursor, parts: _Parts) -> None:
         spoken = []  # the reply's ids as read aloud: they must be the reply's own
@@ -767,11 +773,7 @@ class WordTimedWhileThinking(WordTimed):
 
         def say(ids: int, frames: int) -> None:
             nonlocal ids_said, frames_said
-            writer.add(turn.reply_ids[ids_said: ids_said + ids], REPLY_TEXT)
-            for start in range(frames_said, frames_said + frames, self.max_word_frames):
-                end = min(start + self.max_word_frames, frames_said + frames)
-                writer.add([self.vocab.duration_id(end - start)], DURATION)
-                writer.speech(turn.reply_codes[:, start:end], SPEECH)
+            self._say(writer, turn, (ids_said, frames_said), (ids, frames), REPLY_TEXT)
             ids_said, frames_said = ids_said + ids, frames_said + frames
 
         # An opening word after each chunk of N thought ids, while the thought goes on past that chunk; the last

@@ -331,7 +331,7 @@ def test_word_aligned_allows_exactly_the_layouts_of_every_alignment_within_its_c
 
     built = {}
     for t, r, f in [(t, r, f) for t in range(caps[0] + 1) for r in range(caps[1] + 1) for f in range(caps[2] + 1)]:
-        for alignment in alignments(r, f):
+        for alignment in word_timings(r, f):
             turn = Turn(question_text_ids=[1], thought_ids=[0] * t, reply_ids=[0] * r,
                         reply_codes=torch.zeros(vocab.num_codebooks, f, dtype=torch.long), reply_alignment=alignment)
             built[tuple(fmt.build(turn).ids.tolist()[len(prompt):])] = (t, r, f)
@@ -344,6 +344,19 @@ def test_word_aligned_allows_exactly_the_layouts_of_every_alignment_within_its_c
         assert sum(f for _, f in turn.reply_alignment or [(0, 0)]) == built[ids][2]
 
 
+def word_timings(ids: int, frames: int):
+    """Every list of words (ids >= 1, frames >= 0) covering `ids` and `frames`, no frames after the last word; a
+    reply of no ids is one wordless run of its frames."""
+    if ids == 0:
+        yield [(0, frames)] if frames else []
+        return
+    for n in range(1, ids + 1):
+        for f in range(frames + 1):
+            for rest in word_timings(ids - n, frames - f):
+                if n < ids or not frames - f:
+                    yield [(n, f), *rest]
+
+
 @pytest.mark.parametrize("caps", [(1, 2, 3), (0, 3, 2), (1, 0, 1)])
 def test_word_timed_allows_exactly_the_layouts_of_every_alignment_within_its_caps(caps):
     """Every path through the word_timed machine is the build of a turn with some word timing within the caps
@@ -351,20 +364,9 @@ def test_word_timed_allows_exactly_the_layouts_of_every_alignment_within_its_cap
     fmt = WordTimed(JointVocab(text_vocab_size=3, num_codebooks=2, codebook_size=2, durations=2))
     vocab, prompt = fmt.vocab, build_prompt(fmt, question_text_ids=[1])
 
-    def alignments(ids: int, frames: int):  # every list of words (ids >= 1, frames >= 0) covering both
-        if ids == 0:
-            yield [(0, frames)] if frames else []
-            return
-        for n in range(1, ids + 1):
-            for f in range(frames + 1):
-                for rest in alignments(ids - n, frames - f):
-                    if n == ids and frames - f:
-                        continue  # no frames after the last word
-                    yield [(n, f), *rest]
-
     built = {}
     for t, r, f in [(t, r, f) for t in range(caps[0] + 1) for r in range(caps[1] + 1) for f in range(caps[2] + 1)]:
-        for alignment in alignments(r, f):
+        for alignment in word_timings(r, f):
             turn = Turn(question_text_ids=[1], thought_ids=[0] * t, reply_ids=[0] * r,
                         reply_codes=torch.zeros(vocab.num_codebooks, f, dtype=torch.long),
                         reply_alignment=alignment or None)
@@ -387,23 +389,13 @@ def test_word_timed_while_thinking_allows_exactly_the_layouts_of_every_timing_an
                                  thought_chunk_tokens=chunk)
     vocab, prompt = fmt.vocab, build_prompt(fmt, question_text_ids=[1])
 
-    def alignments(ids: int, frames: int):  # every list of words (ids >= 1, frames >= 0) covering both
-        if ids == 0:
-            yield [(0, frames)] if frames else []
-            return
-        for n in range(1, ids + 1):
-            for f in range(frames + 1):
-                for rest in alignments(ids - n, frames - f):
-                    if n < ids or not frames - f:
-                        yield [(n, f), *rest]
-
     def said(alignment, frames: int) -> bool:  # while speech is left, every word is said (words without frames
         silent = [f == 0 for _, f in alignment]  # come only once the speech cap is spent, at the end)
         return not any(silent) or (frames == caps[2] and silent == sorted(silent))
 
     built = {}
     for t, r, f in [(t, r, f) for t in range(caps[0] + 1) for r in range(caps[1] + 1) for f in range(caps[2] + 1)]:
-        for alignment in filter(lambda a: said(a, f), alignments(r, f)):
+        for alignment in filter(lambda a: said(a, f), word_timings(r, f)):
             for opening in range(r + 1):
                 turn = Turn(question_text_ids=[1], thought_ids=[0] * t, reply_ids=[0] * r,
                             reply_codes=torch.zeros(vocab.num_codebooks, f, dtype=torch.long),
