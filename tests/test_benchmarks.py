@@ -56,13 +56,15 @@ def test_latency_benchmark_times_every_format_with_random_weights_and_forced_len
                            "--speech-chunk", "2", "--questions", "0", "--repeats", "1", "--threads", "1"])
     printed = capsys.readouterr().out
     assert [row["format"] for row in rows] == ["think_then_speak", "think_while_speaking", "text_guided",
-                                               "word_aligned", "word_timed"]
+                                               "word_aligned", "word_timed", "word_timed_while_thinking"]
     for row in rows:
         assert row["source"] == "random" and row["runs"] == 1 and row["thought_tokens"] == 5
         assert 0 < row["ttfa_ms_p50"] <= row["ttfa_ms_p90"] <= row["total_ms_p50"], row
         assert row["rtf_p50"] > 0 and row["audio_s_mean"] == 4 * 320 / 16000
     assert "thought chunk 3 ids, speech chunk 2 frames" in printed
-    for name, target in (("think_then_speak", 300), ("think_while_speaking", 150)):
+    assert "a word of the reply's opening after every 3 thought ids" in printed
+    for name, target in (("think_then_speak", 300), ("think_while_speaking", 150), ("word_timed", 300),
+                         ("word_timed_while_thinking", 150)):
         assert any(line.startswith(f"{name} p50 ttfa") and f"(target <= {target})" in line
                    for line in printed.splitlines()), name
 
@@ -170,3 +172,20 @@ def test_voice_cloning_benchmark_scores_conversions_into_held_out_voices(tmp_pat
     assert all(0 <= value <= 1 for value in result["identified"].values())
     assert set(result["similarity"]) == {"converted", "source (floor)", "reference (ceiling)"}
     assert all(-1 <= value <= 1 for value in result["similarity"].values())
+
+
+def test_notebooks_benchmark_times_each_notebook_against_its_budget(tmp_path, capsys):
+    import nbformat
+
+    for name, code in (("quick", "x = 1"), ("slow", "import time\ntime.sleep(1.5)")):
+        notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
+        notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        nbformat.write(notebook, tmp_path / f"{name}.ipynb")
+    benchmark = load_benchmark("notebooks")
+    rows = benchmark.main([str(tmp_path / "quick.ipynb"), str(tmp_path / "slow.ipynb"), "--budget", "1.4"])
+    printed = capsys.readouterr().out
+    assert [row["notebook"] for row in rows] == ["quick.ipynb", "slow.ipynb"]
+    assert rows[1]["seconds"] >= 1.5 and not rows[1]["within_budget"]
+    assert any(line.startswith("all 2:") and "over budget:" in line and "slow.ipynb" in line
+               for line in printed.splitlines()) and any(
+        line.startswith("slow.ipynb") and line.endswith("NOT met") for line in printed.splitlines())
