@@ -487,7 +487,7 @@ class SaidState(PhaseState):
 
 
 class WordTimedWhileThinkingPhases(PhaseMachine):
-    """Thought chunks, and words said with their durations between them, exactly as the format lays them out.
+    """Thought chunks, and words said with their durations between them, in the order of the format.
 
         THOUGHT     text ids or </think>, only </think> at the thought's cap (a chunk after the first
                     holds at least one id); then <speak>, forced
@@ -495,13 +495,17 @@ class WordTimedWhileThinkingPhases(PhaseMachine):
         SPEECH      exactly d frames; then one more duration after a longest one (a long word's next
                     chunk), the next word, <think> or <eot>
 
-    The model chooses where the thought pauses and which words it says
-    before the thought is whole; the machine keeps each choice a layout of
-    some turn: a chunk that pauses for a word holds exactly N ids and is
-    followed by exactly one word, then <think>; any other chunk (shorter,
-    longer, or a word then another word) is the thought's last, and at
-    least one word follows it when words came before. Every <think> needs
-    room for one more thought id and one more word, so generation ends.
+    The model chooses how long each thought chunk is and which words it says
+    before the thought is whole: a chunk followed by one word and then
+    <think> pauses the thought; a second word in a row (or <eot>) says the
+    thought was whole, and no <think> may come after it; at least one word
+    follows the last chunk when words came before it. Training shows chunks
+    of exactly N ids (the format's layout), but the machine does not hold
+    the model to N: the calculator writes whole results, which can carry a
+    chunk past N, and a thought refused its next chunk would go on as reply
+    text. So every layout of the format is a path, and every path parses
+    (leniently) into a turn of it. Every <think> needs room for one more
+    thought id and one more word, so generation ends.
     """
 
     format_name = "word_timed_while_thinking"
@@ -545,7 +549,7 @@ class WordTimedWhileThinkingPhases(PhaseMachine):
         if frames_left and (state.phase == REPLY_TEXT or state.last_duration == vocab.durations):
             allowed.append(durations)
         if state.phase == SPEECH or not frames_left:  # a word said whole (or no speech left to say it with)
-            pause = not state.whole and state.words == 1 and state.chunk == self.format.thought_chunk_tokens
+            pause = not state.whole and state.words == 1  # one word after a chunk: the thought may go on
             if pause and words_left and state.thought_tokens < self.max_thought_tokens:
                 allowed.append(vocab.think)
             allowed.append(vocab.eot)
@@ -559,7 +563,7 @@ class WordTimedWhileThinkingPhases(PhaseMachine):
             elif token == vocab.end_think:
                 state.closed = True
                 at_cap = state.thought_tokens >= self.max_thought_tokens
-                state.whole |= at_cap or state.chunk != self.format.thought_chunk_tokens
+                state.whole |= at_cap
                 if at_cap:
                     state.capped.append(THOUGHT)
             else:
