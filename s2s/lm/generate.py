@@ -500,12 +500,14 @@ class WordTimedWhileThinkingPhases(PhaseMachine):
     <think> pauses the thought; a second word in a row (or <eot>) says the
     thought was whole, and no <think> may come after it; at least one word
     follows the last chunk when words came before it. Training shows chunks
-    of exactly N ids (the format's layout), but the machine does not hold
-    the model to N: the calculator writes whole results, which can carry a
-    chunk past N, and a thought refused its next chunk would go on as reply
-    text. So every layout of the format is a path, and every path parses
-    (leniently) into a turn of it. Every <think> needs room for one more
-    thought id and one more word, so generation ends.
+    of exactly N ids (the format's layout), but where a word is said with
+    frames the machine does not hold the model to N: the calculator writes
+    whole results, which can carry a chunk past N, and a thought refused its
+    next chunk would go on as reply text. Without speech a word has no end
+    the machine can see, so there only an N-id chunk may pause. Every layout
+    of the format is a path, and every path parses (leniently) into a turn
+    of it. Every <think> needs room for one more thought id and one more
+    word, so generation ends.
     """
 
     format_name = "word_timed_while_thinking"
@@ -549,7 +551,12 @@ class WordTimedWhileThinkingPhases(PhaseMachine):
         if frames_left and (state.phase == REPLY_TEXT or state.last_duration == vocab.durations):
             allowed.append(durations)
         if state.phase == SPEECH or not frames_left:  # a word said whole (or no speech left to say it with)
-            pause = not state.whole and state.words == 1  # one word after a chunk: the thought may go on
+            # One word after a chunk: the thought may go on. A word said with frames may pause a chunk of any
+            # length; a word without (no speech left) only one of exactly N ids, as in training, since there a
+            # "word" is every text id after <speak> and the model would otherwise think again after its reply.
+            said_aloud = state.phase == SPEECH
+            pause = not state.whole and state.words == 1 and (
+                said_aloud or state.chunk == self.format.thought_chunk_tokens)
             if pause and words_left and state.thought_tokens < self.max_thought_tokens:
                 allowed.append(vocab.think)
             allowed.append(vocab.eot)
