@@ -237,3 +237,23 @@ def test_lm_phrases_counts_drafts_into_the_model_folder_that_loading_and_saving_
         json.dump({**table, "text_vocab_size": table["text_vocab_size"] + 1}, f)
     with pytest.raises(ValueError, match="count it again with s2s lm phrases"):
         SpeechReasoningLM.from_folder(folder)
+
+
+
+def test_the_shipped_while_thinking_model_starts_speaking_before_its_thought_ends():
+    """s2s-reasoner-tiny-while-thinking answers the bundled question (14), and its reply opens while the thought
+    goes on: audio comes before the thought's last piece, and the words said by then hold no number."""
+    from s2s.data.numbers import says_a_number
+    from s2s.demo import EXAMPLE_QUESTION
+    from s2s.pipeline import answer_from_thought, read_question
+
+    folder = Path(__file__).resolve().parents[1] / "s2s" / "assets" / "models" / "s2s-reasoner-tiny-while-thinking"
+    pipeline = S2SPipeline.from_pretrained(folder)
+    wav, rate, _ = read_question(EXAMPLE_QUESTION, None, None, pipeline.max_question_seconds)
+    events = list(pipeline.stream(wav, rate, None))
+    kinds = [kind for kind, _ in events]
+    last_thought = max(i for i, kind in enumerate(kinds) if kind == "thought")
+    assert kinds.index("audio") < last_thought
+    said_early = "".join(value for kind, value in events[:last_thought] if kind == "reply_text")
+    assert said_early.split() and not any(says_a_number(word) for word in said_early.split())
+    assert answer_from_thought(events[-1][1].thought) == "14"

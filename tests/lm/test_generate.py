@@ -331,7 +331,7 @@ def test_word_aligned_allows_exactly_the_layouts_of_every_alignment_within_its_c
 
     built = {}
     for t, r, f in [(t, r, f) for t in range(caps[0] + 1) for r in range(caps[1] + 1) for f in range(caps[2] + 1)]:
-        for alignment in word_timings(r, f):
+        for alignment in alignments(r, f):
             turn = Turn(question_text_ids=[1], thought_ids=[0] * t, reply_ids=[0] * r,
                         reply_codes=torch.zeros(vocab.num_codebooks, f, dtype=torch.long), reply_alignment=alignment)
             built[tuple(fmt.build(turn).ids.tolist()[len(prompt):])] = (t, r, f)
