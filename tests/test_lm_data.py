@@ -399,6 +399,16 @@ def test_validation_answers_questions_and_logs_the_answer_accuracy(folders, monk
     trainer.fit(model, datamodule=dm)
     assert 0.0 <= float(trainer.callback_metrics["val/accuracy_thought"]) <= 1.0
     assert float(trainer.callback_metrics["val/thought_tokens"]) >= 1  # the thoughts' mean length, as evaluate
+    # In a bf16 run too, with float16-valued weights (a model exported with --half and fine-tuned), whose
+    # products FastDecoder runs in float16 on float32 inputs only: answering runs outside the autocast.
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.copy_(parameter.half().float())
+    trainer = L.Trainer(max_steps=1, accelerator="cpu", precision="bf16-mixed", logger=False,
+                        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+                        limit_val_batches=1, num_sanity_val_steps=1, val_check_interval=1)
+    trainer.fit(model, datamodule=dm)
+    assert 0.0 <= float(trainer.callback_metrics["val/accuracy_thought"]) <= 1.0
 
 
 def test_word_token_counts_cut_a_text_into_its_words(folders):
