@@ -30,6 +30,7 @@ _TENS = {word: 10 * value for value, word in enumerate(TENS) if word != "_"}
 _SIGNS = ("minus", "negative")
 _OCLOCK = ("o'clock", "oclock")
 _OH = ("oh", "o", "zero")
+_NUMBER_WORDS = frozenset({*_SMALL, *_TENS, "hundred", "thousand", *_SIGNS, *_OCLOCK, *_OH})  # says_a_number
 
 # Digits first ("1,000", "9:45", "-3", "2.0"), then words (with an apostrophe
 # for "o'clock" and "it's"), then sentence punctuation, which ends a number:
@@ -94,8 +95,7 @@ def tokenize(text: str) -> list[str]:
 def says_a_number(word: str) -> bool:
     """Whether `word` (one whitespace word of a sentence) says a number or part of one: "forty", "minus",
     "o'clock", "12", "9:45". A reply's words before the first such word commit to no answer."""
-    number_words = {*_SMALL, *_TENS, "hundred", "thousand", *_SIGNS, *_OCLOCK, *_OH}
-    return any(token in number_words or token[-1:].isdigit() for token in tokenize(word))
+    return any(token in _NUMBER_WORDS or token[-1:].isdigit() for token in tokenize(word))
 
 
 def _digits(token: str) -> int | None:

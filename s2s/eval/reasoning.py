@@ -166,9 +166,11 @@ def scores(examples: list[dict]) -> dict:
                                                     if right else None))
     compared = [e["reply_mcd_db"] for e in examples if e.get("reply_mcd_db") is not None]
     figures["reply_mcd_db"] = statistics.mean(compared) if compared else None
-    thought_tokens = MeanMetric()
-    thought_tokens.update(torch.tensor([float(e["thought_tokens"]) for e in examples]))
-    figures["thought_tokens_mean"] = _number(thought_tokens.compute()) if examples else None
+    figures["thought_tokens_mean"] = None
+    if examples:
+        thought_tokens = MeanMetric()
+        thought_tokens.update(torch.tensor([float(e["thought_tokens"]) for e in examples]))
+        figures["thought_tokens_mean"] = _number(thought_tokens.compute())
     return figures
 
 

@@ -642,23 +642,29 @@ class WordTimed(ThinkThenSpeak):
             raise ValueError(f"word_timed: max_word_frames must be an integer >= 1, got {max_word_frames!r}")
         return max_word_frames
 
-    def _alignment(self, turn: Turn) -> list[tuple[int, int]]:
-        """The words to read aloud: up to the last word with frames (words after it have nothing to say)."""
+    def _timed_words(self, turn: Turn) -> list[tuple[int, int]] | None:
+        """(text ids, frames) of each word of the alignment, a word without text merged into the one before (and
+        an empty one dropped); None without an alignment, which only a reply without speech may lack."""
         if turn.reply_alignment is None:
             if turn.reply_codes.shape[1]:
                 raise ValueError(f"{self.name}: the turn has reply speech but no reply_alignment (text ids and "
                                  "frames per word); give the datamodule `align_with` (a character CTC judge) to "
                                  "time the words")
-            return []
+            return None
         words = []
-        for ids, frames in turn.reply_alignment:  # a word without text is more of the word before it
+        for ids, frames in turn.reply_alignment:
             if words and not ids:
                 words[-1] = (words[-1][0], words[-1][1] + frames)
-            else:
+            elif ids or frames:
                 words.append((ids, frames))
-        if turn.reply_ids and words and not words[0][0] and words[0][1]:
+        if turn.reply_ids and words and not words[0][0]:
             raise ValueError(f"{self.name}: the reply's speech starts {words[0][1]} frames before its first word; "
                              "give every word of the alignment at least one text id")
+        return words
+
+    def _alignment(self, turn: Turn) -> list[tuple[int, int]]:
+        """The words to read aloud: up to the last word with frames (words after it have nothing to say)."""
+        words = self._timed_words(turn) or []
         while words and not words[-1][1]:
             words.pop()
         return words
@@ -741,23 +747,11 @@ class WordTimedWhileThinking(WordTimed):
         self.thought_chunk_tokens = thought_chunk_tokens
 
     def _words(self, turn: Turn) -> list[tuple[int, int]]:
-        """(text ids, frames) of each word said: the alignment, a word without text merged into the one before;
-        without an alignment (and without speech) the whole reply is one word."""
-        if turn.reply_alignment is None:
-            if turn.reply_codes.shape[1]:
-                raise ValueError(f"{self.name}: the turn has reply speech but no reply_alignment (text ids and "
-                                 "frames per word); give the datamodule `align_with` (a character CTC judge) to "
-                                 "time the words")
+        """(text ids, frames) of each word said, words after the speech included (text alone); without an
+        alignment (and without speech) the whole reply is one word."""
+        words = self._timed_words(turn)
+        if words is None:
             return [(len(turn.reply_ids), 0)] if turn.reply_ids else []
-        words = []
-        for ids, frames in turn.reply_alignment:
-            if words and not ids:
-                words[-1] = (words[-1][0], words[-1][1] + frames)
-            elif ids or frames:
-                words.append((ids, frames))
-        if turn.reply_ids and words and not words[0][0]:
-            raise ValueError(f"{self.name}: the reply's speech starts {words[0][1]} frames before its first word; "
-                             "give every word of the alignment at least one text id")
         return words
 
     def build_without_speech(self, turn: Turn) -> Sequence:
