@@ -160,6 +160,9 @@ class SpeechReasoningLM(L.LightningModule):
     text path, 79.0 % right from speech with it, 84.0 % without).
     `word_clock` (word_timed only) adds to every position of a word read aloud
     which word it is and how many of its frames are left (`word_clock.py`).
+    `scheduled_sampling` p > 0: in training, each speech code fed back as input is, with probability p,
+    replaced by one the model itself samples there (parallel scheduled sampling, `_own_speech`), so that its
+    frames learn to come back to the word after a slip of its own instead of drifting to another word.
     `val_answer_examples` > 0: each validation also answers that many
     questions of its first batch (greedy, no calculator, no speech) and logs
     `val/accuracy_thought`, the figure `s2s evaluate` reports, as training goes.
@@ -171,8 +174,11 @@ class SpeechReasoningLM(L.LightningModule):
                  format_options: dict | None = None, thought_weight: float = 1.0, reply_text_weight: float = 1.0,
                  speech_weight: float = 1.0, lr: float = 1e-3, weight_decay: float = 0.1, warmup_steps: int = 200,
                  hearing: str | None = None, heard_hidden: bool = True, word_clock: bool = False,
-                 val_answer_examples: int = 0, init_from: str | None = None):
+                 scheduled_sampling: float = 0.0, val_answer_examples: int = 0, init_from: str | None = None):
         super().__init__()
+        if not 0 <= scheduled_sampling <= 1:
+            raise ValueError(f"scheduled_sampling is the chance that a fed-back speech code is the model's own, "
+                             f"so it must lie in [0, 1], got {scheduled_sampling}")
         self.save_hyperparameters()
         self.val_accuracy = AnswerAccuracy()
         self.val_thought_tokens = MeanMetric()  # how long the answered thoughts are, as `s2s evaluate` reports
@@ -319,9 +325,11 @@ class SpeechReasoningLM(L.LightningModule):
         hp, ids = self.hparams, batch["ids"]
         modality = target_modality(ids, batch["segment"], self.vocab)  # [B, L-1]
         scored = modality != NO_LOSS
+        if self.training and hp.scheduled_sampling > 0:
+            ids = self._own_speech(batch, hp.scheduled_sampling)  # the inputs; the targets stay the corpus's
         # Keep only the scored positions before the float32 upcast: prompts and pads are a large part of a batch.
         logits = self(ids, batch["attention_mask"], batch.get("heard"))[:, :-1][scored].float()  # [N, V]
-        targets, modality = ids[:, 1:][scored], modality[scored]  # [N]
+        targets, modality = batch["ids"][:, 1:][scored], modality[scored]  # [N]
         token_loss = F.cross_entropy(logits, targets, reduction="none")  # [N]
         weights = (hp.thought_weight, hp.reply_text_weight, hp.speech_weight)  # in the order of MODALITIES
         out = {"loss": token_loss.new_zeros(())}
@@ -339,6 +347,27 @@ class SpeechReasoningLM(L.LightningModule):
         if thought.any():
             out["thought_accuracy"] = (logits[thought].argmax(-1) == targets[thought]).float().mean()
         return out
+
+    @torch.no_grad()
+    def _own_speech(self, batch: dict, chance: float) -> torch.Tensor:
+        """The batch's ids with a `chance` of its speech codes replaced by the model's own: each drawn from the
+        model's distribution over that codebook's codes, given the corpus's ids before it (one forward without
+        gradients; Duckworth et al. 2019). At generation every fed-back code is the model's own, and a slip in
+        one frame otherwise leads the next frames to another word ("fourteen" said as "fifteen")."""
+        ids, vocab = batch["ids"], self.vocab
+        chosen = vocab.is_speech(ids) & (batch["segment"] == SPEECH)
+        chosen[:, 0] = False  # a code is drawn from the logits one position before it
+        chosen &= torch.rand(ids.shape, device=ids.device) < chance
+        if not chosen.any():
+            return ids
+        logits = self(ids, batch["attention_mask"], batch.get("heard"))[:, :-1][chosen[:, 1:]].float()  # [N, V]
+        codebook = vocab.speech_code(ids[chosen])[0]  # [N]
+        size, offsets = vocab.codebook_size, torch.arange(vocab.codebook_size, device=ids.device)
+        columns = vocab.speech_start + codebook[:, None] * size + offsets  # [N, size]: that codebook's ids
+        drawn = torch.multinomial(logits.gather(1, columns).softmax(-1), 1).squeeze(1)
+        own = ids.clone()
+        own[chosen] = vocab.speech_start + codebook * size + drawn
+        return own
 
     def _log_losses(self, stage: str, losses: dict[str, torch.Tensor], batch: dict) -> None:
         size = batch["ids"].shape[0]

@@ -53,18 +53,24 @@ def test_fit_exports_a_loadable_codec_and_resumes(tmp_path, monkeypatch):
     assert torch.equal(exported.decode(codes), final.decode(codes))
 
 
-def test_decoder_fine_tune_keeps_every_code_and_changes_only_the_decoder(tmp_path, monkeypatch):
-    """configs/codec/tiny-decoder.yaml: an LM trained on the old codes must still be understood."""
+@pytest.mark.parametrize("config", ["tiny-decoder", "tiny-decoder-stoi"])
+def test_decoder_fine_tune_keeps_every_code_and_changes_only_the_decoder(config, tmp_path, monkeypatch):
+    """configs/codec/tiny-decoder*.yaml: an LM trained on the old codes must still be understood."""
     monkeypatch.chdir(tmp_path)
     write_clips(tmp_path / "clips", 4)
     data = ["--data.init_args.train", "clips", "--data.init_args.val", "clips"]
     main(["fit", "--config", CONFIG, *SMALL, *data, "--trainer.max_steps", "3"])
     start = load_codec(tmp_path / "runs/codec-tiny/export")
 
-    decoder_config = str(Path(CONFIG).with_name("tiny-decoder.yaml"))
-    main(["fit", "--config", decoder_config, *SMALL, *data, "--trainer.max_steps", "3",
-          "--model.init_args.init_from", "runs/codec-tiny/export", "--model.init_args.lr", "0.01"])
-    tuned = load_codec(tmp_path / "runs/codec-tiny-decoder/export")
+    decoder_config = str(Path(CONFIG).with_name(f"{config}.yaml"))
+    decoder_run = ["fit", "--config", decoder_config, *SMALL, *data, "--trainer.max_steps", "3",
+                   "--model.init_args.init_from", "runs/codec-tiny/export", "--model.init_args.lr", "0.01"]
+    if config.endswith("stoi"):
+        with pytest.raises(ValueError, match="stoi_weight needs crops of at least 0.4 s"):
+            main(decoder_run)  # SMALL's 0.32 s crops are too short for STOI
+        decoder_run += ["--data.init_args.crop_seconds", "0.48"]
+    main(decoder_run)
+    tuned = load_codec(tmp_path / f"runs/codec-{config}/export")
     wav = torch.randn(1, 1, 3200) * 0.1
     codes = start.encode(wav, 16000)
     assert torch.equal(tuned.encode(wav, 16000), codes)
@@ -91,3 +97,33 @@ def test_decoder_fine_tune_settings_are_checked(tmp_path):
     module = TinyCodecModule(**small, init_from=str(tmp_path / "codec"), trainable="decoder").train()
     assert not module.net.quantizer.training and not module.net.encoder.training and module.net.decoder.training
     assert all(p.requires_grad == n.startswith("decoder.") for n, p in module.net.named_parameters())
+
+
+def test_the_stoi_loss_raises_intelligibility_and_stays_out_of_checkpoints(tmp_path):
+    """configs/codec/tiny-decoder-stoi.yaml: the negated STOI term pulls the decoder towards what pystoi scores."""
+    from torchmetrics.functional.audio import short_time_objective_intelligibility
+
+    from s2s.codecs.tiny.module import TinyCodecModule
+
+    with pytest.raises(ValueError, match="stoi_weight=-1.*must be >= 0"):
+        TinyCodecModule(stoi_weight=-1.0)
+    torch.manual_seed(0)
+    speech, _ = audio.load(Path(__file__).resolve().parents[2] / "s2s/assets/example_question.wav", 16000)
+    wav = speech[:, 8000: 8000 + 20480]  # 1.28 s of speech [1, T]
+    module = TinyCodecModule(encoder_dim=16, encoder_layers=1, decoder_dim=32, decoder_layers=2, latent_dim=8,
+                             codebook_size=16, num_codebooks=2, mel_weight=0.0, stft_weight=0.0, commit_weight=0.0,
+                             stoi_weight=1.0, quantizer_dropout=0.0)
+    assert not any(key.startswith("stoi_loss") for key in module.state_dict())  # checkpoints hold the codec only
+    module.log_dict = lambda *args, **kwargs: None  # no trainer to log to
+
+    def score() -> float:
+        return float(short_time_objective_intelligibility(module.net(wav)[0][..., :20480], wav, 16000))
+
+    before = score()
+    optimizer = torch.optim.Adam(module.net.decoder.parameters(), lr=3e-3)
+    for _ in range(30):
+        loss = module.training_step(wav, 0)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert score() > before + 0.1, (before, score())  # 0.46 -> 0.96 when written

@@ -152,6 +152,34 @@ def test_losses_per_modality_and_codebook_and_overfitting_one_batch(lm):
     assert lm.losses(batch)["loss"].item() < 0.3 * first  # about 17.5 -> 1.3 when measured
 
 
+def test_scheduled_sampling_feeds_back_the_models_own_speech_codes_and_keeps_the_targets(
+        tokenizer_dir, small_codec, monkeypatch):
+    torch.manual_seed(0)
+    lm = SpeechReasoningLM(backbone_config=TINY_LLAMA, tokenizer=tokenizer_dir, codec=small_codec,
+                           scheduled_sampling=1.0)
+    batch = lm.encode_batch(make_batch())
+    own = lm._own_speech(batch, 1.0)
+    ids, vocab = batch["ids"], lm.vocab
+    speech = vocab.is_speech(ids) & (batch["segment"] == SPEECH)
+    assert torch.equal(own[~speech], ids[~speech])  # text, markers, the question's codes and pads stay
+    assert torch.equal(vocab.speech_code(own[speech])[0], vocab.speech_code(ids[speech])[0])  # same codebooks
+    assert (own[speech] != ids[speech]).float().mean() > 0.5  # an untrained model's draws: mostly other codes
+    assert torch.equal(lm._own_speech(batch, 0.0), ids)
+    fed = []
+    forward = lm.forward
+    monkeypatch.setattr(lm, "forward", lambda ids, *args: fed.append(ids) or forward(ids, *args))
+    lm.train()
+    lm.losses(batch)
+    assert len(fed) == 2 and not torch.equal(fed[1], ids)  # one forward draws, the trained one reads its draws
+    lm.eval()
+    fed.clear()
+    lm.losses(batch)
+    assert len(fed) == 1 and torch.equal(fed[0], ids)  # validation reads the corpus's codes
+    with pytest.raises(ValueError, match="scheduled_sampling .* must lie in"):
+        SpeechReasoningLM(backbone_config=TINY_LLAMA, tokenizer=tokenizer_dir, codec=small_codec,
+                          scheduled_sampling=1.5)
+
+
 def test_trainer_logs_every_loss(lm):
     loader = DataLoader([make_batch()], batch_size=None)  # raw datamodule batches: the LM encodes them itself
     trainer = L.Trainer(max_steps=2, accelerator="cpu", logger=False, enable_checkpointing=False,

@@ -5,13 +5,19 @@ Training logic lives here; the network is `TinyCodecNet`, inference is `TinyCode
 `init_from` starts from a saved codec folder; with `trainable: decoder` the encoder and the codebooks stay
 frozen, so every code a trained model emits keeps its meaning (an LM trained on the old codes still speaks
 through the new decoder) and only the waveform it decodes to improves (configs/codec/tiny-decoder.yaml).
+
+`stoi_weight` > 0 adds the negated STOI of each crop (torch_stoi's differentiable STOI, Kolbaek et al. 2018)
+to the spectral losses: they weigh every bin and frame alike, while intelligibility lives in the band
+envelopes STOI correlates over 384 ms, which is where the decoder fell short (configs/codec/tiny-decoder-stoi.yaml).
 """
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import lightning as L
 import torch
+from torch_stoi import NegSTOILoss
 from torchmetrics.functional.audio import short_time_objective_intelligibility
 
 from s2s.codecs.tiny.codec import load_net
@@ -20,6 +26,19 @@ from s2s.codecs.tiny.model import TinyCodecConfig, TinyCodecNet
 from s2s.training import time_aware_scheduler
 
 TRAINABLE = ("all", "decoder")
+STOI_MIN_SECONDS = 0.4  # STOI's 30 analysis frames of 25.6 ms, 12.8 ms apart, at 10 kHz
+
+
+def _negated_stoi(sample_rate: int) -> torch.nn.Module:
+    """torch_stoi's NegSTOILoss ([B, T] -> [B], -STOI, differentiable), its buffers kept out of checkpoints."""
+    with warnings.catch_warnings():  # it names torchaudio's resampler by a deprecated alias
+        warnings.simplefilter("ignore", UserWarning)
+        loss = NegSTOILoss(sample_rate)
+    for module in (loss, loss.resample):  # constants (frozen parameters, a resampling kernel): kept as buffers
+        for name, value in [*module.named_parameters(recurse=False), *module.named_buffers(recurse=False)]:
+            delattr(module, name)
+            module.register_buffer(name, value.detach(), persistent=False)
+    return loss
 
 
 class TinyCodecModule(L.LightningModule):
@@ -45,6 +64,7 @@ class TinyCodecModule(L.LightningModule):
         mel_weight: float = 1.0,
         stft_weight: float = 1.0,
         commit_weight: float = 1.0,
+        stoi_weight: float = 0.0,
         init_from: str | None = None,
         trainable: str = "all",
     ):
@@ -60,6 +80,9 @@ class TinyCodecModule(L.LightningModule):
         self.net = TinyCodecNet(self.config)
         self.mel_loss = MultiScaleMelLoss(sample_rate)
         self.stft_loss = MultiResolutionSTFTLoss()
+        if stoi_weight < 0:
+            raise ValueError(f"stoi_weight={stoi_weight}: a loss weight must be >= 0 (0 leaves STOI out)")
+        self.stoi_loss = _negated_stoi(sample_rate) if stoi_weight > 0 else None
         if init_from is not None:
             self._load_codec_folder(init_from)
         if trainable == "decoder":
@@ -102,9 +125,16 @@ class TinyCodecModule(L.LightningModule):
         with torch.autocast(wav.device.type, enabled=False):  # spectral losses in fp32 under bf16-mixed training
             mel = self.mel_loss(reconstruction.float(), wav.float())
             stft = self.stft_loss(reconstruction.float(), wav.float())
-        loss = hp.mel_weight * mel + hp.stft_weight * stft + hp.commit_weight * commit
-        self.log_dict({"train/loss": loss, "train/mel": mel, "train/stft": stft, "train/commit": commit},
-                      prog_bar=True, batch_size=wav.shape[0])
+            logged = {"train/mel": mel, "train/stft": stft, "train/commit": commit}
+            loss = hp.mel_weight * mel + hp.stft_weight * stft + hp.commit_weight * commit
+            if self.stoi_loss is not None:  # silent crops score 0 and pull nothing
+                if wav.shape[-1] < STOI_MIN_SECONDS * self.config.sample_rate:
+                    raise ValueError(f"stoi_weight needs crops of at least {STOI_MIN_SECONDS} s (STOI correlates "
+                                     f"30 frames of 12.8 ms), got {wav.shape[-1] / self.config.sample_rate:.2f} s: "
+                                     "raise the data's crop_seconds or set stoi_weight: 0")
+                logged["train/stoi"] = -self.stoi_loss(reconstruction.float(), wav.float()).mean()
+                loss = loss - hp.stoi_weight * logged["train/stoi"]
+        self.log_dict({"train/loss": loss, **logged}, prog_bar=True, batch_size=wav.shape[0])
         return loss
 
     def validation_step(self, wav: torch.Tensor, batch_idx: int) -> None:
