@@ -250,6 +250,9 @@ class Format:
     """The shared prompt, the closing <eot>, checks and parsing; subclasses lay out the reply."""
 
     name = "format"
+    # Whether the thought pauses for words of the reply text (word_timed_while_thinking): generating a
+    # thought alone then still needs room for those words, or a reply of none would close the thought early.
+    thought_pauses_for_words = False
 
     def __init__(self, vocab: JointVocab):
         self.vocab = vocab
@@ -739,6 +742,7 @@ class WordTimedWhileThinking(WordTimed):
     """
 
     name = "word_timed_while_thinking"
+    thought_pauses_for_words = True
 
     def __init__(self, vocab: JointVocab, max_word_frames: int | None = None, thought_chunk_tokens: int = 8):
         super().__init__(vocab, max_word_frames)

@@ -412,9 +412,8 @@ class SpeechReasoningLM(L.LightningModule):
             else:
                 prompt = build_prompt(self.format, question_text_ids=tokenize(self.tokenizer,
                                                                               [batch["question_written"][i]])[0])
-            # No reply text, except where the thought pauses for the reply's opening words (word-timed thinking
-            # while speaking): there a reply of no words would close the thought at its first chunk.
-            words = 48 if self.format.name == "word_timed_while_thinking" else 0
+            # No reply text, except where the thought pauses for the reply's opening words.
+            words = 48 if self.format.thought_pauses_for_words else 0
             # As `s2s evaluate` runs it: in float32, outside the trainer's bf16 autocast (FastDecoder's float16
             # products take float32 inputs only).
             with torch.autocast(self.device.type, enabled=False):
