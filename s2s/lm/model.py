@@ -161,7 +161,8 @@ class SpeechReasoningLM(L.LightningModule):
     `word_clock` (word_timed only) adds to every position of a word read aloud
     which word it is and how many of its frames are left (`word_clock.py`).
     `scheduled_sampling` p > 0: in training, each speech code fed back as input is, with probability p,
-    replaced by one the model itself samples there (parallel scheduled sampling, `_own_speech`), so that its
+    replaced by one the model itself writes there (parallel scheduled sampling, `_own_speech`): drawn at
+    `scheduled_sampling_temperature`, or its argmax at 0 (the codes greedy generation writes), so that its
     frames learn to come back to the word after a slip of its own instead of drifting to another word.
     `val_answer_examples` > 0: each validation also answers that many
     questions of its first batch (greedy, no calculator, no speech) and logs
@@ -174,11 +175,15 @@ class SpeechReasoningLM(L.LightningModule):
                  format_options: dict | None = None, thought_weight: float = 1.0, reply_text_weight: float = 1.0,
                  speech_weight: float = 1.0, lr: float = 1e-3, weight_decay: float = 0.1, warmup_steps: int = 200,
                  hearing: str | None = None, heard_hidden: bool = True, word_clock: bool = False,
-                 scheduled_sampling: float = 0.0, val_answer_examples: int = 0, init_from: str | None = None):
+                 scheduled_sampling: float = 0.0, scheduled_sampling_temperature: float = 1.0,
+                 val_answer_examples: int = 0, init_from: str | None = None):
         super().__init__()
         if not 0 <= scheduled_sampling <= 1:
             raise ValueError(f"scheduled_sampling is the chance that a fed-back speech code is the model's own, "
                              f"so it must lie in [0, 1], got {scheduled_sampling}")
+        if scheduled_sampling_temperature < 0:
+            raise ValueError(f"scheduled_sampling_temperature must be >= 0 (0: the argmax), got "
+                             f"{scheduled_sampling_temperature}")
         self.save_hyperparameters()
         self.val_accuracy = AnswerAccuracy()
         self.val_thought_tokens = MeanMetric()  # how long the answered thoughts are, as `s2s evaluate` reports
@@ -326,7 +331,8 @@ class SpeechReasoningLM(L.LightningModule):
         modality = target_modality(ids, batch["segment"], self.vocab)  # [B, L-1]
         scored = modality != NO_LOSS
         if self.training and hp.scheduled_sampling > 0:
-            ids = self._own_speech(batch, hp.scheduled_sampling)  # the inputs; the targets stay the corpus's
+            # The inputs; the targets stay the corpus's.
+            ids = self._own_speech(batch, hp.scheduled_sampling, hp.scheduled_sampling_temperature)
         # Keep only the scored positions before the float32 upcast: prompts and pads are a large part of a batch.
         logits = self(ids, batch["attention_mask"], batch.get("heard"))[:, :-1][scored].float()  # [N, V]
         targets, modality = batch["ids"][:, 1:][scored], modality[scored]  # [N]
@@ -349,11 +355,12 @@ class SpeechReasoningLM(L.LightningModule):
         return out
 
     @torch.no_grad()
-    def _own_speech(self, batch: dict, chance: float) -> torch.Tensor:
-        """The batch's ids with a `chance` of its speech codes replaced by the model's own: each drawn from the
-        model's distribution over that codebook's codes, given the corpus's ids before it (one forward without
-        gradients; Duckworth et al. 2019). At generation every fed-back code is the model's own, and a slip in
-        one frame otherwise leads the next frames to another word ("fourteen" said as "fifteen")."""
+    def _own_speech(self, batch: dict, chance: float, temperature: float = 1.0) -> torch.Tensor:
+        """The batch's ids with a `chance` of its speech codes replaced by the model's own: each drawn at
+        `temperature` (0: the argmax) from the model's distribution over that codebook's codes, given the
+        corpus's ids before it (one forward without gradients; Duckworth et al. 2019). At generation every
+        fed-back code is the model's own, and a slip in one frame otherwise leads the next frames to another
+        word ("fourteen" said as "fifteen")."""
         ids, vocab = batch["ids"], self.vocab
         chosen = vocab.is_speech(ids) & (batch["segment"] == SPEECH)
         chosen[:, 0] = False  # a code is drawn from the logits one position before it
@@ -364,7 +371,9 @@ class SpeechReasoningLM(L.LightningModule):
         codebook = vocab.speech_code(ids[chosen])[0]  # [N]
         size, offsets = vocab.codebook_size, torch.arange(vocab.codebook_size, device=ids.device)
         columns = vocab.speech_start + codebook[:, None] * size + offsets  # [N, size]: that codebook's ids
-        drawn = torch.multinomial(logits.gather(1, columns).softmax(-1), 1).squeeze(1)
+        scores = logits.gather(1, columns)
+        drawn = scores.argmax(-1) if temperature == 0 else \
+            torch.multinomial((scores / temperature).softmax(-1), 1).squeeze(1)
         own = ids.clone()
         own[chosen] = vocab.speech_start + codebook * size + drawn
         return own

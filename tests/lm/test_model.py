@@ -165,6 +165,12 @@ def test_scheduled_sampling_feeds_back_the_models_own_speech_codes_and_keeps_the
     assert torch.equal(vocab.speech_code(own[speech])[0], vocab.speech_code(ids[speech])[0])  # same codebooks
     assert (own[speech] != ids[speech]).float().mean() > 0.5  # an untrained model's draws: mostly other codes
     assert torch.equal(lm._own_speech(batch, 0.0), ids)
+    greedy = lm._own_speech(batch, 1.0, temperature=0.0)  # the argmax, as greedy generation writes it
+    logits = lm(ids, batch["attention_mask"])[:, :-1]
+    for row, position in speech.nonzero().tolist():
+        k = int(vocab.speech_code(ids[row, position])[0])
+        span = vocab.speech_range(k)
+        assert greedy[row, position] == span.start + logits[row, position - 1, span.start: span.stop].argmax()
     fed = []
     forward = lm.forward
     monkeypatch.setattr(lm, "forward", lambda ids, *args: fed.append(ids) or forward(ids, *args))
@@ -175,6 +181,9 @@ def test_scheduled_sampling_feeds_back_the_models_own_speech_codes_and_keeps_the
     fed.clear()
     lm.losses(batch)
     assert len(fed) == 1 and torch.equal(fed[0], ids)  # validation reads the corpus's codes
+    with pytest.raises(ValueError, match="scheduled_sampling_temperature must be >= 0"):
+        SpeechReasoningLM(backbone_config=TINY_LLAMA, tokenizer=tokenizer_dir, codec=small_codec,
+                          scheduled_sampling_temperature=-1.0)
     with pytest.raises(ValueError, match="scheduled_sampling .* must lie in"):
         SpeechReasoningLM(backbone_config=TINY_LLAMA, tokenizer=tokenizer_dir, codec=small_codec,
                           scheduled_sampling=1.5)
