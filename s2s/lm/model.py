@@ -369,13 +369,12 @@ class SpeechReasoningLM(L.LightningModule):
             return ids
         logits = self(ids, batch["attention_mask"], batch.get("heard"))[:, :-1][chosen[:, 1:]].float()  # [N, V]
         codebook = vocab.speech_code(ids[chosen])[0]  # [N]
-        size, offsets = vocab.codebook_size, torch.arange(vocab.codebook_size, device=ids.device)
-        columns = vocab.speech_start + codebook[:, None] * size + offsets  # [N, size]: that codebook's ids
-        scores = logits.gather(1, columns)
+        codes = torch.arange(vocab.codebook_size, device=ids.device)
+        scores = logits.gather(1, vocab.speech_id(codebook[:, None], codes))  # [N, size]: that codebook's ids
         drawn = scores.argmax(-1) if temperature == 0 else \
             torch.multinomial((scores / temperature).softmax(-1), 1).squeeze(1)
         own = ids.clone()
-        own[chosen] = vocab.speech_start + codebook * size + drawn
+        own[chosen] = vocab.speech_id(codebook, drawn)
         return own
 
     def _log_losses(self, stage: str, losses: dict[str, torch.Tensor], batch: dict) -> None:
