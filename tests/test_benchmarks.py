@@ -189,3 +189,61 @@ def test_notebooks_benchmark_times_each_notebook_against_its_budget(tmp_path, ca
     assert any(line.startswith("all 2:") and "over budget:" in line and "slow.ipynb" in line
                for line in printed.splitlines()) and any(
         line.startswith("slow.ipynb") and line.endswith("NOT met") for line in printed.splitlines())
+
+
+def test_exposure_bias_benchmark_judges_corpus_teacher_forced_and_free_running_speech(tmp_path, capsys):
+    """A tiny word-timed model on a tiny corpus: every way judged for every reply with speech; the teacher-forced
+    codes are the model's argmax where it names a code of the codebook due, else the corpus's."""
+    import json
+    import random
+
+    import torch
+
+    from s2s import audio
+    from s2s.asr.module import CTCRecognizer
+    from s2s.codecs.tiny.codec import save_net
+    from s2s.codecs.tiny.model import TinyCodecConfig, TinyCodecNet
+    from s2s.data.problems import generate_problem
+    from s2s.lm.model import SpeechReasoningLM
+    from s2s.lm.text_tokenizer import train_text_tokenizer
+
+    rng, rows = random.Random(0), []
+    for i in range(3):
+        problem = generate_problem(rng)
+        rows.append({"id": f"p{i}", "family": problem.family, "question": problem.question,
+                     "question_written": problem.question_written, "thought": problem.thought,
+                     "answer": problem.answer, "reply": problem.reply, "reply_audio": f"wavs/r{i}.wav"})
+        tone = torch.sin(2 * math.pi * (300 + 90 * i) * torch.arange(8000 + 1600 * i) / 16000)
+        audio.save(tmp_path / rows[-1]["reply_audio"], 0.3 * tone[None], 16000)
+    manifest = tmp_path / "manifest.jsonl"
+    manifest.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    torch.manual_seed(0)
+    codec = save_net(TinyCodecNet(TinyCodecConfig(encoder_dim=16, encoder_layers=1, latent_dim=8, num_codebooks=2,
+                                                  codebook_size=16, decoder_dim=16, decoder_layers=1)).eval(),
+                     tmp_path / "codec")
+    train_text_tokenizer(manifest, vocab_size=300).save_pretrained(tmp_path / "tokenizer")
+    judge = CTCRecognizer(labels="chars", dim=24, layers=1, heads=2, ff_mult=2, conv_kernel=3,
+                          subsample_channels=8).save_pretrained(tmp_path / "judge")
+    model = SpeechReasoningLM(backbone_config={"model_type": "llama", "hidden_size": 32, "num_hidden_layers": 1,
+                                               "num_attention_heads": 2, "intermediate_size": 64,
+                                               "max_position_embeddings": 2048},
+                              tokenizer=str(tmp_path / "tokenizer"), codec=str(codec), format="word_timed",
+                              word_clock=True)
+    folder = str(model.save_pretrained(tmp_path / "model"))
+
+    benchmark = load_benchmark("exposure_bias")
+    result = benchmark.main([folder, "--manifest", str(manifest), "--judge", str(judge), "--rows", "3"])
+    scores = result[folder]
+    assert scores["n"] == 3 and all(0.0 <= scores[way] <= 1.0 for way in benchmark.WAYS)
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == result
+
+    model = SpeechReasoningLM.from_folder(folder)
+    batch = benchmark.held_out_batches(folder, model, str(manifest), str(judge), rows=3)[0]
+    ids = model.encode_batch(batch)["ids"][0]
+    perfect = torch.cat([ids[1:], ids[:1]])  # the argmax after each id is the corpus's next id
+    corpus, own = benchmark.teacher_forced_codes(model, ids, perfect)
+    assert corpus == own and len(corpus) == batch["reply_codes"][0].numel()
+    assert corpus == batch["reply_codes"][0].T.reshape(-1).tolist()  # frame by frame, codebooks in order
+    wrong_codebook = torch.where(model.vocab.is_speech(perfect), model.vocab.speech_id(1, 0), perfect)
+    assert benchmark.teacher_forced_codes(model, ids, wrong_codebook)[1] != corpus  # codebook 1's 0 where due
+    assert benchmark.teacher_forced_codes(model, ids, torch.zeros_like(ids))[1] == corpus  # no code: the corpus's

@@ -164,6 +164,8 @@ class SpeechReasoningLM(L.LightningModule):
     replaced by one the model itself writes there (parallel scheduled sampling, `_own_speech`): drawn at
     `scheduled_sampling_temperature`, or its argmax at 0 (the codes greedy generation writes), so that its
     frames learn to come back to the word after a slip of its own instead of drifting to another word.
+    `scheduled_sampling_passes` n > 1 draws them n times, each pass given the codes of the one before, so
+    that a slip is also fed after slips of its own (errors n deep, as in free-running generation).
     `val_answer_examples` > 0: each validation also answers that many
     questions of its first batch (greedy, no calculator, no speech) and logs
     `val/accuracy_thought`, the figure `s2s evaluate` reports, as training goes.
@@ -176,7 +178,7 @@ class SpeechReasoningLM(L.LightningModule):
                  speech_weight: float = 1.0, lr: float = 1e-3, weight_decay: float = 0.1, warmup_steps: int = 200,
                  hearing: str | None = None, heard_hidden: bool = True, word_clock: bool = False,
                  scheduled_sampling: float = 0.0, scheduled_sampling_temperature: float = 1.0,
-                 val_answer_examples: int = 0, init_from: str | None = None):
+                 scheduled_sampling_passes: int = 1, val_answer_examples: int = 0, init_from: str | None = None):
         super().__init__()
         if not 0 <= scheduled_sampling <= 1:
             raise ValueError(f"scheduled_sampling is the chance that a fed-back speech code is the model's own, "
@@ -184,6 +186,9 @@ class SpeechReasoningLM(L.LightningModule):
         if scheduled_sampling_temperature < 0:
             raise ValueError(f"scheduled_sampling_temperature must be >= 0 (0: the argmax), got "
                              f"{scheduled_sampling_temperature}")
+        if not isinstance(scheduled_sampling_passes, int) or scheduled_sampling_passes < 1:
+            raise ValueError(f"scheduled_sampling_passes counts forwards that draw the model's own codes, so it "
+                             f"must be an integer >= 1, got {scheduled_sampling_passes!r}")
         self.save_hyperparameters()
         self.val_accuracy = AnswerAccuracy()
         self.val_thought_tokens = MeanMetric()  # how long the answered thoughts are, as `s2s evaluate` reports
@@ -332,7 +337,8 @@ class SpeechReasoningLM(L.LightningModule):
         scored = modality != NO_LOSS
         if self.training and hp.scheduled_sampling > 0:
             # The inputs; the targets stay the corpus's.
-            ids = self._own_speech(batch, hp.scheduled_sampling, hp.scheduled_sampling_temperature)
+            ids = self._own_speech(batch, hp.scheduled_sampling, hp.scheduled_sampling_temperature,
+                                   hp.scheduled_sampling_passes)
         # Keep only the scored positions before the float32 upcast: prompts and pads are a large part of a batch.
         logits = self(ids, batch["attention_mask"], batch.get("heard"))[:, :-1][scored].float()  # [N, V]
         targets, modality = batch["ids"][:, 1:][scored], modality[scored]  # [N]
@@ -355,26 +361,29 @@ class SpeechReasoningLM(L.LightningModule):
         return out
 
     @torch.no_grad()
-    def _own_speech(self, batch: dict, chance: float, temperature: float = 1.0) -> torch.Tensor:
+    def _own_speech(self, batch: dict, chance: float, temperature: float = 1.0, passes: int = 1) -> torch.Tensor:
         """The batch's ids with a `chance` of its speech codes replaced by the model's own: each drawn at
         `temperature` (0: the argmax) from the model's distribution over that codebook's codes, given the
-        corpus's ids before it (one forward without gradients; Duckworth et al. 2019). At generation every
-        fed-back code is the model's own, and a slip in one frame otherwise leads the next frames to another
-        word ("fourteen" said as "fifteen")."""
+        ids before it (forwards without gradients; Duckworth et al. 2019): the corpus's in the first pass,
+        the previous pass's mix in each of the `passes` after. At generation every fed-back code is the
+        model's own, and a slip in one frame otherwise leads the next frames to another word ("fourteen" said
+        as "fifteen")."""
         ids, vocab = batch["ids"], self.vocab
         chosen = vocab.is_speech(ids) & (batch["segment"] == SPEECH)
         chosen[:, 0] = False  # a code is drawn from the logits one position before it
         chosen &= torch.rand(ids.shape, device=ids.device) < chance
         if not chosen.any():
             return ids
-        logits = self(ids, batch["attention_mask"], batch.get("heard"))[:, :-1][chosen[:, 1:]].float()  # [N, V]
         codebook = vocab.speech_code(ids[chosen])[0]  # [N]
         codes = torch.arange(vocab.codebook_size, device=ids.device)
-        scores = logits.gather(1, vocab.speech_id(codebook[:, None], codes))  # [N, size]: that codebook's ids
-        drawn = scores.argmax(-1) if temperature == 0 else \
-            torch.multinomial((scores / temperature).softmax(-1), 1).squeeze(1)
-        own = ids.clone()
-        own[chosen] = vocab.speech_id(codebook, drawn)
+        own = ids
+        for _ in range(passes):
+            logits = self(own, batch["attention_mask"], batch.get("heard"))[:, :-1][chosen[:, 1:]].float()  # [N, V]
+            scores = logits.gather(1, vocab.speech_id(codebook[:, None], codes))  # [N, size]: that codebook's ids
+            drawn = scores.argmax(-1) if temperature == 0 else \
+                torch.multinomial((scores / temperature).softmax(-1), 1).squeeze(1)
+            own = own.clone()
+            own[chosen] = vocab.speech_id(codebook, drawn)
         return own
 
     def _log_losses(self, stage: str, losses: dict[str, torch.Tensor], batch: dict) -> None:

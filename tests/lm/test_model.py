@@ -189,6 +189,25 @@ def test_scheduled_sampling_feeds_back_the_models_own_speech_codes_and_keeps_the
                           scheduled_sampling=1.5)
 
 
+def test_scheduled_sampling_passes_draw_each_code_after_the_previous_passes_codes(tokenizer_dir, small_codec):
+    torch.manual_seed(0)
+    lm = SpeechReasoningLM(backbone_config=TINY_LLAMA, tokenizer=tokenizer_dir, codec=small_codec)
+    batch = lm.encode_batch(make_batch())
+    ids, vocab = batch["ids"], lm.vocab
+    first = lm._own_speech(batch, 1.0, temperature=0.0)
+    second = lm._own_speech(batch, 1.0, temperature=0.0, passes=2)
+    assert not torch.equal(first, second)  # two deep: the codes after a slip of its own differ
+    logits = lm(first, batch["attention_mask"])[:, :-1]  # pass 2 reads pass 1's codes
+    speech = vocab.is_speech(ids) & (batch["segment"] == SPEECH)
+    speech[:, 0] = False
+    for row, position in speech.nonzero().tolist():
+        span = vocab.speech_range(int(vocab.speech_code(ids[row, position])[0]))
+        assert second[row, position] == span.start + logits[row, position - 1, span.start: span.stop].argmax()
+    with pytest.raises(ValueError, match="scheduled_sampling_passes .* integer >= 1"):
+        SpeechReasoningLM(backbone_config=TINY_LLAMA, tokenizer=tokenizer_dir, codec=small_codec,
+                          scheduled_sampling_passes=0)
+
+
 def test_trainer_logs_every_loss(lm):
     loader = DataLoader([make_batch()], batch_size=None)  # raw datamodule batches: the LM encodes them itself
     trainer = L.Trainer(max_steps=2, accelerator="cpu", logger=False, enable_checkpointing=False,
