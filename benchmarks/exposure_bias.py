@@ -4,8 +4,9 @@ Each test reply's speech is written three ways and heard by the same judge (an A
 
     corpus          the corpus's own codes: the ceiling that the codec and the judge allow
     teacher-forced  at every code, the model's argmax given the corpus's codes before it (how training sees it)
-    free-running    the model reads the corpus's reply text aloud (`say`, greedy): every code after its own,
-                    as in `s2s reply`, with the durations it chooses
+    free-running    the model answers the question (as text, greedy, as `s2s reply --text` does): every code
+                    after its own, with the durations it chooses; `reply_text_right` says how often its reply
+                    text was right, the most free-running could reach
 
 A model that scores high teacher-forced and low free-running knows how to say its words and drifts on its own
 slips ("Tom has eight pencils now." heard as "tom has fifty coins now"): a lower teacher-forced loss will not
@@ -28,7 +29,7 @@ from s2s.lm.model import SpeechReasoningLM
 from s2s.lm.word_clock import ClockReader
 from s2s.pipeline import DEFAULT_MODEL, S2SPipeline, answer_from_thought
 
-WAYS = ("corpus", "teacher-forced", "free-running")
+WAYS = ("corpus", "teacher-forced", "free-running")  # how each reply's speech is written
 
 
 def teacher_forced_codes(model: SpeechReasoningLM, ids: torch.Tensor, predicted: torch.Tensor) -> tuple[list, list]:
@@ -49,7 +50,7 @@ def teacher_forced_codes(model: SpeechReasoningLM, ids: torch.Tensor, predicted:
 def measure(pipeline: S2SPipeline, batches: list[dict], judge) -> dict:
     """Share of replies whose answer the judge hears, per way (WAYS), over the batches' rows with reply speech."""
     model, codec = pipeline.model, pipeline.codec
-    right, n = dict.fromkeys(WAYS, 0), 0
+    right, n, text_right = dict.fromkeys(WAYS, 0), 0, 0
     k = model.vocab.num_codebooks
     for batch in batches:
         encoded = model.encode_batch(batch)
@@ -62,13 +63,15 @@ def measure(pipeline: S2SPipeline, batches: list[dict], judge) -> dict:
             corpus, own = teacher_forced_codes(model, encoded["ids"][row], predicted[row])
             waves = [codec.decode(torch.tensor(grid, dtype=torch.long).reshape(-1, k).T[None])[0]
                      for grid in (corpus, own)]
-            waves.append(pipeline(say=batch["reply"][row], temperature=0.0).waveform)
+            reply = pipeline(text=batch["question_written"][row], temperature=0.0)
+            waves.append(reply.waveform)
+            text_right += int(spoken_answer(reply.reply_text, expected) == expected)
             for way, wave in zip(WAYS, waves):
                 right[way] += int(spoken_answer(hear(judge, wave, codec.sample_rate), expected) == expected)
             n += 1
     if not n:
         raise ValueError("no test row has reply speech: give a manifest whose rows have reply_audio")
-    return {**{way: right[way] / n for way in WAYS}, "n": n}
+    return {**{way: right[way] / n for way in WAYS}, "reply_text_right": text_right / n, "n": n}
 
 
 def held_out_batches(model_folder: str, model: SpeechReasoningLM, manifest: str, judge: str, rows: int,

@@ -234,7 +234,7 @@ def test_exposure_bias_benchmark_judges_corpus_teacher_forced_and_free_running_s
     benchmark = load_benchmark("exposure_bias")
     result = benchmark.main([folder, "--manifest", str(manifest), "--judge", str(judge), "--rows", "3"])
     scores = result[folder]
-    assert scores["n"] == 3 and all(0.0 <= scores[way] <= 1.0 for way in benchmark.WAYS)
+    assert scores["n"] == 3 and all(0.0 <= scores[way] <= 1.0 for way in (*benchmark.WAYS, "reply_text_right"))
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == result
 
     model = SpeechReasoningLM.from_folder(folder)
