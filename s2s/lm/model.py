@@ -59,7 +59,7 @@ from s2s.lm.speculate import FILE_NAME as PHRASES_FILE
 from s2s.lm.speculate import SPEECH_FILE, PhraseTable, WordFrames
 from s2s.lm.text_tokenizer import load_text_tokenizer, train_text_tokenizer
 from s2s.lm.vocab import JointVocab
-from s2s.lm.word_clock import Signal, WordClock, clock_signals
+from s2s.lm.word_clock import Signal, WordClock, clock_signals, word_frame_starts
 from s2s.training import atomic_folder, check_init_args, time_aware_scheduler
 
 CONFIG_FILE = "config.yaml"  # ours; the backbone's own config.json and model.safetensors sit beside it
@@ -166,6 +166,9 @@ class SpeechReasoningLM(L.LightningModule):
     frames learn to come back to the word after a slip of its own instead of drifting to another word.
     `scheduled_sampling_passes` n > 1 draws them n times, each pass given the codes of the one before, so
     that a slip is also fed after slips of its own (errors n deep, as in free-running generation).
+    `word_corruption` q > 0 (word_timed): in training, each word said is, with probability q, fed with the
+    frames of other speech of the batch in its place (`_other_words`; the targets stay its own), so that
+    a word follows its text and clock, not the sentence its neighbours' frames came from.
     `val_answer_examples` > 0: each validation also answers that many
     questions of its first batch (greedy, no calculator, no speech) and logs
     `val/accuracy_thought`, the figure `s2s evaluate` reports, as training goes.
@@ -178,7 +181,8 @@ class SpeechReasoningLM(L.LightningModule):
                  speech_weight: float = 1.0, lr: float = 1e-3, weight_decay: float = 0.1, warmup_steps: int = 200,
                  hearing: str | None = None, heard_hidden: bool = True, word_clock: bool = False,
                  scheduled_sampling: float = 0.0, scheduled_sampling_temperature: float = 1.0,
-                 scheduled_sampling_passes: int = 1, val_answer_examples: int = 0, init_from: str | None = None):
+                 scheduled_sampling_passes: int = 1, word_corruption: float = 0.0, val_answer_examples: int = 0,
+                 init_from: str | None = None):
         super().__init__()
         if not 0 <= scheduled_sampling <= 1:
             raise ValueError(f"scheduled_sampling is the chance that a fed-back speech code is the model's own, "
@@ -189,6 +193,9 @@ class SpeechReasoningLM(L.LightningModule):
         if not isinstance(scheduled_sampling_passes, int) or scheduled_sampling_passes < 1:
             raise ValueError(f"scheduled_sampling_passes counts forwards that draw the model's own codes, so it "
                              f"must be an integer >= 1, got {scheduled_sampling_passes!r}")
+        if not 0 <= word_corruption <= 1:
+            raise ValueError(f"word_corruption is the chance that a word said is fed with other speech's frames, "
+                             f"so it must lie in [0, 1], got {word_corruption}")
         self.save_hyperparameters()
         self.val_accuracy = AnswerAccuracy()
         self.val_thought_tokens = MeanMetric()  # how long the answered thoughts are, as `s2s evaluate` reports
@@ -205,6 +212,9 @@ class SpeechReasoningLM(L.LightningModule):
                                  f"formats have; this model's format is {self.format.name}: set format: word_timed "
                                  "(or word_timed_while_thinking) or word_clock: false")
             self.clock = WordClock(self.backbone.get_input_embeddings().embedding_dim, self.format.max_word_frames)
+        if word_corruption and not isinstance(self.format, WordTimed):
+            raise ValueError(f"word_corruption replaces the frames of words said with their durations, which only "
+                             f"the word_timed formats have; this model's format is {self.format.name}")
         self.hearing = self.adapter = None
         # Drafts for speculative decoding (`s2s lm phrases`, speculate.py): loaded with a folder that has them.
         self.phrases: PhraseTable | None = None
@@ -339,6 +349,8 @@ class SpeechReasoningLM(L.LightningModule):
             # The inputs; the targets stay the corpus's.
             ids = self._own_speech(batch, hp.scheduled_sampling, hp.scheduled_sampling_temperature,
                                    hp.scheduled_sampling_passes)
+        if self.training and hp.word_corruption > 0:
+            ids = self._other_words(ids, hp.word_corruption)
         # Keep only the scored positions before the float32 upcast: prompts and pads are a large part of a batch.
         logits = self(ids, batch["attention_mask"], batch.get("heard"))[:, :-1][scored].float()  # [N, V]
         targets, modality = batch["ids"][:, 1:][scored], modality[scored]  # [N]
@@ -385,6 +397,28 @@ class SpeechReasoningLM(L.LightningModule):
             own = own.clone()
             own[chosen] = vocab.speech_id(codebook, drawn)
         return own
+
+    def _other_words(self, ids: torch.Tensor, chance: float) -> torch.Tensor:
+        """`ids` with a `chance` of the words said (word_timed) given, frame for frame, the codes of a run of as
+        many frames drawn from anywhere in the batch's speech (another word, another sentence, a word and a half).
+        Text, durations and markers stay, so the word clock still says which word it is."""
+        k, rows = self.vocab.num_codebooks, ids.tolist()
+        words = [word_frame_starts(row, self.vocab) for row in rows]
+        runs = [[start for word in row_words for start in word] for row_words in words]  # every frame, per row
+        sources = [row for row, frames in enumerate(runs) if frames]
+        if not sources:
+            return ids
+        out = ids.clone()
+        for row, row_words in enumerate(words):
+            for word in row_words:
+                if float(torch.rand(())) >= chance:
+                    continue
+                source = sources[int(torch.randint(len(sources), ()))]
+                frames = runs[source]
+                first = int(torch.randint(max(len(frames) - len(word), 0) + 1, ()))
+                for start, copied in zip(word, frames[first: first + len(word)]):
+                    out[row, start: start + k] = ids[source, copied: copied + k]
+        return out
 
     def _log_losses(self, stage: str, losses: dict[str, torch.Tensor], batch: dict) -> None:
         size = batch["ids"].shape[0]

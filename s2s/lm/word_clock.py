@@ -83,6 +83,19 @@ def clock_signals(ids: list[int], vocab: JointVocab) -> list[tuple[int, Signal]]
     return [(position, signal) for position, token in enumerate(ids) if (signal := reader.push(token)) is not None]
 
 
+def word_frame_starts(ids: list[int], vocab: JointVocab) -> list[list[int]]:
+    """For every word said in one row (each duration id starts one), the positions of its frames' first ids."""
+    reader, words = ClockReader(vocab), []
+    for position, token in enumerate(ids):
+        at = reader.next_frame()
+        reader.push(token)
+        if vocab.is_duration(token) and reader.speaking:
+            words.append([])
+        elif at is not None and at[1] == 0 and vocab.is_speech(token) and words:
+            words[-1].append(position)
+    return [word for word in words if word]
+
+
 class WordClock(nn.Module):
     """Signals -> vectors to add to the input embeddings: W (mean of the word's embeddings) + C[frames left]."""
 

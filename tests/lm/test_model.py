@@ -27,7 +27,7 @@ from s2s.lm.model import (
 )
 from s2s.lm.text_tokenizer import load_text_tokenizer, train_text_tokenizer
 from s2s.lm.vocab import JointVocab
-from s2s.lm.word_clock import ClockReader, clock_signals
+from s2s.lm.word_clock import ClockReader, clock_signals, word_frame_starts
 
 CONFIG = str(Path(__file__).resolve().parents[2] / "configs" / "lm" / "tiny.yaml")
 K, C = 2, 16  # the small codec's codebooks
@@ -439,3 +439,43 @@ def test_the_clock_reader_knows_the_frame_and_codebook_of_the_next_id_inside_a_w
             else:
                 assert reader.next_frame() is None
     assert seen == 3 * 2 * sum(len(r["reply"].split()) for r in ROWS)  # 3 frames of K = 2 ids per word
+
+
+def test_word_corruption_feeds_words_other_speechs_frames_and_keeps_text_durations_and_targets(
+        tokenizer_dir, small_codec, monkeypatch):
+    torch.manual_seed(0)
+    lm = SpeechReasoningLM(backbone_config=TINY_LLAMA, tokenizer=tokenizer_dir, codec=small_codec,
+                           format="word_timed", format_options={"max_word_frames": 4}, word_clock=True,
+                           word_corruption=1.0)
+    encoded = lm.encode_batch(heard_style_batch(lm.tokenizer))
+    ids, vocab = encoded["ids"], lm.vocab
+    words = word_frame_starts(ids[0].tolist(), vocab)
+    assert [len(word) for word in words] == [3] * len(ROWS[0]["reply"].split())  # 3 frames a word
+    durations = (ids[0] == vocab.duration_id(3)).nonzero().squeeze(1).tolist()
+    assert [word[0] for word in words] == [d + 1 for d in durations]  # its frames follow its duration id
+    assert all(b - a == K for word in words for a, b in zip(word, word[1:]))  # K ids a frame
+    other = lm._other_words(ids, 1.0)
+    speech = vocab.is_speech(ids) & (encoded["segment"] == SPEECH)
+    assert torch.equal(other[~speech], ids[~speech])  # text, durations, markers and pads stay
+    assert torch.equal(vocab.speech_code(other[speech])[0], vocab.speech_code(ids[speech])[0])  # codebook order
+    assert not torch.equal(other, ids)
+    frames = {tuple(ids[r, p: p + K].tolist()) for r in range(ids.shape[0])
+              for word in word_frame_starts(ids[r].tolist(), vocab) for p in word}
+    assert all(tuple(other[r, p: p + K].tolist()) in frames for r in range(ids.shape[0])  # whole frames of the batch
+               for word in word_frame_starts(ids[r].tolist(), vocab) for p in word)
+    assert torch.equal(lm._other_words(ids, 0.0), ids)
+    fed = []
+    forward = lm.forward
+    monkeypatch.setattr(lm, "forward", lambda ids, *args: fed.append(ids) or forward(ids, *args))
+    lm.train()
+    losses = lm.losses(encoded)
+    assert len(fed) == 1 and not torch.equal(fed[0], ids) and torch.isfinite(losses["loss"])
+    lm.eval()
+    fed.clear()
+    lm.losses(encoded)
+    assert torch.equal(fed[0], ids)  # validation reads the corpus's codes
+    with pytest.raises(ValueError, match="word_corruption .* must lie in"):
+        SpeechReasoningLM(backbone_config=TINY_LLAMA, tokenizer=tokenizer_dir, codec=small_codec,
+                          format="word_timed", word_corruption=2.0)
+    with pytest.raises(ValueError, match="only the word_timed formats have"):
+        SpeechReasoningLM(backbone_config=TINY_LLAMA, tokenizer=tokenizer_dir, codec=small_codec, word_corruption=0.5)
