@@ -260,8 +260,6 @@ def cmd_asr_lm(args: argparse.Namespace) -> None:
 def cmd_lm_phrases(args: argparse.Namespace) -> None:
     from s2s.lm.speculate import build_for_model
 
-    if args.whole_words and not args.align_with:
-        raise ValueError("--whole-words chooses how speech drafts say each word: give --align-with JUDGE as well")
     path = build_for_model(args.folder, args.manifest, order=args.order, min_count=args.min_count,
                            min_share=args.min_share, overwrite=args.overwrite)
     print(path)
@@ -269,7 +267,7 @@ def cmd_lm_phrases(args: argparse.Namespace) -> None:
         from s2s.lm.speculate import build_speech_drafts_for_model
 
         print(build_speech_drafts_for_model(args.folder, args.manifest, args.align_with, min_count=args.min_count,
-                                            overwrite=args.overwrite, whole=args.whole_words))
+                                            overwrite=args.overwrite))
 
 
 def cmd_export(args: argparse.Namespace) -> None:
@@ -511,9 +509,6 @@ def build_parser() -> argparse.ArgumentParser:
     ph.add_argument("--align-with", metavar="JUDGE",
                     help="word_timed models: also count how the replies' audio says each word (speech drafts), "
                          "timing the words with this character CTC judge (e.g. s2s/assets/models/s2s-judge-tiny)")
-    ph.add_argument("--whole-words", action="store_true",
-                    help="with --align-with: draft each word as one real time the corpus said it (the one closest to "
-                         "the most common code of each frame), not those codes themselves")
     ph.add_argument("--overwrite", action="store_true", help="replace the folder's phrase table (and speech drafts)")
     ph.set_defaults(func=cmd_lm_phrases)
 

@@ -182,19 +182,16 @@ class WordFrames:
         return len(self.codes)
 
     @classmethod
-    def from_rows(cls, rows: list[list[int]], vocab, min_count: int = 2, whole: bool = False) -> WordFrames:
+    def from_rows(cls, rows: list[list[int]], vocab, min_count: int = 2) -> WordFrames:
         """`rows`: word_timed sequences (ids) with their speech. A word's length is kept where it was seen
         `min_count` times, and the codes of each (word, length) seen that often (a long word's later chunks,
-        after its first duration id, are not counted). `whole`: instead of the most common code of each frame
-        and codebook (each drafts best alone, but together they may be no way of saying the word), the codes
-        of the one time the corpus said it that agree most with them: a real way of saying it."""
+        after its first duration id, are not counted)."""
         from s2s.lm.word_clock import ClockReader  # reads a row as generation does (frame, codebook, word)
 
         lengths: dict[tuple[int, ...], Counter] = defaultdict(Counter)
         grids: dict[tuple[tuple[int, ...], int], list[list[Counter]]] = {}
-        said: dict[tuple[tuple[int, ...], int], list[list[int]]] = defaultdict(list)  # each time: its codes
         for ids in rows:
-            reader, grid, codes = ClockReader(vocab), None, None
+            reader, grid = ClockReader(vocab), None
             for token in ids:
                 first = reader.speaking and reader.in_word_text and bool(reader.word)  # right after the word
                 at = reader.next_frame()  # where this id falls among the word's frames, if it is one of them
@@ -206,23 +203,13 @@ class WordFrames:
                         grid = grids.setdefault((reader.word, reader.duration),
                                                 [[Counter() for _ in range(vocab.num_codebooks)]
                                                  for _ in range(reader.duration)])
-                        codes = []
-                        said[(reader.word, reader.duration)].append(codes)
                 elif at is not None and grid is not None and vocab.is_speech(token):
                     frame, codebook = at
                     grid[frame][codebook][int(vocab.speech_code(token)[1])] += 1
-                    codes.append(int(vocab.speech_code(token)[1]))
         durations = {word: counts.most_common(1)[0][0] for word, counts in lengths.items()
                      if counts.most_common(1)[0][1] >= min_count}
         codes = {key: [[counter.most_common(1)[0][0] for counter in frame] for frame in grid]
                  for key, grid in grids.items() if lengths[key[0]][key[1]] >= min_count}
-        if whole:
-            k = vocab.num_codebooks
-            for key, modes in codes.items():
-                flat = [code for frame in modes for code in frame]
-                best = max((said_once for said_once in said[key] if len(said_once) == len(flat)),
-                           key=lambda said_once: sum(a == b for a, b in zip(said_once, flat)), default=flat)
-                codes[key] = [best[i: i + k] for i in range(0, len(best), k)]
         return cls(vocab.num_codebooks, vocab.codebook_size, vocab.text_vocab_size, durations, codes)
 
     def draft(self, vocab, word: tuple[int, ...], duration: int | None, frame: int, codebook: int,
@@ -292,7 +279,7 @@ def build_for_model(folder: str | os.PathLike, manifests, order: int = 6, min_co
 
 
 def build_speech_drafts_for_model(folder: str | os.PathLike, manifests, judge_dir: str, min_count: int = 2,
-                                  overwrite: bool = False, whole: bool = False) -> Path:
+                                  overwrite: bool = False) -> Path:
     """Count how the replies of `manifests` say each word (`WordFrames`) for the word_timed model saved in
     `folder`: its codec's codes of each reply's audio, its words timed by forced alignment with the CTC judge
     in `judge_dir` (both cached beside the manifest, as training caches them), and save it there (SPEECH_FILE)."""
@@ -320,5 +307,5 @@ def build_speech_drafts_for_model(folder: str | os.PathLike, manifests, judge_di
             turn = Turn(heard_length=1, thought_ids=[], reply_ids=reply_ids, reply_codes=grid.long(),
                         reply_alignment=reply_alignment(model.tokenizer, reply, frames[reply]))
             rows.append(model.format.build(turn).ids.tolist())
-    table = WordFrames.from_rows(rows, vocab, min_count=min_count, whole=whole)
+    table = WordFrames.from_rows(rows, vocab, min_count=min_count)
     return table.save(Path(folder) / SPEECH_FILE, overwrite=overwrite)

@@ -136,23 +136,6 @@ def test_word_frames_draft_the_length_and_codes_the_corpus_said_a_word_with():
     assert WordFrames.from_rows(rows, vocab, min_count=1).durations[(3,)] == 1
 
 
-def test_whole_word_frames_are_one_real_way_the_corpus_said_the_word_closest_to_the_usual_codes():
-    from s2s.lm.formats import WordTimed
-    from s2s.lm.speculate import WordFrames
-    from s2s.lm.vocab import JointVocab
-
-    vocab = JointVocab(text_vocab_size=10, num_codebooks=2, codebook_size=8, durations=4)
-    said = [[[4, 5], [6, 7]], [[4, 0], [1, 7]], [[3, 5], [1, 0]]]  # [K, F] each: the word (1, 2) said 3 ways
-    rows = [WordTimed(vocab).build(Turn(question_text_ids=[5], thought_ids=[6], reply_ids=[1, 2],
-                                        reply_codes=torch.tensor(codes), reply_alignment=[(2, 2)])).ids.tolist()
-            for codes in said]
-    usual = WordFrames.from_rows(rows, vocab, min_count=2).codes[((1, 2), 2)]
-    assert usual == [[4, 1], [5, 7]]  # each code the most common: together, none of the three
-    whole = WordFrames.from_rows(rows, vocab, min_count=2, whole=True).codes[((1, 2), 2)]
-    assert whole == torch.tensor(said[0]).T.tolist()  # 3 of 4 codes agree (as many as the second; the first kept)
-    assert WordFrames.from_rows(rows[1:], vocab, min_count=2, whole=True).codes[((1, 2), 2)] == \
-        torch.tensor(said[1]).T.tolist()  # without the first, the second agrees most
-
 def test_word_frames_files_round_trip_and_refuse_other_files(tmp_path):
     from s2s.lm.speculate import WordFrames
 
