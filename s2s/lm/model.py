@@ -166,6 +166,8 @@ class SpeechReasoningLM(L.LightningModule):
     frames learn to come back to the word after a slip of its own instead of drifting to another word.
     `scheduled_sampling_passes` n > 1 draws them n times, each pass given the codes of the one before, so
     that a slip is also fed after slips of its own (errors n deep, as in free-running generation).
+    `word_clock_lr` (with `word_clock`): the clock's own learning rate, without weight decay (None: the
+    model's, decayed like every matrix, which held its word term small beside the speech codes' embeddings).
     `word_corruption` q > 0 (word_timed): in training, each word said is, with probability q, fed with the
     frames of other speech of the batch in its place (`_other_words`; the targets stay its own), so that
     a word follows its text and clock, not the sentence its neighbours' frames came from.
@@ -181,8 +183,8 @@ class SpeechReasoningLM(L.LightningModule):
                  speech_weight: float = 1.0, lr: float = 1e-3, weight_decay: float = 0.1, warmup_steps: int = 200,
                  hearing: str | None = None, heard_hidden: bool = True, word_clock: bool = False,
                  scheduled_sampling: float = 0.0, scheduled_sampling_temperature: float = 1.0,
-                 scheduled_sampling_passes: int = 1, word_corruption: float = 0.0, val_answer_examples: int = 0,
-                 init_from: str | None = None):
+                 scheduled_sampling_passes: int = 1, word_corruption: float = 0.0, word_clock_lr: float | None = None,
+                 val_answer_examples: int = 0, init_from: str | None = None):
         super().__init__()
         if not 0 <= scheduled_sampling <= 1:
             raise ValueError(f"scheduled_sampling is the chance that a fed-back speech code is the model's own, "
@@ -212,6 +214,9 @@ class SpeechReasoningLM(L.LightningModule):
                                  f"formats have; this model's format is {self.format.name}: set format: word_timed "
                                  "(or word_timed_while_thinking) or word_clock: false")
             self.clock = WordClock(self.backbone.get_input_embeddings().embedding_dim, self.format.max_word_frames)
+        if word_clock_lr is not None and (not word_clock or not word_clock_lr > 0):
+            raise ValueError(f"word_clock_lr is the word clock's own learning rate: it needs word_clock: true and a "
+                             f"rate > 0, got {word_clock_lr!r} with word_clock: {word_clock}")
         if word_corruption and not isinstance(self.format, WordTimed):
             raise ValueError(f"word_corruption replaces the frames of words said with their durations, which only "
                              f"the word_timed formats have; this model's format is {self.format.name}")
@@ -477,10 +482,13 @@ class SpeechReasoningLM(L.LightningModule):
 
     def configure_optimizers(self):
         hp = self.hparams
-        params = [p for p in self.parameters() if p.requires_grad]
+        clock = {id(p) for p in self.clock.parameters()} if self.clock is not None and hp.word_clock_lr else set()
+        params = [p for p in self.parameters() if p.requires_grad and id(p) not in clock]
         # As in nanoGPT: decay the matrices (weights and embeddings), not the biases and norm gains.
         groups = [{"params": [p for p in params if p.dim() >= 2], "weight_decay": hp.weight_decay},
                   {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
+        if clock:  # its own rate and no decay: decay held its word term at an eighth of a speech code's norm
+            groups.append({"params": list(self.clock.parameters()), "weight_decay": 0.0, "lr": hp.word_clock_lr})
         optimizer = torch.optim.AdamW(groups, lr=hp.lr, betas=(0.9, 0.95))
         return {"optimizer": optimizer, "lr_scheduler": time_aware_scheduler(optimizer, self.trainer, hp.warmup_steps)}
 

@@ -479,3 +479,24 @@ def test_word_corruption_feeds_words_other_speechs_frames_and_keeps_text_duratio
                           format="word_timed", word_corruption=2.0)
     with pytest.raises(ValueError, match="only the word_timed formats have"):
         SpeechReasoningLM(backbone_config=TINY_LLAMA, tokenizer=tokenizer_dir, codec=small_codec, word_corruption=0.5)
+
+
+def test_word_clock_lr_trains_the_clock_at_its_own_rate_without_weight_decay(tokenizer_dir, small_codec):
+    options = {"backbone_config": TINY_LLAMA, "tokenizer": tokenizer_dir, "codec": small_codec, "format": "word_timed",
+               "format_options": {"max_word_frames": 4}, "word_clock": True, "lr": 1e-3, "weight_decay": 0.1}
+    for word_clock_lr in (None, 5e-3):
+        lm = SpeechReasoningLM(**options, word_clock_lr=word_clock_lr)
+        lm.trainer = L.Trainer(max_steps=10, logger=False, enable_checkpointing=False)
+        groups = lm.configure_optimizers()["optimizer"].param_groups
+        clock = {id(p) for p in lm.clock.parameters()}
+        in_groups = [sum(id(p) in clock for p in group["params"]) for group in groups]
+        assert sum(len(group["params"]) for group in groups) == sum(1 for p in lm.parameters() if p.requires_grad)
+        if word_clock_lr is None:  # decayed with every matrix
+            assert len(groups) == 2 and in_groups[0] == 2 and groups[0]["weight_decay"] == 0.1
+        else:
+            assert in_groups == [0, 0, 2] and groups[2]["weight_decay"] == 0.0
+            assert groups[2]["initial_lr"] == 5e-3 and groups[0]["initial_lr"] == 1e-3
+    with pytest.raises(ValueError, match="word_clock_lr .* needs word_clock: true"):
+        SpeechReasoningLM(**{**options, "word_clock": False}, word_clock_lr=1e-3)
+    with pytest.raises(ValueError, match="a rate > 0"):
+        SpeechReasoningLM(**options, word_clock_lr=0.0)
