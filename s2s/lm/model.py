@@ -167,7 +167,7 @@ class SpeechReasoningLM(L.LightningModule):
     `scheduled_sampling_passes` n > 1 draws them n times, each pass given the codes of the one before, so
     that a slip is also fed after slips of its own (errors n deep, as in free-running generation).
     `word_clock_lr` (with `word_clock`): the clock's own learning rate, without weight decay (None: the
-    model's, decayed like every matrix, which held its word term small beside the speech codes' embeddings).
+    model's, decayed like every matrix, which may keep its word term small beside the speech codes' embeddings).
     `word_corruption` q > 0 (word_timed): in training, each word said is, with probability q, fed with the
     frames of other speech of the batch in its place (`_other_words`; the targets stay its own), so that
     a word follows its text and clock, not the sentence its neighbours' frames came from.
@@ -487,7 +487,7 @@ class SpeechReasoningLM(L.LightningModule):
         # As in nanoGPT: decay the matrices (weights and embeddings), not the biases and norm gains.
         groups = [{"params": [p for p in params if p.dim() >= 2], "weight_decay": hp.weight_decay},
                   {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
-        if clock:  # its own rate and no decay: decay held its word term at an eighth of a speech code's norm
+        if clock:  # its own rate and no decay: decay may keep its word term small (an eighth of a speech code)
             groups.append({"params": list(self.clock.parameters()), "weight_decay": 0.0, "lr": hp.word_clock_lr})
         optimizer = torch.optim.AdamW(groups, lr=hp.lr, betas=(0.9, 0.95))
         return {"optimizer": optimizer, "lr_scheduler": time_aware_scheduler(optimizer, self.trainer, hp.warmup_steps)}
