@@ -75,9 +75,9 @@ def measure(pipeline: S2SPipeline, batches: list[dict], judge) -> dict:
 
 
 def held_out_batches(model_folder: str, model: SpeechReasoningLM, manifest: str, judge: str, rows: int,
-                 batch_size: int = 8) -> list[dict]:
-    """The first `rows` rows of `manifest` with reply speech, their questions as text, each reply word timed by
-    `judge` (as word_timed trains), in the model's tokens and codes."""
+                     batch_size: int = 8) -> list[dict]:
+    """The first `rows` rows of `manifest` (rounded up to whole batches of `batch_size`), their questions as
+    text, each reply word timed by `judge` (as word_timed trains), in the model's tokens and codes."""
     data = ReasoningDataModule(train=manifest, val=manifest, tokenizer=model_folder, question_input="text",
                                codec=model.hparams.codec, num_codebooks=model.vocab.num_codebooks,
                                align_with=judge, speech_probability=1.0, val_text_examples=0,
@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> dict:
                         help="test rows with reply audio (held-out voices)")
     parser.add_argument("--judge", default=str(DEFAULT_JUDGE), help="a judge folder (default: s2s-judge-tiny), "
                         "which also times each reply word, as the models were trained")
-    parser.add_argument("--rows", type=int, default=48)
+    parser.add_argument("--rows", type=int, default=48, help="test rows to read (rounded up to whole batches of 8)")
     args = parser.parse_args(argv)
     judge = load_judge(args.judge)
     result = {}
