@@ -15,6 +15,10 @@ object: per model folder, the share of replies whose answer the judge hears, per
 
     python benchmarks/exposure_bias.py                         # the shipped model, 48 held-out test replies
     python benchmarks/exposure_bias.py runs/a runs/b --rows 96 # exported folders, side by side
+
+The default manifest is the test set with the clock-sum thoughts the shipped model was trained on:
+    s2s data synth --out data/synth/test --n 200 --seed 1 --split test
+    s2s data rethink data/synth/test/manifest.jsonl --seed 1 --out data/synth/test/manifest-clock.jsonl
 """
 from __future__ import annotations
 
