@@ -109,7 +109,8 @@ def cmd_reply(args: argparse.Namespace) -> None:
     pipeline.max_question_seconds = args.max_seconds
     reply = pipeline(wav, rate, text, out=args.out, overwrite=args.overwrite, temperature=args.temperature,
                      seed=args.seed, calculator=not args.no_calculator, voice=args.voice, style=args.style,
-                     speculate=args.speculate, speech_prior=args.speech_prior)
+                     speculate=args.speculate, speech_prior=args.speech_prior,
+                     word_decoder=not args.no_word_decoder)
     if args.json:
         print(json.dumps(reply.to_json()))
         return
@@ -215,7 +216,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         sphinx = sphinx_judge()
     summary = evaluate(pipeline, args.manifest, args.limit, judge=judge, shortcut=args.shortcut,
                        progress=not args.json, calculator=not args.no_calculator, sphinx=sphinx,
-                       speech_prior=args.speech_prior, **caps)
+                       speech_prior=args.speech_prior, word_decoder=not args.no_word_decoder, **caps)
     if args.judge:  # the folder the user named rather than "ctc"
         summary["judge"] = describe_judge(args.judge, judge)
     if args.report:
@@ -343,6 +344,10 @@ SPEECH_PRIOR_HELP = ("word-timed models with speech drafts: the weight of how th
                      "mixed into each speech code (0: the model alone; default %(default)s)")
 
 
+NO_WORD_DECODER_HELP = ("word-timed models with a word decoder: let the LM say every speech code itself (by default "
+                        "the decoder says each word's frames at once, once the LM has chosen the word and its length)")
+
+
 def unit_float(text: str) -> float:
     """argparse type: a number in [0, 1], with a one-line error otherwise."""
     try:
@@ -397,6 +402,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="draft up to N thought and reply ids a forward (the same reply, sooner; 0: one id a "
                          "forward; default 8)")
     rp.add_argument("--speech-prior", type=unit_float, default=0.0, metavar="W", help=SPEECH_PRIOR_HELP)
+    rp.add_argument("--no-word-decoder", action="store_true", help=NO_WORD_DECODER_HELP)
     rp.add_argument("--voice", default=None, metavar="REF.wav",
                     help="speak the reply in this voice: a reference recording of at least 1 s")
     rp.add_argument("--style", default=None,
@@ -446,6 +452,7 @@ def build_parser() -> argparse.ArgumentParser:
     evl.add_argument("--no-calculator", action="store_true",
                      help="score the model's own arithmetic (by default a calculator writes each result after '=')")
     evl.add_argument("--speech-prior", type=unit_float, default=0.0, metavar="W", help=SPEECH_PRIOR_HELP)
+    evl.add_argument("--no-word-decoder", action="store_true", help=NO_WORD_DECODER_HELP)
     evl.add_argument("--max-thought-tokens", type=int, default=None, help="generation cap (default: the pipeline's)")
     evl.add_argument("--max-reply-tokens", type=int, default=None, help="generation cap (default: the pipeline's)")
     evl.add_argument("--max-speech-frames", type=int, default=None, help="generation cap (default: the pipeline's)")

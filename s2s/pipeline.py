@@ -235,7 +235,8 @@ class S2SPipeline:
                seed: int | None = 0, max_thought_tokens: int = 256, max_reply_tokens: int = 128,
                max_speech_frames: int = 500, frames_per_chunk: int = 2, calculator: bool = True,
                voice=None, voice_rate: int | None = None, style: str | list[str] | None = None,
-               say: str | None = None, fast: bool = True, speculate: int = 8, speech_prior: float = 0.0):
+               say: str | None = None, fast: bool = True, speculate: int = 8, speech_prior: float = 0.0,
+               word_decoder: bool = True):
         """The events of one question: first ("heard", text) when a spoken question went through the model's
         hearing, then those of `s2s.lm.generate.stream`: ("thought", piece), ("reply_text", piece), ("audio",
         wav [1, t] at `sample_rate`) and last ("done", Reply). Inputs are checked before it returns.
@@ -248,7 +249,8 @@ class S2SPipeline:
         `speculate` drafts up to that many thought and reply ids from the question and checks them in one
         forward (the same reply in fewer forwards; 0 turns it off; `s2s/lm/speculate.py`). `speech_prior` mixes
         how the corpus's voice says each word into the speech codes of a word-timed model (see
-        `s2s.lm.generate.stream`; 0 is the model alone)."""
+        `s2s.lm.generate.stream`; 0 is the model alone). `word_decoder` (on by default) lets a word-timed model
+        that has one say each word's frames at once (`s2s/lm/word_decoder.py`); off, the LM says every code."""
         if say is not None:
             if not isinstance(say, str) or not say.split():
                 raise ValueError("nothing to say: give the words to speak, such as say='It is four.'")
@@ -271,7 +273,7 @@ class S2SPipeline:
                                  max_reply_tokens=max_reply_tokens, max_speech_frames=max_speech_frames,
                                  temperature=temperature, top_k=top_k, top_p=top_p, seed=seed,
                                  calculator=calculator, say=words, fast=fast,
-                                 speculate=speculate, speech_prior=speech_prior)
+                                 speculate=speculate, speech_prior=speech_prior, word_decoder=word_decoder)
         if converted:
             events = self._converted(events, voice, voice_rate, style)
         return events if heard is None else itertools.chain([("heard", self.heard_text(heard))], events)

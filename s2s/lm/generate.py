@@ -740,7 +740,7 @@ def stream(model, prompt_ids: torch.Tensor, codec=None, frames_per_chunk: int = 
            max_thought_tokens: int = 256, max_reply_tokens: int = 128, max_speech_frames: int = 500,
            temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None, seed: int | None = 0,
            heard=None, calculator: bool = False, say: list[list[int]] | None = None, fast: bool = True,
-           speculate: int = 8, speech_prior: float = 0.0):
+           speculate: int = 8, speech_prior: float = 0.0, word_decoder: bool = True):
     """Generate a reply of `model` (a SpeechReasoningLM, in eval mode) after `prompt_ids` [L], event by event.
 
     `heard` is the HeardQuestion whose segments fill the prompt's `<heard>` ids (a spoken question heard by
@@ -775,6 +775,11 @@ def stream(model, prompt_ids: torch.Tensor, codec=None, frames_per_chunk: int = 
     into an LM (Khandelwal et al., 2020): p = (1 - w) p_model + w [code = the corpus's code for this word,
     length, frame and codebook]. The model keeps the codes it is sure of, and the corpus decides where it
     wavers; 0 (the default) is the model alone.
+
+    `word_decoder` (word_timed models that have one, `s2s/lm/word_decoder.py`): once the model has chosen a
+    word's duration, its word decoder says all of the word's frames at once, and they are written for the
+    model as the words read aloud are: the model chooses words and durations, and cannot drift within a word.
+    False lets the model say every code itself.
     """
     start_s = time.perf_counter()
     _check_inputs(model, prompt_ids, codec, frames_per_chunk)
@@ -802,7 +807,7 @@ def stream(model, prompt_ids: torch.Tensor, codec=None, frames_per_chunk: int = 
         raise ValueError(f"reading words aloud (say) needs a word_aligned, think_then_speak or word_timed model, not "
                          f"{model.format.name}: its reply text must come before the speech that says it")
     return _events(model, prompt_ids, codec, frames_per_chunk, machine, sample, start_s, heard, calculator, say,
-                   fast, speculate, float(speech_prior))
+                   fast, speculate, float(speech_prior), bool(word_decoder))
 
 
 @torch.no_grad()  # not inference_mode: the Reply's tensors stay ordinary tensors a caller may change
@@ -833,7 +838,7 @@ def _forward(backbone, capacity: int, fast: bool = True):
 
 def _events(model, prompt_ids: torch.Tensor, codec, frames_per_chunk: int, machine: PhaseMachine, sample,
             start_s: float, heard=None, calculator: bool = False, say: list[list[int]] | None = None,
-            fast: bool = True, speculate: int = 0, speech_prior: float = 0.0):
+            fast: bool = True, speculate: int = 0, speech_prior: float = 0.0, word_decoder: bool = False):
     """The generation loop behind `stream`."""
     vocab, backbone, device = model.vocab, model.backbone, machine.device
     state, generated = machine.start(), []
@@ -844,6 +849,9 @@ def _events(model, prompt_ids: torch.Tensor, codec, frames_per_chunk: int, machi
     # word_timed: after <speak>, the reply's words are read aloud: each is written for the model, which then
     # gives its duration and exactly that many frames.
     timed, reading = isinstance(machine, WordTimedPhases), None
+    # A word decoder says each word's frames at once (after its duration): they are written for the model.
+    decoder = getattr(model, "word_decoder", None) if timed and word_decoder else None
+    said_words, last_frame = [], None  # the words said so far; the last whole frame's codes
     says_words = timed or isinstance(machine, WordTimedWhileThinkingPhases)  # words, durations and their frames
     texts = {THOUGHT: _TextStream(model.tokenizer), REPLY_TEXT: _TextStream(model.tokenizer)}
     frame, frames = [], []  # codes of the frame being written; whole frames not yet decoded
@@ -856,9 +864,9 @@ def _events(model, prompt_ids: torch.Tensor, codec, frames_per_chunk: int, machi
     # reader also says where a word_timed reply's speech stands, for drafting it (`WordFrames`).
     clocked = getattr(model, "clock", None) is not None
     words_said = getattr(model, "speech_drafts", None) if says_words else None  # WordFrames: how the corpus says words
-    speech_drafts = words_said if speculate else None
-    prior = speech_prior if words_said is not None else 0.0
-    clock = ClockReader(vocab) if clocked or speech_drafts is not None or prior else None
+    speech_drafts = words_said if speculate and decoder is None else None
+    prior = speech_prior if words_said is not None and decoder is None else 0.0
+    clock = ClockReader(vocab) if clocked or speech_drafts is not None or prior or decoder is not None else None
     signals = [clock.push(token) for token in pending] if clock is not None else []
     # Speculation: drafted text ids go into the forward after the pending ids; `drafted` holds each with the
     # logits after it, used while the ids written agree with the draft (then they are already in the cache).
@@ -944,9 +952,17 @@ def _events(model, prompt_ids: torch.Tensor, codec, frames_per_chunk: int, machi
                 forced, token = [], sample(with_prior(logits_now()), allowed)
                 if words is not None and (vocab.is_text(token) or token == vocab.eot or not state.reply_tokens):
                     forced, token = _next_word(words, allowed, vocab)
+            first_chunk = decoder is not None and clock.speaking and clock.in_word_text  # a word's first duration
             machine.advance(state, token)
             generated.append(token)
             written(token)
+            if decoder is not None and vocab.is_duration(token) and clock.speaking:
+                if first_chunk:
+                    said_words.append(clock.word)
+                before = said_words[-2] if len(said_words) > 1 else ()
+                after = tuple(reading[0]) if reading else ()
+                codes = decoder.say(clock.word, before, after, clock.duration, 0 if first_chunk else 1, last_frame)
+                forced = [vocab.speech_id(k, code) for frame_codes in codes for k, code in enumerate(frame_codes)]
             if timed and token == vocab.speak:  # the words to read, fed a word a step
                 reading = word_runs(model.tokenizer, state.reply)
 
@@ -963,7 +979,7 @@ def _events(model, prompt_ids: torch.Tensor, codec, frames_per_chunk: int, machi
                 frame.append(vocab.speech_code(token)[1])
                 if len(frame) == vocab.num_codebooks:
                     frames.append(frame)
-                    frame = []
+                    last_frame, frame = frame, []
             if codec is not None and (len(frames) >= frames_per_chunk or state.phase == DONE):
                 codes = torch.tensor(frames, dtype=torch.long).view(-1, vocab.num_codebooks).T[None]  # [1, K, f]
                 wav = codec.decode_step(codes)  # [1, 1, t]: the samples now final

@@ -60,6 +60,8 @@ from s2s.lm.speculate import SPEECH_FILE, PhraseTable, WordFrames
 from s2s.lm.text_tokenizer import load_text_tokenizer, train_text_tokenizer
 from s2s.lm.vocab import JointVocab
 from s2s.lm.word_clock import Signal, WordClock, clock_signals, word_frame_starts
+from s2s.lm.word_decoder import FOLDER_NAME as DECODER_DIR
+from s2s.lm.word_decoder import load_decoder, save_decoder
 from s2s.training import atomic_folder, check_init_args, time_aware_scheduler
 
 CONFIG_FILE = "config.yaml"  # ours; the backbone's own config.json and model.safetensors sit beside it
@@ -224,6 +226,7 @@ class SpeechReasoningLM(L.LightningModule):
         # Drafts for speculative decoding (`s2s lm phrases`, speculate.py): loaded with a folder that has them.
         self.phrases: PhraseTable | None = None
         self.speech_drafts: WordFrames | None = None  # and of a word_timed reply's speech (`--align-with`)
+        self.word_decoder = None  # a WordDecoder that says each word's frames at once (word_decoder.py), if saved
         if hearing is not None:
             from s2s.asr.module import CTCRecognizer
 
@@ -535,6 +538,8 @@ class SpeechReasoningLM(L.LightningModule):
                 self.phrases.save(tmp / PHRASES_FILE)
             if self.speech_drafts is not None:
                 self.speech_drafts.save(tmp / SPEECH_FILE)
+            if self.word_decoder is not None:
+                save_decoder(self.word_decoder, tmp / DECODER_DIR, half=half)
             config = {"init_args": init_args, "vocab": self.vocab.to_dict()}
             (tmp / CONFIG_FILE).write_text(yaml.safe_dump(config, sort_keys=False))
         return Path(out_dir)
@@ -577,6 +582,8 @@ class SpeechReasoningLM(L.LightningModule):
                                  f"{vocab.num_codebooks}, {vocab.codebook_size} and {vocab.text_vocab_size}: "
                                  f"count it again with s2s lm phrases {folder} --manifest TRAIN_MANIFEST "
                                  "--align-with JUDGE --overwrite")
+        if (folder / DECODER_DIR).is_dir():
+            model.word_decoder = load_decoder(folder / DECODER_DIR, model.vocab)
         expected = JointVocab.from_dict(saved["vocab"])
         if model.vocab != expected:
             raise ValueError(f"{folder} was saved with the vocabulary {expected}, but its tokenizer and codec give "

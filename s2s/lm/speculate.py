@@ -281,25 +281,33 @@ def build_for_model(folder: str | os.PathLike, manifests, order: int = 6, min_co
 def build_speech_drafts_for_model(folder: str | os.PathLike, manifests, judge_dir: str, min_count: int = 2,
                                   overwrite: bool = False) -> Path:
     """Count how the replies of `manifests` say each word (`WordFrames`) for the word_timed model saved in
-    `folder`: its codec's codes of each reply's audio, its words timed by forced alignment with the CTC judge
-    in `judge_dir` (both cached beside the manifest, as training caches them), and save it there (SPEECH_FILE)."""
+    `folder` (`reply_speech_rows`), and save it there (SPEECH_FILE)."""
+    from s2s.lm.model import SpeechReasoningLM
+
+    model = SpeechReasoningLM.from_folder(folder)
+    table = WordFrames.from_rows(reply_speech_rows(model, manifests, judge_dir), model.vocab, min_count=min_count)
+    return table.save(Path(folder) / SPEECH_FILE, overwrite=overwrite)
+
+
+def reply_speech_rows(model, manifests, judge_dir: str) -> list[list[int]]:
+    """Each distinct reply of `manifests` as the word_timed `model` would read it aloud (ids from `<speak>`
+    on): its codec's codes of the reply audio, its words timed by forced alignment with the CTC judge in
+    `judge_dir` (both cached beside the manifest, as training caches them)."""
     from s2s.codecs import load_codec
     from s2s.data.manifest import read_manifest
     from s2s.lm.batching import reply_alignment, tokenize
     from s2s.lm.data import reply_codes, reply_word_frames
     from s2s.lm.formats import Turn, WordTimed
-    from s2s.lm.model import SpeechReasoningLM
 
-    model = SpeechReasoningLM.from_folder(folder)
     if not isinstance(model.format, WordTimed):
-        raise ValueError(f"{folder} is a {model.format.name} model; speech drafts follow words said with their "
-                         "durations, which only the word_timed formats have: leave out --align-with")
+        raise ValueError(f"this is a {model.format.name} model; speech drafts and the word decoder follow words "
+                         "said with their durations, which only the word_timed formats have")
     hp, vocab = model.hparams, model.vocab
     frame_rate = load_codec(hp.codec, num_codebooks=vocab.num_codebooks).frame_rate
     rows = []
     for manifest in map(Path, manifests):
         if not any(row.get("reply_audio") for row in read_manifest(manifest)):
-            raise ValueError(f"no rows of {manifest} have reply_audio to count speech drafts from")
+            raise ValueError(f"no rows of {manifest} have reply_audio to read replies aloud from")
         codes = reply_codes(manifest, hp.codec, vocab.num_codebooks)
         frames = reply_word_frames(manifest, codes, frame_rate, judge_dir)
         for reply, grid in codes.items():
@@ -307,5 +315,4 @@ def build_speech_drafts_for_model(folder: str | os.PathLike, manifests, judge_di
             turn = Turn(heard_length=1, thought_ids=[], reply_ids=reply_ids, reply_codes=grid.long(),
                         reply_alignment=reply_alignment(model.tokenizer, reply, frames[reply]))
             rows.append(model.format.build(turn).ids.tolist())
-    table = WordFrames.from_rows(rows, vocab, min_count=min_count)
-    return table.save(Path(folder) / SPEECH_FILE, overwrite=overwrite)
+    return rows

@@ -873,3 +873,37 @@ def test_a_speech_prior_mixes_the_corpus_codes_in_and_speculation_still_changes_
             said += 1
         start += frames
     assert said >= 1 and corpus.reply_codes.tolist() != alone.reply_codes.tolist()
+
+
+def test_a_word_decoder_says_every_word_the_model_times_and_the_model_still_chooses_words_and_lengths(lms):
+    """With a word decoder, each word's frames are its `say` of the word, its neighbours, the length the model
+    chose and the frame before (fed to the model in one forward); without it (or word_decoder=False) the model
+    says every code; either way the reply text and word lengths are the model's."""
+    from s2s.lm.word_decoder import WordDecoder
+
+    lm = lms["word_timed"]
+    vocab = lm.vocab
+    caps = {"max_thought_tokens": 12, "max_reply_tokens": 8, "max_speech_frames": 9}
+    prompt = build_prompt(lm.format, question_codes=question(1))
+    alone = generate(lm, prompt, temperature=0, speculate=0, **caps)
+    torch.manual_seed(3)
+    decoder = WordDecoder(vocab.text_vocab_size, K, C, vocab.durations, dim=16, layers=1, heads=2).eval()
+    lm.word_decoder = decoder
+    try:
+        said = generate(lm, prompt, temperature=0, speculate=0, **caps)
+        off = generate(lm, prompt, temperature=0, speculate=0, word_decoder=False, **caps)
+    finally:
+        lm.word_decoder = None
+    assert off.ids.tolist() == alone.ids.tolist()
+    assert said.turn.thought_ids == alone.turn.thought_ids and said.turn.reply_ids == alone.turn.reply_ids
+    runs = [tuple(word) for word in word_runs(lm.tokenizer, said.turn.reply_ids)]
+    assert len(said.turn.reply_alignment) >= 1
+    start, previous = 0, None
+    for i, (_, frames) in enumerate(said.turn.reply_alignment):
+        expected = decoder.say(runs[i], runs[i - 1] if i else (), runs[i + 1] if i + 1 < len(runs) else (), frames,
+                               0, previous)
+        got = said.reply_codes[:, start: start + frames].T.tolist()
+        assert got == expected[: len(got)]  # the speech cap may cut the last word short
+        start += frames
+        previous = got[-1] if got else previous
+    assert said.reply_codes.tolist() != alone.reply_codes.tolist()

@@ -1,0 +1,279 @@
+"""The word decoder: all the frames of a word read aloud at once, from the word, its neighbours and its length.
+
+A word_timed reply writes a word, its duration d, then d frames of codes.
+Generated one code at a time, a small LM says each word perfectly when fed the
+corpus's codes (teacher-forced) and drifts when fed its own ("It is five."
+heard as "it is fifteen"): exposure bias. Speech decoders that must not drift
+predict a unit's frames in parallel instead (FastSpeech's decoder after its
+length regulator; LLaMA-Omni's non-autoregressive speech decoder on the LLM's
+states). Here the LM still chooses every word and its duration; this decoder
+says the word's d frames in one pass, conditioned on
+
+    the word, the word before and the word after (mean text-id embeddings),
+    d, each frame's place (from the start and from the end),
+    whether the word goes on from an earlier chunk (words over 48 frames),
+    the last frame said before it (so the join is smooth),
+
+and generation writes its frames for the LM as it writes the reply's words
+(`stream(..., word_decoder=True)`). The LM's KV cache still sees every frame.
+
+Trained on the word occurrences of the corpus's replies (`word_occurrences`):
+`s2s fit --config configs/lm/word-decoder.yaml`.
+"""
+from __future__ import annotations
+
+import os
+import random
+from functools import partial
+from pathlib import Path
+
+import lightning as L
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import yaml
+from safetensors.torch import load_file, save_file
+from torch.utils.data import DataLoader
+
+from s2s.lm.vocab import JointVocab
+from s2s.training import atomic_folder, time_aware_scheduler
+
+Word = tuple[int, ...]
+
+
+def word_occurrences(rows: list[list[int]], vocab: JointVocab) -> list[dict]:
+    """Each chunk of a word said in word_timed `rows` (ids): {"word", "before", "after" (text ids; () at the
+    reply's ends), "chunk" (0 for a word's first duration id, 1 for a long word's later ones), "previous" (the
+    K codes of the frame said just before, or None at the start), "codes" ([d][K])}."""
+    from s2s.lm.word_clock import ClockReader  # reads a row as generation does (frame, codebook, word)
+
+    found = []
+    for ids in rows:
+        reader, said, frame, last = ClockReader(vocab), [], [], None
+        words: list[Word] = []
+        for token in ids:
+            first = reader.speaking and reader.in_word_text and bool(reader.word)  # right after the word
+            at = reader.next_frame()
+            reader.push(token)
+            if vocab.is_duration(token) and reader.speaking:
+                if first:
+                    words.append(reader.word)
+                said.append({"word": reader.word, "index": len(words) - 1, "chunk": 0 if first else 1,
+                             "previous": last, "codes": []})
+            elif at is not None and vocab.is_speech(token) and said:
+                frame.append(int(vocab.speech_code(token)[1]))
+                if len(frame) == vocab.num_codebooks:
+                    said[-1]["codes"].append(frame)
+                    last, frame = frame, []
+        for chunk in said:
+            index = chunk.pop("index")
+            chunk["before"] = words[index - 1] if index > 0 else ()
+            chunk["after"] = words[index + 1] if index + 1 < len(words) else ()
+            if chunk["codes"]:
+                found.append(chunk)
+    return found
+
+
+class WordDecoder(nn.Module):
+    """Non-autoregressive: logits [B, F, K, C] of every frame of B word chunks of up to F frames."""
+
+    def __init__(self, text_vocab_size: int, num_codebooks: int, codebook_size: int, max_frames: int,
+                 dim: int = 256, layers: int = 4, heads: int = 4, dropout: float = 0.1):
+        super().__init__()
+        self.text_vocab_size, self.num_codebooks, self.codebook_size = text_vocab_size, num_codebooks, codebook_size
+        self.max_frames = max_frames
+        self.config = {"text_vocab_size": text_vocab_size, "num_codebooks": num_codebooks,
+                       "codebook_size": codebook_size, "max_frames": max_frames, "dim": dim, "layers": layers,
+                       "heads": heads, "dropout": dropout}
+        # One table per role: the word said and its neighbours (mean of the word's text-id vectors).
+        self.words = nn.ModuleList(nn.EmbeddingBag(text_vocab_size + 1, dim, mode="mean", padding_idx=text_vocab_size)
+                                   for _ in range(3))
+        self.length = nn.Embedding(max_frames + 1, dim)
+        self.from_start = nn.Embedding(max_frames, dim)
+        self.from_end = nn.Embedding(max_frames, dim)
+        self.chunk = nn.Embedding(2, dim)
+        self.previous = nn.Embedding(num_codebooks * codebook_size + 1, dim)  # the last: no frame before
+        layer = nn.TransformerEncoderLayer(dim, heads, 4 * dim, dropout, batch_first=True, norm_first=True)
+        self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(dim)
+        self.out = nn.Linear(dim, num_codebooks * codebook_size)
+
+    def forward(self, word: torch.Tensor, before: torch.Tensor, after: torch.Tensor, lengths: torch.Tensor,
+                chunk: torch.Tensor, previous: torch.Tensor) -> torch.Tensor:
+        """word/before/after [B, W] text ids padded with text_vocab_size; lengths [B] frames (1..max_frames);
+        chunk [B] 0/1; previous [B, K] codes (-1: none). Returns logits [B, F, K, C], F = lengths.max()."""
+        frames = int(lengths.max())
+        place = torch.arange(frames, device=lengths.device)
+        valid = place[None] < lengths[:, None]  # [B, F]
+        from_end = (lengths[:, None] - 1 - place[None]).clamp(min=0)
+        offsets = torch.arange(self.num_codebooks, device=previous.device) * self.codebook_size
+        none = self.num_codebooks * self.codebook_size
+        previous_ids = torch.where(previous < 0, torch.full_like(previous, none), previous + offsets)
+        context = (self.words[0](word) + self.words[1](before) + self.words[2](after) + self.length(lengths)
+                   + self.chunk(chunk) + self.previous(previous_ids).sum(1))  # [B, D]
+        x = context[:, None] + self.from_start(place)[None] + self.from_end(from_end)
+        x = self.norm(self.encoder(x, src_key_padding_mask=~valid))
+        return self.out(x).view(x.shape[0], frames, self.num_codebooks, self.codebook_size)
+
+    @torch.no_grad()
+    def say(self, word: Word, before: Word, after: Word, frames: int, chunk: int = 0,
+            previous: list[int] | None = None) -> list[list[int]]:
+        """The argmax codes [frames][K] of one word chunk."""
+        batch = collate([{"word": word, "before": before, "after": after, "chunk": chunk, "previous": previous,
+                          "codes": [[0] * self.num_codebooks] * frames}], self.text_vocab_size, self.num_codebooks)
+        device = self.out.weight.device
+        batch = {k: v.to(device) for k, v in batch.items() if k != "codes"}
+        return self(**batch)[0].argmax(-1).tolist()
+
+
+def _pad_words(words: list[Word], pad: int) -> torch.Tensor:
+    width = max(1, max(len(w) for w in words))
+    return torch.tensor([list(w) + [pad] * (width - len(w)) for w in words], dtype=torch.long)
+
+
+def collate(chunks: list[dict], text_vocab_size: int, num_codebooks: int) -> dict:
+    """Word chunks (`word_occurrences`) as the WordDecoder's inputs, and "codes" [B, F, K] (-100 past a length)."""
+    lengths = torch.tensor([len(c["codes"]) for c in chunks], dtype=torch.long)
+    frames = int(lengths.max())
+    codes = torch.full((len(chunks), frames, num_codebooks), -100, dtype=torch.long)
+    for i, c in enumerate(chunks):
+        codes[i, : len(c["codes"])] = torch.tensor(c["codes"], dtype=torch.long)
+    previous = torch.tensor([c["previous"] if c["previous"] is not None else [-1] * num_codebooks for c in chunks],
+                            dtype=torch.long)
+    return {"word": _pad_words([c["word"] for c in chunks], text_vocab_size),
+            "before": _pad_words([c["before"] for c in chunks], text_vocab_size),
+            "after": _pad_words([c["after"] for c in chunks], text_vocab_size),
+            "lengths": lengths, "chunk": torch.tensor([c["chunk"] for c in chunks], dtype=torch.long),
+            "previous": previous, "codes": codes}
+
+
+# ---------------------------------------------------------------------- saved folders
+CONFIG_FILE, WEIGHTS_FILE = "config.yaml", "model.safetensors"
+FOLDER_NAME = "word_decoder"  # inside a reasoner's folder, where SpeechReasoningLM.from_folder finds it
+
+
+def save_decoder(decoder: WordDecoder, out_dir: str | os.PathLike, overwrite: bool = False,
+                 half: bool = False) -> Path:
+    """A folder with the decoder's config.yaml and model.safetensors (float16 with `half`)."""
+    with atomic_folder(out_dir, overwrite) as tmp:
+        save_file({k: (v.half() if half else v).contiguous() for k, v in decoder.state_dict().items()},
+                  tmp / WEIGHTS_FILE)
+        (tmp / CONFIG_FILE).write_text(yaml.safe_dump({"init_args": decoder.config}, sort_keys=False))
+    return Path(out_dir)
+
+
+def load_decoder(folder: str | os.PathLike, vocab: JointVocab | None = None) -> WordDecoder:
+    """The WordDecoder `save_decoder` wrote, in eval mode; with `vocab`, checked to say its words and codes."""
+    folder = Path(folder)
+    if not (folder / CONFIG_FILE).is_file() or not (folder / WEIGHTS_FILE).is_file():
+        raise FileNotFoundError(f"{folder} is not a saved word decoder ({CONFIG_FILE} and {WEIGHTS_FILE}): export "
+                                "one with s2s export runs/word-decoder/checkpoints/last.ckpt FOLDER")
+    config = (yaml.safe_load((folder / CONFIG_FILE).read_text()) or {}).get("init_args", {})
+    decoder = WordDecoder(**config)
+    if vocab is not None:
+        theirs = (decoder.text_vocab_size, decoder.num_codebooks, decoder.codebook_size, decoder.max_frames)
+        ours = (vocab.text_vocab_size, vocab.num_codebooks, vocab.codebook_size, vocab.durations)
+        if theirs != ours:
+            raise ValueError(f"{folder} says words of {theirs[0]} text ids in {theirs[1]} codebooks of {theirs[2]} "
+                             f"codes, up to {theirs[3]} frames; this model has {ours}: train a word decoder for "
+                             "it (configs/lm/word-decoder.yaml)")
+    decoder.load_state_dict({k: v.float() for k, v in load_file(folder / WEIGHTS_FILE).items()})
+    return decoder.eval()
+
+
+# ---------------------------------------------------------------------- training
+class WordDecoderModule(L.LightningModule):
+    """Trains a WordDecoder for the word_timed reasoner saved in `reasoner` (its vocabulary: text ids,
+    codebooks, longest duration). Cross-entropy of every frame's codes; `s2s export` writes the decoder's
+    folder, which goes inside the reasoner's as `word_decoder/`."""
+
+    def __init__(self, reasoner: str, dim: int = 256, layers: int = 4, heads: int = 4, dropout: float = 0.1,
+                 lr: float = 1e-3, weight_decay: float = 0.01, warmup_steps: int = 200):
+        super().__init__()
+        self.save_hyperparameters()
+        vocab = reasoner_vocab(reasoner)
+        self.decoder = WordDecoder(vocab.text_vocab_size, vocab.num_codebooks, vocab.codebook_size, vocab.durations,
+                                   dim=dim, layers=layers, heads=heads, dropout=dropout)
+
+    def _loss(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        inputs = {k: v for k, v in batch.items() if k != "codes"}
+        logits = self.decoder(**inputs)
+        codes = batch["codes"]
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), codes.reshape(-1), ignore_index=-100)
+        said = codes >= 0
+        accuracy = ((logits.argmax(-1) == codes) & said).sum() / said.sum().clamp(min=1)
+        return loss, accuracy
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        loss, accuracy = self._loss(batch)
+        self.log_dict({"train/loss": loss, "train/code_accuracy": accuracy}, prog_bar=True)
+        return loss
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        loss, accuracy = self._loss(batch)
+        self.log_dict({"val/loss": loss, "val/code_accuracy": accuracy}, prog_bar=True)
+
+    def configure_optimizers(self):
+        hp = self.hparams
+        optimizer = torch.optim.AdamW(self.parameters(), lr=hp.lr, weight_decay=hp.weight_decay)
+        return {"optimizer": optimizer, "lr_scheduler": time_aware_scheduler(optimizer, self.trainer, hp.warmup_steps)}
+
+    def save_pretrained(self, out_dir: str | os.PathLike, overwrite: bool = False, half: bool = False) -> Path:
+        return save_decoder(self.decoder, out_dir, overwrite=overwrite, half=half)
+
+
+def reasoner_vocab(folder: str | os.PathLike) -> JointVocab:
+    """The joint vocabulary of the reasoner saved in `folder` (its config.yaml), without loading its weights."""
+    config = Path(folder) / "config.yaml"
+    if not config.is_file():
+        raise FileNotFoundError(f"{folder} is not a saved SpeechReasoningLM ({config} is missing): give the "
+                                "folder of the word_timed reasoner the decoder is for")
+    saved = yaml.safe_load(config.read_text()) or {}
+    if saved.get("init_args", {}).get("format") != "word_timed":
+        raise ValueError(f"{folder} is a {saved.get('init_args', {}).get('format')} model; a word decoder says the "
+                         "words of word_timed replies")
+    return JointVocab.from_dict(saved["vocab"])
+
+
+class WordChunkData(L.LightningDataModule):
+    """Every word chunk said in the replies of `train` (`word_occurrences`: the reasoner's codes of each
+    distinct reply, its words timed by the CTC `judge`, both cached beside the manifest); `val_chunks` of them,
+    drawn with `seed`, are held out for validation."""
+
+    def __init__(self, reasoner: str, train: str | list[str], judge: str = "default", val_chunks: int = 500,
+                 batch_size: int = 64, seed: int = 0):
+        super().__init__()
+        self.save_hyperparameters()
+        self.chunks: dict[str, list[dict]] = {}
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.chunks:
+            return
+        from s2s.eval.reasoning import DEFAULT_JUDGE
+        from s2s.lm.model import SpeechReasoningLM
+        from s2s.lm.speculate import reply_speech_rows
+
+        hp = self.hparams
+        manifests = [hp.train] if isinstance(hp.train, str) else list(hp.train)
+        judge = str(DEFAULT_JUDGE) if hp.judge == "default" else hp.judge
+        model = SpeechReasoningLM.from_folder(hp.reasoner)
+        chunks = word_occurrences(reply_speech_rows(model, manifests, judge), model.vocab)
+        if len(chunks) <= hp.val_chunks:
+            raise ValueError(f"{', '.join(manifests)} say only {len(chunks)} word chunks, not more than val_chunks "
+                             f"({hp.val_chunks}): give more replies or hold out fewer")
+        random.Random(hp.seed).shuffle(chunks)
+        self.chunks = {"val": chunks[: hp.val_chunks], "train": chunks[hp.val_chunks:]}
+        self.vocab = model.vocab
+
+    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+        collate_chunks = partial(collate, text_vocab_size=self.vocab.text_vocab_size,
+                                 num_codebooks=self.vocab.num_codebooks)
+        generator = torch.Generator().manual_seed(self.hparams.seed)
+        return DataLoader(self.chunks[split], batch_size=self.hparams.batch_size, shuffle=shuffle,
+                          collate_fn=collate_chunks, generator=generator, drop_last=shuffle)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", shuffle=False)
