@@ -4,13 +4,17 @@ Each test reply's speech is written three ways and heard by the same judge (an A
 
     corpus          the corpus's own codes: the ceiling that the codec and the judge allow
     teacher-forced  at every code, the model's argmax given the corpus's codes before it (how training sees it)
-    free-running    the model answers the question (as text, greedy, as `s2s reply --text` does): every code
-                    after its own, with the durations it chooses; `reply_text_right` says how often its reply
-                    text was right, the most free-running could reach
+    free-running    the model answers the question (as text, greedy, as `s2s reply --text --no-word-decoder`
+                    does): every code after its own, with the durations it chooses; `reply_text_right` says how
+                    often its reply text was right, the most free-running could reach
+    word-decoder    the same, with the model folder's word decoder saying each word's frames at once once the
+                    model has chosen the word and its duration (`s2s/lm/word_decoder.py`; what `s2s reply` does
+                    by default); None for a folder without one
 
 A model that scores high teacher-forced and low free-running knows how to say its words and drifts on its own
 slips ("Tom has eight pencils now." heard as "tom has fifty coins now"): a lower teacher-forced loss will not
-mend it; scheduled sampling (`scheduled_sampling` in SpeechReasoningLM) trains on those slips. Prints one JSON
+mend it; scheduled sampling (`scheduled_sampling` in SpeechReasoningLM) trains on those slips, and a word
+decoder leaves no slip inside a word to follow. Prints one JSON
 object: per model folder, the share of replies whose answer the judge hears, per way, and n.
 
     python benchmarks/exposure_bias.py                         # the shipped model, 48 held-out test replies
@@ -33,7 +37,7 @@ from s2s.lm.model import SpeechReasoningLM
 from s2s.lm.word_clock import ClockReader
 from s2s.pipeline import DEFAULT_MODEL, S2SPipeline, answer_from_thought
 
-WAYS = ("corpus", "teacher-forced", "free-running")  # how each reply's speech is written
+WAYS = ("corpus", "teacher-forced", "free-running", "word-decoder")  # how each reply's speech is written
 
 
 def teacher_forced_codes(model: SpeechReasoningLM, ids: torch.Tensor, predicted: torch.Tensor) -> tuple[list, list]:
@@ -54,6 +58,7 @@ def teacher_forced_codes(model: SpeechReasoningLM, ids: torch.Tensor, predicted:
 def measure(pipeline: S2SPipeline, batches: list[dict], judge) -> dict:
     """Share of replies whose answer the judge hears, per way (WAYS), over the batches' rows with reply speech."""
     model, codec = pipeline.model, pipeline.codec
+    ways = WAYS if model.word_decoder is not None else WAYS[:-1]
     right, n, text_right = dict.fromkeys(WAYS, 0), 0, 0
     k = model.vocab.num_codebooks
     for batch in batches:
@@ -67,15 +72,18 @@ def measure(pipeline: S2SPipeline, batches: list[dict], judge) -> dict:
             corpus, own = teacher_forced_codes(model, encoded["ids"][row], predicted[row])
             waves = [codec.decode(torch.tensor(grid, dtype=torch.long).reshape(-1, k).T[None])[0]
                      for grid in (corpus, own)]
-            reply = pipeline(text=batch["question_written"][row], temperature=0.0)
+            reply = pipeline(text=batch["question_written"][row], temperature=0.0, word_decoder=False)
             waves.append(reply.waveform)
+            if model.word_decoder is not None:
+                waves.append(pipeline(text=batch["question_written"][row], temperature=0.0).waveform)
             text_right += int(spoken_answer(reply.reply_text, expected) == expected)
-            for way, wave in zip(WAYS, waves):
+            for way, wave in zip(ways, waves):
                 right[way] += int(spoken_answer(hear(judge, wave, codec.sample_rate), expected) == expected)
             n += 1
     if not n:
         raise ValueError("no test row has reply speech: give a manifest whose rows have reply_audio")
-    return {**{way: right[way] / n for way in WAYS}, "reply_text_right": text_right / n, "n": n}
+    return {**{way: right[way] / n if way in ways else None for way in WAYS}, "reply_text_right": text_right / n,
+            "n": n}
 
 
 def held_out_batches(model_folder: str, model: SpeechReasoningLM, manifest: str, judge: str, rows: int,

@@ -230,11 +230,18 @@ def test_exposure_bias_benchmark_judges_corpus_teacher_forced_and_free_running_s
                               tokenizer=str(tmp_path / "tokenizer"), codec=str(codec), format="word_timed",
                               word_clock=True)
     folder = str(model.save_pretrained(tmp_path / "model"))
+    from s2s.lm.word_decoder import WordDecoder
+
+    vocab = model.vocab
+    model.word_decoder = WordDecoder(vocab.text_vocab_size, 2, 16, vocab.durations, dim=16, layers=1, heads=2)
+    decoded = str(model.save_pretrained(tmp_path / "with-decoder"))
 
     benchmark = load_benchmark("exposure_bias")
-    result = benchmark.main([folder, "--manifest", str(manifest), "--judge", str(judge), "--rows", "3"])
+    result = benchmark.main([folder, decoded, "--manifest", str(manifest), "--judge", str(judge), "--rows", "3"])
     scores = result[folder]
-    assert scores["n"] == 3 and all(0.0 <= scores[way] <= 1.0 for way in (*benchmark.WAYS, "reply_text_right"))
+    assert scores["n"] == 3 and all(0.0 <= scores[way] <= 1.0 for way in (*benchmark.WAYS[:-1], "reply_text_right"))
+    assert scores["word-decoder"] is None  # a folder without a word decoder
+    assert all(0.0 <= result[decoded][way] <= 1.0 for way in benchmark.WAYS)
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == result
 
     model = SpeechReasoningLM.from_folder(folder)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 from s2s import audio
 from s2s.asr.module import CTCRecognizer
@@ -157,11 +158,16 @@ def test_s2s_fit_trains_a_word_decoder_that_s2s_export_puts_in_the_reasoner(corp
                   "--model.warmup_steps=1"]
     data_args = [f"--data.reasoner={corpus['reasoner']}", f"--data.train={corpus['manifest']}",
                  f"--data.judge={corpus['judge']}", "--data.val_chunks=2", "--data.batch_size=2"]
-    config = Path(__file__).resolve().parents[2] / "configs" / "lm" / "word-decoder.yaml"
-    main(["fit", "--config", str(config), *model_args, *data_args, "--trainer.max_steps=3",
-          "--trainer.max_time=null", "--trainer.val_check_interval=null", "--trainer.limit_val_batches=1",
-          f"--trainer.default_root_dir={tmp_path}", "--trainer.logger=false", "--trainer.enable_progress_bar=false",
-          f"--trainer.callbacks.dirpath={tmp_path / 'checkpoints'}"])
+    # The shipped config, with every folder it writes moved under tmp_path (nothing lands in the repository's runs/).
+    shipped = yaml.safe_load((Path(__file__).resolve().parents[2] / "configs" / "lm" / "word-decoder.yaml").read_text())
+    trainer = shipped["trainer"]
+    trainer.update(default_root_dir=str(tmp_path), logger=False, enable_progress_bar=False, max_steps=3, max_time=None,
+                   val_check_interval=None, limit_val_batches=1)
+    for callback in trainer["callbacks"]:
+        callback["init_args"]["dirpath"] = str(tmp_path / "checkpoints")
+    config = tmp_path / "word-decoder.yaml"
+    config.write_text(yaml.safe_dump(shipped))
+    main(["fit", "--config", str(config), *model_args, *data_args])
     ckpt = tmp_path / "checkpoints" / "last.ckpt"
     assert ckpt.is_file()
     reasoner = tmp_path / "reasoner"
