@@ -803,6 +803,10 @@ def stream(model, prompt_ids: torch.Tensor, codec=None, frames_per_chunk: int = 
     if not isinstance(speech_prior, (int, float)) or not 0.0 <= speech_prior <= 1.0:
         raise ValueError(f"speech_prior must lie in [0, 1] (the corpus's weight in each speech code; 0 is the model "
                          f"alone), got {speech_prior!r}")
+    if speech_prior and word_decoder and getattr(model, "word_decoder", None) is not None and \
+            model.format.name == "word_timed":
+        raise ValueError("speech_prior mixes the corpus into the codes the LM says, but this model's word decoder "
+                         "says them: pass word_decoder=False (--no-word-decoder) with a speech prior")
     if say is not None and model.format.name not in ("word_aligned", "think_then_speak", "word_timed"):
         raise ValueError(f"reading words aloud (say) needs a word_aligned, think_then_speak or word_timed model, not "
                          f"{model.format.name}: its reply text must come before the speech that says it")

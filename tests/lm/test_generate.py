@@ -892,6 +892,8 @@ def test_a_word_decoder_says_every_word_the_model_times_and_the_model_still_choo
     try:
         said = generate(lm, prompt, temperature=0, speculate=0, **caps)
         off = generate(lm, prompt, temperature=0, speculate=0, word_decoder=False, **caps)
+        with pytest.raises(ValueError, match="pass word_decoder=False"):
+            generate(lm, prompt, speech_prior=0.5)
     finally:
         lm.word_decoder = None
     assert off.ids.tolist() == alone.ids.tolist()
