@@ -336,7 +336,9 @@ def evaluate(pipeline, manifest: str | Path, limit: int | None = None, judge=Non
         "judge": judge_name,
         "calculator": options.get("calculator", True),
         "speech_prior": options.get("speech_prior", 0.0),
-        "word_decoder": options.get("word_decoder", True) and getattr(pipeline.model, "word_decoder", None) is not None,
+        # Whether a word decoder said the reply's words (`s2s/lm/word_decoder.py`): on where the model has one.
+        "word_decoder": options.get("word_decoder", True) and
+        getattr(getattr(pipeline, "model", None), "word_decoder", None) is not None,
         "format": _format_name(pipeline),
         "manifest": str(manifest),
         # 95 % Wilson intervals: on a few hundred questions a figure is only known to a few points.

@@ -304,6 +304,7 @@ def test_evaluate_summary_and_report_folder(manifest, judge_stub, tmp_path):
     assert summary["accuracy_text"] == 1.0 and summary["modality_gap"] == 0.0
     assert summary["per_family"]["sequence"]["chance"] == chance_level("sequence")
     assert summary["shortcut"]["swap"]["follows_audio"] == 1.0
+    assert summary["word_decoder"] is False  # a pipeline without a model folder's word decoder
     assert summary["shortcut"]["chance"] == pytest.approx(mean_chance([r["family"] for r in ROWS]))
     text = report_module.format_text(summary)
     assert "shortcut test" in text and "WER" in text and "no judge" not in text
