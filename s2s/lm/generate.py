@@ -804,7 +804,7 @@ def stream(model, prompt_ids: torch.Tensor, codec=None, frames_per_chunk: int = 
         raise ValueError(f"speech_prior must lie in [0, 1] (the corpus's weight in each speech code; 0 is the model "
                          f"alone), got {speech_prior!r}")
     if speech_prior and word_decoder and getattr(model, "word_decoder", None) is not None and \
-            model.format.name == "word_timed":
+            isinstance(machine, WordTimedPhases):  # where _events uses the decoder
         raise ValueError("speech_prior mixes the corpus into the codes the LM says, but this model's word decoder "
                          "says them: pass word_decoder=False (--no-word-decoder) with a speech prior")
     if say is not None and model.format.name not in ("word_aligned", "think_then_speak", "word_timed"):
@@ -869,7 +869,7 @@ def _events(model, prompt_ids: torch.Tensor, codec, frames_per_chunk: int, machi
     clocked = getattr(model, "clock", None) is not None
     words_said = getattr(model, "speech_drafts", None) if says_words else None  # WordFrames: how the corpus says words
     speech_drafts = words_said if speculate and decoder is None else None
-    prior = speech_prior if words_said is not None and decoder is None else 0.0
+    prior = speech_prior if words_said is not None else 0.0  # never with a decoder: `stream` refuses both
     clock = ClockReader(vocab) if clocked or speech_drafts is not None or prior or decoder is not None else None
     signals = [clock.push(token) for token in pending] if clock is not None else []
     # Speculation: drafted text ids go into the forward after the pending ids; `drafted` holds each with the
