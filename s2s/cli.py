@@ -15,6 +15,7 @@
     s2s export CKPT OUT_DIR                       Lightning checkpoint -> LM, recogniser, speaker or converter folder
     s2s asr lm DIR --manifest M --field F         count a character LM of a corpus into recogniser DIR (beam search)
     s2s data synth --out DIR --n N                render a spoken reasoning corpus with espeak-ng
+    s2s data replies --out DIR --problems N       a reply bank: each distinct reply spoken once (word decoder data)
     s2s data tokenize --manifest M --codec NAME   encode a manifest's audio once into a token cache
     s2s data speech --out DIR --n N               render spoken sentences with espeak-ng
     s2s data rethink MANIFEST --seed S --out NEW  the same corpus with today's thoughts
@@ -285,6 +286,13 @@ def cmd_data_synth(args: argparse.Namespace) -> None:
                      reply_styles=args.reply_styles, reply_voices=args.reply_voices))
 
 
+def cmd_data_replies(args: argparse.Namespace) -> None:
+    from s2s.data.synth import synthesize_replies
+
+    print(synthesize_replies(args.out, args.problems, seed=args.seed, exclude=args.exclude or [],
+                             families=args.families, reply_voice=args.reply_voice, overwrite=args.overwrite))
+
+
 def cmd_data_rethink(args: argparse.Namespace) -> None:
     from s2s.data.synth import rethink
 
@@ -542,6 +550,17 @@ def build_parser() -> argparse.ArgumentParser:
                     help="with --reply-styles: the reply voices (default: s2s.data.synth.STYLE_VOICES)")
     sy.add_argument("--overwrite", action="store_true")
     sy.set_defaults(func=cmd_data_synth)
+    rp = data.add_parser("replies", help="a reply bank: the distinct replies of many drawn problems, each spoken "
+                         "once in the assistant's voice, no questions (word decoder data)")
+    rp.add_argument("--out", required=True, help="folder for wavs/ and manifest.jsonl")
+    rp.add_argument("--problems", type=int, required=True, help="number of problems to draw replies from")
+    rp.add_argument("--seed", type=int, default=0)
+    rp.add_argument("--exclude", nargs="+", default=None,
+                    help="manifests whose replies are already spoken: left out of the bank")
+    rp.add_argument("--families", nargs="+", default=None, help="problem families (default: all)")
+    rp.add_argument("--reply-voice", default="en-us+f3", help="the assistant's voice")
+    rp.add_argument("--overwrite", action="store_true")
+    rp.set_defaults(func=cmd_data_replies)
     rth = data.add_parser("rethink", help="copy a synthesised manifest with the thoughts today's problem generator "
                          "writes (no audio is rendered)")
     rth.add_argument("manifest", help="a manifest written by `s2s data synth`")

@@ -233,6 +233,17 @@ def test_without_hearing_spoken_questions_are_left_out(folders):
         ReasoningDataModule(folders["manifest"], speech_probability=1.5)
 
 
+def test_a_manifest_without_questions_is_refused_in_one_line(folders, tmp_path):
+    """A reply bank (`s2s data replies`) trains the word decoder, not the LM: said so before any cache."""
+    from s2s.data.manifest import read_manifest, write_manifest
+
+    rows = [{k: v for k, v in row.items() if not k.startswith("question")}
+            for row in read_manifest(folders["manifest"])]
+    bank = write_manifest(tmp_path / "manifest.jsonl", rows)
+    with pytest.raises(ValueError, match="has no questions"):
+        ReasoningDataModule(str(bank), codec=folders["codec"], num_codebooks=K).setup("fit")
+
+
 # ---------------------------------------------------------------------- batches through the LM
 @pytest.fixture(scope="module")
 def lm(folders) -> SpeechReasoningLM:

@@ -21,6 +21,11 @@ high), and the row also gets
                      a voice prompt: other sentences in the reply's voice, normal style
 except for a third of the assistant-voice rows, which have no prompt: with no
 prompt the model speaks in the assistant's voice.
+
+`s2s data replies` (`synthesize_replies`) writes a reply bank instead: each
+distinct reply sentence of many drawn problems, spoken once, with no question
+(rows: id, split, family, answer, reply, reply_audio, reply_duration_s,
+reply_voice, reply_speed_wpm, reply_pitch): training data for the word decoder.
 """
 from __future__ import annotations
 
@@ -139,6 +144,49 @@ def synthesize(out_dir: str | os.PathLike, n: int, seed: int = 0, split: str = "
     jobs = [(i, seed, split, families, question_voices, reply_voice, reply_voices, str(manifest.parent))
             for i in range(n)]
     rows = render_parallel(_render_example, jobs, f"synthesising {split}", workers, progress)
+    return write_manifest(manifest, rows, overwrite=overwrite)
+
+
+def _render_reply(job: tuple) -> dict:
+    index, problem, voice, out_dir = job
+    row = {"id": f"reply-{index:06d}", "split": "train", "family": problem.family, "answer": problem.answer,
+           "reply": problem.reply, "reply_audio": f"wavs/reply-{index:06d}.wav"}
+    row["reply_duration_s"] = _speak(problem.reply, voice, Path(out_dir), row["reply_audio"])
+    row.update({f"reply_{key}": value for key, value in voice.items()})  # voice, speed_wpm, pitch
+    return row
+
+
+def synthesize_replies(out_dir: str | os.PathLike, problems: int, seed: int = 0,
+                       exclude: list[str | os.PathLike] = (), families: list[str] | None = None,
+                       reply_voice: str = ASSISTANT_VOICE["voice"], workers: int | None = None,
+                       overwrite: bool = False, progress: bool = True) -> Path:
+    """A reply bank: every distinct reply sentence of `problems` drawn training problems, spoken once in the
+    assistant's voice, with no question; returns the manifest path.
+
+    Questions cost an utterance each and teach hearing; a word decoder only needs each reply said once, and
+    the more sentences it hears a word in (a number at the end of a sentence, say) the better it says it.
+    Replies already spoken in an `exclude` manifest are left out, so the bank only adds sentences."""
+    families = list(families or FAMILIES)
+    unknown = sorted(set(families) - set(FAMILIES))
+    if unknown:
+        raise ValueError(f"unknown families {unknown}; choose from {', '.join(FAMILIES)}")
+    if reply_voice not in set(voices("all")) and "+" not in reply_voice:
+        raise ValueError(f"unknown reply voice {reply_voice!r}; use base+variant such as en-us+f3")
+    known = {row["reply"] for manifest in exclude for row in read_manifest(manifest) if row.get("reply")}
+    if problems <= 0:
+        raise ValueError(f"--problems must be a positive number of problems to draw, got {problems}")
+    chosen: dict[str, Problem] = {}
+    for i in range(problems):  # problem i depends only on (seed, i), as in synthesize
+        problem = generate_problem(random.Random(f"{seed}:replies:{i}"), families[i % len(families)])
+        if problem.reply not in known:
+            chosen.setdefault(problem.reply, problem)
+    if not chosen:
+        raise ValueError(f"all replies of {problems} problems are already in {', '.join(map(str, exclude))}; "
+                         "draw more --problems or change --seed")
+    manifest = new_corpus_folder(out_dir, len(chosen), overwrite)
+    voice = dict(ASSISTANT_VOICE, voice=reply_voice)
+    jobs = [(i, problem, voice, str(manifest.parent)) for i, problem in enumerate(chosen.values())]
+    rows = render_parallel(_render_reply, jobs, "speaking replies", workers, progress)
     return write_manifest(manifest, rows, overwrite=overwrite)
 
 

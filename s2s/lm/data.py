@@ -282,6 +282,9 @@ class ReasoningDataModule(L.LightningDataModule):
     def _dataset(self, manifest: str, text_examples: int, audio_repeats: int, seed: int) -> ReasoningDataset:
         hp, manifest = self.hparams, Path(manifest)
         rows = read_manifest(manifest)
+        if rows and not any(row.get("question") for row in rows):
+            raise ValueError(f"{manifest} has no questions (a reply bank from `s2s data replies`?): the LM learns "
+                             "from problems (s2s data synth); give reply banks to the word decoder's data.train")
         if hp.question_input == "codes":
             heard = question_codes(manifest, hp.codec, hp.num_codebooks)
         elif hp.question_input == "text":

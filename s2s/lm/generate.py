@@ -776,10 +776,11 @@ def stream(model, prompt_ids: torch.Tensor, codec=None, frames_per_chunk: int = 
     length, frame and codebook]. The model keeps the codes it is sure of, and the corpus decides where it
     wavers; 0 (the default) is the model alone.
 
-    `word_decoder` (word_timed models that have one, `s2s/lm/word_decoder.py`): once the model has chosen a
-    word's duration, its word decoder says all of the word's frames at once, and they are written for the
-    model as the words read aloud are: the model chooses words and durations, and cannot drift within a word.
-    False lets the model say every code itself.
+    `word_decoder` (word_timed models that have one, `s2s/lm/word_decoder.py`): once a word's duration is
+    chosen, its word decoder says all of the word's frames at once, and they are written for the model as the
+    words read aloud are: the model chooses the words and cannot drift within one. A decoder that predicts
+    durations (FastSpeech's duration predictor) chooses each word's duration too; an older one leaves it to
+    the model. False lets the model say every code and duration itself.
     """
     start_s = time.perf_counter()
     _check_inputs(model, prompt_ids, codec, frames_per_chunk)
@@ -946,6 +947,8 @@ def _events(model, prompt_ids: torch.Tensor, codec, frames_per_chunk: int, machi
             allowed = machine.allowed_mask(state)
             if reading is not None and not forced:
                 forced, allowed = read_aloud(machine, state, allowed, reading)
+                if not forced and decoder is not None and decoder.predicts_durations and clock.in_word_text:
+                    forced = [decoder_duration(decoder, vocab, clock.word, said_words, reading, allowed)]
             if not forced and (only := machine.forced(state)) is not None:
                 forced = [only]  # fed with the next id the model chooses: no forward of its own
             if forced and bool(allowed[forced[0]]):
@@ -1020,6 +1023,15 @@ def read_aloud(machine: WordTimedPhases, state: TimedState, allowed: torch.Tenso
         durations = allowed & machine.duration_mask
         return [], durations if bool(durations.any()) else allowed
     return (reading.pop(0) if reading else [machine.vocab.eot]), allowed
+
+
+def decoder_duration(decoder, vocab, word: tuple[int, ...], said_words: list, reading: list[list[int]],
+                     allowed: torch.Tensor) -> int:
+    """The duration id the word decoder gives `word` (read right after `said_words`, before `reading`'s
+    first), among the durations `allowed` leaves (the caps)."""
+    durations = allowed[vocab.duration_id(1): vocab.duration_id(vocab.durations) + 1].cpu()
+    after = tuple(reading[0]) if reading else ()
+    return vocab.duration_id(decoder.duration(word, said_words[-1] if said_words else (), after, durations))
 
 
 def _next_word(words: list[list[int]], allowed: torch.Tensor, vocab) -> tuple[list[int], int]:

@@ -78,13 +78,18 @@ class WordDecoder(nn.Module):
     """Non-autoregressive: logits [B, F, K, C] of every frame of B word chunks of up to F frames."""
 
     def __init__(self, text_vocab_size: int, num_codebooks: int, codebook_size: int, max_frames: int,
-                 dim: int = 256, layers: int = 4, heads: int = 4, dropout: float = 0.1):
+                 dim: int = 256, layers: int = 4, heads: int = 4, dropout: float = 0.1, durations: bool = True):
         super().__init__()
         self.text_vocab_size, self.num_codebooks, self.codebook_size = text_vocab_size, num_codebooks, codebook_size
-        self.max_frames = max_frames
+        self.max_frames, self.predicts_durations = max_frames, durations
         self.config = {"text_vocab_size": text_vocab_size, "num_codebooks": num_codebooks,
                        "codebook_size": codebook_size, "max_frames": max_frames, "dim": dim, "layers": layers,
-                       "heads": heads, "dropout": dropout}
+                       "heads": heads, "dropout": dropout, "durations": durations}
+        if durations:  # FastSpeech's duration predictor, from the word and its neighbours only: its own tables
+            self.duration_words = nn.ModuleList(
+                nn.EmbeddingBag(text_vocab_size + 1, dim, mode="mean", padding_idx=text_vocab_size) for _ in range(3))
+            self.duration_head = nn.Sequential(nn.Linear(3 * dim, 2 * dim), nn.GELU(), nn.Dropout(dropout),
+                                               nn.Linear(2 * dim, 2 * dim), nn.GELU(), nn.Linear(2 * dim, max_frames))
         # One table per role: the word said and its neighbours (mean of the word's text-id vectors).
         self.words = nn.ModuleList(nn.EmbeddingBag(text_vocab_size + 1, dim, mode="mean", padding_idx=text_vocab_size)
                                    for _ in range(3))
@@ -114,6 +119,25 @@ class WordDecoder(nn.Module):
         x = context[:, None] + self.from_start(place)[None] + self.from_end(from_end)
         x = self.norm(self.encoder(x, src_key_padding_mask=~valid))
         return self.out(x).view(x.shape[0], frames, self.num_codebooks, self.codebook_size)
+
+    def duration_logits(self, word: torch.Tensor, before: torch.Tensor, after: torch.Tensor) -> torch.Tensor:
+        """Logits [B, max_frames] of how many frames (1..max_frames) a word's first chunk lasts."""
+        if not self.predicts_durations:
+            raise ValueError("this word decoder was trained without durations (the LM chooses them); train one "
+                             "with durations: true (configs/lm/word-decoder.yaml)")
+        words = [table(ids) for table, ids in zip(self.duration_words, (word, before, after))]
+        return self.duration_head(torch.cat(words, dim=-1))
+
+    @torch.no_grad()
+    def duration(self, word: Word, before: Word, after: Word, allowed: torch.Tensor | None = None) -> int:
+        """The likeliest frames of `word` between `before` and `after` (among `allowed` [max_frames] bools: the
+        durations the caps leave, index 0 for one frame)."""
+        device = self.out.weight.device
+        ids = [_pad_words([w], self.text_vocab_size).to(device) for w in (word, before, after)]
+        logits = self.duration_logits(*ids)[0]
+        if allowed is not None and bool(allowed.any()):
+            logits = logits.masked_fill(~allowed.to(device), float("-inf"))
+        return int(logits.argmax()) + 1
 
     @torch.no_grad()
     def say(self, word: Word, before: Word, after: Word, frames: int, chunk: int = 0,
@@ -169,6 +193,7 @@ def load_decoder(folder: str | os.PathLike, vocab: JointVocab | None = None) -> 
         raise FileNotFoundError(f"{folder} is not a saved word decoder ({CONFIG_FILE} and {WEIGHTS_FILE}): export "
                                 "one with s2s export runs/word-decoder/checkpoints/last.ckpt FOLDER")
     config = (yaml.safe_load((folder / CONFIG_FILE).read_text()) or {}).get("init_args", {})
+    config.setdefault("durations", False)  # decoders saved before durations leave them to the LM
     decoder = WordDecoder(**config)
     if vocab is not None:
         theirs = (decoder.text_vocab_size, decoder.num_codebooks, decoder.codebook_size, decoder.max_frames)
@@ -184,34 +209,58 @@ def load_decoder(folder: str | os.PathLike, vocab: JointVocab | None = None) -> 
 # ---------------------------------------------------------------------- training
 class WordDecoderModule(L.LightningModule):
     """Trains a WordDecoder for the word_timed reasoner saved in `reasoner` (its vocabulary: text ids,
-    codebooks, longest duration). Cross-entropy of every frame's codes; `s2s export` writes the decoder's
-    folder, which goes inside the reasoner's as `word_decoder/`."""
+    codebooks, longest duration). Cross-entropy of every frame's codes, plus `duration_weight` times that of
+    each word's duration (with `durations`); `s2s export` writes the decoder's folder, which goes inside the
+    reasoner's as `word_decoder/`. `init_from`: a saved decoder folder to start from (its weights; parts it
+    lacks, such as a duration predictor, start fresh), to go on training a shipped decoder on new data."""
 
     def __init__(self, reasoner: str, dim: int = 256, layers: int = 4, heads: int = 4, dropout: float = 0.1,
-                 lr: float = 1e-3, weight_decay: float = 0.01, warmup_steps: int = 200):
+                 durations: bool = True, duration_weight: float = 1.0, lr: float = 1e-3, weight_decay: float = 0.01,
+                 warmup_steps: int = 200, init_from: str | None = None):
         super().__init__()
         self.save_hyperparameters()
         vocab = reasoner_vocab(reasoner)
         self.decoder = WordDecoder(vocab.text_vocab_size, vocab.num_codebooks, vocab.codebook_size, vocab.durations,
-                                   dim=dim, layers=layers, heads=heads, dropout=dropout)
+                                   dim=dim, layers=layers, heads=heads, dropout=dropout, durations=durations)
+        if init_from is not None:  # a resumed run's checkpoint then overwrites these weights, as it should
+            self._start_from(init_from)
 
-    def _loss(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    def _start_from(self, folder: str) -> None:
+        start = load_decoder(folder, reasoner_vocab(self.hparams.reasoner))
+        shapes = {k: v.shape for k, v in self.decoder.state_dict().items()}
+        wrong = [k for k, v in start.state_dict().items() if k in shapes and v.shape != shapes[k]]
+        extra = [k for k in start.state_dict() if k not in shapes]
+        if wrong or extra:
+            raise ValueError(f"init_from {folder}: its decoder is not this config's ({(wrong + extra)[0]} differs): "
+                             f"give the same dim, layers and heads as its config.yaml")
+        self.decoder.load_state_dict(start.state_dict(), strict=False)
+
+    def _loss(self, batch: dict) -> dict[str, torch.Tensor]:
         inputs = {k: v for k, v in batch.items() if k != "codes"}
         logits = self.decoder(**inputs)
         codes = batch["codes"]
-        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), codes.reshape(-1), ignore_index=-100)
+        frames_loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), codes.reshape(-1), ignore_index=-100)
         said = codes >= 0
-        accuracy = ((logits.argmax(-1) == codes) & said).sum() / said.sum().clamp(min=1)
-        return loss, accuracy
+        parts = {"frames_loss": frames_loss, "loss": frames_loss,
+                 "code_accuracy": ((logits.argmax(-1) == codes) & said).sum() / said.sum().clamp(min=1)}
+        first = batch["chunk"] == 0  # a word's first chunk: the duration the LM would choose
+        if self.decoder.predicts_durations and bool(first.any()):
+            predicted = self.decoder.duration_logits(batch["word"][first], batch["before"][first],
+                                                     batch["after"][first])
+            target = batch["lengths"][first] - 1
+            parts["duration_loss"] = F.cross_entropy(predicted, target)
+            parts["duration_error"] = (predicted.argmax(-1) - target).abs().float().mean()  # frames
+            parts["loss"] = frames_loss + self.hparams.duration_weight * parts["duration_loss"]
+        return parts
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        loss, accuracy = self._loss(batch)
-        self.log_dict({"train/loss": loss, "train/code_accuracy": accuracy}, prog_bar=True)
-        return loss
+        parts = self._loss(batch)
+        self.log_dict({f"train/{k}": v for k, v in parts.items()}, prog_bar=True)
+        return parts["loss"]
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
-        loss, accuracy = self._loss(batch)
-        self.log_dict({"val/loss": loss, "val/code_accuracy": accuracy}, prog_bar=True)
+        parts = self._loss(batch)
+        self.log_dict({f"val/{k}": v for k, v in parts.items()}, prog_bar=True)
 
     def configure_optimizers(self):
         hp = self.hparams

@@ -1,5 +1,6 @@
 """`s2s data synth`: deterministic, held-out voices kept apart, valid manifests, clear errors."""
 import json
+import random
 
 import pytest
 
@@ -108,3 +109,28 @@ def test_rethink_rewrites_only_thoughts_and_checks_the_seed(train_manifest, caps
     assert "give the --seed" in capsys.readouterr().err
     main(["data", "rethink", str(old), "--seed", "5", "--out", str(out), "--overwrite"])
     assert f"{len(rows) // 2} thoughts rewritten" in capsys.readouterr().out
+
+
+def test_a_reply_bank_speaks_each_new_reply_once(train_manifest, tmp_path, capsys):
+    """`s2s data replies`: the distinct replies of the drawn problems, less those an excluded manifest already
+    speaks, each once in the assistant's voice, with no question."""
+    from s2s.data.problems import generate_problem
+    from s2s.data.synth import synthesize_replies
+
+    drawn = {generate_problem(random.Random(f"3:replies:{i}"), FAMILIES[i % len(FAMILIES)]).reply
+             for i in range(30)}
+    known = {row["reply"] for row in read_manifest(train_manifest)}
+    main(["data", "replies", "--out", str(tmp_path / "bank"), "--problems", "30", "--seed", "3",
+          "--exclude", str(train_manifest)])
+    rows = read_manifest(tmp_path / "bank" / "manifest.jsonl")
+    assert sorted(row["reply"] for row in rows) == sorted(drawn - known)
+    for row in rows:
+        assert "question" not in row and row["reply_voice"] == ASSISTANT_VOICE["voice"]
+        wav, rate = audio.load(tmp_path / "bank" / row["reply_audio"])
+        assert abs(wav.shape[-1] / rate - row["reply_duration_s"]) < 0.01 and row["reply_duration_s"] > 0.3
+    everything = write_manifest(tmp_path / "all.jsonl", [{"reply": r} for r in drawn])
+    with pytest.raises(ValueError, match="already in"):
+        synthesize_replies(tmp_path / "none", 30, seed=3, exclude=[everything])
+    with pytest.raises(SystemExit):
+        main(["data", "replies", "--out", str(tmp_path / "bank"), "--problems", "30"])
+    assert "already exists" in capsys.readouterr().err

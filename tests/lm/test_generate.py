@@ -875,10 +875,12 @@ def test_a_speech_prior_mixes_the_corpus_codes_in_and_speculation_still_changes_
     assert said >= 1 and corpus.reply_codes.tolist() != alone.reply_codes.tolist()
 
 
-def test_a_word_decoder_says_every_word_the_model_times_and_the_model_still_chooses_words_and_lengths(lms):
-    """With a word decoder, each word's frames are its `say` of the word, its neighbours, the length the model
-    chose and the frame before (fed to the model in one forward); without it (or word_decoder=False) the model
-    says every code; either way the reply text and word lengths are the model's."""
+@pytest.mark.parametrize("durations", [False, True], ids=["model-durations", "decoder-durations"])
+def test_a_word_decoder_says_every_word_the_model_writes(lms, durations):
+    """With a word decoder, each word's frames are its `say` of the word, its neighbours, the word's length
+    and the frame before (fed to the model in one forward); the length is the decoder's own prediction where it
+    has a duration predictor, else the model's choice. Without it (or word_decoder=False) the model says every
+    code; either way the reply text is the model's."""
     from s2s.lm.word_decoder import WordDecoder
 
     lm = lms["word_timed"]
@@ -887,7 +889,8 @@ def test_a_word_decoder_says_every_word_the_model_times_and_the_model_still_choo
     prompt = build_prompt(lm.format, question_codes=question(1))
     alone = generate(lm, prompt, temperature=0, speculate=0, **caps)
     torch.manual_seed(3)
-    decoder = WordDecoder(vocab.text_vocab_size, K, C, vocab.durations, dim=16, layers=1, heads=2).eval()
+    decoder = WordDecoder(vocab.text_vocab_size, K, C, vocab.durations, dim=16, layers=1, heads=2,
+                          durations=durations).eval()
     lm.word_decoder = decoder
     try:
         said = generate(lm, prompt, temperature=0, speculate=0, **caps)
@@ -901,11 +904,17 @@ def test_a_word_decoder_says_every_word_the_model_times_and_the_model_still_choo
     runs = [tuple(word) for word in word_runs(lm.tokenizer, said.turn.reply_ids)]
     assert len(said.turn.reply_alignment) >= 1
     start, previous = 0, None
+    chosen = [vocab.duration_frames(t) for t in said.ids[said.prompt_length:].tolist() if vocab.is_duration(t)]
+    checked = 0
     for i, (_, frames) in enumerate(said.turn.reply_alignment):
-        expected = decoder.say(runs[i], runs[i - 1] if i else (), runs[i + 1] if i + 1 < len(runs) else (), frames,
-                               0, previous)
+        before, after = runs[i - 1] if i else (), runs[i + 1] if i + 1 < len(runs) else ()
+        if durations and sum(chosen[: i + 1]) <= caps["max_speech_frames"]:  # not cut short by the cap
+            assert chosen[i] == frames == decoder.duration(runs[i], before, after)
+            checked += 1
+        expected = decoder.say(runs[i], before, after, frames, 0, previous)
         got = said.reply_codes[:, start: start + frames].T.tolist()
         assert got == expected[: len(got)]  # the speech cap may cut the last word short
         start += frames
         previous = got[-1] if got else previous
+    assert checked >= durations  # a decoder with durations gave at least one word's whole length
     assert said.reply_codes.tolist() != alone.reply_codes.tolist()

@@ -100,8 +100,8 @@ def test_a_chunk_is_said_the_same_alone_or_beside_longer_ones():
 
 
 def test_the_decoder_learns_to_say_each_word_in_its_place():
-    """Three chunks, the same word in two of them: trained a little, `say` gives back every chunk's codes,
-    so it tells words, neighbours and the frame before apart."""
+    """Three chunks, the same word in two of them: trained a little, `say` gives back every chunk's codes and
+    `duration` every chunk's length, so both tell words, neighbours and the frame before apart."""
     g = torch.Generator().manual_seed(0)
     chunks = [{"word": (3,), "before": (), "after": (4,), "chunk": 0, "previous": None},
               {"word": (4,), "before": (3,), "after": (3,), "chunk": 0, "previous": [1, 2]},
@@ -115,6 +115,8 @@ def test_the_decoder_learns_to_say_each_word_in_its_place():
     target = batch.pop("codes")
     for _ in range(150):
         loss = torch.nn.functional.cross_entropy(decoder(**batch).reshape(-1, C), target.reshape(-1), ignore_index=-100)
+        durations = decoder.duration_logits(batch["word"], batch["before"], batch["after"])
+        loss = loss + torch.nn.functional.cross_entropy(durations, batch["lengths"] - 1)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -123,6 +125,11 @@ def test_the_decoder_learns_to_say_each_word_in_its_place():
         said = decoder.say(chunk["word"], chunk["before"], chunk["after"], len(chunk["codes"]), chunk["chunk"],
                            chunk["previous"])
         assert said == chunk["codes"]
+        assert decoder.duration(chunk["word"], chunk["before"], chunk["after"]) == len(chunk["codes"])
+    # The caps leave only some durations: the likeliest of those.
+    allowed = torch.zeros(6, dtype=torch.bool)
+    allowed[[0, 1]] = True
+    assert decoder.duration((4,), (3,), (3,), allowed) in (1, 2)
 
 
 def test_a_reasoner_folder_keeps_its_word_decoder_and_refuses_one_for_another_vocabulary(timed, tmp_path):
@@ -144,6 +151,32 @@ def test_a_reasoner_folder_keeps_its_word_decoder_and_refuses_one_for_another_vo
         load_decoder(other, vocab)
     with pytest.raises(FileNotFoundError, match="is not a saved word decoder"):
         load_decoder(tmp_path / "nowhere", vocab)
+
+
+def test_a_decoder_saved_without_durations_leaves_them_to_the_model_and_can_be_trained_on(timed, tmp_path):
+    """A folder from before duration predictors (no `durations` in its config) loads as one without; a
+    WordDecoderModule started from it (`init_from`) has its weights and a fresh duration predictor, and one of
+    another size is refused in one line."""
+    from s2s.lm.word_decoder import WordDecoderModule
+
+    vocab = timed.vocab
+    torch.manual_seed(2)
+    old = WordDecoder(vocab.text_vocab_size, K, C, vocab.durations, durations=False, **TINY_DECODER)
+    folder = save_decoder(old, tmp_path / "old")
+    config = yaml.safe_load((folder / "config.yaml").read_text())
+    del config["init_args"]["durations"]
+    (folder / "config.yaml").write_text(yaml.safe_dump(config))
+    loaded = load_decoder(folder, vocab)
+    assert not loaded.predicts_durations
+    with pytest.raises(ValueError, match="trained without durations"):
+        loaded.duration((5,), (), ())
+    reasoner = str(Path(timed.hparams.tokenizer).parent / "reasoner")
+    module = WordDecoderModule(reasoner, init_from=str(folder), **TINY_DECODER)
+    assert module.decoder.predicts_durations
+    for name, value in old.state_dict().items():
+        assert torch.equal(module.decoder.state_dict()[name], value), name
+    with pytest.raises(ValueError, match="give the same dim, layers and heads"):
+        WordDecoderModule(reasoner, init_from=str(folder), **dict(TINY_DECODER, dim=32))
 
 
 def test_s2s_fit_trains_a_word_decoder_that_s2s_export_puts_in_the_reasoner(corpus, tmp_path):
