@@ -33,6 +33,7 @@ A word_timed reply's speech is drafted too:
 """
 from __future__ import annotations
 
+import itertools
 import os
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -185,30 +186,25 @@ class WordFrames:
     def from_rows(cls, rows: list[list[int]], vocab, min_count: int = 2) -> WordFrames:
         """`rows`: word_timed sequences (ids) with their speech. A word's length is kept where it was seen
         `min_count` times, and the codes of each (word, length) seen that often (a long word's later chunks,
-        after its first duration id, are not counted)."""
-        from s2s.lm.word_clock import ClockReader  # reads a row as generation does (frame, codebook, word)
+        after its first duration id, are not counted), up to its first frame no row said whole."""
+        from s2s.lm.word_decoder import word_occurrences  # each word chunk, read as generation reads a row
 
         lengths: dict[tuple[int, ...], Counter] = defaultdict(Counter)
         grids: dict[tuple[tuple[int, ...], int], list[list[Counter]]] = {}
-        for ids in rows:
-            reader, grid = ClockReader(vocab), None
-            for token in ids:
-                first = reader.speaking and reader.in_word_text and bool(reader.word)  # right after the word
-                at = reader.next_frame()  # where this id falls among the word's frames, if it is one of them
-                reader.push(token)
-                if vocab.is_duration(token) and reader.speaking:
-                    grid = None  # a long word's later chunks are not counted
-                    if first:
-                        lengths[reader.word][reader.duration] += 1
-                        grid = grids.setdefault((reader.word, reader.duration),
-                                                [[Counter() for _ in range(vocab.num_codebooks)]
-                                                 for _ in range(reader.duration)])
-                elif at is not None and grid is not None and vocab.is_speech(token):
-                    frame, codebook = at
-                    grid[frame][codebook][int(vocab.speech_code(token)[1])] += 1
+        for chunk in word_occurrences(rows, vocab, keep_empty=True):
+            if chunk["chunk"]:
+                continue
+            word, duration = chunk["word"], chunk["duration"]
+            lengths[word][duration] += 1
+            grid = grids.setdefault((word, duration), [[Counter() for _ in range(vocab.num_codebooks)]
+                                                       for _ in range(duration)])
+            for frame, codes in enumerate(chunk["codes"]):
+                for codebook, code in enumerate(codes):
+                    grid[frame][codebook][code] += 1
         durations = {word: counts.most_common(1)[0][0] for word, counts in lengths.items()
                      if counts.most_common(1)[0][1] >= min_count}
-        codes = {key: [[counter.most_common(1)[0][0] for counter in frame] for frame in grid]
+        codes = {key: [[counter.most_common(1)[0][0] for counter in frame]
+                       for frame in itertools.takewhile(lambda frame: all(frame), grid)]
                  for key, grid in grids.items() if lengths[key[0]][key[1]] >= min_count}
         return cls(vocab.num_codebooks, vocab.codebook_size, vocab.text_vocab_size, durations, codes)
 

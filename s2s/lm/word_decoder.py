@@ -41,10 +41,12 @@ from s2s.training import atomic_folder, time_aware_scheduler
 Word = tuple[int, ...]
 
 
-def word_occurrences(rows: list[list[int]], vocab: JointVocab) -> list[dict]:
+def word_occurrences(rows: list[list[int]], vocab: JointVocab, keep_empty: bool = False) -> list[dict]:
     """Each chunk of a word said in word_timed `rows` (ids): {"word", "before", "after" (text ids; () at the
-    reply's ends), "chunk" (0 for a word's first duration id, 1 for a long word's later ones), "previous" (the
-    K codes of the frame said just before, or None at the start), "codes" ([d][K])}."""
+    reply's ends), "chunk" (0 for a word's first duration id, 1 for a long word's later ones), "duration" (the
+    frames its duration id says), "previous" (the K codes of the frame said just before, or None at the start),
+    "codes" ([d][K], whole frames only: fewer than d where a row was cut short)}. Chunks with no whole frame
+    are left out unless `keep_empty`."""
     from s2s.lm.word_clock import ClockReader  # reads a row as generation does (frame, codebook, word)
 
     found = []
@@ -59,7 +61,7 @@ def word_occurrences(rows: list[list[int]], vocab: JointVocab) -> list[dict]:
                 if first:
                     words.append(reader.word)
                 said.append({"word": reader.word, "index": len(words) - 1, "chunk": 0 if first else 1,
-                             "previous": last, "codes": []})
+                             "duration": reader.duration, "previous": last, "codes": []})
             elif at is not None and vocab.is_speech(token) and said:
                 frame.append(int(vocab.speech_code(token)[1]))
                 if len(frame) == vocab.num_codebooks:
@@ -69,7 +71,7 @@ def word_occurrences(rows: list[list[int]], vocab: JointVocab) -> list[dict]:
             index = chunk.pop("index")
             chunk["before"] = words[index - 1] if index > 0 else ()
             chunk["after"] = words[index + 1] if index + 1 < len(words) else ()
-            if chunk["codes"]:
+            if chunk["codes"] or keep_empty:
                 found.append(chunk)
     return found
 

@@ -136,6 +136,26 @@ def test_word_frames_draft_the_length_and_codes_the_corpus_said_a_word_with():
     assert WordFrames.from_rows(rows, vocab, min_count=1).durations[(3,)] == 1
 
 
+def test_word_frames_count_a_row_cut_short_up_to_its_last_whole_frame():
+    """A row cut inside a word's frames still says the word's length; its codes are drafted up to the first
+    frame no row said whole, and a chunk cut before any frame still counts its length (the same walk as the
+    word decoder's `word_occurrences`, which keeps such a chunk only when asked)."""
+    from s2s.lm.speculate import WordFrames
+    from s2s.lm.word_decoder import word_occurrences
+
+    vocab, rows = word_timed_rows()
+    cut = rows[0][: rows[0].index(vocab.duration_id(2)) + 1 + vocab.num_codebooks + 1]  # a frame and one code
+    frames = WordFrames.from_rows([cut], vocab, min_count=1)
+    assert frames.durations == {(1, 2): 2} and frames.codes == {((1, 2), 2): [[4, 6]]}
+    assert frames.draft(vocab, (1, 2), None, 0, 0, 8) == [vocab.duration_id(2), vocab.speech_id(0, 4),
+                                                           vocab.speech_id(1, 6)]
+    no_frame = rows[0][: rows[0].index(vocab.duration_id(2)) + 1]
+    assert WordFrames.from_rows([no_frame], vocab, min_count=1).durations == {(1, 2): 2}
+    assert word_occurrences([no_frame], vocab) == []
+    [kept] = word_occurrences([no_frame], vocab, keep_empty=True)
+    assert (kept["word"], kept["duration"], kept["codes"]) == ((1, 2), 2, [])
+
+
 def test_word_frames_files_round_trip_and_refuse_other_files(tmp_path):
     from s2s.lm.speculate import WordFrames
 
