@@ -1,6 +1,6 @@
 """Exposure bias in a word-timed reply: is the spoken answer lost to the model's knowledge or to its own slips?
 
-Each test reply's speech is written three ways and heard by the same judge (an ASR that is not the model):
+Each test reply's speech is written four ways and heard by the same judge (an ASR that is not the model):
 
     corpus          the corpus's own codes: the ceiling that the codec and the judge allow
     teacher-forced  at every code, the model's argmax given the corpus's codes before it (how training sees it)
@@ -8,8 +8,9 @@ Each test reply's speech is written three ways and heard by the same judge (an A
                     does): every code after its own, with the durations it chooses; `reply_text_right` says how
                     often its reply text was right, the most free-running could reach
     word-decoder    the same, with the model folder's word decoder saying each word's frames at once once the
-                    model has chosen the word and its duration (`s2s/lm/word_decoder.py`; what `s2s reply` does
-                    by default); None for a folder without one
+                    model has written the word (`s2s/lm/word_decoder.py`; what `s2s reply` does by default): the
+                    decoder also gives the word's duration where it predicts durations (since session 16), else
+                    the model chooses it; None for a folder without one
 
 A model that scores high teacher-forced and low free-running knows how to say its words and drifts on its own
 slips ("Tom has eight pencils now." heard as "tom has fifty coins now"): a lower teacher-forced loss will not
