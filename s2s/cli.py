@@ -352,8 +352,9 @@ SPEECH_PRIOR_HELP = ("word-timed models with speech drafts: the weight of how th
                      "mixed into each speech code (0: the model alone; default %(default)s)")
 
 
-NO_WORD_DECODER_HELP = ("word-timed models with a word decoder: let the LM say every speech code itself (by default "
-                        "the decoder says each word's frames at once, once the LM has chosen the word and its length)")
+NO_WORD_DECODER_HELP = ("word-timed models with a word decoder: let the LM choose every word length and say every "
+                        "speech code itself (by default the decoder gives each word the LM writes its length, where "
+                        "it predicts lengths, and says its frames at once)")
 
 
 def unit_float(text: str) -> float:
