@@ -68,6 +68,15 @@ def _styled_reply(rng: random.Random, reply_voices: list[str]) -> tuple[dict, st
     return {"voice": voice, "speed_wpm": REPLY_RATES[rate], "pitch": REPLY_PITCHES[pitch]}, words, prompted
 
 
+def _families(families: list[str] | None) -> list[str]:
+    """The families asked for (all when None), checked before any audio is rendered."""
+    families = list(families or FAMILIES)
+    unknown = sorted(set(families) - set(FAMILIES))
+    if unknown:
+        raise ValueError(f"unknown families {unknown}; choose from {', '.join(FAMILIES)}")
+    return families
+
+
 def _example_rng(seed: int, split: str, index: int, families: list[str]) -> tuple[random.Random, Problem]:
     """Example `index`'s own random generator, and the problem it draws first (the rest draws voices)."""
     rng = random.Random(f"{seed}:{split}:synth:{index}")
@@ -122,10 +131,7 @@ def synthesize(out_dir: str | os.PathLike, n: int, seed: int = 0, split: str = "
 
     `reply_styles`: replies in `reply_voices` (default STYLE_VOICES) at random rates and pitches, with voice
     prompts (see the module's docstring), the training data of style transfer."""
-    families = list(families or FAMILIES)
-    unknown = sorted(set(families) - set(FAMILIES))
-    if unknown:
-        raise ValueError(f"unknown families {unknown}; choose from {', '.join(FAMILIES)}")
+    families = _families(families)
     allowed = set(voices("all"))
     for voice in question_voices or []:
         if voice not in allowed:
@@ -166,15 +172,12 @@ def synthesize_replies(out_dir: str | os.PathLike, problems: int, seed: int = 0,
     Questions cost an utterance each and teach hearing; a word decoder only needs each reply said once, and
     the more sentences it hears a word in (a number at the end of a sentence, say) the better it says it.
     Replies already spoken in an `exclude` manifest are left out, so the bank only adds sentences."""
-    families = list(families or FAMILIES)
-    unknown = sorted(set(families) - set(FAMILIES))
-    if unknown:
-        raise ValueError(f"unknown families {unknown}; choose from {', '.join(FAMILIES)}")
+    families = _families(families)
     if reply_voice not in set(voices("all")) and "+" not in reply_voice:
         raise ValueError(f"unknown reply voice {reply_voice!r}; use base+variant such as en-us+f3")
-    known = {row["reply"] for manifest in exclude for row in read_manifest(manifest) if row.get("reply")}
     if problems <= 0:
         raise ValueError(f"--problems must be a positive number of problems to draw, got {problems}")
+    known = {row["reply"] for manifest in exclude for row in read_manifest(manifest) if row.get("reply")}
     chosen: dict[str, Problem] = {}
     for i in range(problems):  # problem i depends only on (seed, i), as in synthesize
         problem = generate_problem(random.Random(f"{seed}:replies:{i}"), families[i % len(families)])
