@@ -35,7 +35,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev,pesq]'
+	$(BIN)/python -m pip install -q -e '.[dev,pesq,piper,augment]'
 	touch $(STAMP)
 
 clean-venv:

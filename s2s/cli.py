@@ -283,7 +283,8 @@ def cmd_data_synth(args: argparse.Namespace) -> None:
 
     print(synthesize(args.out, args.n, seed=args.seed, split=args.split, families=args.families,
                      question_voices=args.voices, reply_voice=args.reply_voice, overwrite=args.overwrite,
-                     reply_styles=args.reply_styles, reply_voices=args.reply_voices))
+                     reply_styles=args.reply_styles, reply_voices=args.reply_voices, question_engines=args.engines,
+                     augment_audio=args.augment))
 
 
 def cmd_data_replies(args: argparse.Namespace) -> None:
@@ -543,7 +544,13 @@ def build_parser() -> argparse.ArgumentParser:
     sy.add_argument("--split", choices=("train", "test"), default="train",
                     help="question voices from the training voices, or the held-out test voices")
     sy.add_argument("--families", nargs="+", default=None, help="problem families (default: all)")
-    sy.add_argument("--voices", nargs="+", default=None, help="question voices (base+variant) from the split")
+    sy.add_argument("--voices", nargs="+", default=None,
+                    help="question voices from the split: base+variant (espeak), festival:NAME or piper:joe")
+    sy.add_argument("--engines", nargs="+", choices=("espeak", "festival", "piper"), default=None,
+                    help="engines whose voices of the split speak the questions (default: espeak; the split is "
+                         "in s2s/data/engines.py)")
+    sy.add_argument("--augment", action="store_true",
+                    help="training corpora: noise, room, telephone band, speed and gain on the questions")
     sy.add_argument("--reply-voice", default="en-us+f3", help="the assistant's voice, or 'random'")
     sy.add_argument("--reply-styles", action="store_true",
                     help="style transfer data: replies in several voices, rates and pitches, with voice prompts")

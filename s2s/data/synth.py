@@ -1,15 +1,22 @@
-"""`s2s data synth`: a spoken reasoning corpus, rendered offline with espeak-ng.
+"""`s2s data synth`: a spoken reasoning corpus, rendered offline with espeak-ng, festival and piper.
 
 Each example is a reasoning problem (`s2s/data/problems.py`) with its
-question spoken in a random voice of the split (random speed and pitch), and
-its reply sentence spoken in the assistant's voice (or any voice you choose,
-which style transfer needs). Examples are generated from their own seeded
-random generator, so the corpus depends only on (seed, split, index).
+question spoken in a random voice of the split, by the engines asked for
+(espeak-ng by default; the engine split is in `s2s/data/engines.py`), and
+its reply sentence spoken with espeak-ng in the assistant's voice (or any
+voice you choose, which style transfer needs). Examples are generated from
+their own seeded random generator, so the corpus depends only on (seed,
+split, index). piper questions are spoken last, in batches, since each piper
+process first spends a second loading its voice.
 
 Manifest fields (one JSON object per line, audio paths relative to the manifest):
   id, split, family, question, question_written, thought, answer, reply,
-  question_audio, question_voice, question_speed_wpm, question_pitch, question_duration_s,
+  question_audio, question_duration_s, question_voice, question_engine (espeak, festival or piper),
+  question_speed_wpm and question_pitch (espeak), question_length_scale (piper),
   reply_audio, reply_voice, reply_speed_wpm, reply_pitch, reply_duration_s
+With `augment` (training corpora only) each question also gets some noise, room, telephone band, speed and
+gain (`s2s/data/augment.py`), and the row says which in
+  question_augment   e.g. "speed1.05+noise18db+telephone" ("" when the question stayed clean)
 
 With `reply_styles` (style transfer), each reply is spoken by one of a few
 voices at a random rate (slow / normal / fast) and pitch (low / normal /
@@ -31,13 +38,16 @@ from __future__ import annotations
 
 import os
 import random
+from collections import defaultdict
+from multiprocessing.pool import ThreadPool
 from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from s2s import audio
-from s2s.data import espeak
+from s2s.data import augment, engines, espeak, piper
 from s2s.data.manifest import read_manifest, write_manifest
 from s2s.data.problems import FAMILIES, Problem, generate_problem
 from s2s.data.speech import new_corpus_folder, render_parallel
@@ -50,6 +60,8 @@ ASSISTANT_VOICE = {"voice": "en-us+f3", "speed_wpm": 170, "pitch": 50}
 STYLE_VOICES = ("en-us+f3", "en-gb-x-rp+m1", "en-gb-scotland+f2", "en+grandpa", "en-us-nyc+m7", "en+Annie")
 REPLY_RATES = {"slow": 120, "normal": 170, "fast": 240}
 REPLY_PITCHES = {"low": 20, "normal": 50, "high": 80}
+# piper questions spoken by one process at most: a second of loading against a minute of speech.
+PIPER_BATCH = 200
 
 
 def _speak(text: str, voice: dict, out_dir: Path, rel_path: str) -> float:
@@ -57,6 +69,21 @@ def _speak(text: str, voice: dict, out_dir: Path, rel_path: str) -> float:
     samples = espeak.trim_silence(samples)
     audio.save(out_dir / rel_path, torch.from_numpy(np.ascontiguousarray(samples)), rate, overwrite=True)
     return round(len(samples) / rate, 3)
+
+
+def _augment_rng(seed: int, split: str, index: int, augment_audio: bool) -> random.Random | None:
+    """Example `index`'s own generator for augmentation, apart from the example's, so augmenting a corpus
+    changes nothing else in it (and piper questions, spoken later, draw the same)."""
+    return random.Random(f"{seed}:{split}:augment:{index}") if augment_audio else None
+
+
+def _save_question(samples: np.ndarray, rate: int, row: dict, out_dir: Path, augment_rng: random.Random | None):
+    """Trim, augment (with a generator) and save a spoken question; fills the row's duration and augmentation."""
+    samples = espeak.trim_silence(samples)
+    if augment_rng is not None:
+        samples, row["question_augment"] = augment.augment(samples, rate, augment_rng)
+    audio.save(out_dir / row["question_audio"], torch.from_numpy(np.ascontiguousarray(samples)), rate, overwrite=True)
+    row["question_duration_s"] = round(len(samples) / rate, 3)
 
 
 def _styled_reply(rng: random.Random, reply_voices: list[str]) -> tuple[dict, str, bool]:
@@ -84,11 +111,11 @@ def _example_rng(seed: int, split: str, index: int, families: list[str]) -> tupl
 
 
 def _render_example(job: tuple) -> dict:
-    index, seed, split, families, question_voices, reply_voice, reply_voices, out_dir = job
+    """One example's row and audio; a piper question is left unspoken (duration None) for a batch."""
+    index, seed, split, families, question_engines, question_voices, reply_voice, reply_voices, augment_audio, \
+        out_dir = job
     rng, problem = _example_rng(seed, split, index, families)
-    question_voice = sample_voice(rng, split)
-    if question_voices:
-        question_voice["voice"] = rng.choice(question_voices)
+    question_voice = engines.sample_question_voice(rng, split, question_engines, question_voices)
     reply = sample_voice(rng, split) if reply_voice == "random" else dict(ASSISTANT_VOICE, voice=reply_voice)
     style, prompted = None, False
     if reply_voices:
@@ -98,10 +125,17 @@ def _render_example(job: tuple) -> dict:
     row = {"id": example_id, "split": split, "family": problem.family, "question": problem.question,
            "question_written": problem.question_written, "thought": problem.thought, "answer": problem.answer,
            "reply": problem.reply}
-    for side, text, voice in (("question", problem.question, question_voice), ("reply", problem.reply, reply)):
-        row[f"{side}_audio"] = f"wavs/{example_id}.{side}.wav"
-        row[f"{side}_duration_s"] = _speak(text, voice, out_dir, row[f"{side}_audio"])
-        row.update({f"{side}_{key}": value for key, value in voice.items()})  # voice, speed_wpm, pitch
+    row.update(question_audio=f"wavs/{example_id}.question.wav", question_duration_s=None)
+    row.update({f"question_{key}": value for key, value in question_voice.items()})  # voice, then its settings
+    row["question_engine"] = engines.parse_voice(question_voice["voice"])[0]
+    if augment_audio:
+        row["question_augment"] = ""
+    if row["question_engine"] != "piper":
+        samples, rate = engines.render(problem.question, question_voice)
+        _save_question(samples, rate, row, out_dir, _augment_rng(seed, split, index, augment_audio))
+    row["reply_audio"] = f"wavs/{example_id}.reply.wav"
+    row["reply_duration_s"] = _speak(problem.reply, reply, out_dir, row["reply_audio"])
+    row.update({f"reply_{key}": value for key, value in reply.items()})  # voice, speed_wpm, pitch
     if style is not None:
         row["reply_style"] = style
         # The same reply, voice and rate at every pitch, aligned in time (espeak-ng's timing hardly depends on
@@ -122,23 +156,70 @@ def _render_example(job: tuple) -> dict:
     return row
 
 
+def _speak_piper_questions(rows: list[dict], out_dir: Path, seed: int, split: str, augment_audio: bool,
+                           workers: int | None, progress: bool) -> None:
+    """Speak the rows' piper questions, one piper process per batch of one voice and length scale (both are
+    set per process), batches side by side on every core."""
+    waiting = defaultdict(list)
+    for index, row in enumerate(rows):  # row i is example i
+        if row["question_duration_s"] is None:
+            waiting[(row["question_voice"], row["question_length_scale"])].append(index)
+    batches = [(key, indices[start:start + PIPER_BATCH]) for key, indices in sorted(waiting.items())
+               for start in range(0, len(indices), PIPER_BATCH)]
+    if not batches:
+        return
+
+    def speak(batch: tuple) -> int:
+        (voice, length_scale), indices = batch
+        takes = piper.render_many([rows[i]["question"] for i in indices], engines.parse_voice(voice)[1],
+                                  length_scale=length_scale)
+        for i, (samples, rate) in zip(indices, takes):
+            _save_question(samples, rate, rows[i], out_dir, _augment_rng(seed, split, i, augment_audio))
+        return len(indices)
+
+    with ThreadPool(workers or os.cpu_count() or 1) as pool, \
+            tqdm(total=sum(len(b[1]) for b in batches), desc="piper questions", disable=not progress) as bar:
+        for spoken in pool.imap_unordered(speak, batches):
+            bar.update(spoken)
+
+
+def _question_settings(split: str, question_engines: list[str] | None, question_voices: list[str] | None,
+                       augment_audio: bool) -> tuple[tuple[str, ...], list[str]]:
+    """The checked (engines, explicit voices) of a corpus; engines are checked before any audio is rendered."""
+    chosen = engines.check_engines(question_engines or ("espeak",), split) if not question_voices else ()
+    question_voices = [engines.check_voice(voice, split) for voice in question_voices or []]
+    for voice in question_voices:
+        engine = engines.parse_voice(voice)[0]
+        if question_engines and engine not in question_engines:
+            raise ValueError(f"voice {voice!r} is a {engine} voice, not one of --engines {' '.join(question_engines)}: "
+                             "--voices alone chooses the engines")
+    used = {engines.parse_voice(voice)[0] for voice in question_voices} | set(chosen)
+    if "piper" in used:
+        piper.voice_files()
+    if augment_audio:
+        if split != "train":
+            raise ValueError("--augment is for training corpora only: test corpora keep their questions clean")
+        augment.require_audiomentations()
+    return chosen, question_voices
+
+
 def synthesize(out_dir: str | os.PathLike, n: int, seed: int = 0, split: str = "train",
                families: list[str] | None = None, question_voices: list[str] | None = None,
                reply_voice: str = ASSISTANT_VOICE["voice"], workers: int | None = None,
                overwrite: bool = False, progress: bool = True, reply_styles: bool = False,
-               reply_voices: list[str] | None = None) -> Path:
+               reply_voices: list[str] | None = None, question_engines: list[str] | None = None,
+               augment_audio: bool = False) -> Path:
     """Render `n` spoken reasoning examples into `out_dir`; returns the manifest path.
 
-    `reply_styles`: replies in `reply_voices` (default STYLE_VOICES) at random rates and pitches, with voice
-    prompts (see the module's docstring), the training data of style transfer."""
+    `question_engines`: the engines whose voices of the split speak the questions (default espeak only; see
+    s2s/data/engines.py). `question_voices`: these voices only (`en-us+f3`, `festival:kal_diphone`,
+    `piper:joe`), each of the split. `augment_audio`: noise, room, telephone, speed and gain on the questions
+    of a training corpus. `reply_styles`: replies in `reply_voices` (default STYLE_VOICES) at random rates and
+    pitches, with voice prompts (see the module's docstring), the training data of style transfer."""
     families = _families(families)
     allowed = set(voices("all"))
-    for voice in question_voices or []:
-        if voice not in allowed:
-            raise ValueError(f"unknown voice {voice!r}; voices look like en-us+f3 (see s2s/data/voices.py)")
-        if is_held_out(voice) != (split == "test"):
-            raise ValueError(f"voice {voice!r} belongs to the {'test' if is_held_out(voice) else 'train'} split, "
-                             f"not {split}: held-out voices must never reach training data")
+    question_engines, question_voices = _question_settings(split, question_engines, question_voices,
+                                                           augment_audio)
     if reply_voice != "random" and "+" not in reply_voice and reply_voice not in allowed:
         raise ValueError(f"unknown reply voice {reply_voice!r}; use base+variant such as en-us+f3, or 'random'")
     reply_voices = list(reply_voices or STYLE_VOICES) if reply_styles else None
@@ -147,9 +228,10 @@ def synthesize(out_dir: str | os.PathLike, n: int, seed: int = 0, split: str = "
             raise ValueError(f"reply voice {voice!r} is not a training voice; voices look like en-us+f3 and must "
                              "not be held out (see s2s/data/voices.py)")
     manifest = new_corpus_folder(out_dir, n, overwrite)
-    jobs = [(i, seed, split, families, question_voices, reply_voice, reply_voices, str(manifest.parent))
-            for i in range(n)]
+    jobs = [(i, seed, split, families, question_engines, question_voices, reply_voice, reply_voices, augment_audio,
+             str(manifest.parent)) for i in range(n)]
     rows = render_parallel(_render_example, jobs, f"synthesising {split}", workers, progress)
+    _speak_piper_questions(rows, manifest.parent, seed, split, augment_audio, workers, progress)
     return write_manifest(manifest, rows, overwrite=overwrite)
 
 
