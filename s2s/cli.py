@@ -206,10 +206,15 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     if args.report:
         check_report_dir(args.report, args.overwrite)
     compare = read_results(args.compare or [])
+    for manifest in args.shifts or []:
+        read_rows(manifest, args.limit)
     judge = load_judge(args.judge) if args.judge else None
     pipeline = S2SPipeline.from_pretrained(args.ckpt)
     caps = {name: getattr(args, name) for name in ("max_thought_tokens", "max_reply_tokens", "max_speech_frames")
             if getattr(args, name) is not None}
+    if args.shifts is not None:
+        _evaluate_shifts(args, pipeline, caps)
+        return
     sphinx = None
     if args.sphinx:
         from s2s.eval.sphinx import sphinx_judge
@@ -228,6 +233,26 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     print(format_text(summary))
     if args.report:
         print(f"report: {args.report}/report.md")
+
+
+def _evaluate_shifts(args: argparse.Namespace, pipeline, caps: dict) -> None:
+    """`s2s evaluate --shifts`: the generalization table (and the shortcut test when asked), nothing else."""
+    from s2s.eval.generalization import format_generalization, generalization
+    from s2s.eval.reasoning import shortcut_test
+    from s2s.eval.report import format_shortcut
+
+    options = dict(calculator=not args.no_calculator, speech_prior=args.speech_prior,
+                   word_decoder=not args.no_word_decoder, **caps)
+    result = generalization(pipeline, [args.manifest, *args.shifts], noise_db=args.noise_db, limit=args.limit,
+                            progress=not args.json, **options)
+    if args.shortcut:
+        result["shortcut"] = shortcut_test(pipeline, args.manifest, args.limit, not args.json, **options)
+    if args.json:
+        print(json.dumps(result))
+        return
+    print(format_generalization(result))
+    if args.shortcut:
+        print(format_shortcut(result["shortcut"]))
 
 
 def cmd_codec_roundtrip(args: argparse.Namespace) -> None:
@@ -453,6 +478,11 @@ def build_parser() -> argparse.ArgumentParser:
                           "s2s-judge-tiny): transcribes the reply audio for the spoken answer's accuracy and WER/CER")
     evl.add_argument("--sphinx", action="store_true",
                      help="also hear the reply audio with pocketsphinx, a weak but independent second opinion")
+    evl.add_argument("--shifts", nargs="*", default=None, metavar="MANIFEST",
+                     help="print the generalization table instead: answers right for each engine and voice of "
+                          "--manifest and these manifests, --manifest with noise, and typed")
+    evl.add_argument("--noise-db", type=float, default=10.0, metavar="DB",
+                     help="with --shifts: the SNR of the noisy row (default 10)")
     evl.add_argument("--shortcut", action="store_true",
                      help="also rerun with the question audio replaced by silence, noise and another question")
     evl.add_argument("--report", default=None, metavar="DIR", help="write report.md, summary.json and PNG plots here")

@@ -30,15 +30,17 @@ import torch
 from s2s import audio as audio_io
 from s2s.codecs import load_codec
 from s2s.codecs.base import Codec
+from s2s.hearing import abstain
+from s2s.hearing.ears import Heard, to_16k
+from s2s.hearing.vad import has_speech
 from s2s.lm.batching import tokenize
 from s2s.lm.generate import build_prompt
 from s2s.lm.generate import stream as generate_stream
-from s2s.lm.hearing import HeardQuestion
 from s2s.lm.model import SpeechReasoningLM
 
 DEFAULT_MODEL = Path(__file__).resolve().parent / "assets" / "models" / "s2s-reasoner-tiny"
 MAX_QUESTION_SECONDS = 30.0
-JSON_FIELDS = ("thought", "reply_text", "answer", "audio", "timings")
+JSON_FIELDS = ("thought", "reply_text", "answer", "audio", "timings", "abstained", "abstain_reason")
 
 # The last step of every thought in the corpus (s2s/data/problems.py): "So the answer is <answer>."
 _ANSWER_LINE = re.compile(r"^\s*so the answer is\s+(?P<answer>.*\S)\s*\.\s*$", re.IGNORECASE)
@@ -69,9 +71,12 @@ class SpokenReply:
     waveform: torch.Tensor = field(repr=False)  # [1, T] the spoken reply, on the CPU
     sample_rate: int = 0
     question_heard: str | None = None  # what the hearing wrote for a spoken question: perception, apart from reasoning
+    abstained: bool = False  # no question was heard: the reply asks again, and `answer` is None
+    abstain_reason: str | None = None  # why ("no speech found", "no question heard ('thank you')")
 
     def to_json(self) -> dict:
-        """A JSON-ready dict with exactly the keys thought, reply_text, answer, audio, timings."""
+        """A JSON-ready dict with exactly the keys thought, reply_text, answer, audio, timings, abstained and
+        abstain_reason."""
         return {name: getattr(self, name) for name in JSON_FIELDS}
 
 
@@ -171,18 +176,18 @@ class S2SPipeline:
     # ------------------------------------------------------------------ the one prompt
     def prompt(self, audio_wav: torch.Tensor | None = None, sample_rate: int | None = None,
                text: str | None = None, voice=None, voice_rate: int | None = None,
-               style: str | list[str] | None = None) -> tuple[torch.Tensor, HeardQuestion | None]:
+               style: str | list[str] | None = None) -> tuple[torch.Tensor, Heard | None]:
         """The ids [L] a reply is generated after, for a question wav [C, T] at `sample_rate`, or a text;
-        and the HeardQuestion that fills its `<heard>` ids (None unless the model hears through an encoder).
+        and what the model's ear heard, whose `question` fills its `<heard>` ids (None unless it has an ear).
         `voice` (a file, or a waveform at `voice_rate`) and `style` ("fast low") make the style prompt."""
         check_question(audio_wav, text)
         model = self.model
         styled = self._style_prompt(voice, voice_rate, style)
         if text is not None:
             return build_prompt(model.format, question_text_ids=tokenize(model.tokenizer, [text])[0], **styled), None
-        if model.hearing is not None:  # heard segments through the audio encoder and adapter
-            heard = model.hearing.hear(audio_wav, sample_rate)
-            return build_prompt(model.format, heard_length=len(heard), **styled), heard
+        if model.hearing is not None:  # heard segments through the ear and adapter
+            heard = model.hearing.listen(audio_wav, sample_rate)
+            return build_prompt(model.format, heard_length=len(heard.question), **styled), heard
         # Otherwise the codec's tokens, the model's first K codebooks of them.
         return build_prompt(model.format, question_codes=self._codes(audio_wav, sample_rate), **styled), None
 
@@ -225,10 +230,6 @@ class S2SPipeline:
         wav = restyle(self.voice_converter, reply.waveform, reply.sample_rate, voice, voice_rate, style)
         return replace(reply, waveform=wav, audio=None)
 
-    def heard_text(self, heard: HeardQuestion) -> str:
-        """The question as the model heard it: the top text id of each heard segment, decoded."""
-        return self.model.tokenizer.decode(heard.token_ids[:, 0].tolist()).strip()
-
     # ------------------------------------------------------------------ the one generation call
     def stream(self, audio=None, sample_rate: int | None = None, text: str | None = None, *,
                temperature: float = 0.0, top_k: int | None = None, top_p: float | None = None,
@@ -238,8 +239,10 @@ class S2SPipeline:
                say: str | None = None, fast: bool = True, speculate: int = 8, speech_prior: float = 0.0,
                word_decoder: bool = True):
         """The events of one question: first ("heard", text) when a spoken question went through the model's
-        hearing, then those of `s2s.lm.generate.stream`: ("thought", piece), ("reply_text", piece), ("audio",
-        wav [1, t] at `sample_rate`) and last ("done", Reply). Inputs are checked before it returns.
+        ear; ("abstain", reason) then the spoken request to ask again ("audio", wav) when no speech or no question
+        was heard (`s2s/hearing/abstain.py`), and nothing more; else those of `s2s.lm.generate.stream`:
+        ("thought", piece), ("reply_text", piece), ("audio", wav [1, t] at `sample_rate`) and last ("done", Reply).
+        Inputs are checked before it returns.
         `calculator` (on by default) writes the result of every sum the thought sets up (`s2s/lm/tools.py`);
         off, the model does its own arithmetic. `voice` (a reference recording, a file or a waveform at
         `voice_rate`) and `style` ("slow", "fast high", ...) ask for the reply's voice and style (through the
@@ -263,12 +266,16 @@ class S2SPipeline:
             style_choice(style)
             if voice is not None:
                 read_voice(voice, voice_rate)
+        if wav is not None and not has_speech(to_16k(wav, rate)):  # the VAD first: silence, noise, a tone
+            return self._abstained(None, abstain.NO_SPEECH)
         prompt_ids, heard = self.prompt(wav, rate, text, **({} if converted else
                                                            {"voice": voice, "voice_rate": voice_rate, "style": style}))
+        if heard is not None and abstain.no_question(heard.text):
+            return self._abstained(heard.text, abstain.no_question(heard.text))
         words = None
         if say is not None:
             words = [tokenize(self.model.tokenizer, [w if i == 0 else " " + w])[0] for i, w in enumerate(say.split())]
-        events = generate_stream(self.model, prompt_ids, heard=heard, codec=self.codec,
+        events = generate_stream(self.model, prompt_ids, heard=heard and heard.question, codec=self.codec,
                                  frames_per_chunk=frames_per_chunk, max_thought_tokens=max_thought_tokens,
                                  max_reply_tokens=max_reply_tokens, max_speech_frames=max_speech_frames,
                                  temperature=temperature, top_k=top_k, top_p=top_p, seed=seed,
@@ -276,7 +283,12 @@ class S2SPipeline:
                                  speculate=speculate, speech_prior=speech_prior, word_decoder=word_decoder)
         if converted:
             events = self._converted(events, voice, voice_rate, style)
-        return events if heard is None else itertools.chain([("heard", self.heard_text(heard))], events)
+        return events if heard is None else itertools.chain([("heard", heard.text)], events)
+
+    def _abstained(self, heard: str | None, reason: str):
+        """The events of a question not heard: what was heard, why, and the spoken request to ask again."""
+        return iter([*([] if heard is None else [("heard", heard)]), ("abstain", reason),
+                     ("audio", abstain.abstention_audio(self.sample_rate))])
 
     def _converted(self, events, voice, voice_rate, style):
         """The events with the reply's audio held back and given once, in `voice` and `style`, before "done":
@@ -309,24 +321,36 @@ class S2SPipeline:
         else:
             wav, rate = None, None
         start_s = time.perf_counter()  # the question is complete
-        first_audio_s, chunks, reply, heard = None, [], None, None
+        first_audio_s, chunks, reply, heard, reason = None, [], None, None, None
+        heard_s = thought_s = None
         for kind, value in self.stream(wav, rate, text, **options):
             if kind == "audio" and value.shape[-1]:
                 first_audio_s = time.perf_counter() if first_audio_s is None else first_audio_s
                 chunks.append(value.cpu())
-            elif kind == "heard":
-                heard = value
-            elif kind == "done":
+            elif kind in ("heard", "abstain"):
+                heard_s = heard_s or time.perf_counter()
+                heard, reason = (value, reason) if kind == "heard" else (heard, value)
+            elif kind != "thought" and thought_s is None:  # the first event after the thought ends it
+                thought_s = time.perf_counter()
+            if kind == "done":
                 reply = value
         total_s = time.perf_counter() - start_s
         waveform = torch.cat(chunks, dim=-1) if chunks else torch.zeros(1, 0)
         seconds = waveform.shape[-1] / self.sample_rate
-        timings = {"ttfa_ms": None if first_audio_s is None else round(1000 * (first_audio_s - start_s), 2),
-                   "total_ms": round(1000 * total_s, 2),
-                   "rtf": round(total_s / seconds, 4) if seconds else None}
+        # From the end of the question: first audio (hearing included), and the hearing and thinking within it.
+        since = lambda t: None if t is None else round(1000 * (t - start_s), 2)  # noqa: E731
+        timings = {"ttfa_ms": since(first_audio_s), "total_ms": round(1000 * total_s, 2),
+                   "rtf": round(total_s / seconds, 4) if seconds else None,
+                   "hear_ms": since(heard_s) if wav is not None else None,
+                   "think_ms": None if reply is None or thought_s is None else
+                   round(1000 * (thought_s - (heard_s or start_s)), 2)}
         written = None
         if out is not None and seconds:
             written = str(audio_io.save(out, waveform, self.sample_rate, overwrite=overwrite))
+        if reply is None:  # abstained: the request to ask again, no thought, no answer
+            return SpokenReply(thought="", reply_text=abstain.TEXT, answer=None, audio=written, timings=timings,
+                               waveform=waveform, sample_rate=self.sample_rate, question_heard=heard,
+                               abstained=True, abstain_reason=reason)
         return SpokenReply(thought=reply.thought, reply_text=reply.reply_text,
                            answer=answer_from_thought(reply.thought), audio=written, timings=timings,
                            waveform=waveform, sample_rate=self.sample_rate, question_heard=heard)

@@ -107,9 +107,14 @@ def hear(judge, waveform: torch.Tensor, sample_rate: int) -> str:
 
 
 # ---------------------------------------------------------------------- one run over a manifest
-def _question_waveform(manifest: Path, rows: list[dict], index: int, mode: str):
-    """The question audio of rows[index] as shortcut `mode` replaces it: (wav [C, T], rate, the other row or None)."""
+def _question_waveform(manifest: Path, rows: list[dict], index: int, mode: str | None, noise_db: float | None = None):
+    """The question audio of rows[index] as shortcut `mode` replaces it, or with white noise at `noise_db` dB SNR:
+    (wav [C, T], rate, the other row or None)."""
     wav, rate = audio_io.load(manifest / rows[index]["question_audio"])
+    if mode is None:
+        from s2s.data.augment import add_noise
+
+        return wav if noise_db is None else add_noise(wav, noise_db, seed=index), rate, None
     other = None
     if mode == "swap":
         other = rows[(index + 1) % len(rows)]
@@ -129,7 +134,8 @@ def _thought_tokens(pipeline, thought: str) -> int:
 def scores(examples: list[dict]) -> dict:
     """Accuracy of the thought's, the reply text's and (with a judge) the heard answers; reply WER/CER; length."""
     answers = [e["answer"] for e in examples]
-    figures = {"n": len(examples)}
+    abstained = sum(e.get("abstained", False) for e in examples)
+    figures = {"n": len(examples), "abstained": abstained / max(1, len(examples))}
     for name, field in (("accuracy_thought", "thought_answer"), ("accuracy_reply_text", "reply_text_answer")):
         metric = AnswerAccuracy()
         metric.update([e[field] for e in examples], answers)
@@ -196,7 +202,7 @@ def read_rows(manifest: str | Path, limit: int | None = None) -> list[dict]:
 
 def evaluate_manifest(pipeline, manifest: str | Path, limit: int | None = None, question: str = "audio",
                       progress: bool = False, judge=None, shortcut: str | None = None, sphinx=None,
-                      **options) -> dict:
+                      noise_db: float | None = None, **options) -> dict:
     """Answer every question of `manifest` (`question`: "audio" or "text") and score it.
 
     `judge` (a character CTCRecognizer or its folder) transcribes each reply's
@@ -205,7 +211,7 @@ def evaluate_manifest(pipeline, manifest: str | Path, limit: int | None = None, 
     one those figures are None. `sphinx` (a `SphinxJudge`, `s2s/eval/sphinx.py`) is a second, independent
     listener: `accuracy_spoken_sphinx`. `shortcut` ("silence", "noise" or "swap")
     replaces each question's audio first; in swap mode each example records
-    the other row's answer as `other_answer`.
+    the other row's answer as `other_answer`. `noise_db` adds white noise at that SNR to every question.
 
     Returns {"n", "accuracy_thought", "accuracy_reply_text", "accuracy_spoken", "wer", "cer",
     "thought_tokens_mean", "question", "shortcut", "judge", "per_family", "per_voice", "ttfa_ms_p50",
@@ -226,14 +232,15 @@ def evaluate_manifest(pipeline, manifest: str | Path, limit: int | None = None, 
         other = None
         if question == "text":
             reply = pipeline(text=row["question_written"], **options)
-        elif shortcut is None:
+        elif shortcut is None and noise_db is None:
             reply = pipeline(manifest.parent / row["question_audio"], **options)
         else:
-            wav, rate, other = _question_waveform(manifest.parent, rows, n, shortcut)
+            wav, rate, other = _question_waveform(manifest.parent, rows, n, shortcut, noise_db)
             reply = pipeline(wav, rate, **options)
         reply_text_answer = spoken_answer(reply.reply_text, row["answer"])
         example = {"id": row["id"], "family": row.get("family", "unknown"),
-                   "question_voice": row.get("question_voice"), "answer": row["answer"], "reply": row.get("reply"),
+                   "question_voice": row.get("question_voice"), "question_engine": row.get("question_engine"),
+                   "abstained": reply.abstained, "answer": row["answer"], "reply": row.get("reply"),
                    "question_written": row["question_written"], "question_heard": reply.question_heard,
                    "thought_answer": reply.answer, "reply_text": reply.reply_text,
                    "reply_text_answer": reply_text_answer,

@@ -109,15 +109,19 @@ def format_text(summary: dict) -> str:
                  f"total p50 {_ms(summary['total_ms_p50'])}; RTF p50 {_num(summary['rtf_p50'])}; "
                  f"thought {_num(summary['thought_tokens_mean'], 1)} tokens on average")
     shortcut = summary.get("shortcut")
-    if shortcut is None:
-        lines.append("shortcut test: not run (--shortcut)")
-    else:
-        lines += ["", f"shortcut test (chance {_pct(shortcut['chance'])}; with the real audio "
-                      f"{_pct(summary['accuracy_thought'])})"]
-        for mode in ("silence", "noise", "swap"):
-            follows = (f", answers the other question {_pct(shortcut[mode]['follows_audio'])}"
-                       if mode == "swap" else "")
-            lines.append(f"  {mode:8s} thought answers right {_pct(shortcut[mode]['accuracy_thought'])}{follows}")
+    lines += ["shortcut test: not run (--shortcut)"] if shortcut is None else \
+        ["", format_shortcut(shortcut, summary["accuracy_thought"])]
+    return "\n".join(lines)
+
+
+def format_shortcut(shortcut: dict, accuracy_thought: float | None = None) -> str:
+    """The shortcut test's lines: how often each replaced audio was abstained on, and answered right."""
+    real = "" if accuracy_thought is None else f"; with the real audio {_pct(accuracy_thought)}"
+    lines = [f"shortcut test (chance {_pct(shortcut['chance'])}{real})"]
+    for mode in [m for m in ("silence", "noise", "tone", "music", "swap") if m in shortcut]:
+        follows = f", answers the other question {_pct(shortcut[mode]['follows_audio'])}" if mode == "swap" else ""
+        lines.append(f"  {mode:8s} abstained {_pct(shortcut[mode].get('abstained'))}, thought answers right "
+                     f"{_pct(shortcut[mode]['accuracy_thought'])}{follows}")
     return "\n".join(lines)
 
 
@@ -239,11 +243,13 @@ def _markdown(summary: dict, plots: dict[str, str]) -> str:
         lines.append("Not run: pass `--shortcut`.")
     else:
         lines += [f"Chance level, averaged over the questions' families: {_pct(shortcut['chance'])}. With the real "
-                  f"audio: {_pct(summary['accuracy_thought'])}. A model that listens falls to chance on silence and "
-                  "noise, and on swapped audio answers the other question.", "",
-                  "| question audio | thought answers right | answers the other question |", "|---|---|---|"]
-        for mode in ("silence", "noise", "swap"):
-            lines.append(f"| {mode} | {_pct(shortcut[mode]['accuracy_thought'])} | "
+                  f"audio: {_pct(summary['accuracy_thought'])}. A model that listens abstains on silence, noise, a "
+                  "tone and music (or falls to chance), and on swapped audio answers the other question.", "",
+                  "| question audio | abstained | thought answers right | answers the other question |",
+                  "|---|---|---|---|"]
+        for mode in [m for m in ("silence", "noise", "tone", "music", "swap") if m in shortcut]:
+            lines.append(f"| {mode} | {_pct(shortcut[mode].get('abstained'))} | "
+                         f"{_pct(shortcut[mode]['accuracy_thought'])} | "
                          f"{_pct(shortcut[mode].get('follows_audio')) if mode == 'swap' else ''} |")
     lines += ["", "## Plots", ""]
     lines += [f"![{name}]({file})" for name, file in plots.items()]

@@ -1,11 +1,12 @@
-"""Does the model listen? The question audio replaced three ways, and what the answers then say.
+"""Does the model listen? The question audio replaced five ways, and what the answers then say.
 
-A model that reasons from the audio falls to the chance level on `silence`
-and `noise` (its answers can then only come from the family's usual
-answers), and on `swap` (the next row's question, cyclically) it answers
-the other question: `follows_audio`, the fraction of answers equal to the
-other question's answer, is then high while accuracy is near chance. A model
-that keeps its accuracy without the audio has learnt a shortcut.
+A model that listens abstains on `silence`, `noise`, a `tone` and `music`
+(no one asked anything: `abstained` near 1), or at worst falls to the
+chance level (its answers can then only come from the family's usual
+answers); on `swap` (the next row's question, cyclically) it answers the
+other question: `follows_audio`, the fraction of answers equal to the other
+question's answer, is then high while accuracy is near chance. A model that
+keeps its accuracy without the audio has learnt a shortcut.
 """
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ import torch
 from s2s.data.problems import chance_level
 from s2s.eval.metrics import AnswerAccuracy
 
-MODES = ("silence", "noise", "swap")
+MODES = ("silence", "noise", "tone", "music", "swap")
+NOT_SPEECH = ("silence", "noise", "tone", "music")  # nothing was asked: the right reply is to abstain
 
 
 def replaced_question(mode: str, wav: torch.Tensor, other: torch.Tensor | None = None,
@@ -24,11 +26,17 @@ def replaced_question(mode: str, wav: torch.Tensor, other: torch.Tensor | None =
     """The question waveform `wav` [..., T] as `mode` replaces it.
 
     silence: zeros of the same shape; noise: white Gaussian noise of the same
-    shape at the RMS of `wav`; swap: `other`, another question's waveform
-    (its own length, unchanged).
+    shape at the RMS of `wav`; tone: a sine of 220-880 Hz; music: notes of a
+    random melody over a chord, with harmonics and a decaying envelope (both
+    at the RMS of `wav`, taken at 16 kHz); swap: `other`, another question's
+    waveform (its own length, unchanged).
     """
     if mode == "silence":
         return torch.zeros_like(wav)
+    if mode in ("tone", "music"):
+        rms = wav.float().pow(2).mean().sqrt().clamp(min=1e-3)
+        sound = (tone if mode == "tone" else music)(wav.shape[-1], 16000, generator)
+        return (sound * rms / sound.pow(2).mean().sqrt().clamp(min=1e-12)).expand(wav.shape).to(wav.dtype)
     if mode == "noise":
         rms = wav.float().pow(2).mean().sqrt()
         noise = torch.randn(wav.shape, generator=generator, dtype=torch.float32)
@@ -38,6 +46,27 @@ def replaced_question(mode: str, wav: torch.Tensor, other: torch.Tensor | None =
             raise ValueError("the swap mode needs another question's waveform (other=)")
         return other
     raise ValueError(f"unknown shortcut mode {mode!r}; use one of {', '.join(MODES)}")
+
+
+def tone(samples: int, sample_rate: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """[T] a pure tone of 220-880 Hz."""
+    hz = 220 + 660 * torch.rand((), generator=generator)
+    return torch.sin(2 * torch.pi * hz * torch.arange(samples) / sample_rate)
+
+
+def music(samples: int, sample_rate: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """[T] a melody of quarter-second notes over a held chord: harmonics, a plucked envelope, no voice."""
+    t = torch.arange(samples) / sample_rate
+    root = 110 * 2 ** (torch.randint(0, 12, (), generator=generator) / 12)
+    chord = sum(torch.sin(2 * torch.pi * root * ratio * t) for ratio in (1.0, 1.25, 1.5))
+    steps = torch.tensor([0, 2, 4, 5, 7, 9, 11, 12])
+    note_samples = sample_rate // 4
+    notes = steps[torch.randint(0, len(steps), (samples // note_samples + 1,), generator=generator)]
+    hz = (2 * root * 2 ** (notes / 12)).repeat_interleave(note_samples)[:samples]
+    phase = 2 * torch.pi * torch.cumsum(hz / sample_rate, 0)
+    envelope = torch.exp(-6 * (torch.arange(samples) % note_samples) / note_samples)
+    melody = envelope * sum(torch.sin(k * phase) / k for k in (1, 2, 3, 4))
+    return 0.4 * chord + melody
 
 
 def mean_chance(families: list[str]) -> float | None:
@@ -56,7 +85,7 @@ def summarise(mode: str, run: dict) -> dict:
     the fraction of thought answers equal to the other question's answer (the example's `other_answer`)."""
     examples = run["examples"]
     summary = {"n": run["n"], "accuracy_thought": run["accuracy_thought"],
-               "accuracy_reply_text": run["accuracy_reply_text"],
+               "accuracy_reply_text": run["accuracy_reply_text"], "abstained": run["abstained"],
                "chance": mean_chance([e["family"] for e in examples])}
     if mode == "swap":
         follows = AnswerAccuracy()

@@ -34,6 +34,7 @@ from transformers import AutoConfig, AutoModelForCausalLM, PreTrainedModel
 
 from s2s.codecs import load_codec
 from s2s.eval.metrics import AnswerAccuracy
+from s2s.hearing.ears import HEARING_DIR, load_hearing  # noqa: F401 (HEARING_DIR: where a folder keeps its ear)
 from s2s.lm.batching import (
     encode_batch,
     pad_sequences,
@@ -54,7 +55,7 @@ from s2s.lm.formats import (
     build_format,
     format_class,
 )
-from s2s.lm.hearing import HeardAdapter, HeardQuestion, Hearing
+from s2s.lm.hearing import HeardAdapter, HeardQuestion
 from s2s.lm.speculate import FILE_NAME as PHRASES_FILE
 from s2s.lm.speculate import SPEECH_FILE, PhraseTable, WordFrames
 from s2s.lm.text_tokenizer import load_text_tokenizer, train_text_tokenizer
@@ -65,7 +66,7 @@ from s2s.lm.word_decoder import load_decoder, save_decoder
 from s2s.training import atomic_folder, check_init_args, time_aware_scheduler
 
 CONFIG_FILE = "config.yaml"  # ours; the backbone's own config.json and model.safetensors sit beside it
-HEARING_DIR, ADAPTER_FILE = "hearing", "adapter.safetensors"  # the audio encoder and its adapter, when there is one
+ADAPTER_FILE = "adapter.safetensors"  # the ear's adapter (W h), when the model uses the ear's hidden states
 CLOCK_FILE = "word_clock.safetensors"  # the word clock's weights (word_timed models trained with word_clock)
 
 # The modality each target counts in (indices of MODALITIES), or none.
@@ -154,9 +155,10 @@ class SpeechReasoningLM(L.LightningModule):
     first, so one `s2s fit` runs from data to model; later runs load it.
     `codec` (and `num_codebooks`, the first k of its codebooks) only sets the
     speech ids: K codebooks of `codebook_size` codes.
-    `hearing` (a saved `CTCRecognizer` folder that writes text or spells in this tokenizer)
-    lets the model take question audio as heard segments (`hearing.py`);
-    it stays frozen, and only its adapter trains with the LM. `heard_hidden`
+    `hearing` lets the model take question audio as heard segments: a saved `CTCRecognizer` folder
+    that writes text or spells in this tokenizer (`hearing.py`), a Whisper model (`whisper-tiny.en`),
+    or a list of them asked in turn, the first whose confidence reaches `hearing_confidence` believed
+    (`s2s/hearing/ears.py`). It stays frozen, and only its adapter trains with the LM. `heard_hidden`
     False leaves the adapter's W h out, so a heard segment is exactly its
     token's embedding (measured on the shipped model: W h moved the LM off its
     text path, 79.0 % right from speech with it, 84.0 % without).
@@ -183,7 +185,8 @@ class SpeechReasoningLM(L.LightningModule):
                  codec: str = "s2s-tiny", num_codebooks: int | None = None, format: str = "think_then_speak",
                  format_options: dict | None = None, thought_weight: float = 1.0, reply_text_weight: float = 1.0,
                  speech_weight: float = 1.0, lr: float = 1e-3, weight_decay: float = 0.1, warmup_steps: int = 200,
-                 hearing: str | None = None, heard_hidden: bool = True, word_clock: bool = False,
+                 hearing: str | list[str] | None = None, heard_hidden: bool = True,
+                 hearing_confidence: float = 0.93, word_clock: bool = False,
                  scheduled_sampling: float = 0.0, scheduled_sampling_temperature: float = 1.0,
                  scheduled_sampling_passes: int = 1, word_corruption: float = 0.0, word_clock_lr: float | None = None,
                  val_answer_examples: int = 0, init_from: str | None = None):
@@ -228,11 +231,12 @@ class SpeechReasoningLM(L.LightningModule):
         self.speech_drafts: WordFrames | None = None  # and of a word_timed reply's speech (`--align-with`)
         self.word_decoder = None  # a WordDecoder that says each word's frames at once (word_decoder.py), if saved
         if hearing is not None:
-            from s2s.asr.module import CTCRecognizer
-
-            self.hearing = Hearing(CTCRecognizer.from_folder(hearing), self.tokenizer)
+            self.hearing = load_hearing(hearing, self.tokenizer, hearing_confidence)
+            if heard_hidden and not self.hearing.dim:
+                raise ValueError(f"heard_hidden maps an ear's hidden states into the LM, and hearing {hearing!r} "
+                                 "gives none (Whisper writes text): set heard_hidden: false")
             lm_dim = self.backbone.get_input_embeddings().embedding_dim
-            self.adapter = HeardAdapter(self.hearing.dim, lm_dim, use_hidden=heard_hidden)
+            self.adapter = HeardAdapter(self.hearing.dim or 1, lm_dim, use_hidden=heard_hidden)
         if init_from is not None:
             self.init_from(init_from)
 
@@ -529,9 +533,10 @@ class SpeechReasoningLM(L.LightningModule):
             (copy.deepcopy(self.backbone).half() if half else self.backbone).save_pretrained(tmp)
             self.tokenizer.save_pretrained(tmp)
             if self.hearing is not None:
-                self.hearing.recognizer.save_pretrained(tmp / HEARING_DIR, half=half)
-                save_file({k: cast(v).contiguous() for k, v in self.adapter.state_dict().items()}, tmp / ADAPTER_FILE)
-                init_args["hearing"] = HEARING_DIR
+                init_args["hearing"] = self.hearing.save(tmp, half)
+                if self.adapter.use_hidden:
+                    save_file({k: cast(v).contiguous() for k, v in self.adapter.state_dict().items()},
+                              tmp / ADAPTER_FILE)
             if self.clock is not None:
                 save_file({k: cast(v).contiguous() for k, v in self.clock.state_dict().items()}, tmp / CLOCK_FILE)
             if self.phrases is not None:
@@ -555,10 +560,12 @@ class SpeechReasoningLM(L.LightningModule):
         # The folder is the backbone (already resized) and the tokenizer; nothing is trained or downloaded.
         init_args = {**saved["init_args"], "backbone": str(folder), "backbone_config": None,
                      "tokenizer": str(folder), "tokenizer_train_manifest": None}
-        if init_args.get("hearing"):
-            init_args["hearing"] = str(folder / init_args["hearing"])
+        if init_args.get("hearing"):  # the CTC ear's folder is relative to the model's
+            within = lambda spec: str(folder / spec) if (folder / spec).exists() else spec  # noqa: E731
+            spec = init_args["hearing"]
+            init_args["hearing"] = [within(s) for s in spec] if isinstance(spec, list) else within(spec)
         model = cls(**init_args)
-        if model.adapter is not None:
+        if model.adapter is not None and model.adapter.use_hidden:  # without W h the adapter has nothing to load
             model.adapter.load_state_dict(load_file(folder / ADAPTER_FILE))
         if model.clock is not None:
             if not (folder / CLOCK_FILE).is_file():

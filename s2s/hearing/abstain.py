@@ -1,0 +1,40 @@
+"""When to say "I did not catch a question" instead of answering, and how it sounds.
+
+Two gates, both before any reasoning: the VAD finds no speech (silence,
+noise, a tone, music without a voice), or the ear's text is no question
+(Whisper's "Thank you." on a hum, two words of a song). A wrong answer said
+with confidence costs a user more than a request to ask again.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import torch
+
+from s2s import audio as audio_io
+
+TEXT = "I did not catch a question. Could you ask again?"
+# The sentence in the assistant's voice (espeak-ng en-us+f3, 170 words a minute, pitch 50), 16 kHz.
+AUDIO = Path(__file__).resolve().parent.parent / "assets" / "abstain.wav"
+NO_SPEECH = "no speech found"
+MIN_WORDS = 3
+# What a question to the reasoner has: a number, or one of the words its questions turn on.
+_QUESTION_CUE = re.compile(r"\d|\b(how|what|which|when|count|letters?|words?|list|next|larger|smaller|greater|"
+                           r"bigger|more|less|times?|clock|minutes?|hours?)\b", re.I)
+
+
+def no_question(text: str) -> str | None:
+    """Why the heard `text` is no question the reasoner can work on, or None when it may be one."""
+    words = re.findall(r"[A-Za-z0-9']+", text)
+    if len(words) < MIN_WORDS:
+        return f"no question heard (heard {text.strip()!r})" if words else "no words heard"
+    if not _QUESTION_CUE.search(text):
+        return f"no question heard (heard {text.strip()!r})"
+    return None
+
+
+def abstention_audio(sample_rate: int) -> torch.Tensor:
+    """[1, T] the spoken abstention at `sample_rate`."""
+    wav, rate = audio_io.load(AUDIO)
+    return audio_io.prepare(wav[None], rate, sample_rate, channels=1)[0]

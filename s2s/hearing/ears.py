@@ -1,0 +1,129 @@
+"""The model's ears: one class per way of hearing, and `load_hearing`, the one way to build them.
+
+Every ear turns a waveform into `Heard`: the vectors' ids the reasoner reads at
+its `<heard>` ids (a `HeardQuestion`), the question as text, and how sure
+the ear is. Two ears ship:
+
+- `CTCHearing` (`s2s/lm/hearing.py`): our own CTC recogniser, trained on the
+  corpus's espeak-ng and festival voices on a CPU. Near perfect on those,
+  lost on voices it never heard;
+- `WhisperHearing`: pretrained Whisper tiny.en, which has heard people, and
+  writes the question as text that `normalise_question` puts into the
+  reasoner's written form (chain of modality: what was heard, then the thought).
+
+`FallbackHearing` asks them in turn: the first ear whose confidence reaches
+`confidence` answers, the last answers always. Our CTC ear first, then
+Whisper, keeps the voices the corpus knows as well heard as before and hears
+everyone else through Whisper. In a model's config:
+
+    hearing: whisper-tiny.en              # Whisper alone
+    hearing: hearing                      # a CTC ear folder alone
+    hearing: [hearing, whisper-tiny.en]   # the CTC ear where it is sure, else Whisper
+    hearing_confidence: 0.93
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+
+from s2s import audio as audio_io
+from s2s.lm.hearing import HeardQuestion
+
+SAMPLE_RATE = 16000
+HEARING_DIR = "hearing"  # where a model folder keeps its CTC ear
+
+
+@dataclass
+class Heard:
+    """What an ear made of one question."""
+
+    question: HeardQuestion  # what the reasoner reads at its <heard> ids
+    text: str  # the question as heard
+    confidence: float  # the ear's own, 0-1
+    ear: str  # which ear wrote it: "ctc" or "whisper"
+
+
+def to_16k(wav: torch.Tensor, sample_rate: int) -> torch.Tensor:
+    """A waveform [C, T] or [T] at any rate -> [T] mono at 16 kHz."""
+    wav = wav if wav.dim() == 2 else wav[None]
+    return audio_io.prepare(wav[None].float(), sample_rate, SAMPLE_RATE, channels=1)[0, 0]
+
+
+def text_question(text: str, tokenizer) -> HeardQuestion:
+    """A heard text as the reasoner reads it: one segment per text token, each its token for sure (no hidden)."""
+    ids = torch.tensor(tokenizer(text or " ", add_special_tokens=False)["input_ids"], dtype=torch.long)[:, None]
+    return HeardQuestion(ids, torch.ones(ids.shape), torch.zeros(ids.shape[0], 1))
+
+
+class WhisperHearing(nn.Module):
+    """Pretrained Whisper as an ear: its normalised transcript, cut into the reasoner's text tokens."""
+
+    dim = 0  # no hidden states for the adapter: the transcript is all it gives
+
+    def __init__(self, spec: str, tokenizer):
+        super().__init__()
+        from s2s.hearing.whisper import WhisperEar
+
+        self.spec, self.tokenizer = str(spec), tokenizer
+        self.ear = WhisperEar(spec)
+
+    def listen(self, wav: torch.Tensor, sample_rate: int) -> Heard:
+        """One waveform [C, T] or [T] at any rate -> Heard."""
+        text, confidence, _ = self.ear.listen(to_16k(wav, sample_rate))
+        return Heard(text_question(text, self.tokenizer), text, confidence, "whisper")
+
+    def save(self, folder: Path, half: bool = False) -> str:
+        """What a model folder's config names this ear by (the weights stay where they are installed)."""
+        return self.spec
+
+
+class FallbackHearing(nn.Module):
+    """Ears asked in turn: the first whose confidence reaches `confidence` is believed; the last always is."""
+
+    def __init__(self, ears: list[nn.Module], confidence: float):
+        super().__init__()
+        if len(ears) < 2:
+            raise ValueError("a list of ears needs at least two, such as [hearing, whisper-tiny.en]")
+        if sum(hasattr(ear, "recognizer") for ear in ears) > 1:
+            raise ValueError("a model keeps one CTC ear in its folder: list at most one CTC ear folder")
+        if not 0 <= confidence <= 1:
+            raise ValueError(f"hearing_confidence is a probability in [0, 1], got {confidence}")
+        self.ears, self.confidence = nn.ModuleList(ears), confidence
+
+    @property
+    def dim(self) -> int:
+        return 0 if any(not ear.dim for ear in self.ears) else self.ears[0].dim
+
+    def listen(self, wav: torch.Tensor, sample_rate: int) -> Heard:
+        for ear in self.ears[:-1]:
+            heard = ear.listen(wav, sample_rate)
+            if heard.confidence >= self.confidence:
+                return heard
+        return self.ears[-1].listen(wav, sample_rate)
+
+    def save(self, folder: Path, half: bool = False) -> list[str]:
+        return [ear.save(folder, half) for ear in self.ears]
+
+
+def load_hearing(spec, tokenizer, confidence: float = 0.93, folder: Path | None = None) -> nn.Module:
+    """The ear `spec` names: a Whisper name or folder, a CTC ear folder, or a list of them (FallbackHearing).
+    Relative folders are looked for in `folder` (a model folder) first."""
+    from s2s.hearing.whisper import is_whisper_name
+
+    if isinstance(spec, (list, tuple)):
+        return FallbackHearing([load_hearing(s, tokenizer, confidence, folder) for s in spec], confidence)
+    spec = str(spec)
+    if folder is not None and (Path(folder) / spec).exists():
+        spec = str(Path(folder) / spec)
+    if is_whisper_name(spec):
+        return WhisperHearing(spec, tokenizer)
+    from s2s.asr.module import CTCRecognizer
+    from s2s.lm.hearing import Hearing
+
+    if not Path(spec).is_dir():
+        raise FileNotFoundError(f"hearing {spec!r} is neither a Whisper model (whisper-tiny.en, a CTranslate2 "
+                                "folder) nor a CTC ear folder (s2s export of configs/asr/*.yaml)")
+    return Hearing(CTCRecognizer.from_folder(spec), tokenizer)

@@ -1,0 +1,35 @@
+"""Is anyone speaking? Silero VAD (the ONNX model faster-whisper ships) before any hearing.
+
+A recogniser always writes something, and a reasoner always answers what it
+is given: silence, noise, a tone or music would get a confident number. The
+VAD is trained on speech against every other sound, so it is the first gate:
+no speech, no question.
+"""
+from __future__ import annotations
+
+import torch
+
+SAMPLE_RATE = 16000
+MIN_SPEECH_SECONDS = 0.3  # less than a short word
+
+
+def speech_spans(wav: torch.Tensor, threshold: float = 0.5) -> list[tuple[int, int]]:
+    """wav [T] at 16 kHz -> the (start, end) samples of each stretch of speech Silero VAD finds."""
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    samples = wav.detach().float().cpu().numpy()
+    if samples.shape[-1] < 512:  # shorter than one VAD window (32 ms): no word fits
+        return []
+    options = VadOptions(threshold=threshold, min_speech_duration_ms=150, min_silence_duration_ms=300,
+                         speech_pad_ms=100)
+    return [(span["start"], span["end"]) for span in get_speech_timestamps(samples, options)]
+
+
+def speech_seconds(wav: torch.Tensor) -> float:
+    """How many seconds of wav [T] at 16 kHz are speech."""
+    return sum(end - start for start, end in speech_spans(wav)) / SAMPLE_RATE
+
+
+def has_speech(wav: torch.Tensor) -> bool:
+    """Whether wav [T] at 16 kHz holds at least MIN_SPEECH_SECONDS of speech."""
+    return speech_seconds(wav) >= MIN_SPEECH_SECONDS
