@@ -70,8 +70,10 @@ print("working in", WORKDIR)
 #                   CTC ASR     heard token            (phase masks say what may come next)   frames at a time
 # ```
 #
-# * **Hearing** (`s2s/asr/`) is a small conformer CTC recogniser that writes the question down as text,
-#   digits as digits ("What is 12 - 7?"). It is trained first and then frozen.
+# * **Hearing** (`s2s/hearing/`) writes the question down as text, digits as digits ("What is 12 - 7?"). The
+#   shipped model has two ears: pretrained Whisper tiny.en, which has heard people, and our own small conformer
+#   CTC recogniser (`s2s/asr/`), trained on the corpus's voices; each is believed where it is sure. Silero VAD
+#   goes first: no speech, no answer ("I did not catch a question").
 # * **Heard segments** (`s2s/lm/hearing.py`): the transcript is cut into the LM's own tokens, each with the
 #   stretch of audio where it was heard (CTC compression), and the adapter turns each into one LM input
 #   vector: the LM's text embedding of that token, plus `W·hidden` (the recogniser's state; `W` starts at zero)
@@ -97,8 +99,10 @@ print("working in", WORKDIR)
 # %%
 pipeline = S2SPipeline.from_pretrained() if FULL else S2SPipeline.from_pretrained(tiny_random_model(WORKDIR))
 model, tokenizer, vocab = pipeline.model, pipeline.model.tokenizer, pipeline.model.vocab
-# A random model may end its reply before it speaks when greedy: sample it, and keep it short.
-GEN = {} if FULL else {"temperature": 1.0, "max_thought_tokens": 24, "max_reply_tokens": 8, "max_speech_frames": 25}
+# A random model may end its reply before it speaks when greedy: sample it, and keep it short. Its random ear
+# writes noise, which the abstention gates would (rightly) refuse as no question: they are off for it.
+GEN = {} if FULL else {"temperature": 1.0, "max_thought_tokens": 24, "max_reply_tokens": 8, "max_speech_frames": 25,
+                       "abstain_gates": False}
 lm_size, hearing_size = (sum(p.numel() for p in part.parameters()) / 1e6 for part in (model.backbone, model.hearing))
 print(f"LM {lm_size:.3g} M parameters, {model.format.name} | hearing {hearing_size:.3g} M (frozen) | "
       f"codec {pipeline.codec.name}, {vocab.num_codebooks} codebooks | vocabulary {vocab.size} ids")
@@ -117,9 +121,10 @@ wav, rate = audio.load(EXAMPLE_QUESTION)
 print(f"\"{info['question']}\" ({info['voice']}, {wav.shape[-1] / rate:.1f} s), expected answer {info['answer']}")
 display(Audio(wav[0].numpy(), rate=rate))
 
-heard = model.hearing.hear(wav, rate)  # HeardQuestion: token_ids [n, 1], probs [n, 1], hidden [n, D]
-print(len(heard), "heard segments:", " ".join(repr(tokenizer.decode([int(i)])) for i in heard.token_ids[:, 0]))
-print("\ntranscript:", pipeline.heard_text(heard))
+heard = model.hearing.listen(wav, rate)  # Heard: the segments, the text, the ear's confidence, which ear
+segments = heard.question  # HeardQuestion: token_ids [n, 1], probs [n, 1], hidden [n, D]
+print(len(segments), "heard segments:", " ".join(repr(tokenizer.decode([int(i)])) for i in segments.token_ids[:, 0]))
+print(f"\ntranscript ({heard.ear} ear, confidence {heard.confidence:.2f}):", heard.text)
 print("written   :", info["question_written"])
 
 # %% [markdown]
@@ -129,10 +134,10 @@ print("written   :", info["question_written"])
 # %%
 embeddings = model.backbone.get_input_embeddings()
 with torch.no_grad():
-    vectors = model.adapter(heard, embeddings)  # [n, LM width]: what the LM is given
+    vectors = model.adapter(segments, embeddings)  # [n, LM width]: what the LM is given
     similarity = torch.nn.functional.cosine_similarity(vectors[:, None], embeddings.weight[None, :len(tokenizer)], -1)
 nearest = similarity.argmax(-1)
-agree = (nearest == heard.token_ids[:, 0]).float().mean()
+agree = (nearest == segments.token_ids[:, 0]).float().mean()
 print(f"{tuple(vectors.shape)} vectors; the nearest text embedding is the heard token for {agree:.0%} of them")
 
 # %% [markdown]
@@ -149,7 +154,7 @@ def prompt_picture(ids: torch.Tensor) -> str:
 
 spoken_prompt, spoken_heard = pipeline.prompt(audio_wav=wav, sample_rate=rate)
 written_prompt, _ = pipeline.prompt(text=info["question_written"])
-print(f"spoken ({len(spoken_heard)} segments):", prompt_picture(spoken_prompt))
+print(f"spoken ({len(spoken_heard.question)} segments):", prompt_picture(spoken_prompt))
 print(f"written ({len(written_prompt) - 3} text ids):", prompt_picture(written_prompt))
 
 # %% [markdown]

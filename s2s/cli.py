@@ -33,6 +33,10 @@ import warnings
 
 LIGHTNING_SUBCOMMANDS = ("fit", "validate", "test", "predict")
 IMPORT_FORMATS = ("wav-txt", "librispeech")  # the keys of s2s.data.importers.IMPORTERS, known without importing it
+HEARING_HELP = ("the model's ear instead of its own: whisper-tiny.en, hearing (its own CTC ear) or a CTC ear "
+                "folder; several, comma-separated, are asked in turn, the first sure one believed (default: the "
+                "model's)")
+
 USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, RuntimeError, KeyError)
 
 
@@ -106,7 +110,8 @@ def cmd_reply(args: argparse.Namespace) -> None:
         style_words(args.style)  # an unknown style word or a bad reference fails before the model loads
         if args.voice is not None:
             read_voice(args.voice)
-    pipeline = S2SPipeline.from_pretrained(args.ckpt, converter=converter_arg(args.converter))
+    pipeline = S2SPipeline.from_pretrained(args.ckpt, converter=converter_arg(args.converter),
+                                           hearing=hearing_arg(args.hearing))
     pipeline.max_question_seconds = args.max_seconds
     reply = pipeline(wav, rate, text, out=args.out, overwrite=args.overwrite, temperature=args.temperature,
                      seed=args.seed, calculator=not args.no_calculator, voice=args.voice, style=args.style,
@@ -124,12 +129,19 @@ def cmd_reply(args: argparse.Namespace) -> None:
         print(f"  {line}")
     print(f"reply  : {reply.reply_text}")
     answer = reply.answer if reply.answer is not None else "(none: the thought has no 'So the answer is X.' line)"
-    print(f"answer : {answer}")
+    print(f"answer : {f'(none: abstained, {reply.abstain_reason})' if reply.abstained else answer}")
     print(f"audio  : {reply.audio} ({seconds:.2f} s at {reply.sample_rate} Hz)" if reply.audio
           else "audio  : (none: the reply has no speech)")
     ttfa = "-" if timings["ttfa_ms"] is None else f"{timings['ttfa_ms']:.0f} ms"
     rtf = "-" if timings["rtf"] is None else f"{timings['rtf']:.3f}"
-    print(f"timings: first audio {ttfa}, total {timings['total_ms']:.0f} ms, RTF {rtf}")
+    hear = "" if timings.get("hear_ms") is None else f" (hearing {timings['hear_ms']:.0f} ms)"
+    print(f"timings: first audio {ttfa}{hear}, total {timings['total_ms']:.0f} ms, RTF {rtf}")
+
+
+def hearing_arg(value: str | None):
+    """--hearing A or A,B: one ear, or ears asked in turn."""
+    ears = None if value is None else [ear.strip() for ear in value.split(",") if ear.strip()]
+    return ears if ears is None or len(ears) > 1 else ears[0]
 
 
 def converter_arg(value: str | None):
@@ -166,7 +178,8 @@ def cmd_style_eval(args: argparse.Namespace) -> None:
     from s2s.style.evaluate import evaluate_style, format_style_figures, load_speaker
 
     speaker, judge = load_speaker(args.speaker), load_judge(args.judge)
-    pipeline = S2SPipeline.from_pretrained(args.ckpt, converter=converter_arg(args.converter))
+    pipeline = S2SPipeline.from_pretrained(args.ckpt, converter=converter_arg(args.converter),
+                                           hearing=hearing_arg(args.hearing))
     figures = evaluate_style(pipeline, speaker, judge, args.manifest, limit=args.limit, progress=not args.json)
     print(json.dumps(figures) if args.json else format_style_figures(figures))
 
@@ -209,7 +222,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     for manifest in args.shifts or []:
         read_rows(manifest, args.limit)
     judge = load_judge(args.judge) if args.judge else None
-    pipeline = S2SPipeline.from_pretrained(args.ckpt)
+    pipeline = S2SPipeline.from_pretrained(args.ckpt, hearing=hearing_arg(args.hearing))
     caps = {name: getattr(args, name) for name in ("max_thought_tokens", "max_reply_tokens", "max_speech_frames")
             if getattr(args, name) is not None}
     if args.shifts is not None:
@@ -426,6 +439,7 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--out", default="reply.wav", help="where to write the spoken reply (default: reply.wav)")
     rp.add_argument("--ckpt", default=None, help="a SpeechReasoningLM folder (default: the shipped model)")
     rp.add_argument("--json", action="store_true", help="print one JSON object and nothing else")
+    rp.add_argument("--hearing", default=None, metavar="EAR[,EAR]", help=HEARING_HELP)
     rp.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     rp.add_argument("--temperature", type=float, default=0.0, help="0 is greedy")
     rp.add_argument("--seed", type=int, default=0)
@@ -472,6 +486,7 @@ def build_parser() -> argparse.ArgumentParser:
     evl.add_argument("--ckpt", default=None, help="a SpeechReasoningLM folder (default: the shipped model)")
     evl.add_argument("--limit", type=int, default=None, help="only the first N questions")
     evl.add_argument("--json", action="store_true", help="print one JSON object and nothing else")
+    evl.add_argument("--hearing", default=None, metavar="EAR[,EAR]", help=HEARING_HELP)
     evl.add_argument("--examples", action="store_true", help="with --json: every answer, not only the scores")
     evl.add_argument("--judge", nargs="?", const="default", default=None, metavar="DIR",
                      help="a character CTC recogniser folder (configs/asr/judge.yaml; alone: the shipped "

@@ -31,7 +31,9 @@ from s2s import audio as audio_io
 from s2s.codecs import load_codec
 from s2s.codecs.base import Codec
 from s2s.hearing import abstain
+from s2s.hearing.ears import SAMPLE_RATE as HEARING_RATE
 from s2s.hearing.ears import Heard, to_16k
+from s2s.hearing.listener import Listener
 from s2s.hearing.vad import has_speech
 from s2s.lm.batching import tokenize
 from s2s.lm.generate import build_prompt
@@ -121,6 +123,11 @@ def read_question(audio=None, sample_rate: int | None = None, text: str | None =
     return wav, sample_rate, None
 
 
+def is_chunks(audio) -> bool:
+    """Whether `audio` is an iterator of waveform chunks (audio as it arrives), not a file or one waveform."""
+    return audio is not None and not isinstance(audio, (str, os.PathLike, torch.Tensor)) and hasattr(audio, "__iter__")
+
+
 def _refuse_long(where, seconds: float, max_seconds: float, what: str = "question") -> None:
     if seconds > max_seconds:
         raise audio_io.AudioError(f"{where} is {seconds:.1f} s long; a {what} may last at most "
@@ -146,9 +153,12 @@ class S2SPipeline:
 
     @classmethod
     def from_pretrained(cls, ckpt_dir: str | os.PathLike | None = None, codec: str | os.PathLike | Codec | None = None,
-                        device: str | torch.device = "cpu", converter="default") -> S2SPipeline:
+                        device: str | torch.device = "cpu", converter="default",
+                        hearing: str | list[str] | None = None) -> S2SPipeline:
         """Load a `SpeechReasoningLM.save_pretrained` folder (default: DEFAULT_MODEL) and its codec.
 
+        `hearing` replaces the model's ear: "whisper-tiny.en", "hearing" (the folder's own CTC ear), another
+        CTC ear folder, or a list of them asked in turn (`s2s/hearing/ears.py`).
         `codec` (a name, a folder or a Codec) replaces the codec the model was
         trained with (`model.hparams.codec`) for encoding and decoding. `converter`: see `__init__`.
         """
@@ -161,7 +171,7 @@ class S2SPipeline:
         if not Path(ckpt_dir).is_dir():
             raise FileNotFoundError(f"model folder not found: {ckpt_dir}; pass a folder written by "
                                     "SpeechReasoningLM.save_pretrained")
-        model = SpeechReasoningLM.from_folder(ckpt_dir)
+        model = SpeechReasoningLM.from_folder(ckpt_dir, hearing=hearing)
         if not isinstance(codec, Codec):
             # The codebooks the model reads, as the model itself loaded its codec (first K of them).
             k = model.hparams.num_codebooks
@@ -176,9 +186,10 @@ class S2SPipeline:
     # ------------------------------------------------------------------ the one prompt
     def prompt(self, audio_wav: torch.Tensor | None = None, sample_rate: int | None = None,
                text: str | None = None, voice=None, voice_rate: int | None = None,
-               style: str | list[str] | None = None) -> tuple[torch.Tensor, Heard | None]:
+               style: str | list[str] | None = None, heard: Heard | None = None) -> tuple[torch.Tensor, Heard | None]:
         """The ids [L] a reply is generated after, for a question wav [C, T] at `sample_rate`, or a text;
-        and what the model's ear heard, whose `question` fills its `<heard>` ids (None unless it has an ear).
+        and what the model's ear heard, whose `question` fills its `<heard>` ids (None unless it has an ear;
+        `heard`: what it already heard of this audio, as `listen` gives).
         `voice` (a file, or a waveform at `voice_rate`) and `style` ("fast low") make the style prompt."""
         check_question(audio_wav, text)
         model = self.model
@@ -186,7 +197,7 @@ class S2SPipeline:
         if text is not None:
             return build_prompt(model.format, question_text_ids=tokenize(model.tokenizer, [text])[0], **styled), None
         if model.hearing is not None:  # heard segments through the ear and adapter
-            heard = model.hearing.listen(audio_wav, sample_rate)
+            heard = heard or model.hearing.listen(audio_wav, sample_rate)
             return build_prompt(model.format, heard_length=len(heard.question), **styled), heard
         # Otherwise the codec's tokens, the model's first K codebooks of them.
         return build_prompt(model.format, question_codes=self._codes(audio_wav, sample_rate), **styled), None
@@ -230,6 +241,24 @@ class S2SPipeline:
         wav = restyle(self.voice_converter, reply.waveform, reply.sample_rate, voice, voice_rate, style)
         return replace(reply, waveform=wav, audio=None)
 
+    def listen(self, chunks, sample_rate: int) -> tuple[torch.Tensor, Heard | None]:
+        """A question as it arrives, chunks [T] or [C, T] at `sample_rate`: the VAD and the ear run while it is
+        spoken (`s2s/hearing/listener.py`). Returns the question [1, T] at 16 kHz and what the ear heard of it
+        at the speaker's last pause (None when there was none, or speech came after it)."""
+        if sample_rate is None:
+            raise ValueError("audio chunks need their sample_rate in Hz")
+        listener = Listener(self.model.hearing)
+        for chunk in chunks:
+            if not isinstance(chunk, torch.Tensor) or chunk.dim() not in (1, 2):
+                raise audio_io.AudioError(f"each audio chunk must be a waveform [T] or [C, T], got "
+                                          f"{getattr(chunk, 'shape', type(chunk).__name__)}")
+            listener.feed(chunk, sample_rate)
+            _refuse_long("the audio stream", listener.samples / HEARING_RATE, self.max_question_seconds)
+        wav, heard = listener.finish()
+        if wav.shape[-1] == 0:
+            raise audio_io.AudioError("the audio stream held no samples: send the question's audio in chunks")
+        return wav, heard
+
     # ------------------------------------------------------------------ the one generation call
     def stream(self, audio=None, sample_rate: int | None = None, text: str | None = None, *,
                temperature: float = 0.0, top_k: int | None = None, top_p: float | None = None,
@@ -237,11 +266,14 @@ class S2SPipeline:
                max_speech_frames: int = 500, frames_per_chunk: int = 2, calculator: bool = True,
                voice=None, voice_rate: int | None = None, style: str | list[str] | None = None,
                say: str | None = None, fast: bool = True, speculate: int = 8, speech_prior: float = 0.0,
-               word_decoder: bool = True):
-        """The events of one question: first ("heard", text) when a spoken question went through the model's
-        ear; ("abstain", reason) then the spoken request to ask again ("audio", wav) when no speech or no question
-        was heard (`s2s/hearing/abstain.py`), and nothing more; else those of `s2s.lm.generate.stream`:
+               word_decoder: bool = True, heard: Heard | None = None, abstain_gates: bool = True):
+        """The events of one question (`audio`: a file, a waveform, or an iterator of chunks as they arrive;
+        `heard`: what the ear already heard of it): first ("heard", text) when a spoken question went through
+        the model's ear; ("abstain", reason) then the spoken request to ask again ("audio", wav) when no speech
+        or no question was heard (`s2s/hearing/abstain.py`), and nothing more; else those of
+        `s2s.lm.generate.stream`:
         ("thought", piece), ("reply_text", piece), ("audio", wav [1, t] at `sample_rate`) and last ("done", Reply).
+        `abstain_gates=False` answers whatever was heard, speech or not (to study a model without the gates).
         Inputs are checked before it returns.
         `calculator` (on by default) writes the result of every sum the thought sets up (`s2s/lm/tools.py`);
         off, the model does its own arithmetic. `voice` (a reference recording, a file or a waveform at
@@ -258,6 +290,8 @@ class S2SPipeline:
             if not isinstance(say, str) or not say.split():
                 raise ValueError("nothing to say: give the words to speak, such as say='It is four.'")
             audio, sample_rate, text = None, None, f"Say: {say}"
+        if is_chunks(audio):
+            (audio, heard), sample_rate = self.listen(audio, sample_rate), HEARING_RATE
         wav, rate, text = read_question(audio, sample_rate, text, self.max_question_seconds)
         converted = (voice is not None or style is not None) and self.voice_converter is not None
         if converted:  # checked now, used once the reply is spoken
@@ -266,11 +300,11 @@ class S2SPipeline:
             style_choice(style)
             if voice is not None:
                 read_voice(voice, voice_rate)
-        if wav is not None and not has_speech(to_16k(wav, rate)):  # the VAD first: silence, noise, a tone
+        if abstain_gates and wav is not None and not has_speech(to_16k(wav, rate)):  # the VAD first
             return self._abstained(None, abstain.NO_SPEECH)
-        prompt_ids, heard = self.prompt(wav, rate, text, **({} if converted else
-                                                           {"voice": voice, "voice_rate": voice_rate, "style": style}))
-        if heard is not None and abstain.no_question(heard.text):
+        styled = {} if converted else {"voice": voice, "voice_rate": voice_rate, "style": style}
+        prompt_ids, heard = self.prompt(wav, rate, text, heard=heard, **styled)
+        if abstain_gates and heard is not None and abstain.no_question(heard.text):
             return self._abstained(heard.text, abstain.no_question(heard.text))
         words = None
         if say is not None:
@@ -308,7 +342,8 @@ class S2SPipeline:
 
     def __call__(self, audio=None, sample_rate: int | None = None, text: str | None = None,
                  out: str | os.PathLike | None = None, overwrite: bool = False, **options) -> SpokenReply:
-        """Answer one question (a file, a waveform [T] or [C, T] at `sample_rate`, or `text`).
+        """Answer one question (a file, a waveform [T] or [C, T] at `sample_rate`, an iterator of such chunks
+        at `sample_rate` as they arrive, or `text`). Timings count from the end of the question's audio.
 
         `options` are those of `stream` (temperature=0.0 greedy, top_k, top_p,
         seed, max_thought_tokens, ...). With `out`, the spoken reply is written
@@ -316,6 +351,8 @@ class S2SPipeline:
         """
         if out is not None and Path(out).exists() and not overwrite:
             raise FileExistsError(f"{out} already exists; choose another path or pass overwrite=True (--overwrite)")
+        if is_chunks(audio):
+            (audio, options["heard"]), sample_rate = self.listen(audio, sample_rate), HEARING_RATE
         if options.get("say") is None:
             wav, rate, text = read_question(audio, sample_rate, text, self.max_question_seconds)
         else:

@@ -22,6 +22,25 @@ def chirp_wav(seconds: float, sample_rate: int, channels: int = 1, batch: int = 
     return torch.stack(items)
 
 
+def speech_wav(seconds: float, sample_rate: int, channels: int = 1) -> torch.Tensor:
+    """Real speech [C, T] (espeak-ng saying a question), cut or padded with silence to `seconds`: what a
+    question must hold for the pipeline's VAD to find speech (a chirp is rightly abstained on)."""
+    from s2s import audio
+    from s2s.data import espeak
+
+    samples, rate = espeak.render("What is twelve times three?", voice="en-us", speed_wpm=240)
+    wav = audio.prepare(torch.from_numpy(samples.copy())[None, None], rate, sample_rate)[0, 0]
+    wav = torch.nn.functional.pad(wav, (0, max(0, round(seconds * sample_rate) - wav.numel())))
+    wav = wav[: round(seconds * sample_rate)]
+    return torch.stack([wav * (1 - 0.2 * c) for c in range(channels)])
+
+
+@pytest.fixture(scope="session")
+def make_speech():
+    """`make_speech(seconds, sample_rate, channels=1)` -> espeak-ng speech [C, T], cut or padded to `seconds`."""
+    return speech_wav
+
+
 @pytest.fixture(scope="session")
 def make_wav():
     """`make_wav(seconds, sample_rate, channels=1, batch=1, seed=0)` -> float wav [B, C, T]."""

@@ -64,21 +64,22 @@ def pipeline(model_dir) -> S2SPipeline:
 def loads_without_eot(monkeypatch):
     """`s2s reply --ckpt` loads its own model: give it the same <eot> ban."""
     load = SpeechReasoningLM.from_folder.__func__
-    monkeypatch.setattr(SpeechReasoningLM, "from_folder", classmethod(lambda cls, folder: ban_eot(load(cls, folder))))
+    monkeypatch.setattr(SpeechReasoningLM, "from_folder",
+                        classmethod(lambda cls, folder, **options: ban_eot(load(cls, folder, **options))))
 
 
 @pytest.fixture(scope="module")
-def question_wav(tmp_path_factory, make_wav) -> str:
-    """Half a second of stereo at 22.05 kHz: the pipeline takes any rate and channels."""
+def question_wav(tmp_path_factory, make_speech) -> str:
+    """Half a second of stereo speech at 22.05 kHz: the pipeline takes any rate and channels."""
     path = tmp_path_factory.mktemp("question") / "question.wav"
-    return str(audio.save(path, make_wav(0.5, 22050, channels=2)[0], 22050))
+    return str(audio.save(path, make_speech(0.5, 22050, channels=2), 22050))
 
 
 def check_reply(reply: SpokenReply, frames: int) -> None:
     assert isinstance(reply.thought, str) and isinstance(reply.reply_text, str)
     assert reply.sample_rate == RATE and reply.waveform.shape == (1, frames * HOP)
     timings = reply.timings
-    assert set(timings) == {"ttfa_ms", "total_ms", "rtf"}
+    assert set(timings) == {"ttfa_ms", "total_ms", "rtf", "hear_ms", "think_ms"}
     assert 0 < timings["ttfa_ms"] <= timings["total_ms"]
     assert timings["rtf"] == pytest.approx(timings["total_ms"] / 1000 / (frames * HOP / RATE), rel=0.01)
     assert list(reply.to_json()) == list(JSON_FIELDS)
@@ -96,11 +97,11 @@ def test_spoken_question_gives_a_reply_and_a_wav_at_the_codec_rate(pipeline, que
     assert torch.allclose(written, reply.waveform.clamp(-1, 1), atol=1 / 16384)  # 16-bit PCM
 
 
-def test_written_question_and_a_waveform_question(pipeline, make_wav):
+def test_written_question_and_a_waveform_question(pipeline, make_speech):
     by_text = pipeline(text="What is 12 × 3?", **CAPS)
     check_reply(by_text, CAPS["max_speech_frames"])
     assert by_text.audio is None  # no `out`: nothing written
-    by_wave = pipeline(audio=make_wav(0.3, 8000)[0, 0], sample_rate=8000, seed=1, temperature=1.0, **CAPS)
+    by_wave = pipeline(audio=make_speech(0.6, 8000)[0], sample_rate=8000, seed=1, temperature=1.0, **CAPS)
     check_reply(by_wave, CAPS["max_speech_frames"])
 
 

@@ -240,7 +240,7 @@ def evaluate_manifest(pipeline, manifest: str | Path, limit: int | None = None, 
         reply_text_answer = spoken_answer(reply.reply_text, row["answer"])
         example = {"id": row["id"], "family": row.get("family", "unknown"),
                    "question_voice": row.get("question_voice"), "question_engine": row.get("question_engine"),
-                   "abstained": reply.abstained, "answer": row["answer"], "reply": row.get("reply"),
+                   "abstained": getattr(reply, "abstained", False), "answer": row["answer"], "reply": row.get("reply"),
                    "question_written": row["question_written"], "question_heard": reply.question_heard,
                    "thought_answer": reply.answer, "reply_text": reply.reply_text,
                    "reply_text_answer": reply_text_answer,

@@ -85,7 +85,7 @@ def summarise(mode: str, run: dict) -> dict:
     the fraction of thought answers equal to the other question's answer (the example's `other_answer`)."""
     examples = run["examples"]
     summary = {"n": run["n"], "accuracy_thought": run["accuracy_thought"],
-               "accuracy_reply_text": run["accuracy_reply_text"], "abstained": run["abstained"],
+               "accuracy_reply_text": run["accuracy_reply_text"], "abstained": run.get("abstained"),
                "chance": mean_chance([e["family"] for e in examples])}
     if mode == "swap":
         follows = AnswerAccuracy()

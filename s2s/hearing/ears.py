@@ -12,14 +12,18 @@ the ear is. Two ears ship:
   reasoner's written form (chain of modality: what was heard, then the thought).
 
 `FallbackHearing` asks them in turn: the first ear whose confidence reaches
-`confidence` answers, the last answers always. Our CTC ear first, then
-Whisper, keeps the voices the corpus knows as well heard as before and hears
-everyone else through Whisper. In a model's config:
+its threshold is believed; when none is sure, the first ear is. Whisper first
+(believed at 0.75), then our CTC ear (at 0.93): Whisper hears people and
+natural voices surely, and is unsure exactly on the formant voices of
+espeak-ng, where the CTC ear, trained on them, is sure and right. The two
+thresholds were chosen on training-engine questions (espeak-ng training
+voices and festival's kal, `s2s data synth --split train --seed 7`), never
+on a held-out engine. In a model's config:
 
     hearing: whisper-tiny.en              # Whisper alone
     hearing: hearing                      # a CTC ear folder alone
-    hearing: [hearing, whisper-tiny.en]   # the CTC ear where it is sure, else Whisper
-    hearing_confidence: 0.93
+    hearing: [whisper-tiny.en, hearing]   # Whisper where it is sure, else the CTC ear where it is, else Whisper
+    hearing_confidence: [0.75, 0.93]      # each ear's threshold (one number: the same for every ear)
 """
 from __future__ import annotations
 
@@ -81,40 +85,45 @@ class WhisperHearing(nn.Module):
 
 
 class FallbackHearing(nn.Module):
-    """Ears asked in turn: the first whose confidence reaches `confidence` is believed; the last always is."""
+    """Ears asked in turn: the first whose confidence reaches its threshold is believed; when none does, the
+    first ear is. `confidence`: one threshold per ear, or one for all."""
 
-    def __init__(self, ears: list[nn.Module], confidence: float):
+    def __init__(self, ears: list[nn.Module], confidence: float | list[float]):
         super().__init__()
         if len(ears) < 2:
-            raise ValueError("a list of ears needs at least two, such as [hearing, whisper-tiny.en]")
+            raise ValueError("a list of ears needs at least two, such as [whisper-tiny.en, hearing]")
         if sum(hasattr(ear, "recognizer") for ear in ears) > 1:
             raise ValueError("a model keeps one CTC ear in its folder: list at most one CTC ear folder")
-        if not 0 <= confidence <= 1:
-            raise ValueError(f"hearing_confidence is a probability in [0, 1], got {confidence}")
-        self.ears, self.confidence = nn.ModuleList(ears), confidence
+        thresholds = list(confidence) if isinstance(confidence, (list, tuple)) else [confidence] * len(ears)
+        if len(thresholds) != len(ears) or not all(0 <= t <= 1 for t in thresholds):
+            raise ValueError(f"hearing_confidence gives each of the {len(ears)} ears a probability in [0, 1], "
+                             f"got {confidence}")
+        self.ears, self.thresholds = nn.ModuleList(ears), thresholds
 
     @property
     def dim(self) -> int:
         return 0 if any(not ear.dim for ear in self.ears) else self.ears[0].dim
 
     def listen(self, wav: torch.Tensor, sample_rate: int) -> Heard:
-        for ear in self.ears[:-1]:
+        first = None
+        for ear, threshold in zip(self.ears, self.thresholds):
             heard = ear.listen(wav, sample_rate)
-            if heard.confidence >= self.confidence:
+            if heard.confidence >= threshold:
                 return heard
-        return self.ears[-1].listen(wav, sample_rate)
+            first = first or heard
+        return first
 
     def save(self, folder: Path, half: bool = False) -> list[str]:
         return [ear.save(folder, half) for ear in self.ears]
 
 
-def load_hearing(spec, tokenizer, confidence: float = 0.93, folder: Path | None = None) -> nn.Module:
+def load_hearing(spec, tokenizer, confidence: float | list[float] = 0.93, folder: Path | None = None) -> nn.Module:
     """The ear `spec` names: a Whisper name or folder, a CTC ear folder, or a list of them (FallbackHearing).
     Relative folders are looked for in `folder` (a model folder) first."""
     from s2s.hearing.whisper import is_whisper_name
 
     if isinstance(spec, (list, tuple)):
-        return FallbackHearing([load_hearing(s, tokenizer, confidence, folder) for s in spec], confidence)
+        return FallbackHearing([load_hearing(s, tokenizer, folder=folder) for s in spec], confidence)
     spec = str(spec)
     if folder is not None and (Path(folder) / spec).exists():
         spec = str(Path(folder) / spec)

@@ -25,6 +25,8 @@ _OPERATOR_WORDS = (("multiplied by", "×"), ("times", "×"), ("x", "×"), ("*", 
 _CLOCK_CUES = ("at", "from", "to", "is", "shows", "show", "until", "till", "by", "it's")
 _TIME_QUESTION = re.compile(r"\b(clock|time|minutes?|hours?|leaves|arrives?|starts|ends|runs|lasts?)\b", re.I)
 _NUMBER_WORDS = {*_SMALL, *_TENS, "hundred", "thousand"}
+# A sentence that starts so asks something ("What is 4 + 5" gets "?"); any other gets ".".
+_ASKS = re.compile(r"(what|which|how|when|who|where|why|is|are|does|do|can|could|will|would)\b", re.I)
 # Whisper's tags for sound that is not speech.
 _NON_SPEECH = re.compile(r"[\[(][^\])]*[\])]|♪+")
 
@@ -43,7 +45,10 @@ def normalise_question(text: str) -> str:
     if not text:
         return ""
     text = text[0].upper() + text[1:]
-    return text if text[-1] in ".?!" else text + "?"
+    if text[-1] in ".?!":
+        return text
+    last = re.split(r"[.?!]\s+", text)[-1]  # the sentence that lacks its end
+    return text + ("?" if _ASKS.match(last) else ".")
 
 
 def _spell_out_words(text: str) -> str:

@@ -79,8 +79,9 @@ def _package_folder() -> Path | None:
     return folder
 
 
-def resolve_whisper(spec: str = "whisper-tiny.en", download: bool = False) -> Path:
-    """The folder of the CTranslate2 Whisper model `spec` names (see the module docstring for the order)."""
+def resolve_whisper(spec: str = "whisper-tiny.en", download: bool = False, cache_dir: str | None = None) -> Path:
+    """The folder of the CTranslate2 Whisper model `spec` names (see the module docstring for the order);
+    `cache_dir` is the Hugging Face cache to look in (default: the hub's own, HF_HUB_CACHE)."""
     if Path(spec, "model.bin").is_file():
         return Path(spec)
     if Path(spec).exists() or os.sep in spec and not spec.startswith(("openai/", "Systran/")):
@@ -90,7 +91,7 @@ def resolve_whisper(spec: str = "whisper-tiny.en", download: bool = False) -> Pa
 
     name = "tiny.en" if spec in TINY_EN else _size(spec)
     try:
-        return Path(download_model(name, local_files_only=not download))
+        return Path(download_model(name, local_files_only=not download, cache_dir=cache_dir))
     except Exception:  # not in the hub cache (and not downloaded): the offline package, for tiny.en
         pass
     folder = _package_folder() if name == "tiny.en" else None

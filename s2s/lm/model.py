@@ -19,6 +19,7 @@ thought, and each modality's weight means the same whatever the lengths.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import os
@@ -104,6 +105,20 @@ def target_modality(ids: torch.Tensor, segment: torch.Tensor, vocab: JointVocab)
     return torch.where(in_reply & (segment != READ_ALOUD), carried, NO_LOSS)[:, 1:]
 
 
+@contextlib.contextmanager
+def _quiet_progress():
+    """transformers' progress bars off inside the block, as they were after it."""
+    from transformers.utils import logging as hf_logging
+
+    was_on = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_on:
+            hf_logging.enable_progress_bar()
+
+
 def build_backbone(backbone: str | None, backbone_config: dict | None, vocab_size: int) -> PreTrainedModel:
     """A causal LM with `vocab_size` token embeddings: pretrained (`backbone`) or from a config dict.
 
@@ -125,7 +140,8 @@ def build_backbone(backbone: str | None, backbone_config: dict | None, vocab_siz
         try:
             # from_pretrained returns eval mode; training turns modules on through Lightning, which leaves
             # submodules as it finds them, so a pretrained backbone's dropout would stay off: train mode here.
-            model = AutoModelForCausalLM.from_pretrained(str(backbone)).float().train()
+            with _quiet_progress():  # transformers draws a bar on the terminal of every `s2s reply`
+                model = AutoModelForCausalLM.from_pretrained(str(backbone)).float().train()
         except OSError as error:
             reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
             raise ValueError(f"cannot load the backbone {str(backbone)!r}: {reason}; give a local folder or "
@@ -157,7 +173,7 @@ class SpeechReasoningLM(L.LightningModule):
     speech ids: K codebooks of `codebook_size` codes.
     `hearing` lets the model take question audio as heard segments: a saved `CTCRecognizer` folder
     that writes text or spells in this tokenizer (`hearing.py`), a Whisper model (`whisper-tiny.en`),
-    or a list of them asked in turn, the first whose confidence reaches `hearing_confidence` believed
+    or a list of them asked in turn, the first whose confidence reaches its `hearing_confidence` believed
     (`s2s/hearing/ears.py`). It stays frozen, and only its adapter trains with the LM. `heard_hidden`
     False leaves the adapter's W h out, so a heard segment is exactly its
     token's embedding (measured on the shipped model: W h moved the LM off its
@@ -186,7 +202,7 @@ class SpeechReasoningLM(L.LightningModule):
                  format_options: dict | None = None, thought_weight: float = 1.0, reply_text_weight: float = 1.0,
                  speech_weight: float = 1.0, lr: float = 1e-3, weight_decay: float = 0.1, warmup_steps: int = 200,
                  hearing: str | list[str] | None = None, heard_hidden: bool = True,
-                 hearing_confidence: float = 0.93, word_clock: bool = False,
+                 hearing_confidence: float | list[float] = 0.93, word_clock: bool = False,
                  scheduled_sampling: float = 0.0, scheduled_sampling_temperature: float = 1.0,
                  scheduled_sampling_passes: int = 1, word_corruption: float = 0.0, word_clock_lr: float | None = None,
                  val_answer_examples: int = 0, init_from: str | None = None):
@@ -211,6 +227,8 @@ class SpeechReasoningLM(L.LightningModule):
         durations = format_class(format).durations(**(format_options or {}))  # word_timed's word lengths
         self.vocab = JointVocab(len(self.tokenizer), speech.num_codebooks, speech.codebook_size, durations)
         self.format = build_format(format, self.vocab, **(format_options or {}))
+        # The ear first: one a user has not installed (Whisper's weights) fails before any weights load.
+        self.hearing = None if hearing is None else load_hearing(hearing, self.tokenizer, hearing_confidence)
         self.backbone = build_backbone(backbone, backbone_config, self.vocab.size)
         self.clock = None
         if word_clock:
@@ -225,13 +243,12 @@ class SpeechReasoningLM(L.LightningModule):
         if word_corruption and not isinstance(self.format, WordTimed):
             raise ValueError(f"word_corruption replaces the frames of words said with their durations, which only "
                              f"the word_timed formats have; this model's format is {self.format.name}")
-        self.hearing = self.adapter = None
+        self.adapter = None
         # Drafts for speculative decoding (`s2s lm phrases`, speculate.py): loaded with a folder that has them.
         self.phrases: PhraseTable | None = None
         self.speech_drafts: WordFrames | None = None  # and of a word_timed reply's speech (`--align-with`)
         self.word_decoder = None  # a WordDecoder that says each word's frames at once (word_decoder.py), if saved
-        if hearing is not None:
-            self.hearing = load_hearing(hearing, self.tokenizer, hearing_confidence)
+        if self.hearing is not None:
             if heard_hidden and not self.hearing.dim:
                 raise ValueError(f"heard_hidden maps an ear's hidden states into the LM, and hearing {hearing!r} "
                                  "gives none (Whisper writes text): set heard_hidden: false")
@@ -550,8 +567,9 @@ class SpeechReasoningLM(L.LightningModule):
         return Path(out_dir)
 
     @classmethod
-    def from_folder(cls, folder: str | os.PathLike) -> SpeechReasoningLM:
-        """The model `save_pretrained` wrote, in eval mode."""
+    def from_folder(cls, folder: str | os.PathLike, hearing: str | list[str] | None = None) -> SpeechReasoningLM:
+        """The model `save_pretrained` wrote, in eval mode; `hearing` replaces the ear its config names
+        (`whisper-tiny.en`, a CTC ear folder, a list of them; "hearing" is the folder's own CTC ear)."""
         folder = Path(folder)
         if not (folder / CONFIG_FILE).is_file():
             raise FileNotFoundError(f"{folder} is not a saved SpeechReasoningLM: {folder / CONFIG_FILE} is missing")
@@ -560,6 +578,10 @@ class SpeechReasoningLM(L.LightningModule):
         # The folder is the backbone (already resized) and the tokenizer; nothing is trained or downloaded.
         init_args = {**saved["init_args"], "backbone": str(folder), "backbone_config": None,
                      "tokenizer": str(folder), "tokenizer_train_manifest": None}
+        if hearing is not None:
+            if not init_args.get("hearing"):
+                raise ValueError(f"{folder} hears codec tokens, not through an ear: it takes no hearing")
+            init_args["hearing"] = list(hearing) if isinstance(hearing, (list, tuple)) else hearing
         if init_args.get("hearing"):  # the CTC ear's folder is relative to the model's
             within = lambda spec: str(folder / spec) if (folder / spec).exists() else spec  # noqa: E731
             spec = init_args["hearing"]

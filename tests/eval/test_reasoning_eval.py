@@ -115,7 +115,11 @@ def test_replaced_question_silence_noise_and_swap():
         replaced_question("swap", wav)
     with pytest.raises(ValueError, match="unknown shortcut mode 'reverse'"):
         replaced_question("reverse", wav)
-    assert MODES == ("silence", "noise", "swap")
+    for mode in ("tone", "music"):  # at the question's loudness, a sound but no voice; seeded
+        sound = replaced_question(mode, wav, generator=torch.Generator().manual_seed(2))
+        assert sound.shape == wav.shape and abs(sound.pow(2).mean().sqrt() / rms - 1) < 0.01
+        assert torch.equal(sound, replaced_question(mode, wav, generator=torch.Generator().manual_seed(2)))
+    assert MODES == ("silence", "noise", "tone", "music", "swap")
 
 
 def test_shortcut_summary_gives_chance_and_how_often_the_other_question_is_answered():
@@ -123,11 +127,11 @@ def test_shortcut_summary_gives_chance_and_how_often_the_other_question_is_answe
                 {"family": "arithmetic", "thought_answer": None, "other_answer": "3", "answer": "4"},
                 {"family": "comparison", "thought_answer": "8", "other_answer": "9", "answer": "8"},
                 {"family": "not-a-family", "thought_answer": "1", "other_answer": "1", "answer": "2"}]
-    run = {"n": 4, "accuracy_thought": 0.25, "accuracy_reply_text": 0.0, "examples": examples}
+    run = {"n": 4, "accuracy_thought": 0.25, "accuracy_reply_text": 0.0, "abstained": 0.25, "examples": examples}
     swap = summarise("swap", run)
     chance = (2 * 0.5 + chance_level("arithmetic")) / 3  # the unknown family is left out
     per_family = swap.pop("per_family")
-    assert swap == {"n": 4, "accuracy_thought": 0.25, "accuracy_reply_text": 0.0,
+    assert swap == {"n": 4, "accuracy_thought": 0.25, "accuracy_reply_text": 0.0, "abstained": 0.25,
                     "chance": pytest.approx(chance), "follows_audio": 0.5}
     assert per_family["comparison"] == {"n": 2, "accuracy_thought": 0.5, "chance": 0.5}
     assert per_family["arithmetic"]["accuracy_thought"] == 0.0 and per_family["not-a-family"]["chance"] is None
@@ -358,8 +362,8 @@ def speaks_until_the_cap(monkeypatch):
     """A random model may end its speech at once; ban <eot> so every reply has audio (and a TTFA)."""
     load = SpeechReasoningLM.from_folder.__func__
 
-    def ban_eot(cls, folder):
-        model = load(cls, folder)
+    def ban_eot(cls, folder, **options):
+        model = load(cls, folder, **options)
         bias = torch.zeros(model.vocab.size)
         bias[model.vocab.eot] = -1e4
         model.backbone.get_output_embeddings().register_forward_hook(lambda module, args, out: out + bias)

