@@ -34,6 +34,7 @@ from s2s.hearing import abstain
 from s2s.hearing.ears import SAMPLE_RATE as HEARING_RATE
 from s2s.hearing.ears import Heard, to_16k
 from s2s.hearing.listener import Listener
+from s2s.hearing.normalise import normalise_question
 from s2s.hearing.vad import has_speech
 from s2s.lm.batching import tokenize
 from s2s.lm.generate import build_prompt
@@ -293,6 +294,8 @@ class S2SPipeline:
         if is_chunks(audio):
             (audio, heard), sample_rate = self.listen(audio, sample_rate), HEARING_RATE
         wav, rate, text = read_question(audio, sample_rate, text, self.max_question_seconds)
+        if text is not None and say is None:  # typed as people type: "what's twenty one plus 4" -> "What's 21 + 4?"
+            text = normalise_question(text) or text
         converted = (voice is not None or style is not None) and self.voice_converter is not None
         if converted:  # checked now, used once the reply is spoken
             from s2s.style.prompt import read_voice, style_choice

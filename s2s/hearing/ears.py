@@ -27,6 +27,7 @@ on a held-out engine. In a model's config:
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -105,13 +106,14 @@ class FallbackHearing(nn.Module):
         return 0 if any(not ear.dim for ear in self.ears) else self.ears[0].dim
 
     def listen(self, wav: torch.Tensor, sample_rate: int) -> Heard:
-        first = None
-        for ear, threshold in zip(self.ears, self.thresholds):
-            heard = ear.listen(wav, sample_rate)
-            if heard.confidence >= threshold:
-                return heard
-            first = first or heard
-        return first
+        # Every ear listens at once, each in its own thread (CTranslate2 and torch leave the GIL while they
+        # compute): the answer waits for the slowest ear, not for the sum of them.
+        with ThreadPoolExecutor(max_workers=len(self.ears)) as pool:
+            hearings = [pool.submit(ear.listen, wav, sample_rate) for ear in self.ears]
+            for hearing, threshold in zip(hearings, self.thresholds):
+                if hearing.result().confidence >= threshold:
+                    return hearing.result()
+        return hearings[0].result()
 
     def save(self, folder: Path, half: bool = False) -> list[str]:
         return [ear.save(folder, half) for ear in self.ears]

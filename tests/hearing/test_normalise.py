@@ -53,3 +53,13 @@ def test_non_speech_tags_leave_nothing():
     assert normalise_question("(upbeat music)") == ""
     assert normalise_question("[BLANK_AUDIO]") == ""
     assert normalise_question("♪ ♪") == ""
+
+
+def test_every_spoken_corpus_question_normalises_to_its_written_form():
+    """The generator says numbers in words ("twenty one plus four"), as a perfect ear would write them; the
+    normaliser must give back exactly the written question the reasoner trained on, and leave that unchanged."""
+    from s2s.data.problems import generate_problems
+
+    for problem in generate_problems(600, seed=23):
+        assert normalise_question(problem.question) == problem.question_written, problem.question
+        assert normalise_question(problem.question_written) == problem.question_written

