@@ -80,10 +80,10 @@ print("working in", WORKDIR, "|", torch.get_num_threads(), "torch thread(s)")
 pipeline = S2SPipeline.from_pretrained() if FULL else S2SPipeline.from_pretrained(tiny_random_model(WORKDIR))
 model, tokenizer, vocab, codec = pipeline.model, pipeline.model.tokenizer, pipeline.model.vocab, pipeline.codec
 K = vocab.num_codebooks
-# A random model may end its reply before it speaks when greedy: sample it, and keep it short. Its random ear
-# writes noise, which the abstention gates would (rightly) refuse as no question: they are off for it.
-GEN = {} if FULL else {"temperature": 1.0, "max_thought_tokens": 24, "max_reply_tokens": 8, "max_speech_frames": 25,
-                       "abstain_gates": False}
+# A random model may end its reply before it speaks when greedy: sample it, and keep it short.
+GEN = {} if FULL else {"temperature": 1.0, "max_thought_tokens": 24, "max_reply_tokens": 8, "max_speech_frames": 25}
+# Its random ear writes noise, which the pipeline's abstention gates would (rightly) refuse as no question.
+LISTEN = {} if FULL else {"abstain_gates": False}
 info = json.loads(EXAMPLE_INFO.read_text())
 written_prompt, _ = pipeline.prompt(text=info["question_written"])  # ends with the <think> that opens the reply
 print(f"{model.format.name}; vocabulary {vocab.size} ids = {vocab.text_vocab_size} text + "
@@ -257,7 +257,7 @@ def stream_events(options: dict, **question) -> list[tuple[float, str, object]]:
 
 
 for seed in range(20):
-    STREAM = {**GEN, "seed": seed}
+    STREAM = {**GEN, **LISTEN, "seed": seed}
     events = stream_events(STREAM, audio=EXAMPLE_QUESTION)
     spoken_reply = events[-1][2]
     if spoken_reply.reply_codes.shape[-1] >= 8:
