@@ -84,3 +84,16 @@ def test_a_question_in_chunks_is_heard_while_it_is_spoken(pipeline):
         pipeline(iter(wav.split(800)))
     with pytest.raises(ValueError, match="no samples"):
         pipeline(iter([]), 16000)
+
+
+def test_reply_json_says_it_abstained_and_why(tmp_path, capsys):
+    import json
+
+    from s2s import audio
+    from s2s.cli import main
+
+    silence = audio.save(tmp_path / "silence.wav", torch.zeros(1, 3 * 16000), 16000)
+    main(["reply", str(silence), "--json", "--out", str(tmp_path / "r.wav")])
+    data = json.loads(capsys.readouterr().out)
+    assert data["abstained"] is True and data["abstain_reason"] == abstain.NO_SPEECH and data["answer"] is None
+    assert data["reply_text"] == abstain.TEXT and audio.load(tmp_path / "r.wav")[0].shape[-1] > 16000
