@@ -178,8 +178,7 @@ def cmd_style_eval(args: argparse.Namespace) -> None:
     from s2s.style.evaluate import evaluate_style, format_style_figures, load_speaker
 
     speaker, judge = load_speaker(args.speaker), load_judge(args.judge)
-    pipeline = S2SPipeline.from_pretrained(args.ckpt, converter=converter_arg(args.converter),
-                                           hearing=hearing_arg(args.hearing))
+    pipeline = S2SPipeline.from_pretrained(args.ckpt, converter=converter_arg(args.converter))
     figures = evaluate_style(pipeline, speaker, judge, args.manifest, limit=args.limit, progress=not args.json)
     print(json.dumps(figures) if args.json else format_style_figures(figures))
 

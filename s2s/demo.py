@@ -60,6 +60,7 @@ def run_demo(out: str = "outputs/demo", codec_name: str = "s2s-tiny", ckpt: str 
     print(f"audio   : {reply.audio}")
     timings = reply.timings
     ttfa = "-" if timings["ttfa_ms"] is None else f"{timings['ttfa_ms']:.0f} ms"
-    print(f"timings : first audio {ttfa} after the question (hearing {timings['hear_ms']:.0f} ms), total "
-          f"{timings['total_ms']:.0f} ms, RTF {timings['rtf']}")
+    hear = "" if timings["hear_ms"] is None else f" (hearing {timings['hear_ms']:.0f} ms)"
+    print(f"timings : first audio {ttfa} after the question{hear}, total {timings['total_ms']:.0f} ms, "
+          f"RTF {timings['rtf']}")
     return reply.to_json()

@@ -307,8 +307,9 @@ class S2SPipeline:
             return self._abstained(None, abstain.NO_SPEECH)
         styled = {} if converted else {"voice": voice, "voice_rate": voice_rate, "style": style}
         prompt_ids, heard = self.prompt(wav, rate, text, heard=heard, **styled)
-        if abstain_gates and heard is not None and abstain.no_question(heard.text):
-            return self._abstained(heard.text, abstain.no_question(heard.text))
+        reason = abstain.no_question(heard.text) if abstain_gates and heard is not None else None
+        if reason is not None:
+            return self._abstained(heard.text, reason)
         words = None
         if say is not None:
             words = [tokenize(self.model.tokenizer, [w if i == 0 else " " + w])[0] for i, w in enumerate(say.split())]

@@ -12,9 +12,10 @@ from s2s.asr.module import CTCRecognizer
 from s2s.codecs.tiny.codec import save_net
 from s2s.codecs.tiny.model import TinyCodecConfig, TinyCodecNet
 from s2s.data.problems import generate_problem
+from s2s.hearing.ears import HEARING_DIR
 from s2s.lm.formats import QUESTION_AUDIO, SPECIAL, TextGuided, ThinkThenSpeak, ThinkWhileSpeaking, Turn
 from s2s.lm.hearing import TOP_K, HeardAdapter, HeardQuestion, Hearing, compress, compress_written
-from s2s.lm.model import ADAPTER_FILE, HEARING_DIR, SpeechReasoningLM
+from s2s.lm.model import ADAPTER_FILE, SpeechReasoningLM
 from s2s.lm.text_tokenizer import load_text_tokenizer, train_text_tokenizer
 from s2s.lm.vocab import JointVocab
 

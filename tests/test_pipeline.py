@@ -258,3 +258,10 @@ def test_the_shipped_while_thinking_model_starts_speaking_before_its_thought_end
     said_early = "".join(value for kind, value in events[:last_thought] if kind == "reply_text")
     assert said_early.split() and not any(says_a_number(word) for word in said_early.split())
     assert answer_from_thought(events[-1][1].thought) == "14"
+
+
+def test_demo_runs_a_model_that_hears_through_codec_tokens(model_dir, tmp_path, capsys, loads_without_eot):
+    """A model without an ear has no hearing time to print."""
+    main(["demo", "--ckpt", model_dir, "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert "timings : first audio" in out and "hearing" not in out.split("timings :")[1]

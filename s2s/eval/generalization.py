@@ -52,10 +52,9 @@ def generalization(pipeline, manifests: list[str | Path], noise_db: float | None
         noisy = evaluate_manifest(pipeline, manifests[0], limit, "audio", progress, noise_db=noise_db, **options)
         label = " + ".join(sorted({shift_label(e) for e in noisy["examples"]}))
         rows[f"{label}, white noise {noise_db:g} dB SNR"] = _figures(noisy["examples"])
-    heard_rows = dict(rows)
+    worst = min(rows, key=lambda label: rows[label]["accuracy_thought"])  # of the heard rows: typed comes next
     typed = evaluate_manifest(pipeline, manifests[0], limit, "text", progress, **{**options, "max_speech_frames": 0})
     rows[TEXT_ROW] = _figures(typed["examples"])
-    worst = min(heard_rows, key=lambda label: heard_rows[label]["accuracy_thought"])
     return {"rows": rows, "worst": worst, "manifests": [str(m) for m in manifests]}
 
 

@@ -18,7 +18,6 @@ from s2s.data.problems import chance_level
 from s2s.eval.metrics import AnswerAccuracy
 
 MODES = ("silence", "noise", "tone", "music", "swap")
-NOT_SPEECH = ("silence", "noise", "tone", "music")  # nothing was asked: the right reply is to abstain
 
 
 def replaced_question(mode: str, wav: torch.Tensor, other: torch.Tensor | None = None,

@@ -35,7 +35,7 @@ from transformers import AutoConfig, AutoModelForCausalLM, PreTrainedModel
 
 from s2s.codecs import load_codec
 from s2s.eval.metrics import AnswerAccuracy
-from s2s.hearing.ears import HEARING_DIR, load_hearing  # noqa: F401 (HEARING_DIR: where a folder keeps its ear)
+from s2s.hearing.ears import load_hearing
 from s2s.lm.batching import (
     encode_batch,
     pad_sequences,

@@ -164,3 +164,12 @@ def test_style_eval_reports_every_figure_against_chance(pipeline, converter, fol
     bare.mkdir()
     with pytest.raises(ValueError, match="no rows with a voice prompt"):
         evaluate_style(pipeline, speaker, judge, styled_corpus(bare, rows=4, prompts_for=()))
+
+
+def test_style_eval_cli_refuses_a_missing_manifest_in_one_line(tmp_path, capsys):
+    from s2s.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["style", "eval", "--manifest", str(tmp_path / "missing.jsonl")])
+    err = capsys.readouterr().err.strip()
+    assert exit_info.value.code == 2 and "missing.jsonl" in err and "\n" not in err, err
