@@ -585,9 +585,12 @@ def build_parser() -> argparse.ArgumentParser:
     sy.add_argument("--out", required=True, help="folder for wavs/ and manifest.jsonl")
     sy.add_argument("--n", type=int, required=True, help="number of examples")
     sy.add_argument("--seed", type=int, default=0)
-    sy.add_argument("--split", choices=("train", "test"), default="train",
-                    help="question voices from the training voices, or the held-out test voices")
-    sy.add_argument("--families", nargs="+", default=None, help="problem families (default: all)")
+    sy.add_argument("--split", choices=("train", "test", "phrasing", "stretch"), default="train",
+                    help="train: training voices and phrasings; test: held-out voices, training phrasings and "
+                         "sizes; phrasing: held-out voices and phrasings; stretch: held-out voices, sizes just "
+                         "beyond training (s2s/data/grammar.py)")
+    sy.add_argument("--families", nargs="+", default=None,
+                    help="problem families (default: the six in scope; out_of_scope on request)")
     sy.add_argument("--voices", nargs="+", default=None,
                     help="question voices from the split: base+variant (espeak), festival:NAME or piper:joe")
     sy.add_argument("--engines", nargs="+", choices=("espeak", "festival", "piper"), default=None,

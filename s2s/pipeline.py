@@ -273,7 +273,9 @@ class S2SPipeline:
         the model's ear; ("abstain", reason) then the spoken request to ask again ("audio", wav) when no speech
         or no question was heard (`s2s/hearing/abstain.py`), and nothing more; else those of
         `s2s.lm.generate.stream`:
-        ("thought", piece), ("reply_text", piece), ("audio", wav [1, t] at `sample_rate`) and last ("done", Reply).
+        ("thought", piece), ("reply_text", piece), ("audio", wav [1, t] at `sample_rate`) and last ("done", Reply);
+        a thought that declines the question (out of scope) is followed by ("abstain", "out of scope") and the
+        spoken "I can only help with number and time questions for now." instead of a reply.
         `abstain_gates=False` answers whatever was heard, speech or not (to study a model without the gates).
         Inputs are checked before it returns.
         `calculator` (on by default) writes the result of every sum the thought sets up (`s2s/lm/tools.py`);
@@ -319,9 +321,26 @@ class S2SPipeline:
                                  temperature=temperature, top_k=top_k, top_p=top_p, seed=seed,
                                  calculator=calculator, say=words, fast=fast,
                                  speculate=speculate, speech_prior=speech_prior, word_decoder=word_decoder)
+        if abstain_gates:
+            events = self._declining(events)
         if converted:
             events = self._converted(events, voice, voice_rate, style)
         return events if heard is None else itertools.chain([("heard", heard.text)], events)
+
+    def _declining(self, events):
+        """The events, cut after the thought when it says the question is out of scope: then ("abstain",
+        "out of scope") and the spoken "I can only help with number and time questions for now." instead of
+        whatever reply the model would write."""
+        thought = []
+        for kind, value in events:
+            if kind == "thought":
+                thought.append(value)
+            elif abstain.declines("".join(thought)):
+                events.close()
+                yield "abstain", abstain.OUT_OF_SCOPE
+                yield "audio", abstain.abstention_audio(self.sample_rate, abstain.OUT_OF_SCOPE)
+                return
+            yield kind, value
 
     def _abstained(self, heard: str | None, reason: str):
         """The events of a question not heard: what was heard, why, and the spoken request to ask again."""
@@ -362,7 +381,7 @@ class S2SPipeline:
         else:
             wav, rate = None, None
         start_s = time.perf_counter()  # the question is complete
-        first_audio_s, chunks, reply, heard, reason = None, [], None, None, None
+        first_audio_s, chunks, reply, heard, reason, thought = None, [], None, None, None, []
         heard_s = thought_s = None
         for kind, value in self.stream(wav, rate, text, **options):
             if kind == "audio" and value.shape[-1]:
@@ -371,7 +390,9 @@ class S2SPipeline:
             elif kind in ("heard", "abstain"):
                 heard_s = heard_s or time.perf_counter()
                 heard, reason = (value, reason) if kind == "heard" else (heard, value)
-            elif kind != "thought" and thought_s is None:  # the first event after the thought ends it
+            elif kind == "thought":
+                thought.append(value)
+            elif thought_s is None:  # the first event after the thought ends it
                 thought_s = time.perf_counter()
             if kind == "done":
                 reply = value
@@ -388,8 +409,9 @@ class S2SPipeline:
         written = None
         if out is not None and seconds:
             written = str(audio_io.save(out, waveform, self.sample_rate, overwrite=overwrite))
-        if reply is None:  # abstained: the request to ask again, no thought, no answer
-            return SpokenReply(thought="", reply_text=abstain.TEXT, answer=None, audio=written, timings=timings,
+        if reply is None:  # abstained: the request to ask again (or the out-of-scope reply), no answer
+            return SpokenReply(thought="".join(thought), reply_text=abstain.reply_text(reason), answer=None,
+                               audio=written, timings=timings,
                                waveform=waveform, sample_rate=self.sample_rate, question_heard=heard,
                                abstained=True, abstain_reason=reason)
         return SpokenReply(thought=reply.thought, reply_text=reply.reply_text,

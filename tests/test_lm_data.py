@@ -190,8 +190,9 @@ def test_speech_apart_batches_cover_every_index_once_per_epoch(dm):
 
 def test_has_speech_is_a_function_of_seed_epoch_and_index(folders, dm):
     data = dm.train_set
-    twin = ReasoningDataset(data.rows, data.heard, data.speech, 20, 2, 0.5, seed=0)
-    other_seed = ReasoningDataset(data.rows, data.heard, data.speech, 20, 2, 0.5, seed=1)
+    twin = ReasoningDataset(data.rows, data.heard, data.speech, 20, 2, 0.5, seed=0, out_of_scope=data.out_of_scope)
+    other_seed = ReasoningDataset(data.rows, data.heard, data.speech, 20, 2, 0.5, seed=1,
+                                  out_of_scope=data.out_of_scope)
     for epoch in (0, 1):
         data.epoch = twin.epoch = other_seed.epoch = epoch
         flags = [data.has_speech(i) for i in range(len(data))]
@@ -559,3 +560,15 @@ def load_codec_of(folders):
     from s2s.codecs import load_codec
 
     return load_codec(folders["codec"], num_codebooks=K)
+
+
+def test_a_share_of_text_problems_are_questions_to_decline(folders, dm):
+    from s2s.data.problems import OUT_OF_SCOPE_THOUGHT
+
+    data = dm.train_set
+    declining = ReasoningDataset(data.rows, data.heard, data.speech, 200, 0, 0.0, seed=0, out_of_scope=0.3)
+    thoughts = [declining[i]["thought"] for i in range(200)]
+    share = sum(t == OUT_OF_SCOPE_THOUGHT for t in thoughts) / 200
+    assert 0.2 < share < 0.4
+    never = ReasoningDataset(data.rows, data.heard, data.speech, 200, 0, 0.0, seed=0, out_of_scope=0.0)
+    assert all(never[i]["thought"] != OUT_OF_SCOPE_THOUGHT for i in range(200))

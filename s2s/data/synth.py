@@ -1,7 +1,10 @@
 """`s2s data synth`: a spoken reasoning corpus, rendered offline with espeak-ng, festival and piper.
 
-Each example is a reasoning problem (`s2s/data/problems.py`) with its
-question spoken in a random voice of the split, by the engines asked for
+Each example is a reasoning problem (`s2s/data/problems.py`, drawn from the
+split's part of the question grammar: train and test share phrasings and
+sizes, phrasing holds out openings, verbs and shapes, stretch holds sizes just
+beyond training) with its question spoken in a random voice of the split (the
+training voices for train, the held-out voices for every other split), by the engines asked for
 (espeak-ng by default; the engine split is in `s2s/data/engines.py`), and
 its reply sentence spoken with espeak-ng in the assistant's voice (or any
 voice you choose, which style transfer needs). Examples are generated from
@@ -48,8 +51,9 @@ from tqdm import tqdm
 
 from s2s import audio
 from s2s.data import augment, engines, espeak, piper
+from s2s.data.grammar import check_split
 from s2s.data.manifest import read_manifest, write_manifest
-from s2s.data.problems import FAMILIES, Problem, generate_problem
+from s2s.data.problems import ALL_FAMILIES, FAMILIES, Problem, generate_problem
 from s2s.data.speech import new_corpus_folder, render_parallel
 from s2s.data.voices import is_held_out, sample_voice, voices
 
@@ -98,16 +102,22 @@ def _styled_reply(rng: random.Random, reply_voices: list[str]) -> tuple[dict, st
 def _families(families: list[str] | None) -> list[str]:
     """The families asked for (all when None), checked before any audio is rendered."""
     families = list(families or FAMILIES)
-    unknown = sorted(set(families) - set(FAMILIES))
+    unknown = sorted(set(families) - set(ALL_FAMILIES))
     if unknown:
-        raise ValueError(f"unknown families {unknown}; choose from {', '.join(FAMILIES)}")
+        raise ValueError(f"unknown families {unknown}; choose from {', '.join(ALL_FAMILIES)}")
     return families
 
 
 def _example_rng(seed: int, split: str, index: int, families: list[str]) -> tuple[random.Random, Problem]:
     """Example `index`'s own random generator, and the problem it draws first (the rest draws voices)."""
     rng = random.Random(f"{seed}:{split}:synth:{index}")
-    return rng, generate_problem(rng, families[index % len(families)])
+    return rng, generate_problem(rng, families[index % len(families)], split)
+
+
+def voice_split(split: str) -> str:
+    """The voices a corpus split speaks in: training voices for train, held-out voices for every test split
+    (test, phrasing, stretch)."""
+    return "train" if split == "train" else "test"
 
 
 def _render_example(job: tuple) -> dict:
@@ -115,8 +125,9 @@ def _render_example(job: tuple) -> dict:
     index, seed, split, families, question_engines, question_voices, reply_voice, reply_voices, augment_audio, \
         out_dir = job
     rng, problem = _example_rng(seed, split, index, families)
-    question_voice = engines.sample_question_voice(rng, split, question_engines, question_voices)
-    reply = sample_voice(rng, split) if reply_voice == "random" else dict(ASSISTANT_VOICE, voice=reply_voice)
+    voices_of = voice_split(split)
+    question_voice = engines.sample_question_voice(rng, voices_of, question_engines, question_voices)
+    reply = sample_voice(rng, voices_of) if reply_voice == "random" else dict(ASSISTANT_VOICE, voice=reply_voice)
     style, prompted = None, False
     if reply_voices:
         reply, style, prompted = _styled_reply(rng, reply_voices)
@@ -186,8 +197,9 @@ def _speak_piper_questions(rows: list[dict], out_dir: Path, seed: int, split: st
 def _question_settings(split: str, question_engines: list[str] | None, question_voices: list[str] | None,
                        augment_audio: bool) -> tuple[tuple[str, ...], list[str]]:
     """The checked (engines, explicit voices) of a corpus; engines are checked before any audio is rendered."""
-    chosen = engines.check_engines(question_engines or ("espeak",), split) if not question_voices else ()
-    question_voices = [engines.check_voice(voice, split) for voice in question_voices or []]
+    check_split(split)
+    chosen = engines.check_engines(question_engines or ("espeak",), voice_split(split)) if not question_voices else ()
+    question_voices = [engines.check_voice(voice, voice_split(split)) for voice in question_voices or []]
     for voice in question_voices:
         engine = engines.parse_voice(voice)[0]
         if question_engines and engine not in question_engines:

@@ -37,6 +37,7 @@ from s2s.eval.metrics import (
     normalise,
     wilson_interval,
 )
+from s2s.hearing import abstain
 
 REQUIRED_FIELDS = ("id", "answer", "question_audio", "question_written")
 # The shipped CTC judge (configs/asr/judge.yaml): `--judge` without a folder.
@@ -135,7 +136,9 @@ def scores(examples: list[dict]) -> dict:
     """Accuracy of the thought's, the reply text's and (with a judge) the heard answers; reply WER/CER; length."""
     answers = [e["answer"] for e in examples]
     abstained = sum(e.get("abstained", False) for e in examples)
-    figures = {"n": len(examples), "abstained": abstained / max(1, len(examples))}
+    declined = sum(e.get("declined", False) for e in examples)
+    figures = {"n": len(examples), "abstained": abstained / max(1, len(examples)),
+               "declined": declined / max(1, len(examples))}  # "out of scope" said, a share of all questions
     for name, field in (("accuracy_thought", "thought_answer"), ("accuracy_reply_text", "reply_text_answer")):
         metric = AnswerAccuracy()
         metric.update([e[field] for e in examples], answers)
@@ -238,14 +241,16 @@ def evaluate_manifest(pipeline, manifest: str | Path, limit: int | None = None, 
             wav, rate, other = _question_waveform(manifest.parent, rows, n, shortcut, noise_db)
             reply = pipeline(wav, rate, **options)
         reply_text_answer = spoken_answer(reply.reply_text, row["answer"])
-        example = {"id": row["id"], "family": row.get("family", "unknown"),
+        declined = getattr(reply, "abstain_reason", None) == abstain.OUT_OF_SCOPE
+        answer = abstain.OUT_OF_SCOPE if declined else reply.answer  # declining is the answer to some questions
+        example = {"id": row["id"], "family": row.get("family", "unknown"), "split": row.get("split"),
                    "question_voice": row.get("question_voice"), "question_engine": row.get("question_engine"),
                    "abstained": getattr(reply, "abstained", False), "answer": row["answer"], "reply": row.get("reply"),
                    "question_written": row["question_written"], "question_heard": reply.question_heard,
-                   "thought_answer": reply.answer, "reply_text": reply.reply_text,
-                   "reply_text_answer": reply_text_answer,
-                   "thought_correct": reply.answer == row["answer"],
-                   "reply_text_correct": reply_text_answer == row["answer"],
+                   "declined": declined, "thought_answer": answer, "reply_text": reply.reply_text,
+                   "reply_text_answer": abstain.OUT_OF_SCOPE if declined else reply_text_answer,
+                   "thought_correct": answer == row["answer"],
+                   "reply_text_correct": (abstain.OUT_OF_SCOPE if declined else reply_text_answer) == row["answer"],
                    "thought_chars": len(reply.thought), "thought_tokens": _thought_tokens(pipeline, reply.thought),
                    **reply.timings}
         if other is not None:

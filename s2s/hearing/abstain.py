@@ -4,6 +4,11 @@ Two gates, both before any reasoning: the VAD finds no speech (silence,
 noise, a tone, music without a voice), or the ear's text is no question
 (Whisper's "Thank you." on a hum, two words of a song). A wrong answer said
 with confidence costs a user more than a request to ask again.
+
+A third way to decline comes from the reasoner itself: a question it heard
+but cannot work on ("What's the capital of France?") gets the thought
+`OUT_OF_SCOPE_THOUGHT` (it is trained to write it), and the reply is then
+`OUT_OF_SCOPE_TEXT`, never an invented sum.
 """
 from __future__ import annotations
 
@@ -13,11 +18,15 @@ from pathlib import Path
 import torch
 
 from s2s import audio as audio_io
+from s2s.data.problems import OUT_OF_SCOPE_REPLY, OUT_OF_SCOPE_THOUGHT
 
 TEXT = "I did not catch a question. Could you ask again?"
-# The sentence in the assistant's voice (espeak-ng en-us+f3, 170 words a minute, pitch 50), 16 kHz.
+# The sentences in the assistant's voice (espeak-ng en-us+f3, 170 words a minute, pitch 50), 16 kHz.
 AUDIO = Path(__file__).resolve().parent.parent / "assets" / "abstain.wav"
+OUT_OF_SCOPE_TEXT = OUT_OF_SCOPE_REPLY
+OUT_OF_SCOPE_AUDIO = AUDIO.with_name("out_of_scope.wav")
 NO_SPEECH = "no speech found"
+OUT_OF_SCOPE = "out of scope"
 MIN_WORDS = 3
 # What a question to the reasoner has: a number, or one of the words its questions turn on.
 _QUESTION_CUE = re.compile(r"\d|\b(how|what|which|when|count|letters?|words?|list|next|larger|smaller|greater|"
@@ -34,7 +43,17 @@ def no_question(text: str) -> str | None:
     return None
 
 
-def abstention_audio(sample_rate: int) -> torch.Tensor:
-    """[1, T] the spoken abstention at `sample_rate`."""
-    wav, rate = audio_io.load(AUDIO)
+def declines(thought: str) -> bool:
+    """Whether the reasoner's `thought` says the question is not one it can work on."""
+    return thought.strip().endswith(OUT_OF_SCOPE_THOUGHT.splitlines()[-1])
+
+
+def reply_text(reason: str) -> str:
+    """What the assistant says when it declines for `reason`."""
+    return OUT_OF_SCOPE_TEXT if reason == OUT_OF_SCOPE else TEXT
+
+
+def abstention_audio(sample_rate: int, reason: str | None = None) -> torch.Tensor:
+    """[1, T] the spoken abstention (for `reason`) at `sample_rate`."""
+    wav, rate = audio_io.load(OUT_OF_SCOPE_AUDIO if reason == OUT_OF_SCOPE else AUDIO)
     return audio_io.prepare(wav[None], rate, sample_rate, channels=1)[0]

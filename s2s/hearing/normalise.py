@@ -22,7 +22,7 @@ from s2s.data.numbers import _OCLOCK, _SMALL, _TENS, _read_words
 _OPERATOR_WORDS = (("multiplied by", "×"), ("times", "×"), ("x", "×"), ("*", "×"), ("plus", "+"), ("add", "+"),
                    ("minus", "-"), ("take away", "-"))
 # Words after which a bare 3-4 digit number is a clock time in a question about time: "at 405", "from 1055".
-_CLOCK_CUES = ("at", "from", "to", "is", "shows", "show", "until", "till", "by", "it's")
+_CLOCK_CUES = ("at", "from", "to", "is", "shows", "show", "until", "till", "by", "it's", "between", "and")
 _TIME_QUESTION = re.compile(r"\b(clock|time|minutes?|hours?|leaves|arrives?|starts|ends|runs|lasts?)\b", re.I)
 _NUMBER_WORDS = {*_SMALL, *_TENS, "hundred", "thousand"}
 # A sentence that starts so asks something ("What is 4 + 5" gets "?"); any other gets ".".
@@ -85,7 +85,9 @@ def _pronoun_one(words: list[str], i: int) -> bool:
         return False
     before = next((w for w in reversed(words[:i]) if w.strip()), "")
     after = next((w for w in words[i + 1:] if w.strip()), "")
-    return before in ("which", "the", "this", "that", "each", "every", "no", "any") or after in ("of", "is")
+    operand = before in ("plus", "minus", "times", "by", "than", "away", "and", "from", "to")
+    return before in ("which", "the", "this", "that", "each", "every", "no", "any", "next", "here's", "another") \
+        or (after in ("of", "is") and not operand)
 
 
 def _clock_times(text: str) -> str:

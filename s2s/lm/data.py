@@ -30,7 +30,7 @@ from torch.utils.data import Dataset
 
 from s2s import audio
 from s2s.data.manifest import read_manifest
-from s2s.data.problems import generate_problem
+from s2s.data.problems import OUT_OF_SCOPE_FAMILY, generate_problem
 from s2s.data.resumable import EpochBatchSampler, ResumableDataLoader, trainer_epoch
 from s2s.lm.hearing import HeardQuestion
 
@@ -161,16 +161,18 @@ class ReasoningDataset(Dataset):
     def __init__(self, rows: list[dict], heard: list[HeardQuestion | torch.Tensor | None] | None,
                  speech: dict[str, torch.Tensor], text_examples: int, audio_repeats: int, speech_probability: float,
                  seed: int, word_frames: dict[str, list[int]] | None = None, speech_key: str = "reply",
-                 voices: dict[str, torch.Tensor] | None = None):
+                 voices: dict[str, torch.Tensor] | None = None, out_of_scope: float = 0.0):
         """`heard`: each row's spoken question as a HeardQuestion, as codec tokens [K, F], or None (the row's
         question as text); `heard` None: the rows are left out, text problems only.
         `speech` and `word_frames` (frames per word, for the word_aligned format) are keyed by `speech_key`: the
         reply sentence, or the row id (`voices`, row id -> voice prompt codes, and each row's `reply_style` then
-        go with it: a reply in another voice or style needs its prompt)."""
+        go with it: a reply in another voice or style needs its prompt).
+        `out_of_scope`: the share of text problems that are questions the model must decline."""
         self.rows, self.heard, self.speech, self.word_frames = rows, heard, speech, word_frames
         self.speech_key, self.voices = speech_key, voices or {}
         self.text_examples, self.audio_repeats = text_examples, audio_repeats if heard is not None else 0
         self.speech_probability, self.seed, self.epoch = speech_probability, seed, 0
+        self.out_of_scope = out_of_scope
 
     def __len__(self) -> int:
         return self.text_examples + len(self.rows) * self.audio_repeats
@@ -178,7 +180,7 @@ class ReasoningDataset(Dataset):
     def _texts(self, index: int) -> tuple[dict, random.Random]:
         rng = random.Random(f"{self.seed}:{self.epoch}:{index}")
         if index < self.text_examples:
-            problem = generate_problem(rng)
+            problem = generate_problem(rng, OUT_OF_SCOPE_FAMILY if rng.random() < self.out_of_scope else None)
             key = problem.reply if self.speech_key == "reply" else None  # a fresh problem has no row id
             return {"question_written": problem.question_written, "thought": problem.thought,
                     "reply": problem.reply, "heard": None, "question_codes": None, "speech_key": key}, rng
@@ -260,7 +262,8 @@ class ReasoningDataModule(L.LightningDataModule):
     "sentence" (one assistant voice: any reply sentence the training corpus
     has spoken gets that speech, text problems too) or "row" (a style-transfer
     corpus from `s2s data synth --reply-styles`: each row's own reply, with
-    its voice prompt and style words).
+    its voice prompt and style words). `out_of_scope`: the share of text problems
+    that ask what the model cannot work on (it learns to decline them).
     """
 
     def __init__(self, train: str, val: str | None = None, hearing: str | None = None,
@@ -268,15 +271,16 @@ class ReasoningDataModule(L.LightningDataModule):
                  num_codebooks: int = 4, text_examples: int = 20000, audio_repeats: int = 1,
                  speech_probability: float = 0.25, val_text_examples: int = 0, batch_size: int = 32,
                  speech_batch_size: int = 8, seed: int = 0, num_workers: int = 0, question_input: str = "heard",
-                 align_with: str | None = None, reply_speech: str = "sentence"):
+                 align_with: str | None = None, reply_speech: str = "sentence", out_of_scope: float = 0.05):
         super().__init__()
         self.save_hyperparameters()
         if question_input not in ("heard", "codes", "text"):
             raise ValueError(f"question_input must be 'heard', 'codes' or 'text', got {question_input!r}")
         if reply_speech not in ("sentence", "row"):
             raise ValueError(f"reply_speech must be 'sentence' or 'row', got {reply_speech!r}")
-        if not 0 <= speech_probability <= 1:
-            raise ValueError(f"speech_probability must lie in [0, 1], got {speech_probability}")
+        for name, value in (("speech_probability", speech_probability), ("out_of_scope", out_of_scope)):
+            if not 0 <= value <= 1:
+                raise ValueError(f"{name} must lie in [0, 1], got {value}")
         self.train_set = self.val_set = None
 
     def _dataset(self, manifest: str, text_examples: int, audio_repeats: int, seed: int) -> ReasoningDataset:
@@ -302,7 +306,7 @@ class ReasoningDataModule(L.LightningDataModule):
             words = reply_word_frames(source, speech, frame_rate, hp.align_with, key)
         voices = voice_codes(source, hp.codec, hp.num_codebooks) if key == "id" else None
         return ReasoningDataset(rows, heard, speech, text_examples, audio_repeats, hp.speech_probability, seed, words,
-                                key, voices)
+                                key, voices, hp.out_of_scope)
 
     def setup(self, stage: str | None = None) -> None:
         hp = self.hparams

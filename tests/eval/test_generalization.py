@@ -6,10 +6,13 @@ import torch
 
 from s2s import audio
 from s2s.data.numbers import words_to_number
+from s2s.data.problems import OUT_OF_SCOPE, OUT_OF_SCOPE_THOUGHT
 from s2s.eval.generalization import TEXT_ROW, format_generalization, generalization, shift_label
+from s2s.hearing import abstain
 from s2s.pipeline import SpokenReply
 
 RATE = 16000
+DECLINED_PEAK = 990  # a question audio this loud stands for one out of scope
 
 
 class PeakReader:
@@ -24,20 +27,27 @@ class PeakReader:
             wav = audio.load(audio_in)[0] if sample_rate is None else audio_in
             answer = round(1000 * float(wav.abs().max()))
             heard = f"What is {answer}?"
+        if answer is None or answer >= DECLINED_PEAK:  # "What is the capital of France?", or its audio
+            return SpokenReply(thought=OUT_OF_SCOPE_THOUGHT, reply_text="", answer=None, audio=None,
+                               timings={"ttfa_ms": 100.0, "total_ms": 200.0, "rtf": 0.5}, waveform=torch.zeros(1, 0),
+                               sample_rate=RATE, question_heard=heard, abstained=True,
+                               abstain_reason=abstain.OUT_OF_SCOPE)
         return SpokenReply(thought=f"So the answer is {answer}.", reply_text="", answer=str(answer), audio=None,
                            timings={"ttfa_ms": 100.0, "total_ms": 200.0, "rtf": 0.5}, waveform=torch.zeros(1, 0),
                            sample_rate=RATE, question_heard=heard)
 
 
-def corpus(root, name, voices):
+def corpus(root, name, voices, split="test", family="arithmetic"):
     rows = []
     for i, (engine, voice) in enumerate(voices):
-        answer = 20 + 7 * i
+        answer = 20 + 7 * i if family != "out_of_scope" else DECLINED_PEAK
         wav = answer / 1000 * torch.sin(torch.arange(RATE) * 0.05)[None]
         wav[0, 100] = answer / 1000
         audio.save(root / f"{name}{i}.wav", wav, RATE)
-        rows.append({"id": f"{name}-{i}", "family": "arithmetic", "answer": str(answer), "question_audio":
-                     f"{name}{i}.wav", "question_written": f"What is {answer}?", "question_voice": voice,
+        written = f"What is {answer}?" if family != "out_of_scope" else "What is the capital of France?"
+        rows.append({"id": f"{name}-{i}", "family": family, "split": split,
+                     "answer": str(answer) if family != "out_of_scope" else OUT_OF_SCOPE, "question_audio":
+                     f"{name}{i}.wav", "question_written": written, "question_voice": voice,
                      "question_engine": engine})
     path = root / f"{name}.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
@@ -68,6 +78,27 @@ def test_each_shift_is_a_row_and_noise_is_the_worst(tmp_path):
     table = format_generalization(result).splitlines()
     assert table[1].startswith("espeak-ng, held-out voices, white noise") and table[-2].startswith(TEXT_ROW)
     assert table[-1].startswith("worst: espeak-ng, held-out voices, white noise 0 dB SNR")
+
+
+def test_question_splits_and_scope_have_their_own_rows_heard_and_typed(tmp_path):
+    held_out = [("espeak", "en-029+m1")] * 2
+    manifests = [corpus(tmp_path, "test", held_out), corpus(tmp_path, "phrasing", held_out, split="phrasing"),
+                 corpus(tmp_path, "stretch", held_out[:1], split="stretch"),
+                 corpus(tmp_path, "oos", held_out, split="phrasing", family="out_of_scope")]
+    result = generalization(PeakReader(), manifests, noise_db=None)
+    rows = result["rows"]
+    heard = "espeak-ng, held-out voices"
+    assert set(rows) == {heard, f"phrasing split, {heard}", f"stretch split, {heard}",
+                         f"out-of-scope questions, {heard}", TEXT_ROW, f"{TEXT_ROW}, phrasing split",
+                         f"{TEXT_ROW}, stretch split", f"{TEXT_ROW}, out-of-scope questions"}
+    assert rows[f"stretch split, {heard}"]["n"] == 1 and rows[f"{TEXT_ROW}, phrasing split"]["n"] == 2
+    declined = rows[f"out-of-scope questions, {heard}"]
+    assert declined["accuracy_thought"] == 1.0 and declined["declined"] == 1.0  # declining is right there
+    assert rows[f"{TEXT_ROW}, out-of-scope questions"]["accuracy_thought"] == 1.0
+    assert rows[heard]["declined"] == 0.0 and rows[heard]["accuracy_thought"] == 1.0
+    assert not result["worst"].startswith("out-of-scope")
+    table = format_generalization(result)
+    assert "decline" in table.splitlines()[0] and f"{TEXT_ROW}, stretch split" in table
 
 
 def test_no_noise_row_when_not_asked(tmp_path):

@@ -97,3 +97,21 @@ def test_reply_json_says_it_abstained_and_why(tmp_path, capsys):
     data = json.loads(capsys.readouterr().out)
     assert data["abstained"] is True and data["abstain_reason"] == abstain.NO_SPEECH and data["answer"] is None
     assert data["reply_text"] == abstain.TEXT and audio.load(tmp_path / "r.wav")[0].shape[-1] > 16000
+
+
+def test_a_thought_that_declines_gets_the_out_of_scope_reply_not_the_models(pipeline):
+    from s2s.data.problems import OUT_OF_SCOPE_THOUGHT
+
+    def events():
+        yield "thought", OUT_OF_SCOPE_THOUGHT[:20]
+        yield "thought", OUT_OF_SCOPE_THOUGHT[20:]
+        yield "reply_text", "Paris"
+        raise AssertionError("nothing after a declining thought is generated")
+
+    out = list(pipeline._declining(events()))
+    assert [kind for kind, _ in out] == ["thought", "thought", "abstain", "audio"]
+    assert out[2][1] == abstain.OUT_OF_SCOPE and out[3][1].shape[-1] > pipeline.sample_rate
+    assert abstain.reply_text(abstain.OUT_OF_SCOPE) == "I can only help with number and time questions for now."
+    answering = [("thought", "First 4 + 5 = 9.\nSo the answer is 9."), ("reply_text", "It is nine.")]
+    assert list(pipeline._declining(iter(answering))) == answering
+    assert abstain.declines(OUT_OF_SCOPE_THOUGHT) and not abstain.declines("So the answer is 9.")
