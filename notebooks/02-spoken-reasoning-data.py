@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -19,8 +19,9 @@
 # Audio paired with step-by-step reasoning barely exists. s2s makes its own, offline: a generator writes
 # reasoning problems (question, thought, answer, reply), espeak-ng speaks the question in one of hundreds of
 # voices and the reply in the assistant's voice, and a manifest ties it together. In this notebook you will
-# generate a corpus, listen to it, read its manifest, check that test voices are held out, validate it and
-# turn its audio into codec tokens once, for training.
+# see how the question grammar holds phrasings and sizes out of training, generate a corpus, listen to it,
+# read its manifest, check that test voices are held out, validate it and turn its audio into codec tokens
+# once, for training.
 #
 # Read alongside: `tutorials/02-spoken-reasoning-data.md`.
 
@@ -30,6 +31,7 @@ MODE = "smoke"
 
 # %%
 import random
+import re
 import tempfile
 from pathlib import Path
 
@@ -37,7 +39,7 @@ from IPython.display import Audio, display
 
 from s2s.codecs import load_codec
 from s2s.data.manifest import read_manifest, validate_manifest
-from s2s.data.problems import FAMILIES, generate_problem
+from s2s.data.problems import FAMILIES, OUT_OF_SCOPE_FAMILY, generate_problem, generate_problems, held_out_phrases
 from s2s.data.synth import synthesize
 from s2s.data.token_cache import tokenize_manifest
 from s2s.data.voices import HELD_OUT_BASES, HELD_OUT_VARIANTS, voices
@@ -60,7 +62,45 @@ for family in FAMILIES:
     print(f"[{family}] {p.question}\n  thought: {p.thought.replace(chr(10), ' | ')}\n  answer: {p.answer}   reply: {p.reply}\n")
 
 # %% [markdown]
-# ## 2. Voices, and the ones we hold out
+# ## 2. The grammar and its splits
+#
+# A question is a template filled with parts: an opening, a verb, a sentence shape, a filler said before it,
+# names, objects and numbers (`s2s/data/grammar.py`). Each slot lists the productions a model trains on and,
+# apart, a few held out. The `phrasing` split uses only the held-out ones where a slot has them; the `stretch`
+# split keeps the training phrasings and draws sizes just beyond training. So a test can ask "does it read
+# the question?" and "does it carry the method further?", not only "does it remember?".
+
+# %%
+for split in ("train", "phrasing", "stretch"):
+    print(f"[{split}]")
+    for p in generate_problems(3, seed=0, families=["arithmetic"], split=split):
+        print(f"  {p.question_written}   -> {p.answer}   (held-out parts: {p.held_out})")
+
+held_out = held_out_phrases()
+for slot in ("filler", "ask_sum"):
+    print(f"held out of {slot}: {held_out[slot]}")
+
+# %% [markdown]
+# Thousands of surface forms: 2,000 training problems per family, numbers replaced by N, and the distinct
+# questions that remain. A model cannot learn these sentences by heart; it has to read them.
+
+# %%
+shapes = {family: {re.sub(r"\d+", "N", p.question_written)
+                   for p in generate_problems(2000, seed=0, families=[family])} for family in FAMILIES}
+for family, forms in shapes.items():
+    print(f"{family:<13} {len(forms):5d} distinct forms, e.g. {sorted(forms)[0]}")
+print(f"{'all':<13} {sum(len(f) for f in shapes.values()):5d}")
+
+# %% [markdown]
+# Some questions are outside what the model can work on. They get their own family, with a fixed thought
+# and a reply that declines, so a model learns to say so instead of inventing a number.
+
+# %%
+p = generate_problems(1, seed=0, families=[OUT_OF_SCOPE_FAMILY])[0]
+print(f"{p.question}\n  thought: {p.thought.replace(chr(10), ' | ')}\n  answer: {p.answer}   reply: {p.reply}")
+
+# %% [markdown]
+# ## 3. Voices, and the ones we hold out
 #
 # A voice is `base+variant`. Every voice with a held-out variant or base is reserved for testing, so test
 # figures always measure speakers no model has heard.
@@ -70,7 +110,7 @@ print(len(voices("train")), "training voices,", len(voices("test")), "held-out v
 print("held-out variants:", ", ".join(HELD_OUT_VARIANTS), "| held-out bases:", ", ".join(HELD_OUT_BASES))
 
 # %% [markdown]
-# ## 3. Render a corpus and listen
+# ## 4. Render a corpus and listen
 
 # %%
 n_train, n_test = (12, 6) if SMOKE else (4000, 200)
@@ -86,7 +126,7 @@ print(example["question"], "->", example["reply"])
 display(Audio(str(train.parent / example["question_audio"])), Audio(str(train.parent / example["reply_audio"])))
 
 # %% [markdown]
-# ## 4. Held out means held out
+# ## 5. Held out means held out
 #
 # The test manifest's question voices are all held-out voices, and the training manifest has none of them.
 
@@ -97,7 +137,7 @@ print("overlap between train and test voices:", train_voices & test_voices or "n
 assert not train_voices & test_voices
 
 # %% [markdown]
-# ## 5. Validate, then tokenise once
+# ## 6. Validate, then tokenise once
 #
 # `s2s data validate` lists every problem with its line number. `s2s data tokenize` encodes every audio
 # file once into a sharded cache keyed by the codec's fingerprint: another codec, or a retrained one, gets

@@ -103,7 +103,7 @@ _FILLER = Slot(("", "", "", "", "Okay, ", "So, ", "Quick question: ", "Hey, "),
 def _opening(draw: Draw, template: str) -> str:
     """`template` after a filler (its first letter lowered after one that is not a sentence)."""
     filler = draw.phrase(_FILLER)
-    if not filler or filler.endswith(". ") or filler.endswith(": "):
+    if not filler or filler.endswith(". ") or filler.endswith(": ") or template.startswith(("I ", "I'")):
         return filler + template
     return filler + template[0].lower() + template[1:]
 

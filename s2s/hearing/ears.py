@@ -87,9 +87,13 @@ class WhisperHearing(nn.Module):
 
 class FallbackHearing(nn.Module):
     """Ears asked in turn: the first whose confidence reaches its threshold is believed; when none does, the
-    first ear is. `confidence`: one threshold per ear, or one for all."""
+    first ear is. `confidence`: one threshold per ear, or one for all.
 
-    def __init__(self, ears: list[nn.Module], confidence: float | list[float]):
+    `parallel=False` (the default) asks an ear only when the ears before it were unsure, so a confident first
+    ear has the CPU to itself; `parallel=True` asks every ear at once in threads (the answer is the same; on
+    two cores the ears then share them, and the answer waits for the slowest)."""
+
+    def __init__(self, ears: list[nn.Module], confidence: float | list[float], parallel: bool = False):
         super().__init__()
         if len(ears) < 2:
             raise ValueError("a list of ears needs at least two, such as [whisper-tiny.en, hearing]")
@@ -99,13 +103,21 @@ class FallbackHearing(nn.Module):
         if len(thresholds) != len(ears) or not all(0 <= t <= 1 for t in thresholds):
             raise ValueError(f"hearing_confidence gives each of the {len(ears)} ears a probability in [0, 1], "
                              f"got {confidence}")
-        self.ears, self.thresholds = nn.ModuleList(ears), thresholds
+        self.ears, self.thresholds, self.parallel = nn.ModuleList(ears), thresholds, parallel
 
     @property
     def dim(self) -> int:
         return 0 if any(not ear.dim for ear in self.ears) else self.ears[0].dim
 
     def listen(self, wav: torch.Tensor, sample_rate: int) -> Heard:
+        if not self.parallel:
+            first = None
+            for ear, threshold in zip(self.ears, self.thresholds):
+                heard = ear.listen(wav, sample_rate)
+                if heard.confidence >= threshold:
+                    return heard
+                first = first or heard
+            return first
         # Every ear listens at once, each in its own thread (CTranslate2 and torch leave the GIL while they
         # compute): the answer waits for the slowest ear, not for the sum of them.
         with ThreadPoolExecutor(max_workers=len(self.ears)) as pool:

@@ -35,16 +35,22 @@ def normalise_question(text: str) -> str:
     """The written form of a heard or typed question (see the module docstring); "" when no words are left."""
     text = _NON_SPEECH.sub(" ", text)
     text = text.replace("\u2019", "'").replace("\u2212", "-").replace("–", "-").replace("—", "-")
+    if text.isupper():  # typed in capitals: the reasoner reads sentence case
+        text = text.lower()
+    text = re.sub(r"\b(what|how|that|it)s\b", r"\1's", text, flags=re.I)  # "whats" -> "what's"
+    text = re.sub(r"\bi\b", "I", text)
     text = re.sub(r"(?<=\d),(?=\d{3}\b)", "", text)  # 1,000 -> 1000
+    text = re.sub(r"(?<=\d),(?=\d)", ", ", text)  # 2,4,6 -> 2, 4, 6
     text = re.sub(r"(?<=\d)\s*([+*×x÷/-])\s*(?=\d)", r" \1 ", text)  # 21+4 -> 21 + 4
     text = _spell_out_words(text)
     text = _clock_times(text)
     text = _operators(text)
+    text = re.sub(r"(?<![\d:,] )(?<![\d:])\b\d+(?: \d+){2,}\b(?![:\d])", lambda m: ", ".join(m[0].split()), text)
     text = re.sub(r"\s+([,.?!:;])", r"\1", " ".join(text.split()))
     text = re.sub(r"\bthe letter ([a-z])\b", lambda m: f"the letter {m[1].upper()}", text, flags=re.I)
     if not text:
         return ""
-    text = text[0].upper() + text[1:]
+    text = re.sub(r"(?:^|(?<=[.?!] ))([a-z])", lambda m: m[1].upper(), text)  # every sentence starts capitalised
     if text[-1] in ".?!":
         return text
     last = re.split(r"[.?!]\s+", text)[-1]  # the sentence that lacks its end

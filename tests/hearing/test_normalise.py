@@ -24,14 +24,20 @@ WHISPER_CASES = [
 # As people type or say them.
 TYPED_CASES = [
     ("what's twenty one plus four", "What's 21 + 4?"),
-    ("WHAT IS 7*3", "WHAT IS 7 × 3?"),
+    ("WHAT IS 7*3", "What is 7 × 3?"),
+    ("whats 12 times 3 minus 4", "What's 12 × 3 - 4?"),
+    ("what comes next 2 4 6 8", "What comes next 2, 4, 6, 8?"),
+    ("what comes next: 3,8,13", "What comes next: 3, 8, 13?"),
+    ("sam has 12 apples and gives away 5. how many does he have left", "Sam has 12 apples and gives away 5. How "
+     "many does he have left?"),
+    ("i'd like to know what 7 plus 5 is", "I'd like to know what 7 + 5 is."),
     ("what is 7x3+2", "What is 7 × 3 + 2?"),
     ("What is 7 x 3", "What is 7 × 3?"),
     ("what is one thousand two hundred and five minus 5", "What is 1205 - 5?"),
     ("Sam has a hundred apples and gives away 1,000", "Sam has 100 apples and gives away 1000."),
     ("It is four o'clock. What time will it be in 25 minutes", "It is 4:00. What time will it be in 25 minutes?"),
     ("It is four oh five now. What time was it 20 minutes ago?", "It is 4:05 now. What time was it 20 minutes ago?"),
-    ("it is half past four. what time will it be in ten minutes", "It is 4:30. what time will it be in 10 minutes?"),
+    ("it is half past four. what time will it be in ten minutes", "It is 4:30. What time will it be in 10 minutes?"),
     ("It is quarter to twelve. What time will it be in 5 minutes?", "It is 11:45. What time will it be in 5 minutes?"),
     ("Which is bigger, seventy two or twenty seven", "Which is bigger, 72 or 27?"),
 ]
@@ -58,9 +64,7 @@ def test_non_speech_tags_leave_nothing():
 def test_every_spoken_corpus_question_normalises_to_its_written_form():
     """The generator says numbers in words ("twenty one plus four"), as a perfect ear would write them; the
     normaliser must give back exactly the written question the reasoner trained on, and leave that unchanged."""
-    from s2s.data.problems import generate_problems
-
-    from s2s.data.problems import ALL_FAMILIES
+    from s2s.data.problems import ALL_FAMILIES, generate_problems
 
     for split in ("train", "phrasing", "stretch"):
         for family in ALL_FAMILIES:

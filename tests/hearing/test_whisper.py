@@ -111,9 +111,10 @@ class FixedEar(torch.nn.Module):
                      self.name, self.confidence, self.name)
 
 
-def test_fallback_believes_the_first_sure_ear_and_else_the_first():
+@pytest.mark.parametrize("parallel", (False, True))
+def test_fallback_believes_the_first_sure_ear_and_else_the_first(parallel):
     def listen(ears, thresholds):
-        return FallbackHearing(ears, thresholds).listen(torch.zeros(16000), 16000).ear
+        return FallbackHearing(ears, thresholds, parallel).listen(torch.zeros(16000), 16000).ear
 
     sure, other = FixedEar("first", 0.95), FixedEar("second", 0.95)
     assert listen([sure, other], [0.9, 0.9]) == "first"
@@ -126,6 +127,16 @@ def test_fallback_believes_the_first_sure_ear_and_else_the_first():
         FallbackHearing([sure, other], confidence=1.5)
     with pytest.raises(ValueError, match="each of the 2 ears"):
         FallbackHearing([sure, other], confidence=[0.5])
+
+
+def test_in_turn_a_later_ear_listens_only_when_the_ears_before_it_were_unsure():
+    sure, unsure, later = FixedEar("sure", 0.95), FixedEar("unsure", 0.5), FixedEar("later", 0.95)
+    assert FallbackHearing([sure, later], 0.9).listen(torch.zeros(16000), 16000).ear == "sure"
+    assert later.calls == 0
+    assert FallbackHearing([unsure, later], 0.9).listen(torch.zeros(16000), 16000).ear == "later"
+    assert later.calls == 1
+    FallbackHearing([sure, later], 0.9, parallel=True).listen(torch.zeros(16000), 16000)
+    assert later.calls == 2  # at once: every ear listens
 
 
 def test_the_shipped_ear_hears_the_corpus_voice_with_its_own_ctc_ear(tokenizer):
