@@ -5,7 +5,7 @@ its `<heard>` ids (a `HeardQuestion`), the question as text, and how sure
 the ear is. Two ears ship:
 
 - `CTCHearing` (`s2s/lm/hearing.py`): our own CTC recogniser, trained on the
-  corpus's espeak-ng and festival voices on a CPU. Near perfect on those,
+  corpus's espeak-ng voices on a CPU. Near perfect on those,
   lost on voices it never heard;
 - `WhisperHearing`: pretrained Whisper tiny.en, which has heard people, and
   writes the question as text that `normalise_question` puts into the
