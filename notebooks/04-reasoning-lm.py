@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -187,7 +187,7 @@ print(f"\n\n{chunks} audio chunks, {first}; {done.tokens_per_s:.0f} ids/s")
 # `pipeline(...)` drains the same stream into a `SpokenReply`: the thought, the reply text, the answer read
 # from the thought's last line (`So the answer is X.`), the written wav and the timings: `ttfa_ms` from the
 # complete question to the first reply sample, `total_ms`, and `rtf` (seconds of work per second of speech).
-# (The first call of a session also pays for warming up, so it is the slower one.)
+# (The first call in a process also pays for warming up, so it is the slower one.)
 
 # %%
 spoken = pipeline(EXAMPLE_QUESTION, out=WORKDIR / "reply.wav", **GEN)

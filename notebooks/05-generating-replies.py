@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -358,7 +358,7 @@ def ttfa_breakdown(options: dict, **question) -> tuple[dict, object]:
     return stages, reply
 
 
-ttfa_breakdown(STREAM, audio=EXAMPLE_QUESTION)  # warm-up: the first call of a session pays for setting up
+ttfa_breakdown(STREAM, audio=EXAMPLE_QUESTION)  # warm-up: the first call in a process pays for setting up
 stages, timed_reply = ttfa_breakdown(STREAM, audio=EXAMPLE_QUESTION)
 ttfa = sum(stages.values())
 for name, ms in stages.items():

@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -89,7 +89,7 @@ for name, (syllables, f0) in measures.items():
 display(Audio(renders["slow"].numpy(), rate=sr), Audio(renders["fast"].numpy(), rate=sr))
 
 # %% [markdown]
-# `StyleFollowed` turns such pairs into the figure the issue asks for: the fraction of (normal, styled)
+# `StyleFollowed` turns such pairs into the figure that scores a style: the fraction of (normal, styled)
 # pairs whose measure moved the asked way. On espeak-ng's own renderings it should be 100 %: the measures
 # work, so a model that misses them really missed.
 

@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -420,7 +420,7 @@ plt.show()
 # %% [markdown]
 # Read the card with this in mind: 87.5 % of 200 is 82.2 to 91.4 %; a family of 33 questions is ± about 16
 # points, so "comparison 78.8 %" and "word_problem 82.4 %" are not shown to differ, while time's 93.9 % from
-# speech against 51.5 % for the session-6 model (same questions) is a real change. And the shortcut
+# speech against 51.5 % for release 0.0.3 (same questions) is a real change. And the shortcut
 # test's 7.5 % on silence (3 of 40) is below the 14.4 % chance level, but its interval reaches 20 %: "at
 # chance", not "below".
 #
@@ -473,7 +473,7 @@ print(f"card: right where a number was lost ≈ {(overall - p_heard * right_hear
 #
 # `ttfa_ms` is measured on this CPU, under whatever else it is doing. The card's 260-275 ms p50 was measured on 2
 # AVX2 cores with nothing else running (two runs); the same architecture reached 266 ms on a CPU with avx512_bf16. The
-# first question of a session also pays for warming up, and with a few questions p90 is simply the slowest
+# first question of a run also pays for warming up, and with a few questions p90 is simply the slowest
 # one. Always quote the machine with the figure.
 
 # %%

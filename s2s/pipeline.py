@@ -387,9 +387,14 @@ class S2SPipeline:
             if kind == "audio" and value.shape[-1]:
                 first_audio_s = time.perf_counter() if first_audio_s is None else first_audio_s
                 chunks.append(value.cpu())
-            elif kind in ("heard", "abstain"):
-                heard_s = heard_s or time.perf_counter()
-                heard, reason = (value, reason) if kind == "heard" else (heard, value)
+            elif kind == "heard":
+                heard_s, heard = heard_s or time.perf_counter(), value
+            elif kind == "abstain":  # after the ear (nothing heard) or after the thought (declined)
+                reason = value
+                if thought:
+                    thought_s = thought_s or time.perf_counter()
+                else:
+                    heard_s = heard_s or time.perf_counter()
             elif kind == "thought":
                 thought.append(value)
             elif thought_s is None:  # the first event after the thought ends it
@@ -404,7 +409,7 @@ class S2SPipeline:
         timings = {"ttfa_ms": since(first_audio_s), "total_ms": round(1000 * total_s, 2),
                    "rtf": round(total_s / seconds, 4) if seconds else None,
                    "hear_ms": since(heard_s) if wav is not None else None,
-                   "think_ms": None if reply is None or thought_s is None else
+                   "think_ms": None if thought_s is None else
                    round(1000 * (thought_s - (heard_s or start_s)), 2)}
         written = None
         if out is not None and seconds:

@@ -274,7 +274,10 @@ class SpeechReasoningLM(L.LightningModule):
                 weights[name] = torch.cat([tensor, own[name][source.vocab.size:]])  # embedding and output rows
         try:
             self.backbone.load_state_dict(weights)
-            if self.adapter is not None and source.adapter is not None and self.adapter.use_hidden:  # else unused
+            fits = self.adapter is not None and source.adapter is not None and \
+                self.adapter.project.weight.shape == source.adapter.project.weight.shape
+            if fits or (self.adapter is not None and source.adapter is not None and self.adapter.use_hidden):
+                # a source heard through another ear may have another width: unused without W h, so left out
                 self.adapter.load_state_dict(source.adapter.state_dict())
             if self.clock is not None and source.clock is not None:  # else it starts at zero: the source's outputs
                 self.clock.load_state_dict(source.clock.state_dict())

@@ -115,3 +115,13 @@ def test_a_thought_that_declines_gets_the_out_of_scope_reply_not_the_models(pipe
     answering = [("thought", "First 4 + 5 = 9.\nSo the answer is 9."), ("reply_text", "It is nine.")]
     assert list(pipeline._declining(iter(answering))) == answering
     assert abstain.declines(OUT_OF_SCOPE_THOUGHT) and not abstain.declines("So the answer is 9.")
+
+
+def test_the_shipped_model_declines_what_it_cannot_work_on_and_answers_what_it_can(pipeline):
+    for question in ("What is the capital of France?", "Tell me a joke."):
+        reply = pipeline(text=question, max_speech_frames=0)
+        assert reply.abstained and reply.abstain_reason == abstain.OUT_OF_SCOPE and reply.answer is None, question
+        assert reply.reply_text == abstain.OUT_OF_SCOPE_TEXT and reply.waveform.shape[-1] > reply.sample_rate
+        assert reply.to_json()["abstain_reason"] == "out of scope"
+    reply = pipeline(text="whats seven plus five", max_speech_frames=0)
+    assert not reply.abstained and reply.answer == "12"
