@@ -26,10 +26,9 @@ from pathlib import Path
 
 from s2s.data.problems import OUT_OF_SCOPE_FAMILY
 from s2s.data.voices import is_held_out
-from s2s.eval.reasoning import evaluate_manifest, scores
+from s2s.eval.reasoning import evaluate_manifest, read_rows, scores
 
-TYPED = "typed (no hearing)"
-TEXT_ROW = TYPED  # the typed row of the first manifest's questions
+TEXT_ROW = "typed (no hearing)"  # the typed row of in-distribution questions; other typed rows add their split
 
 
 def question_label(example: dict) -> str:
@@ -54,7 +53,7 @@ def shift_label(example: dict) -> str:
 
 def _typed_label(example: dict) -> str:
     questions = question_label(example)
-    return f"{TYPED}, {questions}" if questions else TYPED
+    return f"{TEXT_ROW}, {questions}" if questions else TEXT_ROW
 
 
 def _figures(examples: list[dict]) -> dict:
@@ -81,13 +80,16 @@ def generalization(pipeline, manifests: list[str | Path], noise_db: float | None
     in_scope = [label for label in rows if not label.startswith("out-of-scope")]
     worst = min(in_scope or rows, key=lambda label: rows[label]["accuracy_thought"])  # heard rows: typed is next
     typed: dict[str, list[dict]] = defaultdict(list)
+    seen: set[tuple[str, str]] = set()
     for manifest in manifests:
+        questions = {(_typed_label(row), row["question_written"]) for row in read_rows(manifest, limit)}
+        if questions <= seen:  # another engine's copy of questions already typed
+            continue
+        seen |= questions
         run = evaluate_manifest(pipeline, manifest, limit, "text", progress, **{**options, "max_speech_frames": 0})
         for example in run["examples"]:
             typed[_typed_label(example)].append(example)
     for label, examples in typed.items():
-        if label == TYPED and len({e["id"] for e in examples}) != len(examples):  # an engine's copy of the test
-            examples = list({e["question_written"]: e for e in examples}.values())
         rows[label] = _figures(examples)
     return {"rows": rows, "worst": worst, "typed": sorted(typed), "manifests": [str(m) for m in manifests]}
 
@@ -98,7 +100,7 @@ def format_generalization(result: dict) -> str:
         return "-" if value is None else f"{100 * value:.1f} %"
 
     rows = result["rows"]
-    typed = [label for label in rows if label.startswith(TYPED)]
+    typed = [label for label in rows if label.startswith(TEXT_ROW)]
     heard = sorted((label for label in rows if label not in typed), key=lambda label: rows[label]["accuracy_thought"])
     lines = [f"{'shift':56s} {'n':>4s} {'right':>8s} {'numbers':>8s} {'CER':>6s} {'abstain':>8s} {'decline':>8s} "
              f"{'1st audio':>9s}"]

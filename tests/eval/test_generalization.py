@@ -114,3 +114,10 @@ def test_the_cli_refuses_a_shift_manifest_that_is_not_one(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["evaluate", "--manifest", str(test), "--shifts", str(tmp_path / "empty.jsonl")])
     assert "no examples" in capsys.readouterr().err
+
+
+def test_an_engines_copy_of_the_questions_is_typed_once(tmp_path):
+    test = corpus(tmp_path, "test", [("espeak", "en-029+m1")] * 3)
+    copy = corpus(tmp_path, "copy", [("piper", "piper:joe")] * 3)  # the same questions, another engine
+    rows = generalization(PeakReader(), [test, copy], noise_db=None)["rows"]
+    assert rows["piper:joe"]["n"] == 3 and rows[TEXT_ROW]["n"] == 3
