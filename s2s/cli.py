@@ -256,7 +256,7 @@ def _evaluate_shifts(args: argparse.Namespace, pipeline, caps: dict) -> None:
     options = dict(calculator=not args.no_calculator, speech_prior=args.speech_prior,
                    word_decoder=not args.no_word_decoder, **caps)
     result = generalization(pipeline, [args.manifest, *args.shifts], noise_db=args.noise_db, limit=args.limit,
-                            progress=not args.json, **options)
+                            progress=not args.json, heard_limit=args.heard_limit, **options)
     if args.shortcut:
         result["shortcut"] = shortcut_test(pipeline, args.manifest, args.limit, not args.json, **options)
     if args.json:
@@ -495,6 +495,9 @@ def build_parser() -> argparse.ArgumentParser:
     evl.add_argument("--shifts", nargs="*", default=None, metavar="MANIFEST",
                      help="print the generalization table instead: answers right for each engine and voice of "
                           "--manifest and these manifests, --manifest with noise, and typed")
+    evl.add_argument("--heard-limit", type=int, default=None, metavar="N",
+                     help="with --shifts: hear only the first N questions of each manifest (0: typed rows only), "
+                          "for a slow reasoner; --limit still caps the typed rows")
     evl.add_argument("--noise-db", type=float, default=10.0, metavar="DB",
                      help="with --shifts: the SNR of the noisy row (default 10)")
     evl.add_argument("--shortcut", action="store_true",

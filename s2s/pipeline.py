@@ -40,6 +40,7 @@ from s2s.lm.batching import tokenize
 from s2s.lm.generate import build_prompt
 from s2s.lm.generate import stream as generate_stream
 from s2s.lm.model import SpeechReasoningLM
+from s2s.lm.thinker import CONFIG_FILE as THINKER_CONFIG
 
 DEFAULT_MODEL = Path(__file__).resolve().parent / "assets" / "models" / "s2s-reasoner-tiny"
 MAX_QUESTION_SECONDS = 30.0
@@ -172,6 +173,8 @@ class S2SPipeline:
         if not Path(ckpt_dir).is_dir():
             raise FileNotFoundError(f"model folder not found: {ckpt_dir}; pass a folder written by "
                                     "SpeechReasoningLM.save_pretrained")
+        if Path(ckpt_dir, THINKER_CONFIG).is_file() and cls is S2SPipeline:
+            return ThinkerTalker.from_pretrained(ckpt_dir, codec, device, converter, hearing)
         model = SpeechReasoningLM.from_folder(ckpt_dir, hearing=hearing)
         if not isinstance(codec, Codec):
             # The codebooks the model reads, as the model itself loaded its codec (first K of them).
@@ -422,3 +425,86 @@ class S2SPipeline:
         return SpokenReply(thought=reply.thought, reply_text=reply.reply_text,
                            answer=answer_from_thought(reply.thought), audio=written, timings=timings,
                            waveform=waveform, sample_rate=self.sample_rate, question_heard=heard)
+
+
+class ThinkerTalker(S2SPipeline):
+    """A pretrained text LM thinks (`s2s/lm/thinker.py`) and a speech reasoning model talks: the talker's ear
+    hears the question, the thinker writes the thought and the reply text, and the talker says that reply
+    (its `say`). Qwen2.5-Omni's Thinker-Talker split, so a thinker that has read English can be joined to a
+    small voice. A folder with `thinker.yaml` loads as one; its `talker` key names the speaking model's folder
+    (relative to the thinker's; default: the shipped s2s-reasoner-tiny)."""
+
+    def __init__(self, thinker, talker: S2SPipeline):
+        super().__init__(talker.model, talker.codec, talker.converter)
+        self.thinker, self.talker = thinker, talker
+        self.ready: dict[tuple, tuple[str, str]] = {}  # thoughts written ahead, by (question, options)
+
+    def think_ahead(self, texts: list[str], calculator: bool = True, max_new_tokens: int = 320) -> None:
+        """Write the thoughts of typed questions together (B rows a step: several times the questions a second
+        on a CPU); the next call for each question uses its thought once. For evaluation, where latency is
+        not measured: a reply thought ahead has no thinking time in its timings."""
+        questions = [normalise_question(text) or text for text in texts]
+        for question, written in zip(questions, self.thinker.think(questions, calculator, max_new_tokens)):
+            self.ready[(question, calculator, max_new_tokens)] = written
+
+    @classmethod
+    def from_pretrained(cls, ckpt_dir, codec=None, device="cpu", converter="default", hearing=None) -> ThinkerTalker:
+        import yaml
+
+        from s2s.lm.thinker import Thinker
+
+        config = yaml.safe_load(Path(ckpt_dir, THINKER_CONFIG).read_text()) or {}
+        talker = Path(ckpt_dir, config["talker"]) if config.get("talker") else DEFAULT_MODEL
+        if not Path(talker, "config.yaml").is_file():
+            raise FileNotFoundError(f"the thinker in {ckpt_dir} speaks through {talker}, which holds no speech "
+                                    "reasoning model: set `talker` in its thinker.yaml to a model folder")
+        speaking = S2SPipeline.from_pretrained(talker, codec, device, converter, hearing)
+        if speaking.model.hearing is None:
+            raise ValueError(f"the talker {talker} has no ear (hearing) to hear spoken questions with")
+        return cls(Thinker.from_pretrained(ckpt_dir), speaking)
+
+    def stream(self, audio=None, sample_rate: int | None = None, text: str | None = None, *,
+               calculator: bool = True, max_thought_tokens: int = 256, max_reply_tokens: int = 64,
+               heard: Heard | None = None, abstain_gates: bool = True, say: str | None = None, **talk):
+        """The events of S2SPipeline.stream: ("heard", text) for a spoken question, the thinker's ("thought",
+        piece) and ("reply_text", text), then the talker's ("audio", wav) and ("done", Reply); or ("abstain",
+        reason) as there. `talk` options (voice, style, max_speech_frames, ...) go to the talker."""
+        if say is not None:
+            return self.talker.stream(say=say, **talk)
+        if is_chunks(audio):
+            (audio, heard), sample_rate = self.listen(audio, sample_rate), HEARING_RATE
+        wav, rate, text = read_question(audio, sample_rate, text, self.max_question_seconds)
+        if text is not None:
+            text = normalise_question(text) or text
+        if abstain_gates and wav is not None and not has_speech(to_16k(wav, rate)):
+            return self._abstained(None, abstain.NO_SPEECH)
+        if wav is not None:
+            heard = heard or self.model.hearing.listen(wav, rate)
+            reason = abstain.no_question(heard.text) if abstain_gates else None
+            if reason is not None:
+                return self._abstained(heard.text, reason)
+            text = heard.text
+        events = self._think_then_talk(text, calculator, max_thought_tokens + max_reply_tokens, talk)
+        if abstain_gates:
+            events = self._declining(events)
+        return events if heard is None else itertools.chain([("heard", heard.text)], events)
+
+    def _think_then_talk(self, question: str, calculator: bool, max_new_tokens: int, talk: dict):
+        thought, reply = [], ""
+        ahead = self.ready.pop((question, calculator, max_new_tokens), None)
+        written = self.thinker.stream(question, calculator, max_new_tokens) if ahead is None else \
+            [("thought", ahead[0]), *([("reply_text", ahead[1])] if ahead[1] else [])]
+        for kind, piece in written:
+            yield kind, piece
+            if kind == "thought":
+                thought.append(piece)
+            else:
+                reply = piece
+        if not reply:  # the thinker stopped before its reply: say what it found, or that it found nothing
+            answer = answer_from_thought("".join(thought))
+            reply = f"It is {answer}." if answer else "I am not sure."
+        for kind, value in self.talker.stream(say=reply, **talk):
+            if kind == "done":
+                value = replace(value, thought="".join(thought), reply_text=reply)
+            if kind in ("audio", "done"):
+                yield kind, value

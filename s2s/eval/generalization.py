@@ -64,21 +64,24 @@ def _figures(examples: list[dict]) -> dict:
 
 
 def generalization(pipeline, manifests: list[str | Path], noise_db: float | None = 10.0, limit: int | None = None,
-                   progress: bool = False, **options) -> dict:
+                   progress: bool = False, heard_limit: int | None = None, **options) -> dict:
     """Every question of `manifests` heard and answered, grouped by shift; the first manifest also with white
-    noise at `noise_db` dB SNR; every manifest's questions also typed. Returns {"rows": {label: figures},
-    "worst": label of the worst heard row of in-scope questions, "typed": the typed labels}."""
+    noise at `noise_db` dB SNR; every manifest's questions also typed. `limit`: the first N questions of each
+    manifest; `heard_limit`: fewer of them heard (0: typed only, for a slow reasoner). Returns {"rows": {label:
+    figures}, "worst": label of the worst heard row of in-scope questions (None when none was heard), "typed":
+    the typed labels}."""
+    heard = limit if heard_limit is None else heard_limit if limit is None else min(limit, heard_limit)
     groups: dict[str, list[dict]] = defaultdict(list)
-    for manifest in manifests:
-        for example in evaluate_manifest(pipeline, manifest, limit, "audio", progress, **options)["examples"]:
+    for manifest in manifests if heard != 0 else []:
+        for example in evaluate_manifest(pipeline, manifest, heard, "audio", progress, **options)["examples"]:
             groups[shift_label(example)].append(example)
     rows = {label: _figures(examples) for label, examples in groups.items()}
-    if noise_db is not None:
-        noisy = evaluate_manifest(pipeline, manifests[0], limit, "audio", progress, noise_db=noise_db, **options)
+    if noise_db is not None and heard != 0:
+        noisy = evaluate_manifest(pipeline, manifests[0], heard, "audio", progress, noise_db=noise_db, **options)
         label = " + ".join(sorted({shift_label(e) for e in noisy["examples"]}))
         rows[f"{label}, white noise {noise_db:g} dB SNR"] = _figures(noisy["examples"])
     in_scope = [label for label in rows if not label.startswith("out-of-scope")]
-    worst = min(in_scope or rows, key=lambda label: rows[label]["accuracy_thought"])  # heard rows: typed is next
+    worst = min(in_scope or rows, key=lambda label: rows[label]["accuracy_thought"]) if rows else None
     typed: dict[str, list[dict]] = defaultdict(list)
     seen: set[tuple[str, str]] = set()
     for manifest in manifests:
@@ -110,6 +113,8 @@ def format_generalization(result: dict) -> str:
         ttfa = "-" if f["ttfa_ms_p50"] is None else f"{f['ttfa_ms_p50']:.0f} ms"
         lines.append(f"{label:56s} {f['n']:4d} {pct(f['accuracy_thought']):>8s} {pct(f['numbers_heard']):>8s} "
                      f"{cer:>6s} {pct(f['abstained']):>8s} {pct(f.get('declined')):>8s} {ttfa:>9s}")
-    lines.append(f"worst: {result['worst']} ({pct(rows[result['worst']]['accuracy_thought'])} right); on "
-                 "out-of-scope rows \"right\" is declining")
+    worst = result["worst"]
+    lines.append(("no question heard: typed only" if worst is None else
+                  f"worst: {worst} ({pct(rows[worst]['accuracy_thought'])} right)") +
+                 '; on out-of-scope rows "right" is declining')
     return "\n".join(lines)

@@ -203,6 +203,9 @@ def read_rows(manifest: str | Path, limit: int | None = None) -> list[dict]:
     return rows
 
 
+AHEAD = 16  # typed questions a pretrained thinker writes at once in evaluation
+
+
 def evaluate_manifest(pipeline, manifest: str | Path, limit: int | None = None, question: str = "audio",
                       progress: bool = False, judge=None, shortcut: str | None = None, sphinx=None,
                       noise_db: float | None = None, **options) -> dict:
@@ -233,6 +236,10 @@ def evaluate_manifest(pipeline, manifest: str | Path, limit: int | None = None, 
     examples = []
     for n, row in enumerate(rows):
         other = None
+        if question == "text" and n % AHEAD == 0 and hasattr(pipeline, "think_ahead"):  # a thinker: B at once
+            pipeline.think_ahead([r["question_written"] for r in rows[n:n + AHEAD]],
+                                 options.get("calculator", True),
+                                 options.get("max_thought_tokens", 256) + options.get("max_reply_tokens", 64))
         if question == "text":
             reply = pipeline(text=row["question_written"], **options)
         elif shortcut is None and noise_db is None:

@@ -121,3 +121,13 @@ def test_an_engines_copy_of_the_questions_is_typed_once(tmp_path):
     copy = corpus(tmp_path, "copy", [("piper", "piper:joe")] * 3)  # the same questions, another engine
     rows = generalization(PeakReader(), [test, copy], noise_db=None)["rows"]
     assert rows["piper:joe"]["n"] == 3 and rows[TEXT_ROW]["n"] == 3
+
+
+def test_heard_limit_hears_fewer_and_zero_types_only(tmp_path):
+    test = corpus(tmp_path, "test", [("espeak", "en-029+m1")] * 4)
+    some = generalization(PeakReader(), [test], noise_db=10.0, heard_limit=2)
+    assert some["rows"]["espeak-ng, held-out voices"]["n"] == 2 and some["rows"][TEXT_ROW]["n"] == 4
+    assert all(f["n"] == 2 for label, f in some["rows"].items() if "noise" in label)
+    typed = generalization(PeakReader(), [test], noise_db=10.0, heard_limit=0)
+    assert list(typed["rows"]) == [TEXT_ROW] and typed["worst"] is None
+    assert "typed only" in format_generalization(typed)
