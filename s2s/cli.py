@@ -247,6 +247,16 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         print(f"report: {args.report}/report.md")
 
 
+def _noise_db(value: str) -> float | None:
+    """--noise-db: a number of dB, or "off"."""
+    if value.strip().lower() == "off":
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of dB or off") from None
+
+
 def _evaluate_shifts(args: argparse.Namespace, pipeline, caps: dict) -> None:
     """`s2s evaluate --shifts`: the generalization table (and the shortcut test when asked), nothing else."""
     from s2s.eval.generalization import format_generalization, generalization
@@ -498,8 +508,8 @@ def build_parser() -> argparse.ArgumentParser:
     evl.add_argument("--heard-limit", type=int, default=None, metavar="N",
                      help="with --shifts: hear only the first N questions of each manifest (0: typed rows only), "
                           "for a slow reasoner; --limit still caps the typed rows")
-    evl.add_argument("--noise-db", type=float, default=10.0, metavar="DB",
-                     help="with --shifts: the SNR of the noisy row (default 10)")
+    evl.add_argument("--noise-db", type=_noise_db, default=10.0, metavar="DB",
+                     help="with --shifts: the SNR of the noisy row (default 10; off: no noisy row)")
     evl.add_argument("--shortcut", action="store_true",
                      help="also rerun with the question audio replaced by silence, noise and another question")
     evl.add_argument("--report", default=None, metavar="DIR", help="write report.md, summary.json and PNG plots here")

@@ -254,3 +254,15 @@ def test_exposure_bias_benchmark_judges_corpus_teacher_forced_and_free_running_s
     wrong_codebook = torch.where(model.vocab.is_speech(perfect), model.vocab.speech_id(1, 0), perfect)
     assert benchmark.teacher_forced_codes(model, ids, wrong_codebook)[1] != corpus  # codebook 1's 0 where due
     assert benchmark.teacher_forced_codes(model, ids, torch.zeros_like(ids))[1] == corpus  # no code: the corpus's
+
+
+def test_everyday_benchmark_scores_hand_written_questions_per_family(capsys):
+    benchmark = load_benchmark("everyday")
+    assert len(benchmark.QUESTIONS) == 42 and {f for f, _, _ in benchmark.QUESTIONS} >= {"time", "out_of_scope"}
+    out = benchmark.main(["--ckpt", str(benchmark.BASELINE), "--limit", "7", "--show-wrong"])
+    results = out["results"]["s2s-reasoner-tiny"]
+    assert len(results) == 7 and all(r["right"] == (r["got"] == r["answer"]) for r in results)
+    printed = capsys.readouterr().out
+    right = sum(r["right"] for r in results)
+    assert f"s2s-reasoner-tiny: {right}/7 right" in printed
+    assert out["by_family"]["s2s-reasoner-tiny"]["arithmetic"] == sum(r["right"] for r in results[:6]) / 6

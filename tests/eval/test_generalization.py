@@ -131,3 +131,13 @@ def test_heard_limit_hears_fewer_and_zero_types_only(tmp_path):
     typed = generalization(PeakReader(), [test], noise_db=10.0, heard_limit=0)
     assert list(typed["rows"]) == [TEXT_ROW] and typed["worst"] is None
     assert "typed only" in format_generalization(typed)
+
+
+def test_noise_db_takes_a_number_or_off():
+    import argparse
+
+    from s2s.cli import _noise_db
+
+    assert _noise_db("10") == 10.0 and _noise_db("off") is None and _noise_db("OFF") is None
+    with pytest.raises(argparse.ArgumentTypeError, match="not a number of dB or off"):
+        _noise_db("loud")
