@@ -296,11 +296,7 @@ class S2SPipeline:
             if not isinstance(say, str) or not say.split():
                 raise ValueError("nothing to say: give the words to speak, such as say='It is four.'")
             audio, sample_rate, text = None, None, f"Say: {say}"
-        if is_chunks(audio):
-            (audio, heard), sample_rate = self.listen(audio, sample_rate), HEARING_RATE
-        wav, rate, text = read_question(audio, sample_rate, text, self.max_question_seconds)
-        if text is not None and say is None:  # typed as people type: "what's twenty one plus 4" -> "What's 21 + 4?"
-            text = normalise_question(text) or text
+        wav, rate, text, heard = self._read(audio, sample_rate, text, heard, typed=say is None)
         converted = (voice is not None or style is not None) and self.voice_converter is not None
         if converted:  # checked now, used once the reply is spoken
             from s2s.style.prompt import read_voice, style_choice
@@ -329,6 +325,17 @@ class S2SPipeline:
         if converted:
             events = self._converted(events, voice, voice_rate, style)
         return events if heard is None else itertools.chain([("heard", heard.text)], events)
+
+    def _read(self, audio, sample_rate, text, heard, typed: bool = True):
+        """The question checked and loaded, as `stream` takes it: (wav [C, T] or None, its rate, text or None,
+        what the ear already heard). Chunks are listened to as they arrive; a typed question is normalised as
+        people type ("what's twenty one plus 4" -> "What's 21 + 4?") unless `typed` is False."""
+        if is_chunks(audio):
+            (audio, heard), sample_rate = self.listen(audio, sample_rate), HEARING_RATE
+        wav, rate, text = read_question(audio, sample_rate, text, self.max_question_seconds)
+        if text is not None and typed:
+            text = normalise_question(text) or text
+        return wav, rate, text, heard
 
     def _declining(self, events):
         """The events, cut after the thought when it says the question is out of scope: then ("abstain",
@@ -439,11 +446,14 @@ class ThinkerTalker(S2SPipeline):
         self.thinker, self.talker = thinker, talker
         self.ready: dict[tuple, tuple[str, str]] = {}  # thoughts written ahead, by (question, options)
 
-    def think_ahead(self, texts: list[str], calculator: bool = True, max_new_tokens: int = 320) -> None:
+    def think_ahead(self, texts: list[str], calculator: bool = True, max_thought_tokens: int = 256,
+                    max_reply_tokens: int = 64, **other_options) -> None:
         """Write the thoughts of typed questions together (B rows a step: several times the questions a second
-        on a CPU); the next call for each question uses its thought once. For evaluation, where latency is
-        not measured: a reply thought ahead has no thinking time in its timings."""
-        questions = [normalise_question(text) or text for text in texts]
+        on a CPU); the next call for each question with the same options (those of `stream`) uses its thought
+        once. For evaluation, where latency is not measured: a reply thought ahead has no thinking time in its
+        timings."""
+        questions = [self._read(None, None, text, None)[2] for text in texts]
+        max_new_tokens = max_thought_tokens + max_reply_tokens
         for question, written in zip(questions, self.thinker.think(questions, calculator, max_new_tokens)):
             self.ready[(question, calculator, max_new_tokens)] = written
 
@@ -471,11 +481,7 @@ class ThinkerTalker(S2SPipeline):
         reason) as there. `talk` options (voice, style, max_speech_frames, ...) go to the talker."""
         if say is not None:
             return self.talker.stream(say=say, **talk)
-        if is_chunks(audio):
-            (audio, heard), sample_rate = self.listen(audio, sample_rate), HEARING_RATE
-        wav, rate, text = read_question(audio, sample_rate, text, self.max_question_seconds)
-        if text is not None:
-            text = normalise_question(text) or text
+        wav, rate, text, heard = self._read(audio, sample_rate, text, heard)
         if abstain_gates and wav is not None and not has_speech(to_16k(wav, rate)):
             return self._abstained(None, abstain.NO_SPEECH)
         if wav is not None:

@@ -237,9 +237,7 @@ def evaluate_manifest(pipeline, manifest: str | Path, limit: int | None = None, 
     for n, row in enumerate(rows):
         other = None
         if question == "text" and n % AHEAD == 0 and hasattr(pipeline, "think_ahead"):  # a thinker: B at once
-            pipeline.think_ahead([r["question_written"] for r in rows[n:n + AHEAD]],
-                                 options.get("calculator", True),
-                                 options.get("max_thought_tokens", 256) + options.get("max_reply_tokens", 64))
+            pipeline.think_ahead([r["question_written"] for r in rows[n:n + AHEAD]], **options)
         if question == "text":
             reply = pipeline(text=row["question_written"], **options)
         elif shortcut is None and noise_db is None:

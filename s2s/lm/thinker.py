@@ -265,11 +265,13 @@ class Thinker:
 
     def stream(self, question: str, calculator: bool = True, max_new_tokens: int = 320):
         """("thought", piece) then ("reply_text", piece) events as one question's text is written."""
-        writer, text, said = ThoughtWriter(self, [question], calculator, max_new_tokens), "", 0
+        writer, said = ThoughtWriter(self, [question], calculator, max_new_tokens), 0
+        row = writer.rows[0]
         while not writer.done:
-            text += writer.step()[0]
+            writer.step()
+            text = row.text
             if REPLY_MARK in text:
-                thought, _, reply = text.partition(REPLY_MARK)
+                thought = text.partition(REPLY_MARK)[0]
                 if said < len(thought):
                     yield "thought", thought[said:].rstrip()
                     said = len(thought)
@@ -279,7 +281,8 @@ class Thinker:
             if len(text) - keep > said:
                 yield "thought", text[said:len(text) - keep]
                 said = len(text) - keep
-        thought, reply = split_written(text)
+        text = row.text
+        reply = split_written(text)[1]
         if REPLY_MARK not in text and said < len(text):
             yield "thought", text[said:]
         if reply:
