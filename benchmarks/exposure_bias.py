@@ -32,11 +32,12 @@ import json
 
 import torch
 
+from s2s.data.problems import answer_from_thought
 from s2s.eval.reasoning import DEFAULT_JUDGE, hear, load_judge, spoken_answer
 from s2s.lm.data import ReasoningDataModule
 from s2s.lm.model import SpeechReasoningLM
 from s2s.lm.word_clock import ClockReader
-from s2s.pipeline import DEFAULT_MODEL, S2SPipeline, answer_from_thought
+from s2s.pipeline import DEFAULT_MODEL, S2SPipeline
 
 WAYS = ("corpus", "teacher-forced", "free-running", "word-decoder")  # how each reply's speech is written
 

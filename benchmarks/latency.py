@@ -49,7 +49,7 @@ from pathlib import Path
 
 import torch
 
-from s2s.asr.module import CTCRecognizer
+from s2s.asr.recognizer import CTCRecognizer
 from s2s.codecs import load_codec
 from s2s.lm.batching import reply_opening, tokenize, word_runs
 from s2s.lm.formats import Turn, even_alignment

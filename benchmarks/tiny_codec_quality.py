@@ -25,9 +25,9 @@ import torchaudio
 
 from s2s import audio, plots
 from s2s.codecs import load_codec
-from s2s.codecs.evaluate import evaluate_codec
 from s2s.data.sources import find_audio_files
 from s2s.eval import QualityMetrics
+from s2s.eval.codec import evaluate_codec
 
 
 def baseline(files: list[Path], reconstruct, sample_rate: int) -> dict:

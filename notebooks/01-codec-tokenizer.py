@@ -83,7 +83,7 @@ plots.plot_codes(codes[0], codec.frame_rate);
 # **held-out voices** the codec never heard.
 
 # %%
-from s2s.codecs.evaluate import evaluate_codec
+from s2s.eval.codec import evaluate_codec
 from s2s.data.speech import render_speech
 
 manifest = render_speech(WORKDIR / "heldout", n=4 if SMOKE else 100, seed=7, split="test")

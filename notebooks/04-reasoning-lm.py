@@ -74,7 +74,7 @@ print("working in", WORKDIR)
 #   shipped model has two ears: pretrained Whisper tiny.en, which has heard people, and our own small conformer
 #   CTC recogniser (`s2s/asr/`), trained on the corpus's voices; each is believed where it is sure. Silero VAD
 #   goes first: no speech, no answer ("I did not catch a question").
-# * **Heard segments** (`s2s/lm/hearing.py`): the transcript is cut into the LM's own tokens, each with the
+# * **Heard segments** (`s2s/hearing/ctc.py`): the transcript is cut into the LM's own tokens, each with the
 #   stretch of audio where it was heard (CTC compression), and the adapter turns each into one LM input
 #   vector: the LM's text embedding of that token, plus `W·hidden` (the recogniser's state; `W` starts at zero)
 #   where the model keeps it (`heard_hidden`: the shipped model leaves it out, which answers more questions).

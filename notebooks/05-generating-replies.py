@@ -57,7 +57,8 @@ from s2s.lm.formats import FORMATS, SEGMENT_NAMES, SPEECH, Sequence, Turn, even_
 from s2s.lm.generate import DONE, generate, phase_machine, sample_next
 from s2s.lm.model import SpeechReasoningLM
 from s2s.lm.toy import TINY_LLAMA, tiny_random_model
-from s2s.pipeline import DEFAULT_MODEL, S2SPipeline, answer_from_thought
+from s2s.data.problems import answer_from_thought
+from s2s.pipeline import DEFAULT_MODEL, S2SPipeline
 
 assert MODE in ("smoke", "full"), MODE
 SMOKE = MODE == "smoke"

@@ -154,3 +154,59 @@ def save(path: str | os.PathLike, wav: torch.Tensor, sample_rate: int, overwrite
         if os.path.exists(tmp):
             os.remove(tmp)
     return path
+
+
+MAX_QUESTION_SECONDS = 30.0
+
+
+def check_question(audio, text) -> None:
+    """Exactly one question: audio (a file or a waveform) or text."""
+    if (audio is None) == (text is None):
+        given = "both" if audio is not None else "neither"
+        raise ValueError(f"give exactly one question, audio (a file or a waveform) or text (--text), got {given}")
+
+
+def read_question(audio=None, sample_rate: int | None = None, text: str | None = None,
+                  max_seconds: float = MAX_QUESTION_SECONDS, what: str = "question"):
+    """The question checked and loaded: (wav [C, T] or None, its rate or None, text or None).
+    (`what` names the recording in errors: the question, or a voice prompt.)
+
+    `audio` is a file (any format soundfile reads, any rate and channels) or
+    a waveform [T] or [C, T] at `sample_rate` Hz, lasting at most `max_seconds`
+    (a longer file is refused from its header, before it is read).
+    """
+    check_question(audio, text)
+    if text is not None:
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError("the text question is empty; pass a question such as --text 'What is 3 + 4?'")
+        return None, None, text
+    if isinstance(audio, (str, os.PathLike)):
+        if sample_rate is not None:
+            raise ValueError("sample_rate is for a waveform; a file's own rate is read from the file")
+        refuse_long(audio, duration(audio), max_seconds, what)  # from the header, before it is read
+        wav, sample_rate = load(audio, max_seconds=max_seconds)
+        where = str(audio)
+    elif isinstance(audio, torch.Tensor):
+        if sample_rate is None:
+            raise ValueError(f"a waveform {what} needs its sample_rate in Hz")
+        wav = audio if audio.dim() == 2 else audio[None] if audio.dim() == 1 else None
+        if wav is None:
+            raise AudioError(f"a waveform {what} must be [T] or [C, T], got shape {tuple(audio.shape)}")
+        where = "the waveform"
+    else:
+        raise ValueError(f"audio must be a file path or a waveform tensor, got {type(audio).__name__}")
+    check_waveform(wav[None], sample_rate)  # empty, non-finite, bad rate: one sentence each
+    refuse_long(where, wav.shape[-1] / sample_rate, max_seconds, what)
+    return wav, sample_rate, None
+
+
+def is_chunks(audio) -> bool:
+    """Whether `audio` is an iterator of waveform chunks (audio as it arrives), not a file or one waveform."""
+    return audio is not None and not isinstance(audio, (str, os.PathLike, torch.Tensor)) and hasattr(audio, "__iter__")
+
+
+def refuse_long(where, seconds: float, max_seconds: float, what: str = "question") -> None:
+    """One line for a recording longer than a question may be."""
+    if seconds > max_seconds:
+        raise AudioError(f"{where} is {seconds:.1f} s long; a {what} may last at most "
+                         f"{max_seconds:g} s: trim it first (or raise --max-seconds)")

@@ -97,7 +97,8 @@ def cmd_demo(args: argparse.Namespace) -> None:
 def cmd_reply(args: argparse.Namespace) -> None:
     from pathlib import Path
 
-    from s2s.pipeline import S2SPipeline, check_question, read_question
+    from s2s.audio import check_question, read_question
+    from s2s.pipeline import S2SPipeline
 
     # Everything the user can get wrong is checked before the model loads.
     check_question(args.audio, args.text)
@@ -152,7 +153,7 @@ def converter_arg(value: str | None):
 def cmd_convert(args: argparse.Namespace) -> None:
     from pathlib import Path
 
-    from s2s.pipeline import read_question
+    from s2s.audio import read_question
     from s2s.style.convert import MAX_SOURCE_SECONDS, convert
     from s2s.style.converter import load_converter
     from s2s.style.prompt import read_voice, style_choice
@@ -278,7 +279,7 @@ def _evaluate_shifts(args: argparse.Namespace, pipeline, caps: dict) -> None:
 
 
 def cmd_codec_roundtrip(args: argparse.Namespace) -> None:
-    from s2s.codecs.roundtrip import roundtrip_file
+    from s2s.eval.codec import roundtrip_file
 
     figures = roundtrip_file(args.input, args.out, codec_name=args.codec, num_codebooks=args.num_codebooks,
                              overwrite=args.overwrite)
@@ -287,7 +288,7 @@ def cmd_codec_roundtrip(args: argparse.Namespace) -> None:
 
 def cmd_codec_eval(args: argparse.Namespace) -> None:
     from s2s.codecs import load_codec
-    from s2s.codecs.evaluate import evaluate_codec, format_report
+    from s2s.eval.codec import evaluate_codec, format_report
 
     results = evaluate_codec(load_codec(args.codec), args.source, num_codebooks=args.num_codebooks, limit=args.limit)
     print(json.dumps(results, indent=2) if args.json else format_report(results))
@@ -300,7 +301,7 @@ def cmd_codec_export(args: argparse.Namespace) -> None:
 
 
 def cmd_asr_lm(args: argparse.Namespace) -> None:
-    from s2s.asr.char_lm import build_for_recognizer
+    from s2s.asr.recognizer import build_for_recognizer
 
     print(build_for_recognizer(args.folder, args.manifest, args.field, order=args.order, overwrite=args.overwrite,
                                beam=args.beam, alpha=args.alpha, beta=args.beta))
@@ -313,7 +314,7 @@ def cmd_lm_phrases(args: argparse.Namespace) -> None:
                            min_share=args.min_share, overwrite=args.overwrite)
     print(path)
     if args.align_with:
-        from s2s.lm.speculate import build_speech_drafts_for_model
+        from s2s.lm.reply_speech import build_speech_drafts_for_model
 
         print(build_speech_drafts_for_model(args.folder, args.manifest, args.align_with, min_count=args.min_count,
                                             overwrite=args.overwrite))

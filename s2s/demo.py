@@ -25,7 +25,7 @@ def free_path(path: Path) -> Path:
 
 
 def run_codec_demo(out: str = "outputs/demo", codec_name: str = "s2s-tiny") -> dict:
-    from s2s.codecs.roundtrip import roundtrip_file
+    from s2s.eval.codec import roundtrip_file
 
     target = free_path(Path(out) / "example_question.reconstructed.wav")
     figures = roundtrip_file(EXAMPLE_QUESTION, target, codec_name=codec_name)

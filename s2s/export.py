@@ -10,9 +10,12 @@ from pathlib import Path
 
 import torch
 
-EXPORTABLE = ("s2s.lm.model.SpeechReasoningLM", "s2s.asr.module.CTCRecognizer", "s2s.style.speaker.SpeakerClassifier",
-              "s2s.style.converter.VoiceConverter", "s2s.lm.word_decoder.WordDecoderModule",
-              "s2s.lm.thinker_training.ThinkerModule")
+EXPORTABLE = ("s2s.lm.model.SpeechReasoningLM", "s2s.asr.module.RecognizerModule",
+              "s2s.style.speaker.SpeakerClassifier", "s2s.style.converter.VoiceConverter",
+              "s2s.lm.word_decoder_training.WordDecoderModule", "s2s.lm.thinker_training.ThinkerModule")
+# Training modules that moved: checkpoints written before still name the old place.
+MOVED = {"s2s.asr.module.CTCRecognizer": "s2s.asr.module.RecognizerModule",
+         "s2s.lm.word_decoder.WordDecoderModule": "s2s.lm.word_decoder_training.WordDecoderModule"}
 
 
 def load_checkpoint(ckpt_path: str | Path):
@@ -22,7 +25,7 @@ def load_checkpoint(ckpt_path: str | Path):
         raise FileNotFoundError(f"checkpoint not found: {ckpt_path}")
     checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=True)  # tensors and plain values only
     hparams = dict(checkpoint.get("hyper_parameters", {}))
-    class_path = hparams.get("_class_path")
+    class_path = MOVED.get(hparams.get("_class_path"), hparams.get("_class_path"))
     if class_path not in EXPORTABLE:
         raise ValueError(f"{ckpt_path} holds {class_path or 'an unnamed module'}; `s2s export` exports "
                          f"{', '.join(EXPORTABLE)} (use `s2s codec export` for codecs)")

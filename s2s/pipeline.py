@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import re
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -28,11 +27,13 @@ from pathlib import Path
 import torch
 
 from s2s import audio as audio_io
+from s2s.audio import MAX_QUESTION_SECONDS, check_question, is_chunks, read_question, refuse_long
 from s2s.codecs import load_codec
 from s2s.codecs.base import Codec
+from s2s.data.problems import answer_from_thought
 from s2s.hearing import abstain
-from s2s.hearing.ears import SAMPLE_RATE as HEARING_RATE
-from s2s.hearing.ears import Heard, to_16k
+from s2s.hearing.heard import SAMPLE_RATE as HEARING_RATE
+from s2s.hearing.heard import Heard, to_16k
 from s2s.hearing.listener import Listener
 from s2s.hearing.normalise import normalise_question
 from s2s.hearing.vad import has_speech
@@ -43,24 +44,7 @@ from s2s.lm.model import SpeechReasoningLM
 from s2s.lm.thinker import CONFIG_FILE as THINKER_CONFIG
 
 DEFAULT_MODEL = Path(__file__).resolve().parent / "assets" / "models" / "s2s-reasoner-tiny"
-MAX_QUESTION_SECONDS = 30.0
 JSON_FIELDS = ("thought", "reply_text", "answer", "audio", "timings", "abstained", "abstain_reason")
-
-# The last step of every thought in the corpus (s2s/data/problems.py): "So the answer is <answer>."
-_ANSWER_LINE = re.compile(r"^\s*so the answer is\s+(?P<answer>.*\S)\s*\.\s*$", re.IGNORECASE)
-
-
-def answer_from_thought(thought: str) -> str | None:
-    """X of the thought's last line `So the answer is X.` ("-32", "9:45", ...); None when there is none.
-
-    Lines after it are ignored. Without its final period the line does not
-    count: a thought cut short by its cap may hold half an answer.
-    """
-    for line in reversed(thought.splitlines()):
-        match = _ANSWER_LINE.match(line)
-        if match:
-            return match["answer"]
-    return None
 
 
 @dataclass
@@ -82,58 +66,6 @@ class SpokenReply:
         """A JSON-ready dict with exactly the keys thought, reply_text, answer, audio, timings, abstained and
         abstain_reason."""
         return {name: getattr(self, name) for name in JSON_FIELDS}
-
-
-def check_question(audio, text) -> None:
-    """Exactly one question: audio (a file or a waveform) or text."""
-    if (audio is None) == (text is None):
-        given = "both" if audio is not None else "neither"
-        raise ValueError(f"give exactly one question, audio (a file or a waveform) or text (--text), got {given}")
-
-
-def read_question(audio=None, sample_rate: int | None = None, text: str | None = None,
-                  max_seconds: float = MAX_QUESTION_SECONDS, what: str = "question"):
-    """The question checked and loaded: (wav [C, T] or None, its rate or None, text or None).
-    (`what` names the recording in errors: the question, or a voice prompt.)
-
-    `audio` is a file (any format soundfile reads, any rate and channels) or
-    a waveform [T] or [C, T] at `sample_rate` Hz, lasting at most `max_seconds`
-    (a longer file is refused from its header, before it is read).
-    """
-    check_question(audio, text)
-    if text is not None:
-        if not isinstance(text, str) or not text.strip():
-            raise ValueError("the text question is empty; pass a question such as --text 'What is 3 + 4?'")
-        return None, None, text
-    if isinstance(audio, (str, os.PathLike)):
-        if sample_rate is not None:
-            raise ValueError("sample_rate is for a waveform; a file's own rate is read from the file")
-        _refuse_long(audio, audio_io.duration(audio), max_seconds, what)  # from the header, before it is read
-        wav, sample_rate = audio_io.load(audio, max_seconds=max_seconds)
-        where = str(audio)
-    elif isinstance(audio, torch.Tensor):
-        if sample_rate is None:
-            raise ValueError(f"a waveform {what} needs its sample_rate in Hz")
-        wav = audio if audio.dim() == 2 else audio[None] if audio.dim() == 1 else None
-        if wav is None:
-            raise audio_io.AudioError(f"a waveform {what} must be [T] or [C, T], got shape {tuple(audio.shape)}")
-        where = "the waveform"
-    else:
-        raise ValueError(f"audio must be a file path or a waveform tensor, got {type(audio).__name__}")
-    audio_io.check_waveform(wav[None], sample_rate)  # empty, non-finite, bad rate: one sentence each
-    _refuse_long(where, wav.shape[-1] / sample_rate, max_seconds, what)
-    return wav, sample_rate, None
-
-
-def is_chunks(audio) -> bool:
-    """Whether `audio` is an iterator of waveform chunks (audio as it arrives), not a file or one waveform."""
-    return audio is not None and not isinstance(audio, (str, os.PathLike, torch.Tensor)) and hasattr(audio, "__iter__")
-
-
-def _refuse_long(where, seconds: float, max_seconds: float, what: str = "question") -> None:
-    if seconds > max_seconds:
-        raise audio_io.AudioError(f"{where} is {seconds:.1f} s long; a {what} may last at most "
-                                  f"{max_seconds:g} s: trim it first (or raise --max-seconds)")
 
 
 class S2SPipeline:
@@ -257,7 +189,7 @@ class S2SPipeline:
                 raise audio_io.AudioError(f"each audio chunk must be a waveform [T] or [C, T], got "
                                           f"{getattr(chunk, 'shape', type(chunk).__name__)}")
             listener.feed(chunk, sample_rate)
-            _refuse_long("the audio stream", listener.samples / HEARING_RATE, self.max_question_seconds)
+            refuse_long("the audio stream", listener.samples / HEARING_RATE, self.max_question_seconds)
         wav, heard = listener.finish()
         if wav.shape[-1] == 0:
             raise audio_io.AudioError("the audio stream held no samples: send the question's audio in chunks")

@@ -1,14 +1,10 @@
-"""Pieces every training module and exporter shares: the learning-rate schedule, atomic folders, and what a
-resumed run needs to continue where it stopped."""
+"""Pieces every training module shares: the learning-rate schedule, precision on a CPU, and what a resumed run
+needs to continue where it stopped. (Saving files lives in `s2s.files`, which inference needs without Lightning.)"""
 from __future__ import annotations
 
-import gzip
-import json
 import math
 import os
 import random
-import shutil
-import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -71,27 +67,6 @@ def time_aware_scheduler(optimizer, trainer: L.Trainer, warmup_steps: int, floor
 
 
 @contextmanager
-def atomic_folder(out_dir: str | os.PathLike, overwrite: bool = False):
-    """Yield a temporary sibling of `out_dir` to write into; it replaces `out_dir` only when the block succeeds."""
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not overwrite:
-        raise FileExistsError(f"{out_dir} already exists; choose another folder or pass overwrite=True")
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}."))
-    try:
-        yield tmp
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    tmp.chmod(0o755)  # mkdtemp makes private folders; a saved model is meant to be shared
-    for file in tmp.rglob("*"):
-        file.chmod(0o755 if file.is_dir() else 0o644)
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    os.replace(tmp, out_dir)
-
-
-@contextmanager
 def own_hyperparameters():
     """Build a module inside another's __init__ with its own hyper-parameters: under LightningCLI, Lightning
     hands the outer module's arguments to every `save_hyperparameters` call made while it is built, so a nested
@@ -103,26 +78,6 @@ def own_hyperparameters():
         yield
     finally:
         _given_hyperparameters.reset(token)
-
-
-def save_json_gz(path: str | os.PathLike, data: dict, overwrite: bool = False) -> Path:
-    """Write `data` as gzipped JSON through a temporary sibling renamed into place (never a half-written file
-    under `path`); an existing file is kept unless `overwrite`. The format of the small count tables that sit
-    beside weights (a recogniser's text LM, a model's phrase table)."""
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} already exists; remove it or pass overwrite=True (--overwrite)")
-    tmp = path.with_name(path.name + ".tmp")
-    with gzip.open(tmp, "wt", encoding="utf-8") as f:
-        json.dump(data, f, separators=(",", ":"))
-    tmp.replace(path)
-    return path
-
-
-def load_json_gz(path: str | os.PathLike):
-    """What `save_json_gz` wrote (raises OSError or ValueError for a missing, corrupt or non-JSON file)."""
-    with gzip.open(path, "rt", encoding="utf-8") as f:
-        return json.load(f)
 
 
 class CheckpointOnStop(L.Callback):

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from s2s.asr.align import ctc_align, frames_per_word, word_spans, word_starts
-from s2s.asr.module import CTCRecognizer
+from s2s.asr.recognizer import CTCRecognizer
 
 TINY = {"dim": 16, "layers": 1, "heads": 2, "ff_mult": 2, "conv_kernel": 3, "subsample_channels": 8}
 

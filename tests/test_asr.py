@@ -6,11 +6,13 @@ import shutil
 
 import pytest
 import torch
+import yaml
 
-from s2s.asr.features import HOP, SAMPLE_RATE, LogMel
+from s2s.asr.features import HOP, SAMPLE_RATE, LogMel, spec_augment, warp_mel_axis
 from s2s.asr.labels import CHARS, CharLabels, TokenizerLabels, build_labels
 from s2s.asr.model import ConformerConfig, ConformerCTC
-from s2s.asr.module import CTCRecognizer, greedy_segments, spec_augment, warp_mel_axis
+from s2s.asr.module import RecognizerModule
+from s2s.asr.recognizer import CTCRecognizer, greedy_segments
 from s2s.data.problems import generate_problem
 from s2s.lm.text_tokenizer import load_text_tokenizer, train_text_tokenizer
 
@@ -168,27 +170,29 @@ def test_spec_augment_masks_whole_bands_and_frames_and_never_time_past_the_end()
 # ---------------------------------------------------------------------- training
 def test_tiny_recogniser_overfits_two_tones():
     torch.manual_seed(0)
-    model = CTCRecognizer(labels="chars", dropout=0.0, augment=False, **TINY)
+    module = RecognizerModule(labels="chars", dropout=0.0, augment=False, **TINY)
+    model = module.recognizer
     wav = torch.stack([tone_burst(300), tone_burst(2000, seed=1)])
     batch = {"wav": wav, "num_samples": torch.tensor([8000, 8000]), "text": ["a", "b"]}
     optimizer = torch.optim.Adam(model.parameters(), lr=5e-3)
-    model.train()
+    module.train()
     first = None
     for _ in range(150):
-        loss, _, _ = model._loss(batch)
+        loss, _, _ = module._loss(batch)
         first = loss.item() if first is None else first
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
     assert loss.item() < 0.2 * first
-    model.eval()
+    module.eval()
     assert model.transcribe(wav) == ["a", "b"]
     assert model.transcribe(wav[:1, :6000], torch.tensor([6000])) == ["a"]
 
 
 def test_forward_shapes_and_augmentation_only_in_training():
     torch.manual_seed(0)
-    model = CTCRecognizer(labels="chars", **TINY).eval()
+    module = RecognizerModule(labels="chars", **TINY).eval()
+    model = module.recognizer
     wav = torch.stack([tone_burst(300), tone_burst(2000, seed=1)])
     num_samples = torch.tensor([8000, 5000])
     hidden, log_probs, lengths = model(wav, num_samples)
@@ -196,8 +200,10 @@ def test_forward_shapes_and_augmentation_only_in_training():
     assert lengths.tolist() == ConformerCTC.output_lengths(LogMel.frames(num_samples)).tolist() == [13, 8]
     assert torch.allclose(log_probs.exp().sum(-1), torch.ones(2, 13), atol=1e-5)
     assert torch.equal(model(wav, num_samples)[1], log_probs)  # eval: deterministic
-    model.train()
-    assert not torch.equal(model(wav, num_samples)[1], log_probs)
+    assert torch.equal(module(wav, num_samples)[1], log_probs)
+    module.train()
+    assert not torch.equal(module(wav, num_samples)[1], log_probs)  # training augments
+    assert not torch.equal(model(wav, num_samples, augment=True)[1], model(wav, num_samples, augment=True)[1])
 
 
 # ---------------------------------------------------------------------- saving and loading
@@ -215,9 +221,9 @@ def test_save_then_load_elsewhere_gives_the_same_outputs(kind, tokenizer_dir, tm
     shutil.copytree(saved, tmp_path / "moved" / "asr")
     shutil.rmtree(saved)
     shutil.rmtree(tmp_path / "tok", ignore_errors=True)
-    loaded = CTCRecognizer.from_folder(tmp_path / "moved" / "asr")
+    loaded = CTCRecognizer.from_pretrained(tmp_path / "moved" / "asr")
     assert not loaded.training and loaded.labels.kind == kind and loaded.labels.size == model.labels.size
-    assert loaded.hparams.dim == 32 and loaded.hparams.layers == 1
+    assert loaded.config.dim == 32 and loaded.config.layers == 1
     wav = torch.stack([tone_burst(300), tone_burst(2000, seed=1)])
     num_samples = torch.tensor([8000, 6000])
     for a, b in zip(model(wav, num_samples), loaded(wav, num_samples)):
@@ -232,10 +238,10 @@ def test_save_then_load_elsewhere_gives_the_same_outputs(kind, tokenizer_dir, tm
 
 def test_from_folder_without_files_is_a_one_line_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="not a saved CTCRecognizer") as error:
-        CTCRecognizer.from_folder(tmp_path)
+        CTCRecognizer.from_pretrained(tmp_path)
     assert "\n" not in str(error.value)
     with pytest.raises(FileNotFoundError, match="not a saved CTCRecognizer"):
-        CTCRecognizer.from_folder(tmp_path / "nowhere")
+        CTCRecognizer.from_pretrained(tmp_path / "nowhere")
 
 
 def test_init_from_copies_every_fitting_weight_and_leaves_the_new_head(tokenizer_dir, tmp_path):
@@ -246,7 +252,7 @@ def test_init_from_copies_every_fitting_weight_and_leaves_the_new_head(tokenizer
     torch.manual_seed(1)
     fresh = CTCRecognizer(labels="written", **TINY)
     torch.manual_seed(1)
-    started = CTCRecognizer(labels="written", init_from=str(folder), **TINY)
+    started = RecognizerModule(labels="written", init_from=str(folder), **TINY).recognizer
     own, theirs, before = started.net.state_dict(), source.net.state_dict(), fresh.net.state_dict()
     new = {name for name in own if not torch.equal(own[name], theirs[name] if own[name].shape == theirs[name].shape
                                                      else torch.empty(0))}
@@ -255,13 +261,13 @@ def test_init_from_copies_every_fitting_weight_and_leaves_the_new_head(tokenizer
     # Its saved folder loads without the source (where training started is not part of the model).
     saved = started.save_pretrained(tmp_path / "written")
     shutil.rmtree(folder)
-    loaded = CTCRecognizer.from_folder(saved)
-    assert "init_from" not in loaded.hparams or loaded.hparams.init_from is None
+    loaded = CTCRecognizer.from_pretrained(saved)
+    assert "init_from" not in yaml.safe_load((saved / "config.yaml").read_text())["init_args"]
     assert all(torch.equal(v, loaded.net.state_dict()[k]) for k, v in own.items())
     with pytest.raises(FileNotFoundError, match="init_from .*no model.safetensors"):
-        CTCRecognizer(labels="written", init_from=str(tmp_path / "nowhere"), **TINY)
+        RecognizerModule(labels="written", init_from=str(tmp_path / "nowhere"), **TINY)
     with pytest.raises(ValueError, match="only 1 of its .* weights fit"):
-        CTCRecognizer(labels="written", init_from=str(saved), **{**TINY, "dim": 16, "subsample_channels": 4})
+        CTCRecognizer(labels="written", **{**TINY, "dim": 16, "subsample_channels": 4}).init_from(saved)
 
 
 def test_speech_text_data_reads_several_manifests_as_one_corpus(tmp_path):

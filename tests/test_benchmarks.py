@@ -200,7 +200,7 @@ def test_exposure_bias_benchmark_judges_corpus_teacher_forced_and_free_running_s
     import torch
 
     from s2s import audio
-    from s2s.asr.module import CTCRecognizer
+    from s2s.asr.recognizer import CTCRecognizer
     from s2s.codecs.tiny.codec import save_net
     from s2s.codecs.tiny.model import TinyCodecConfig, TinyCodecNet
     from s2s.data.problems import generate_problem

@@ -5,24 +5,26 @@ import random
 
 import pytest
 import torch
+import yaml
 from torch import nn
 
 from s2s import audio
-from s2s.asr.module import CTCRecognizer
+from s2s.asr.module import RecognizerModule
+from s2s.asr.recognizer import CTCRecognizer
 from s2s.cli import main
 from s2s.codecs.tiny.codec import save_net
 from s2s.codecs.tiny.model import TinyCodecConfig, TinyCodecNet
 from s2s.data.problems import generate_problem
 from s2s.export import export_checkpoint, load_checkpoint
+from s2s.hearing.heard import HeardQuestion
 from s2s.lm.formats import Turn
-from s2s.lm.hearing import HeardQuestion
 from s2s.lm.model import SpeechReasoningLM
 from s2s.lm.text_tokenizer import train_text_tokenizer
 
 TINY_ASR = {"dim": 32, "layers": 1, "heads": 2, "ff_mult": 2, "conv_kernel": 3, "subsample_channels": 8}
 TINY_LLAMA = {"model_type": "llama", "hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
               "intermediate_size": 64, "max_position_embeddings": 512}
-ASR_CLASS, LM_CLASS = "s2s.asr.module.CTCRecognizer", "s2s.lm.model.SpeechReasoningLM"
+ASR_CLASS, LM_CLASS = "s2s.asr.module.RecognizerModule", "s2s.lm.model.SpeechReasoningLM"
 
 
 @pytest.fixture(scope="module")
@@ -67,13 +69,14 @@ def perturb(module: nn.Module, seed: int) -> None:
 def test_export_a_recogniser_checkpoint(labels, tokenizer_dir, tmp_path, capsys):
     torch.manual_seed(0)
     spec = "chars" if labels == "chars" else f"tokenizer:{tokenizer_dir}"
-    model = CTCRecognizer(labels=spec, **TINY_ASR)
-    perturb(model, 1)
-    model.eval()
-    ckpt = save_checkpoint(model, tmp_path / "last.ckpt", ASR_CLASS)
+    module = RecognizerModule(labels=spec, **TINY_ASR)
+    perturb(module, 1)
+    module.eval()
+    model = module.recognizer
+    ckpt = save_checkpoint(module, tmp_path / "last.ckpt", ASR_CLASS)
     main(["export", str(ckpt), str(tmp_path / "asr")])
     assert capsys.readouterr().out.strip() == str(tmp_path / "asr")
-    loaded = CTCRecognizer.from_folder(tmp_path / "asr")
+    loaded = CTCRecognizer.from_pretrained(tmp_path / "asr")
     assert loaded.labels.kind == labels and (tmp_path / "asr" / "tokenizer").is_dir() == (labels == "tokenizer")
     wav, n = tones()
     for a, b in zip(model(wav, n), loaded(wav, n)):
@@ -100,11 +103,20 @@ def test_fit_then_export_through_the_cli(tmp_path, capsys):
     (ckpt,) = run.rglob("*.ckpt")
     capsys.readouterr()
     main(["export", str(ckpt), str(tmp_path / "asr")])
-    loaded = CTCRecognizer.from_folder(tmp_path / "asr")
+    loaded = CTCRecognizer.from_pretrained(tmp_path / "asr")
     trained = load_checkpoint(ckpt)
-    assert isinstance(trained, CTCRecognizer) and not trained.training
-    assert loaded.hparams.dim == 32 and loaded.hparams.warmup_steps == 1
+    assert isinstance(trained, RecognizerModule) and isinstance(trained.recognizer, CTCRecognizer)
+    assert not trained.training and loaded.config.dim == 32
+    assert "warmup_steps" not in yaml.safe_load((tmp_path / "asr" / "config.yaml").read_text())["init_args"]
     for a, b in zip(trained(wav, n), loaded(wav, n)):
+        assert torch.equal(a, b)
+    # A checkpoint from before the recogniser had its own module (its class and keys then) exports the same.
+    old = torch.load(ckpt, map_location="cpu", weights_only=True)
+    old["hyper_parameters"]["_class_path"] = "s2s.asr.module.CTCRecognizer"
+    old["state_dict"] = {k.removeprefix("recognizer."): v for k, v in old["state_dict"].items()}
+    torch.save(old, tmp_path / "old.ckpt")
+    main(["export", str(tmp_path / "old.ckpt"), str(tmp_path / "old")])
+    for a, b in zip(CTCRecognizer.from_pretrained(tmp_path / "old")(wav, n), loaded(wav, n)):
         assert torch.equal(a, b)
 
 
@@ -138,10 +150,11 @@ def test_export_an_lm_with_hearing(tokenizer_dir, tmp_path):
 
 def test_export_refuses_unknown_classes_missing_files_and_existing_folders(tmp_path, capsys):
     torch.manual_seed(0)
-    model = CTCRecognizer(labels="chars", **TINY_ASR).eval()
+    module = RecognizerModule(labels="chars", **TINY_ASR).eval()
+    model = module.recognizer
     for class_path, named in (("s2s.codecs.tiny.module.TinyCodecModule", "holds s2s.codecs.tiny.module"),
                               (None, "holds an unnamed module")):
-        ckpt = save_checkpoint(model, tmp_path / "other.ckpt", class_path)
+        ckpt = save_checkpoint(module, tmp_path / "other.ckpt", class_path)
         with pytest.raises(ValueError, match=named) as error:
             export_checkpoint(ckpt, tmp_path / "out")
         assert "\n" not in str(error.value) and "s2s codec export" in str(error.value)
@@ -156,7 +169,7 @@ def test_export_refuses_unknown_classes_missing_files_and_existing_folders(tmp_p
         main(["export", str(tmp_path / "missing.ckpt"), str(tmp_path / "out")])
     assert exit_info.value.code == 2 and "checkpoint not found" in capsys.readouterr().err
 
-    ckpt = save_checkpoint(model, tmp_path / "asr.ckpt", ASR_CLASS)
+    ckpt = save_checkpoint(module, tmp_path / "asr.ckpt", ASR_CLASS)
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "keep.txt").write_text("mine")
     with pytest.raises(SystemExit) as exit_info:
@@ -166,7 +179,7 @@ def test_export_refuses_unknown_classes_missing_files_and_existing_folders(tmp_p
     main(["export", str(ckpt), str(tmp_path / "out"), "--overwrite"])
     assert not (tmp_path / "out" / "keep.txt").exists()
     wav, n = tones()
-    assert torch.equal(CTCRecognizer.from_folder(tmp_path / "out")(wav, n)[1], model(wav, n)[1])
+    assert torch.equal(CTCRecognizer.from_pretrained(tmp_path / "out")(wav, n)[1], model(wav, n)[1])
 
 
 def test_lm_checkpoints_leave_the_frozen_hearing_out_and_export_with_the_current_one(tokenizer_dir, tmp_path):

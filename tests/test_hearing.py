@@ -8,13 +8,14 @@ import pytest
 import torch
 
 from s2s.asr.labels import WrittenLabels
-from s2s.asr.module import CTCRecognizer
+from s2s.asr.recognizer import CTCRecognizer
 from s2s.codecs.tiny.codec import save_net
 from s2s.codecs.tiny.model import TinyCodecConfig, TinyCodecNet
 from s2s.data.problems import generate_problem
-from s2s.hearing.ears import HEARING_DIR
+from s2s.hearing.ctc import TOP_K, CTCHearing, compress, compress_written
+from s2s.hearing.heard import HEARING_DIR, HeardQuestion
 from s2s.lm.formats import QUESTION_AUDIO, SPECIAL, TextGuided, ThinkThenSpeak, ThinkWhileSpeaking, Turn
-from s2s.lm.hearing import TOP_K, HeardAdapter, HeardQuestion, Hearing, compress, compress_written
+from s2s.lm.heard_adapter import HeardAdapter
 from s2s.lm.model import ADAPTER_FILE, SpeechReasoningLM
 from s2s.lm.text_tokenizer import load_text_tokenizer, train_text_tokenizer
 from s2s.lm.vocab import JointVocab
@@ -173,7 +174,7 @@ def test_compress_written_of_silence_is_one_segment():
 def test_hearing_that_writes_characters_gives_lm_tokens(tokenizer_dir):
     torch.manual_seed(0)
     tokenizer = load_text_tokenizer(tokenizer_dir)
-    hearing = Hearing(CTCRecognizer(labels="written", **TINY_ASR), tokenizer)
+    hearing = CTCHearing(CTCRecognizer(labels="written", **TINY_ASR), tokenizer)
     heard = hearing(torch.stack([wave(0.6, 300, 0), wave(0.6, 900, 1)]))
     assert len(heard) == 2
     for question in heard:
@@ -205,10 +206,10 @@ def test_adapter_starts_as_the_posterior_weighted_text_embedding():
 # ---------------------------------------------------------------------- Hearing
 def test_hearing_is_frozen_and_refuses_chars_labels(hearing_dir, tokenizer_dir):
     with pytest.raises(ValueError, match="tokenizer:<folder>"):
-        Hearing(CTCRecognizer(labels="chars", **TINY_ASR))
+        CTCHearing(CTCRecognizer(labels="chars", **TINY_ASR))
     with pytest.raises(ValueError, match="needs the LM's text tokenizer"):
-        Hearing(CTCRecognizer(labels="written", **TINY_ASR))
-    hearing = Hearing(CTCRecognizer.from_folder(hearing_dir))
+        CTCHearing(CTCRecognizer(labels="written", **TINY_ASR))
+    hearing = CTCHearing(CTCRecognizer.from_pretrained(hearing_dir))
     hearing.train()
     assert not hearing.training and not hearing.recognizer.training
     assert not any(p.requires_grad for p in hearing.parameters())

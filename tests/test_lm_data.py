@@ -9,15 +9,15 @@ import pytest
 import torch
 
 from s2s import audio
-from s2s.asr.module import CTCRecognizer
+from s2s.asr.recognizer import CTCRecognizer
 from s2s.codecs.base import Codec
 from s2s.codecs.tiny.codec import save_net
 from s2s.codecs.tiny.model import TinyCodecConfig, TinyCodecNet
 from s2s.data.manifest import read_manifest, write_manifest
 from s2s.data.problems import generate_problem
+from s2s.hearing.ctc import CTCHearing
 from s2s.lm.batching import reply_opening, tokenize, word_token_counts
 from s2s.lm.data import ReasoningDataModule, ReasoningDataset, SpeechApartSampler, heard_questions, reply_codes
-from s2s.lm.hearing import Hearing
 from s2s.lm.model import SpeechReasoningLM
 from s2s.lm.text_tokenizer import load_text_tokenizer, train_text_tokenizer
 
@@ -104,7 +104,7 @@ def test_caches_are_written_beside_the_manifest_and_reused(folders, dm, monkeypa
     def recompute(*args, **kwargs):
         raise AssertionError("recomputed instead of reading the cache")
 
-    monkeypatch.setattr(Hearing, "forward", recompute)
+    monkeypatch.setattr(CTCHearing, "forward", recompute)
     monkeypatch.setattr(Codec, "encode", recompute)
     again = datamodule(folders).train_set
     assert all(torch.equal(a.token_ids, b.token_ids) and torch.equal(a.hidden, b.hidden)
@@ -132,7 +132,7 @@ def test_heard_questions_keep_manifest_order(folders, tmp_path):
     copy = tmp_path / "manifest.jsonl"
     copy.write_text(manifest.read_text())
     heard = heard_questions(copy, folders["hearing"], batch_size=1)  # one at a time: no padding
-    hearing = Hearing(CTCRecognizer.from_folder(folders["hearing"]))
+    hearing = CTCHearing(CTCRecognizer.from_pretrained(folders["hearing"]))
     rows = read_manifest(copy)
     lengths = [audio.load(tmp_path / row["question_audio"])[0].shape[-1] for row in rows]
     assert sorted(lengths) != lengths  # sorting by length reorders them

@@ -13,12 +13,13 @@ from s2s import audio
 from s2s.cli import main
 from s2s.codecs.tiny.codec import save_net
 from s2s.codecs.tiny.model import TinyCodecConfig, TinyCodecNet
+from s2s.data.problems import answer_from_thought
 from s2s.lm.batching import tokenize
 from s2s.lm.generate import build_prompt
 from s2s.lm.model import SpeechReasoningLM
 from s2s.lm.speculate import BREAK
 from s2s.lm.text_tokenizer import train_text_tokenizer
-from s2s.pipeline import JSON_FIELDS, S2SPipeline, SpokenReply, answer_from_thought
+from s2s.pipeline import JSON_FIELDS, S2SPipeline, SpokenReply
 
 K, C, HOP, RATE = 2, 16, 320, 16000
 TINY_LLAMA = {"model_type": "llama", "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
@@ -244,9 +245,10 @@ def test_lm_phrases_counts_drafts_into_the_model_folder_that_loading_and_saving_
 def test_the_shipped_while_thinking_model_starts_speaking_before_its_thought_ends():
     """s2s-reasoner-tiny-while-thinking answers the bundled question (14), and its reply opens while the thought
     goes on: audio comes before the thought's last piece, and the words said by then hold no number."""
+    from s2s.audio import read_question
     from s2s.data.numbers import says_a_number
+    from s2s.data.problems import answer_from_thought
     from s2s.demo import EXAMPLE_QUESTION
-    from s2s.pipeline import answer_from_thought, read_question
 
     folder = Path(__file__).resolve().parents[1] / "s2s" / "assets" / "models" / "s2s-reasoner-tiny-while-thinking"
     pipeline = S2SPipeline.from_pretrained(folder)

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from s2s.asr.beam import beam_segments
-from s2s.asr.char_lm import END, FILE_NAME, START, CharNgramLM, build_for_recognizer
+from s2s.asr.char_lm import END, FILE_NAME, START, CharNgramLM
 from s2s.asr.labels import CHARS, WRITTEN
-from s2s.asr.module import CTCRecognizer, greedy_segments
+from s2s.asr.recognizer import CTCRecognizer, build_for_recognizer, greedy_segments
 from s2s.cli import main
 
 TINY = {"dim": 32, "layers": 1, "heads": 2, "ff_mult": 2, "conv_kernel": 3, "subsample_channels": 8}
@@ -110,7 +110,7 @@ def test_a_folder_with_a_text_lm_decodes_with_it_and_saves_it_again(recogniser_d
     manifest = _manifest(tmp_path, [{"question": "What is forty-two?", "reply": "It is ten."}, {"reply": "No."}])
     path = build_for_recognizer(recogniser_dir, [manifest], ["question", "reply"], order=4, beam=3, alpha=2.0)
     assert path == recogniser_dir / FILE_NAME
-    loaded = CTCRecognizer.from_folder(recogniser_dir)
+    loaded = CTCRecognizer.from_pretrained(recogniser_dir)
     assert loaded.text_lm is not None and loaded.text_lm.alpha == 2.0 and loaded.text_lm.order == 4
     # Three texts, normalised as the labels are: "what is forty two", "it is ten", "no".
     assert loaded.text_lm.counts[START * 3] == {"w": 1, "i": 1, "n": 1}
@@ -142,7 +142,7 @@ def test_s2s_asr_lm_writes_the_model_once_and_refuses_to_overwrite(recogniser_di
 
 
 def test_the_lms_hearing_cuts_the_fused_transcript_into_tokens(tmp_path):
-    from s2s.lm.hearing import Hearing
+    from s2s.hearing.ctc import CTCHearing
     from s2s.lm.text_tokenizer import train_text_tokenizer
 
     manifest = _manifest(tmp_path, [{"question_written": f"What is {i} + {i + 1}?"} for i in range(30)])
@@ -150,11 +150,11 @@ def test_the_lms_hearing_cuts_the_fused_transcript_into_tokens(tmp_path):
     torch.manual_seed(0)
     folder = CTCRecognizer(labels="written", **TINY).eval().save_pretrained(tmp_path / "hearing")
     build_for_recognizer(folder, [manifest], ["question_written"], order=4, alpha=3.0, beta=2.0)
-    recogniser = CTCRecognizer.from_folder(folder)
+    recogniser = CTCRecognizer.from_pretrained(folder)
     wav = torch.randn(1, 16000, generator=torch.Generator().manual_seed(2))
-    heard = Hearing(recogniser, tokenizer)(wav)[0]
+    heard = CTCHearing(recogniser, tokenizer)(wav)[0]
     transcript = recogniser.transcribe(wav)[0]
-    greedy = CTCRecognizer.from_folder(folder)
+    greedy = CTCRecognizer.from_pretrained(folder)
     greedy.use_text_lm(None)
     assert transcript != greedy.transcribe(wav)[0]  # the LM moved the untrained recogniser's guess
     expected = tokenizer(" ".join(transcript.split()) or " ", add_special_tokens=False)["input_ids"]

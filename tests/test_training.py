@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from s2s.training import atomic_folder, warmup_cosine
+from s2s.files import atomic_folder
+from s2s.training import warmup_cosine
 
 
 def test_warmup_then_cosine_to_the_floor():
@@ -88,7 +89,7 @@ def test_s2s_fit_trains_in_32_bits_where_the_cpu_lacks_bf16(monkeypatch, tmp_pat
     (tmp_path / "m.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     main(["fit", "--trainer.precision=bf16-mixed", "--trainer.accelerator=cpu", "--trainer.logger=false",
           "--trainer.max_steps=1", "--trainer.enable_checkpointing=false", "--trainer.enable_progress_bar=false",
-          f"--trainer.default_root_dir={tmp_path}", "--model=s2s.asr.module.CTCRecognizer", "--model.dim=16",
+          f"--trainer.default_root_dir={tmp_path}", "--model=s2s.asr.module.RecognizerModule", "--model.dim=16",
           "--model.layers=1", "--model.heads=2", "--model.subsample_channels=4",
           "--data=s2s.asr.data.SpeechTextDataModule", f"--data.train={tmp_path / 'm.jsonl'}", "--data.batch_size=2"])
     assert "no native bfloat16 (32-true instead of bf16-mixed" in capsys.readouterr().out
@@ -114,14 +115,14 @@ def test_saved_configs_are_checked_before_anything_is_built(tmp_path):
 def test_a_saved_recogniser_with_a_misspelt_key_is_refused_in_one_line(tmp_path):
     import shutil
 
-    from s2s.asr.module import CTCRecognizer
+    from s2s.asr.recognizer import CTCRecognizer
 
     folder = tmp_path / "hearing"
     shutil.copytree(Path(__file__).resolve().parents[1] / "s2s/assets/models/s2s-reasoner-tiny/hearing", folder)
     config = folder / "config.yaml"
     config.write_text(config.read_text().replace("  dim: ", "  dimm: "))
     with pytest.raises(ValueError, match=r"unknown keys \['dimm'\] for CTCRecognizer; allowed: \['labels', 'dim'"):
-        CTCRecognizer.from_folder(folder)
+        CTCRecognizer.from_pretrained(folder)
 
 
 def test_every_torch_load_in_the_package_is_weights_only():

@@ -25,7 +25,7 @@ import os
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from s2s.training import load_json_gz, save_json_gz
+from s2s.files import load_json_gz, save_json_gz
 
 START, END = "^", "$"  # before the first character; after the last (not in any label alphabet)
 FILE_NAME = "text_lm.json.gz"
@@ -103,23 +103,3 @@ class CharNgramLM:
         except (OSError, ValueError, KeyError, TypeError) as error:
             raise ValueError(f"{path} is not a character n-gram model saved by CharNgramLM.save ({error}); "
                              "build it again with s2s asr lm") from None
-
-
-def build_for_recognizer(folder: str | os.PathLike, manifests, fields, order: int = 10, overwrite: bool = False,
-                         **fusion) -> Path:
-    """Count the `fields` texts of every row of `manifests` in the alphabet of the recogniser saved in `folder`
-    and save the model there (FILE_NAME), where `CTCRecognizer.from_folder` finds it."""
-    from s2s.asr.module import CTCRecognizer
-    from s2s.data.manifest import read_manifest
-
-    recognizer = CTCRecognizer.from_folder(folder)
-    labels = recognizer.labels
-    if getattr(labels, "alphabet", None) is None:
-        raise ValueError(f"{folder} spells {labels.kind} labels; a text LM needs a recogniser of characters "
-                         "(labels: chars or written)")
-    texts = [labels.normalise(row[field]) for manifest in manifests for row in read_manifest(manifest)
-             for field in fields if row.get(field)]
-    if not texts:
-        raise ValueError(f"no rows of {', '.join(map(str, manifests))} have any of the fields {', '.join(fields)}")
-    return CharNgramLM.from_texts(texts, labels.alphabet, order=order, **fusion).save(Path(folder) / FILE_NAME,
-                                                                                      overwrite=overwrite)

@@ -1,6 +1,8 @@
 """Log-mel features: the one view of a waveform the recogniser sees."""
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 import torchaudio
 
@@ -34,3 +36,34 @@ class LogMel(torch.nn.Module):
         mean = (feats * valid).sum(1, keepdim=True) / count
         std = (((feats - mean) ** 2 * valid).sum(1, keepdim=True) / count).sqrt().clamp(min=1e-3)
         return ((feats - mean) / std) * valid, lengths
+
+
+# Augmentation (training only): what makes a few thousand synthetic utterances generalise to unseen voices is a
+# random stretch of the mel axis (another vocal tract), then SpecAugment's frequency and time masks.
+def warp_mel_axis(feats: torch.Tensor, low: float = 0.88, high: float = 1.12) -> torch.Tensor:
+    """Stretch each utterance's mel axis by its own random factor (vocal-tract-length perturbation)."""
+    batch, frames, mels = feats.shape
+    scale = torch.empty(batch, 1, 1, device=feats.device).uniform_(low, high)
+    source = (torch.arange(mels, device=feats.device).float() / scale).clamp(max=mels - 1)  # [B, 1, M]
+    lower = source.floor().long()
+    upper = (lower + 1).clamp(max=mels - 1)
+    frac = source - lower
+    take = partial(torch.gather, feats, 2)
+    return take(lower.expand(batch, frames, mels)) * (1 - frac) + take(upper.expand(batch, frames, mels)) * frac
+
+
+def spec_augment(feats: torch.Tensor, lengths: torch.Tensor, freq_masks: int = 2, freq_width: int = 12,
+                 time_masks: int = 4, time_fraction: float = 0.05) -> torch.Tensor:
+    """Zero random mel bands and random stretches of time, each utterance its own."""
+    batch, frames, mels = feats.shape
+    keep = torch.ones_like(feats, dtype=torch.bool)
+    bins, steps = torch.arange(mels, device=feats.device), torch.arange(frames, device=feats.device)
+    for _ in range(freq_masks):
+        width = torch.randint(0, freq_width + 1, (batch, 1), device=feats.device)
+        start = (torch.rand(batch, 1, device=feats.device) * (mels - width)).long()
+        keep &= ~((bins >= start) & (bins < start + width))[:, None, :]
+    for _ in range(time_masks):
+        width = (torch.rand(batch, 1, device=feats.device) * time_fraction * lengths[:, None]).long()
+        start = (torch.rand(batch, 1, device=feats.device) * (lengths[:, None] - width)).long()
+        keep &= ~((steps >= start) & (steps < start + width))[:, :, None]
+    return feats * keep

@@ -84,10 +84,13 @@ def build_labels(spec: str):
     if spec == "written":
         return WrittenLabels()
     if spec.startswith("tokenizer:"):
-        from s2s.lm.text_tokenizer import load_text_tokenizer
+        from transformers import AutoTokenizer
 
         folder = spec.partition(":")[2]
-        if not Path(folder).exists():
+        if not Path(folder).is_dir():
             raise ValueError(f"labels {spec!r}: no tokenizer folder at {folder}; train the LM's tokenizer first")
-        return TokenizerLabels(load_text_tokenizer(folder))
+        try:
+            return TokenizerLabels(AutoTokenizer.from_pretrained(folder))
+        except (OSError, ValueError):
+            raise ValueError(f"labels {spec!r}: {folder} holds no tokenizer; give the LM's tokenizer folder") from None
     raise ValueError(f"unknown labels {spec!r}; use 'chars', 'written' or 'tokenizer:<folder>'")

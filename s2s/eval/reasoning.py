@@ -71,7 +71,7 @@ def _number(value) -> float | None:
 def load_judge(judge):
     """A character CTC recogniser: a CTCRecognizer, the folder one was saved in (`--judge DIR`), or "default"
     (the shipped judge, DEFAULT_JUDGE)."""
-    from s2s.asr.module import CTCRecognizer
+    from s2s.asr.recognizer import CTCRecognizer
 
     if judge == "default":
         if not DEFAULT_JUDGE.is_dir():
@@ -82,7 +82,7 @@ def load_judge(judge):
         if not isinstance(judge, (str, os.PathLike)) or not Path(judge).is_dir():
             raise FileNotFoundError(f"judge folder not found: {judge}; pass a CTCRecognizer folder trained with "
                                     "labels: chars (configs/asr/judge.yaml, then s2s export)")
-        judge = CTCRecognizer.from_folder(judge)
+        judge = CTCRecognizer.from_pretrained(judge)
     if judge.labels.kind != "chars":
         raise ValueError(f"the judge spells {judge.labels.kind} labels; a judge must be a CTCRecognizer trained "
                          "with labels: chars (configs/asr/judge.yaml)")

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from s2s.training import atomic_folder
+from s2s.files import atomic_folder
 
 REPORT_FILE, SUMMARY_FILE = "report.md", "summary.json"
 PLOTS = {"accuracy_by_family": "accuracy_by_family.png", "ttfa_histogram": "ttfa_histogram.png",

@@ -4,7 +4,7 @@ Every ear turns a waveform into `Heard`: the vectors' ids the reasoner reads at
 its `<heard>` ids (a `HeardQuestion`), the question as text, and how sure
 the ear is. Two ears ship:
 
-- `CTCHearing` (`s2s/lm/hearing.py`): our own CTC recogniser, trained on the
+- `CTCHearing` (`s2s/hearing/ctc.py`): our own CTC recogniser, trained on the
   corpus's espeak-ng voices on a CPU. Near perfect on those,
   lost on voices it never heard;
 - `WhisperHearing`: pretrained Whisper tiny.en, which has heard people, and
@@ -28,39 +28,12 @@ on a held-out engine. In a model's config:
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.nn as nn
 
-from s2s import audio as audio_io
-from s2s.lm.hearing import HeardQuestion
-
-SAMPLE_RATE = 16000
-HEARING_DIR = "hearing"  # where a model folder keeps its CTC ear
-
-
-@dataclass
-class Heard:
-    """What an ear made of one question."""
-
-    question: HeardQuestion  # what the reasoner reads at its <heard> ids
-    text: str  # the question as heard
-    confidence: float  # the ear's own, 0-1
-    ear: str  # which ear wrote it: "ctc" or "whisper"
-
-
-def to_16k(wav: torch.Tensor, sample_rate: int) -> torch.Tensor:
-    """A waveform [C, T] or [T] at any rate -> [T] mono at 16 kHz."""
-    wav = wav if wav.dim() == 2 else wav[None]
-    return audio_io.prepare(wav[None].float(), sample_rate, SAMPLE_RATE, channels=1)[0, 0]
-
-
-def text_question(text: str, tokenizer) -> HeardQuestion:
-    """A heard text as the reasoner reads it: one segment per text token, each its token for sure (no hidden)."""
-    ids = torch.tensor(tokenizer(text or " ", add_special_tokens=False)["input_ids"], dtype=torch.long)[:, None]
-    return HeardQuestion(ids, torch.ones(ids.shape), torch.zeros(ids.shape[0], 1))
+from s2s.hearing.heard import Heard, text_question, to_16k
 
 
 class WhisperHearing(nn.Module):
@@ -143,10 +116,10 @@ def load_hearing(spec, tokenizer, confidence: float | list[float] = 0.93, folder
         spec = str(Path(folder) / spec)
     if is_whisper_name(spec):
         return WhisperHearing(spec, tokenizer)
-    from s2s.asr.module import CTCRecognizer
-    from s2s.lm.hearing import Hearing
+    from s2s.asr.recognizer import CTCRecognizer
+    from s2s.hearing.ctc import CTCHearing
 
     if not Path(spec).is_dir():
         raise FileNotFoundError(f"hearing {spec!r} is neither a Whisper model (whisper-tiny.en, a CTranslate2 "
                                 "folder) nor a CTC ear folder (s2s export of configs/asr/*.yaml)")
-    return Hearing(CTCRecognizer.from_folder(spec), tokenizer)
+    return CTCHearing(CTCRecognizer.from_pretrained(spec), tokenizer)

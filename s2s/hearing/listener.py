@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from s2s.hearing.ears import SAMPLE_RATE, Heard, to_16k
+from s2s.hearing.heard import SAMPLE_RATE, Heard, to_16k
 from s2s.hearing.vad import speech_spans
 
 VAD_EVERY_SECONDS = 0.1  # how often the VAD looks again as audio arrives

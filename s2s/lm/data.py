@@ -32,7 +32,7 @@ from s2s import audio
 from s2s.data.manifest import read_manifest
 from s2s.data.problems import OUT_OF_SCOPE_FAMILY, generate_problem
 from s2s.data.resumable import EpochBatchSampler, ResumableDataLoader, trainer_epoch
-from s2s.lm.hearing import HeardQuestion
+from s2s.hearing.heard import HeardQuestion
 
 TEXT_FIELDS = ("question_written", "thought", "reply")
 
@@ -53,8 +53,8 @@ def heard_questions(manifest: Path, hearing_dir: str, tokenizer_dir: str | None 
     One question at a time by default, as `s2s reply` hears: in a padded batch the last frames and the
     per-utterance normalisation shift a little, and training should see exactly what use will.
     """
-    from s2s.asr.module import TEXT_LM_FILE, WEIGHTS_FILE, CTCRecognizer
-    from s2s.lm.hearing import Hearing
+    from s2s.asr.recognizer import TEXT_LM_FILE, WEIGHTS_FILE, CTCRecognizer
+    from s2s.hearing.ctc import CTCHearing
     from s2s.lm.text_tokenizer import load_text_tokenizer
 
     rows = read_manifest(manifest)
@@ -69,7 +69,7 @@ def heard_questions(manifest: Path, hearing_dir: str, tokenizer_dir: str | None 
     if cache.exists():
         return [HeardQuestion(**d) for d in torch.load(cache, weights_only=True)]
     tokenizer = load_text_tokenizer(tokenizer_dir) if tokenizer_dir else None
-    hearing = Hearing(CTCRecognizer.from_folder(hearing_dir), tokenizer)
+    hearing = CTCHearing(CTCRecognizer.from_pretrained(hearing_dir), tokenizer)
     waves = [audio.load(manifest.parent / row["question_audio"], 16000)[0].mean(0) for row in rows]
     order = sorted(range(len(rows)), key=lambda i: waves[i].numel())
     heard: list[HeardQuestion | None] = [None] * len(rows)
@@ -129,14 +129,14 @@ def reply_word_frames(manifest: Path, codes: dict[str, torch.Tensor], frame_rate
     timed by forced alignment with the character CTC recogniser in `judge_dir` (cached beside the manifest);
     they add up to the frames of its `codes` (`reply_codes` of the same key, at `frame_rate` frames a second)."""
     from s2s.asr.align import frames_per_word, word_spans
-    from s2s.asr.module import WEIGHTS_FILE, CTCRecognizer
+    from s2s.asr.recognizer import WEIGHTS_FILE, CTCRecognizer
 
     rows = {row[key]: row for row in read_manifest(manifest) if row.get("reply_audio")}
     sources = [manifest, Path(judge_dir) / WEIGHTS_FILE] + [manifest.parent / r["reply_audio"] for r in rows.values()]
     cache = manifest.parent / "reply_audio-words" / f"{_digest(*sources)}-{frame_rate:g}-{key}.pt"
     if cache.exists():
         return torch.load(cache, weights_only=True)
-    judge = CTCRecognizer.from_folder(judge_dir).eval()
+    judge = CTCRecognizer.from_pretrained(judge_dir).eval()
     frames = {}
     for name, row in rows.items():
         wav, rate = audio.load(manifest.parent / row["reply_audio"])

@@ -22,7 +22,7 @@ Every format starts with the same prompt, then lays out the reply its own way:
 
 (t thought, r reply text, s style words such as "fast low", Q/V/S the K ids of each audio frame; a heard question
 holds one `<heard>` id per segment the audio encoder heard, and the model puts
-that segment's vector there, see `s2s/lm/hearing.py`; chapter 3 of
+that segment's vector there, see `s2s/hearing/ctc.py`; chapter 3 of
 the tutorials draws real examples.) `build(turn)` gives a `Sequence`: the ids
 and a segment label per position (THOUGHT, SPEECH, ...), so the model can
 weight its loss per modality and mask logits per phase. `parse(sequence)`

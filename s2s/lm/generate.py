@@ -744,7 +744,7 @@ def stream(model, prompt_ids: torch.Tensor, codec=None, frames_per_chunk: int = 
     """Generate a reply of `model` (a SpeechReasoningLM, in eval mode) after `prompt_ids` [L], event by event.
 
     `heard` is the HeardQuestion whose segments fill the prompt's `<heard>` ids (a spoken question heard by
-    the model's audio encoder, `s2s/lm/hearing.py`); None for prompts without them. `calculator` writes the
+    the model's audio encoder, `s2s/hearing/ctc.py`); None for prompts without them. `calculator` writes the
     result after every "EXPRESSION =" of the thought (`s2s/lm/tools.py`) instead of letting the model guess it.
 
     Returns an iterator of ("thought", text piece), ("reply_text", text

@@ -35,7 +35,9 @@ from transformers import AutoConfig, AutoModelForCausalLM, PreTrainedModel
 
 from s2s.codecs import load_codec
 from s2s.eval.metrics import AnswerAccuracy
+from s2s.files import atomic_folder
 from s2s.hearing.ears import load_hearing
+from s2s.hearing.heard import HeardQuestion
 from s2s.lm.batching import (
     encode_batch,
     pad_sequences,
@@ -56,7 +58,7 @@ from s2s.lm.formats import (
     build_format,
     format_class,
 )
-from s2s.lm.hearing import HeardAdapter, HeardQuestion
+from s2s.lm.heard_adapter import HeardAdapter
 from s2s.lm.speculate import FILE_NAME as PHRASES_FILE
 from s2s.lm.speculate import SPEECH_FILE, PhraseTable, WordFrames
 from s2s.lm.text_tokenizer import load_text_tokenizer, train_text_tokenizer
@@ -64,7 +66,7 @@ from s2s.lm.vocab import JointVocab
 from s2s.lm.word_clock import Signal, WordClock, clock_signals, word_frame_starts
 from s2s.lm.word_decoder import FOLDER_NAME as DECODER_DIR
 from s2s.lm.word_decoder import load_decoder, save_decoder
-from s2s.training import atomic_folder, check_init_args, time_aware_scheduler
+from s2s.training import check_init_args, time_aware_scheduler
 
 CONFIG_FILE = "config.yaml"  # ours; the backbone's own config.json and model.safetensors sit beside it
 ADAPTER_FILE = "adapter.safetensors"  # the ear's adapter (W h), when the model uses the ear's hidden states
@@ -482,8 +484,8 @@ class SpeechReasoningLM(L.LightningModule):
     def _score_answers(self, batch: dict, count: int) -> None:
         """Answer the first `count` questions of a batch as `s2s evaluate` would, the model alone: greedy, no
         calculator, the thought only. Each is scored against its reference thought's answer."""
+        from s2s.data.problems import answer_from_thought
         from s2s.lm.generate import build_prompt, generate
-        from s2s.pipeline import answer_from_thought
 
         rows = range(min(count, len(batch["thought"])))
         for i in rows:

@@ -40,7 +40,8 @@ from pathlib import Path
 
 import torch
 
-from s2s.training import load_json_gz, save_json_gz
+from s2s.files import load_json_gz, save_json_gz
+from s2s.lm.word_decoder import word_occurrences  # each word chunk, read as generation reads a row
 
 BREAK = -1  # in a history: stands where a non-text id was (<think>, </think>, speech); no lookup runs across it
 FILE_NAME = "phrases.json.gz"
@@ -187,8 +188,6 @@ class WordFrames:
         """`rows`: word_timed sequences (ids) with their speech. A word's length is kept where it was seen
         `min_count` times, and the codes of each (word, length) seen that often (a long word's later chunks,
         after its first duration id, are not counted), up to its first frame no row said whole."""
-        from s2s.lm.word_decoder import word_occurrences  # each word chunk, read as generation reads a row
-
         lengths: dict[tuple[int, ...], Counter] = defaultdict(Counter)
         grids: dict[tuple[tuple[int, ...], int], list[list[Counter]]] = {}
         for chunk in word_occurrences(rows, vocab, keep_empty=True):
@@ -272,43 +271,3 @@ def build_for_model(folder: str | os.PathLike, manifests, order: int = 6, min_co
     pieces = [[thought, reply] if reply else [thought] for thought, reply in zip(thoughts, replies)]
     table = PhraseTable.from_texts(pieces, len(tokenizer), order=order, min_count=min_count, min_share=min_share)
     return table.save(folder / FILE_NAME, overwrite=overwrite)
-
-
-def build_speech_drafts_for_model(folder: str | os.PathLike, manifests, judge_dir: str, min_count: int = 2,
-                                  overwrite: bool = False) -> Path:
-    """Count how the replies of `manifests` say each word (`WordFrames`) for the word_timed model saved in
-    `folder` (`reply_speech_rows`), and save it there (SPEECH_FILE)."""
-    from s2s.lm.model import SpeechReasoningLM
-
-    model = SpeechReasoningLM.from_folder(folder)
-    table = WordFrames.from_rows(reply_speech_rows(model, manifests, judge_dir), model.vocab, min_count=min_count)
-    return table.save(Path(folder) / SPEECH_FILE, overwrite=overwrite)
-
-
-def reply_speech_rows(model, manifests, judge_dir: str) -> list[list[int]]:
-    """Each distinct reply of `manifests` as the word_timed `model` would read it aloud (ids from `<speak>`
-    on): its codec's codes of the reply audio, its words timed by forced alignment with the CTC judge in
-    `judge_dir` (both cached beside the manifest, as training caches them)."""
-    from s2s.codecs import load_codec
-    from s2s.data.manifest import read_manifest
-    from s2s.lm.batching import reply_alignment, tokenize
-    from s2s.lm.data import reply_codes, reply_word_frames
-    from s2s.lm.formats import Turn, WordTimed
-
-    if not isinstance(model.format, WordTimed):
-        raise ValueError(f"this is a {model.format.name} model; speech drafts and the word decoder follow words "
-                         "said with their durations, which only the word_timed formats have")
-    hp, vocab = model.hparams, model.vocab
-    frame_rate = load_codec(hp.codec, num_codebooks=vocab.num_codebooks).frame_rate
-    rows = []
-    for manifest in map(Path, manifests):
-        if not any(row.get("reply_audio") for row in read_manifest(manifest)):
-            raise ValueError(f"no rows of {manifest} have reply_audio to read replies aloud from")
-        codes = reply_codes(manifest, hp.codec, vocab.num_codebooks)
-        frames = reply_word_frames(manifest, codes, frame_rate, judge_dir)
-        for reply, grid in codes.items():
-            reply_ids = tokenize(model.tokenizer, [reply])[0]
-            turn = Turn(heard_length=1, thought_ids=[], reply_ids=reply_ids, reply_codes=grid.long(),
-                        reply_alignment=reply_alignment(model.tokenizer, reply, frames[reply]))
-            rows.append(model.format.build(turn).ids.tolist())
-    return rows

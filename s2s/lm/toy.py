@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from s2s.asr.module import CTCRecognizer
+from s2s.asr.recognizer import CTCRecognizer
 from s2s.codecs.tiny.codec import save_net
 from s2s.codecs.tiny.model import TinyCodecConfig, TinyCodecNet
 from s2s.data.problems import generate_problem

@@ -42,7 +42,7 @@ def convert(converter, source, voice, *, sample_rate: int | None = None, voice_r
             overwrite: bool = False) -> Converted:
     """Speak the words of `source` (a file or a waveform at `sample_rate`) in the voice of `voice` (a file or a
     waveform at `voice_rate`), in `style`; written to `out` when given (never over a file unless `overwrite`)."""
-    from s2s.pipeline import read_question
+    from s2s.audio import read_question
     from s2s.style.prompt import read_voice, style_choice
 
     if out is not None and os.path.exists(out) and not overwrite:

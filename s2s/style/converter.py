@@ -39,7 +39,8 @@ from s2s import audio
 from s2s.codecs.tiny.model import ConvNeXtBlock
 from s2s.data.datamodule import LengthBucketSampler
 from s2s.data.resumable import ResumableDataLoader, trainer_epoch
-from s2s.training import atomic_folder, check_init_args, own_hyperparameters, time_aware_scheduler
+from s2s.files import atomic_folder
+from s2s.training import check_init_args, own_hyperparameters, time_aware_scheduler
 
 CONFIG_FILE, WEIGHTS_FILE, CONTENT_DIR = "config.yaml", "model.safetensors", "content"
 SAMPLE_RATE = 16000
@@ -139,14 +140,14 @@ class VoiceConverter(L.LightningModule):
                  num_codebooks: int = 8, lr: float = 2e-3, weight_decay: float = 1e-4, warmup_steps: int = 200):
         super().__init__()
         self.save_hyperparameters()
-        from s2s.asr.module import CTCRecognizer
+        from s2s.asr.recognizer import CTCRecognizer
         from s2s.codecs import load_codec
 
         if not Path(content_encoder).is_dir():
             raise FileNotFoundError(f"content_encoder folder not found: {content_encoder}; give a recogniser "
                                     "folder such as s2s/assets/models/s2s-reasoner-tiny/hearing")
         with own_hyperparameters():
-            self.content_encoder = CTCRecognizer.from_folder(content_encoder).requires_grad_(False)
+            self.content_encoder = CTCRecognizer.from_pretrained(content_encoder).requires_grad_(False)
         tiny = load_codec(codec)
         if not hasattr(getattr(tiny, "net", None), "latent"):
             raise ValueError(f"codec {codec!r} has no latent to predict; the converter works with s2s-tiny codecs")
@@ -166,7 +167,7 @@ class VoiceConverter(L.LightningModule):
     def content(self, wav: torch.Tensor, num_samples: torch.Tensor, warp: tuple[float, float] | None = None):
         """wav [B, T] at 16 kHz -> (hidden [B, Tc, H], lengths [B]) of the content encoder, its input mel axis
         warped by a random factor in `warp` per utterance when given."""
-        from s2s.asr.module import warp_mel_axis
+        from s2s.asr.features import warp_mel_axis
 
         feats, lengths = self.content_encoder.features(wav, num_samples)
         if warp is not None:

@@ -50,7 +50,7 @@ def read_voice(voice, sample_rate: int | None = None) -> tuple[torch.Tensor, int
     `voice` is a file or a waveform [T] / [C, T] at `sample_rate`. Refused with one line: shorter than
     VOICE_MIN_SECONDS, silent, or unreadable; cut to its first VOICE_MAX_SECONDS.
     """
-    from s2s.pipeline import read_question
+    from s2s.audio import read_question
 
     wav, rate, _ = read_question(voice, sample_rate, max_seconds=VOICE_MAX_FILE_SECONDS, what="voice prompt")
     seconds = wav.shape[-1] / rate

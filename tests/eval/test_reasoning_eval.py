@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from s2s import audio
-from s2s.asr.module import CTCRecognizer
+from s2s.asr.recognizer import CTCRecognizer
 from s2s.cli import main
 from s2s.codecs.tiny.codec import save_net
 from s2s.codecs.tiny.model import TinyCodecConfig, TinyCodecNet
@@ -337,7 +337,7 @@ def test_evaluate_summary_and_report_folder(manifest, judge_stub, tmp_path):
 def test_load_judge_refuses_what_is_not_a_character_judge(judge_dir, tmp_path):
     with pytest.raises(FileNotFoundError, match="judge folder not found"):
         load_judge(tmp_path / "missing")
-    judge = CTCRecognizer.from_folder(judge_dir)
+    judge = CTCRecognizer.from_pretrained(judge_dir)
     judge.labels.kind = "tokenizer"
     with pytest.raises(ValueError, match="labels: chars"):
         load_judge(judge)
@@ -409,7 +409,7 @@ def test_cli_judge_prints_the_judges_own_figures(manifest, judge_dir, capsys):
 
 def test_cli_judge_with_a_text_lm_reports_the_greedy_figures_beside_the_beams(manifest, judge_dir, tmp_path,
                                                                               capsys):
-    from s2s.asr.char_lm import build_for_recognizer
+    from s2s.asr.recognizer import build_for_recognizer
 
     folder = shutil.copytree(judge_dir, tmp_path / "judge-with-lm")
     build_for_recognizer(folder, [manifest], ["question", "reply"], order=4)

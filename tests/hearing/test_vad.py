@@ -5,7 +5,7 @@ import torch
 from s2s.data import espeak
 from s2s.eval.shortcut import music, tone
 from s2s.hearing import abstain
-from s2s.hearing.ears import to_16k
+from s2s.hearing.heard import to_16k
 from s2s.hearing.vad import has_speech, speech_spans
 from s2s.pipeline import S2SPipeline
 

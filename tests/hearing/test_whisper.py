@@ -9,8 +9,8 @@ import torch
 from s2s.data import espeak
 from s2s.eval.metrics import NumbersHeard
 from s2s.hearing import whisper
-from s2s.hearing.ears import FallbackHearing, Heard, load_hearing, to_16k
-from s2s.lm.hearing import HeardQuestion
+from s2s.hearing.ears import FallbackHearing, load_hearing
+from s2s.hearing.heard import Heard, HeardQuestion, to_16k
 from s2s.lm.text_tokenizer import load_text_tokenizer
 from s2s.pipeline import DEFAULT_MODEL
 

@@ -9,7 +9,7 @@ import torch
 import yaml
 
 from s2s import audio
-from s2s.asr.module import CTCRecognizer
+from s2s.asr.recognizer import CTCRecognizer
 from s2s.codecs.tiny.codec import save_net
 from s2s.codecs.tiny.model import TinyCodecConfig, TinyCodecNet
 from s2s.data.problems import generate_problem
@@ -157,7 +157,7 @@ def test_a_decoder_saved_without_durations_leaves_them_to_the_model_and_can_be_t
     """A folder from before duration predictors (no `durations` in its config) loads as one without; a
     WordDecoderModule started from it (`init_from`) has its weights and a fresh duration predictor, and one of
     another size is refused in one line."""
-    from s2s.lm.word_decoder import WordDecoderModule
+    from s2s.lm.word_decoder_training import WordDecoderModule
 
     vocab = timed.vocab
     torch.manual_seed(2)
@@ -185,7 +185,7 @@ def test_s2s_fit_trains_a_word_decoder_that_s2s_export_puts_in_the_reasoner(corp
     import shutil
 
     from s2s.cli import main
-    from s2s.lm.word_decoder import WordChunkData
+    from s2s.lm.word_decoder_training import WordChunkData
 
     model_args = [f"--model.reasoner={corpus['reasoner']}", "--model.dim=16", "--model.layers=1", "--model.heads=2",
                   "--model.warmup_steps=1"]

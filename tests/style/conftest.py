@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from s2s import audio
-from s2s.asr.module import CTCRecognizer
+from s2s.asr.recognizer import CTCRecognizer
 from s2s.codecs.tiny.codec import save_net
 from s2s.codecs.tiny.model import TinyCodecConfig, TinyCodecNet
 from s2s.data.manifest import write_manifest

@@ -169,7 +169,7 @@ def test_lightning_cli_trains_and_exports_a_converter_that_reloads(parts, tmp_pa
     main(["fit", "--config", str(path)])
     main(["export", str(runs / "last.ckpt"), str(tmp_path / "exported")])
     loaded = load_converter(tmp_path / "exported")
-    assert loaded.content_encoder.hparams.dim == 16 and loaded.net.expand.out_features == 24
+    assert loaded.content_encoder.config.dim == 16 and loaded.net.expand.out_features == 24
     assert loaded.convert(make_wav(1.0, 16000)[0], 16000, make_wav(1.0, 16000, seed=3)[0], 16000).shape[-1] > 0
 
 
@@ -181,7 +181,7 @@ def test_the_nested_recogniser_keeps_its_own_hyper_parameters_under_lightning_cl
     given = {"content_encoder": parts["content"], "codec": parts["codec"], "dim": 24, "layers": 1}
     with _given_hyperparameters_context(hparams=given, instantiator="lightning.pytorch.cli.instantiate_module"):
         model = VoiceConverter(**given)
-    assert model.hparams.dim == 24 and model.content_encoder.hparams.dim == 16
+    assert model.hparams.dim == 24 and model.content_encoder.config.dim == 16
 
 
 def one_line_error(argv, capsys) -> str:

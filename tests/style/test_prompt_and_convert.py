@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from s2s import audio
-from s2s.asr.module import CTCRecognizer
+from s2s.asr.recognizer import CTCRecognizer
 from s2s.codecs import load_codec
 from s2s.codecs.tiny.codec import save_net
 from s2s.codecs.tiny.model import TinyCodecConfig, TinyCodecNet

@@ -17,7 +17,7 @@ from safetensors.torch import load_file, save_file
 
 from s2s.codecs.base import Codec, CodecError, CodecWeightsNotFound
 from s2s.codecs.tiny.model import TinyCodecConfig, TinyCodecNet
-from s2s.training import atomic_folder
+from s2s.files import atomic_folder
 
 CODEC_NAME = "s2s-tiny"
 SHIPPED_DIR = Path(__file__).resolve().parents[2] / "assets" / "codecs" / CODEC_NAME

@@ -8,9 +8,9 @@ from torch import nn
 
 from s2s.audio import AudioError
 from s2s.codecs.base import Codec, CodecError
-from s2s.codecs.evaluate import evaluate_codec, format_report
 from s2s.data.manifest import ManifestError
 from s2s.data.sources import find_audio_files
+from s2s.eval.codec import evaluate_codec, format_report
 
 
 class ResidualScalarCodec(Codec):

@@ -27,30 +27,14 @@ The recogniser writes either
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 import torch.nn as nn
 
 from s2s.asr.labels import WrittenLabels
-from s2s.asr.module import CTCRecognizer, greedy_segments
+from s2s.asr.recognizer import CTCRecognizer, greedy_segments
+from s2s.hearing.heard import HEARING_DIR, Heard, HeardQuestion, to_16k
 
 TOP_K = 8  # tokens kept per segment: the rest of the posterior is noise
-
-
-@dataclass
-class HeardQuestion:
-    """The segments heard in one question: top-k text ids [n, k] and their probabilities [n, k], hidden [n, D]."""
-
-    token_ids: torch.Tensor
-    probs: torch.Tensor
-    hidden: torch.Tensor
-
-    def __len__(self) -> int:
-        return self.token_ids.shape[0]
-
-    def to_dict(self) -> dict:
-        return {"token_ids": self.token_ids, "probs": self.probs, "hidden": self.hidden}
 
 
 def compress(log_probs: torch.Tensor, hidden: torch.Tensor, length: int, top_k: int = TOP_K) -> HeardQuestion:
@@ -102,7 +86,7 @@ def compress_written(log_probs: torch.Tensor, hidden: torch.Tensor, length: int,
     return HeardQuestion(ids, torch.ones(ids.shape), segment_hidden)
 
 
-class Hearing(nn.Module):
+class CTCHearing(nn.Module):
     """A frozen recogniser that turns waveforms into HeardQuestions for an LM.
 
     `tokenizer` is the LM's text tokenizer: needed to cut a written transcript into the LM's tokens; a
@@ -148,12 +132,10 @@ class Hearing(nn.Module):
 
     @torch.no_grad()
     def listen(self, wav: torch.Tensor, sample_rate: int):
-        """One waveform [C, T] or [T] at any rate -> `s2s.hearing.Heard`: its HeardQuestion, transcript and
+        """One waveform [C, T] or [T] at any rate -> `Heard`: its HeardQuestion, transcript and
         confidence, the mean probability of the label the CTC path writes at each frame that is not blank
         (measured on 40 test questions per engine: 0.928 or more on held-out espeak-ng voices, 0.80-0.98 on
         festival and piper)."""
-        from s2s.hearing.ears import Heard, to_16k
-
         wav = to_16k(wav, sample_rate)[None].to(next(self.recognizer.parameters()).device)
         hidden, log_probs, lengths = self.recognizer(wav, torch.tensor([wav.shape[1]], device=wav.device))
         log_probs, hidden, length = log_probs[0], hidden[0], int(lengths[0])
@@ -171,32 +153,5 @@ class Hearing(nn.Module):
 
     def save(self, folder, half: bool = False) -> str:
         """Write the recogniser into a model folder; returns the name its config gives it."""
-        from s2s.hearing.ears import HEARING_DIR
-
         self.recognizer.save_pretrained(folder / HEARING_DIR, half=half)
         return HEARING_DIR
-
-
-class HeardAdapter(nn.Module):
-    """HeardQuestion -> LM input vectors: posterior-weighted text embeddings plus a learned map of the hidden state.
-
-    `use_hidden=False` leaves W h out: a heard segment is then exactly its tokens' embeddings, the place the
-    written question starts from (the projection stays, frozen and unused, so saved adapters still load).
-    """
-
-    def __init__(self, hearing_dim: int, lm_dim: int, use_hidden: bool = True):
-        super().__init__()
-        self.project = nn.Linear(hearing_dim, lm_dim)
-        nn.init.zeros_(self.project.weight)
-        nn.init.zeros_(self.project.bias)
-        self.use_hidden = use_hidden
-        self.project.requires_grad_(use_hidden)
-
-    def forward(self, heard: HeardQuestion, text_embeddings: nn.Embedding) -> torch.Tensor:
-        """[n, lm_dim] for the n segments."""
-        device = text_embeddings.weight.device
-        rows = text_embeddings(heard.token_ids.to(device).long())  # [n, k, lm_dim]
-        mixed = (heard.probs.to(device, rows.dtype)[..., None] * rows).sum(1)
-        if not self.use_hidden:
-            return mixed
-        return mixed + self.project(heard.hidden.to(device, self.project.weight.dtype)).to(mixed.dtype)

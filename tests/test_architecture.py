@@ -1,0 +1,49 @@
+"""The walls between the parts of s2s (pyproject.toml's `[tool.importlinter]` contracts), checked with import-linter."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import tomllib
+
+pytest.importorskip("importlinter")
+from importlinter.cli import lint_imports  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def contracts() -> list[dict]:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
+
+
+def test_every_import_contract_of_s2s_is_kept(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    assert lint_imports(config_filename="pyproject.toml", no_cache=True, no_logo=True) == 0
+
+
+def test_the_contracts_name_the_walls_we_promise():
+    kinds = {(c["type"], tuple(c.get("source_modules", c.get("ancestors", [])))) for c in contracts()}
+    assert ("acyclic_siblings", ("s2s",)) in kinds
+    assert ("forbidden", ("s2s.codecs",)) in kinds
+    free = next(c for c in contracts() if c.get("forbidden_modules") == ["lightning"])
+    assert {"s2s.audio", "s2s.files", "s2s.lm.generate", "s2s.hearing.whisper"} <= set(free["source_modules"])
+
+
+def test_the_same_contracts_catch_a_loop_and_a_codec_that_reaches_into_the_lm(tmp_path, monkeypatch):
+    """Our contracts, pointed at a small package that breaks them, fail: the test above can fail."""
+    package = tmp_path / "walled"
+    for name, text in {"__init__.py": "", "codecs/__init__.py": "", "codecs/base.py": "import walled.lm.model\n",
+                       "lm/__init__.py": "", "lm/model.py": "import walled.codecs.base\n"}.items():
+        (package / name).parent.mkdir(parents=True, exist_ok=True)
+        (package / name).write_text(text)
+    config = ["[importlinter]", "root_package = walled", "",
+              "[importlinter:contract:codecs]", "name = codecs", "type = forbidden",
+              "source_modules = walled.codecs", "forbidden_modules = walled.lm", "",
+              "[importlinter:contract:loops]", "name = loops", "type = acyclic_siblings", "ancestors = walled"]
+    (tmp_path / ".importlinter").write_text("\n".join(config) + "\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert lint_imports(config_filename=".importlinter", no_cache=True, no_logo=True) == 1
+    for name in [m for m in sys.modules if m.startswith("walled")]:
+        del sys.modules[name]
