@@ -93,7 +93,7 @@ def held_out_batches(model_folder: str, model: SpeechReasoningLM, manifest: str,
     """The first `rows` rows of `manifest` (rounded up to whole batches of `batch_size`), their questions as
     text, each reply word timed by `judge` (as word_timed trains), in the model's tokens and codes."""
     data = ReasoningDataModule(train=manifest, val=manifest, tokenizer=model_folder, question_input="text",
-                               codec=model.hparams.codec, num_codebooks=model.vocab.num_codebooks,
+                               codec=model.init_args["codec"], num_codebooks=model.vocab.num_codebooks,
                                align_with=judge, speech_probability=1.0, val_text_examples=0,
                                speech_batch_size=batch_size)
     data.setup("validate")

@@ -55,6 +55,7 @@ import torch
 
 from s2s.lm.generate import build_prompt, stream
 from s2s.lm.model import SpeechReasoningLM
+from s2s.lm.module import SpeechReasoningModule
 from s2s.lm.text_tokenizer import train_text_tokenizer
 
 CODEC_FRAMES_PER_S = 50  # s2s-tiny: 16 kHz audio, hop 320
@@ -69,9 +70,9 @@ def tokenizer_texts() -> list[dict]:
 
 
 def build_lm(dim: int, layers: int, heads: int, codebooks: int, ffn: int, text_vocab: int,
-             codec: str = "s2s-tiny", train: bool = False) -> SpeechReasoningLM:
+             codec: str = "s2s-tiny", train: bool = False) -> SpeechReasoningLM | SpeechReasoningModule:
     """A SpeechReasoningLM with random weights that never closes a part itself, in eval mode
-    (`train`: as built, for the training benchmark)."""
+    (`train`: its training module as built, for the training benchmark)."""
     backbone = {"model_type": "llama", "hidden_size": dim, "num_hidden_layers": layers, "num_attention_heads": heads,
                 "num_key_value_heads": heads, "intermediate_size": ffn, "max_position_embeddings": 4096,
                 "tie_word_embeddings": False}
@@ -79,8 +80,8 @@ def build_lm(dim: int, layers: int, heads: int, codebooks: int, ffn: int, text_v
         manifest = Path(tmp) / "manifest.jsonl"
         manifest.write_text("".join(json.dumps(row) + "\n" for row in tokenizer_texts()))
         train_text_tokenizer(manifest, text_vocab).save_pretrained(Path(tmp) / "tokenizer")
-        lm = SpeechReasoningLM(backbone_config=backbone, tokenizer=str(Path(tmp) / "tokenizer"), codec=codec,
-                               num_codebooks=codebooks)
+        lm = (SpeechReasoningModule if train else SpeechReasoningLM)(
+            backbone_config=backbone, tokenizer=str(Path(tmp) / "tokenizer"), codec=codec, num_codebooks=codebooks)
     if train:
         return lm
     # Zero output rows for </think>, <speak> and <eot>: their logit is 0 while the best legal id's is well above,

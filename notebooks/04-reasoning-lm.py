@@ -294,14 +294,14 @@ for name in FORMATS:
 # %% [markdown]
 # ## 7. Training it with Lightning: one loss per modality
 #
-# The shipped model was trained with `s2s fit`: LightningCLI over `SpeechReasoningLM` and a datamodule, every
+# The shipped model was trained with `s2s fit`: LightningCLI over `SpeechReasoningModule` (which wraps `SpeechReasoningLM`) and a datamodule, every
 # setting in plain YAML (its model card gives each command). Here the from-scratch recipe,
 # `configs/lm/tiny.yaml`, runs for a few minutes on a small corpus of notebook 02, with a smaller backbone
 # laid over it by a second YAML file (later `--config` files override earlier ones, key by key).
 #
 # A row of training is one turn laid out by the format; its loss is one cross-entropy per **modality** of the
 # target: the thought's text, the reply's text and the reply's speech (each codebook logged apart too).
-# `SpeechReasoningLM.losses` weights them (`thought_weight`, `reply_text_weight`, `speech_weight`) and logs
+# `SpeechReasoningModule.losses` weights them (`thought_weight`, `reply_text_weight`, `speech_weight`) and logs
 # each, so a run shows which part is learned first, and which one holds it back.
 
 # %%

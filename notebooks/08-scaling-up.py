@@ -131,7 +131,7 @@ print("corpus:", MANIFEST)
 #
 # ```yaml
 # model:
-#   class_path: s2s.lm.model.SpeechReasoningLM
+#   class_path: s2s.lm.module.SpeechReasoningModule
 #   init_args:
 #     backbone: Qwen/Qwen2.5-0.5B   # any causal LM on the hub or a local folder
 #     codec: mimi
@@ -421,8 +421,8 @@ first, last = ranks[0]["weights"], ranks[-1]["weights"]
 identical = all(torch.equal(tensor, last[name]) for name, tensor in first.items())
 print(f"world size {ranks[0]['world']}: {len(first)} tensors, identical on every rank: {identical}")
 if not FULL_GPU:
-    name = "backbone.model.layers.0.mlp.down_proj.weight"
-    moved = (first[name] - original.state_dict()[name.removeprefix("backbone.")]).abs().max()
+    name = "model.backbone.model.layers.0.mlp.down_proj.weight"
+    moved = (first[name] - original.state_dict()[name.removeprefix("model.backbone.")]).abs().max()
     print(f"and they trained: {name} moved by up to {moved:.2e} from the saved backbone")
 
 sampler = datamodule.train_dataloader().batch_sampler

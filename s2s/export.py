@@ -10,11 +10,13 @@ from pathlib import Path
 
 import torch
 
-EXPORTABLE = ("s2s.lm.model.SpeechReasoningLM", "s2s.asr.module.RecognizerModule",
-              "s2s.style.speaker.SpeakerClassifier", "s2s.style.converter.VoiceConverter",
+EXPORTABLE = ("s2s.lm.module.SpeechReasoningModule", "s2s.asr.module.RecognizerModule",
+              "s2s.style.speaker.SpeakerClassifier", "s2s.style.converter_training.ConverterModule",
               "s2s.lm.word_decoder_training.WordDecoderModule", "s2s.lm.thinker_training.ThinkerModule")
 # Training modules that moved: checkpoints written before still name the old place.
 MOVED = {"s2s.asr.module.CTCRecognizer": "s2s.asr.module.RecognizerModule",
+         "s2s.lm.model.SpeechReasoningLM": "s2s.lm.module.SpeechReasoningModule",
+         "s2s.style.converter.VoiceConverter": "s2s.style.converter_training.ConverterModule",
          "s2s.lm.word_decoder.WordDecoderModule": "s2s.lm.word_decoder_training.WordDecoderModule"}
 
 

@@ -61,3 +61,18 @@ def sha256_of(path: str | os.PathLike) -> str:
         for block in iter(lambda: file.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def check_init_args(cls: type, init_args: dict, source: str | os.PathLike, ignored: tuple[str, ...] = ()) -> dict:
+    """The keys of `init_args` that `cls.__init__` takes, or a ValueError naming the bad keys and the allowed ones: a
+    saved model's config.yaml is checked before anything is built, not met as a TypeError deep inside. `ignored`
+    keys are dropped without complaint (what a training module added to the configs of older folders)."""
+    import inspect
+
+    if not isinstance(init_args, dict):
+        raise ValueError(f"{source}: `init_args` must be a mapping of {cls.__name__}'s arguments, got {init_args!r}")
+    allowed = [name for name in inspect.signature(cls.__init__).parameters if name != "self"]
+    unknown = sorted(set(init_args) - set(allowed) - set(ignored))
+    if unknown:
+        raise ValueError(f"{source}: unknown keys {unknown} for {cls.__name__}; allowed: {allowed}")
+    return {k: v for k, v in init_args.items() if k in allowed}

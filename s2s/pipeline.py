@@ -80,7 +80,7 @@ class S2SPipeline:
         if codec.codebook_size != vocab.codebook_size or codec.num_codebooks < vocab.num_codebooks:
             raise ValueError(f"the codec {codec.name} ({codec.num_codebooks} codebooks of {codec.codebook_size}) "
                              f"does not fit this model ({vocab.num_codebooks} codebooks of {vocab.codebook_size}): "
-                             f"use the codec it was trained with ({model.hparams.codec})")
+                             f"use the codec it was trained with ({model.init_args['codec']})")
         self.model, self.codec = model.eval(), codec.eval()
         self.max_question_seconds = MAX_QUESTION_SECONDS  # longer questions are refused, files from their header
         self.converter = converter
@@ -94,7 +94,7 @@ class S2SPipeline:
         `hearing` replaces the model's ear: "whisper-tiny.en", "hearing" (the folder's own CTC ear), another
         CTC ear folder, or a list of them asked in turn (`s2s/hearing/ears.py`).
         `codec` (a name, a folder or a Codec) replaces the codec the model was
-        trained with (`model.hparams.codec`) for encoding and decoding. `converter`: see `__init__`.
+        trained with (`model.init_args["codec"]`) for encoding and decoding. `converter`: see `__init__`.
         """
         if ckpt_dir is None:
             if not DEFAULT_MODEL.is_dir():
@@ -107,11 +107,11 @@ class S2SPipeline:
                                     "SpeechReasoningLM.save_pretrained")
         if Path(ckpt_dir, THINKER_CONFIG).is_file() and cls is S2SPipeline:
             return ThinkerTalker.from_pretrained(ckpt_dir, codec, device, converter, hearing)
-        model = SpeechReasoningLM.from_folder(ckpt_dir, hearing=hearing)
+        model = SpeechReasoningLM.from_pretrained(ckpt_dir, hearing=hearing)
         if not isinstance(codec, Codec):
             # The codebooks the model reads, as the model itself loaded its codec (first K of them).
-            k = model.hparams.num_codebooks
-            codec = load_codec(codec or model.hparams.codec, **({} if k is None else {"num_codebooks": k}))
+            k = model.init_args["num_codebooks"]
+            codec = load_codec(codec or model.init_args["codec"], **({} if k is None else {"num_codebooks": k}))
         return cls(model.to(device), codec.to(device), converter)
 
     @property

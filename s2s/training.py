@@ -143,20 +143,6 @@ def _as_tuple(value):
     return tuple(_as_tuple(v) for v in value) if isinstance(value, (list, tuple)) else value
 
 
-def check_init_args(cls: type, init_args: dict, source: str | os.PathLike) -> dict:
-    """`init_args` unchanged if `cls.__init__` takes every key, else a ValueError naming the bad keys and the allowed
-    ones: a saved model's config.yaml is checked before anything is built, not met as a TypeError deep inside."""
-    import inspect
-
-    if not isinstance(init_args, dict):
-        raise ValueError(f"{source}: `init_args` must be a mapping of {cls.__name__}'s arguments, got {init_args!r}")
-    allowed = [name for name in inspect.signature(cls.__init__).parameters if name != "self"]
-    unknown = sorted(set(init_args) - set(allowed))
-    if unknown:
-        raise ValueError(f"{source}: unknown keys {unknown} for {cls.__name__}; allowed: {allowed}")
-    return init_args
-
-
 class AtomicCheckpointIO(TorchCheckpointIO):
     """Lightning checkpoints written to a temporary file beside the target and renamed over it: a run killed
     while saving leaves the previous `last.ckpt` whole, never a half-written file under its name. (Lightning's

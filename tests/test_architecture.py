@@ -27,7 +27,17 @@ def test_the_contracts_name_the_walls_we_promise():
     assert ("acyclic_siblings", ("s2s",)) in kinds
     assert ("forbidden", ("s2s.codecs",)) in kinds
     free = next(c for c in contracts() if c.get("forbidden_modules") == ["lightning"])
-    assert {"s2s.audio", "s2s.files", "s2s.lm.generate", "s2s.hearing.whisper"} <= set(free["source_modules"])
+    assert {"s2s.pipeline", "s2s.lm.model", "s2s.asr.recognizer", "s2s.style.converter"} <= set(free["source_modules"])
+
+
+def test_loading_and_running_the_models_imports_no_lightning():
+    """What the static contract promises, checked in a fresh interpreter: inference never imports Lightning."""
+    import subprocess
+
+    code = ("import sys, s2s.pipeline, s2s.lm.model, s2s.asr.recognizer, s2s.style.converter; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('lightning', 'pytorch_lightning')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
 
 
 def test_the_same_contracts_catch_a_loop_and_a_codec_that_reaches_into_the_lm(tmp_path, monkeypatch):

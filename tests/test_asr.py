@@ -236,7 +236,7 @@ def test_save_then_load_elsewhere_gives_the_same_outputs(kind, tokenizer_dir, tm
         loaded.save_pretrained(tmp_path / "moved" / "asr")
 
 
-def test_from_folder_without_files_is_a_one_line_error(tmp_path):
+def test_from_pretrained_without_files_is_a_one_line_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="not a saved CTCRecognizer") as error:
         CTCRecognizer.from_pretrained(tmp_path)
     assert "\n" not in str(error.value)

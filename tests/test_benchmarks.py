@@ -244,7 +244,7 @@ def test_exposure_bias_benchmark_judges_corpus_teacher_forced_and_free_running_s
     assert all(0.0 <= result[decoded][way] <= 1.0 for way in benchmark.WAYS)
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == result
 
-    model = SpeechReasoningLM.from_folder(folder)
+    model = SpeechReasoningLM.from_pretrained(folder)
     batch = benchmark.held_out_batches(folder, model, str(manifest), str(judge), rows=3)[0]
     ids = model.encode_batch(batch)["ids"][0]
     perfect = torch.cat([ids[1:], ids[:1]])  # the argmax after each id is the corpus's next id

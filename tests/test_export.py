@@ -19,12 +19,13 @@ from s2s.export import export_checkpoint, load_checkpoint
 from s2s.hearing.heard import HeardQuestion
 from s2s.lm.formats import Turn
 from s2s.lm.model import SpeechReasoningLM
+from s2s.lm.module import SpeechReasoningModule
 from s2s.lm.text_tokenizer import train_text_tokenizer
 
 TINY_ASR = {"dim": 32, "layers": 1, "heads": 2, "ff_mult": 2, "conv_kernel": 3, "subsample_channels": 8}
 TINY_LLAMA = {"model_type": "llama", "hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
               "intermediate_size": 64, "max_position_embeddings": 512}
-ASR_CLASS, LM_CLASS = "s2s.asr.module.RecognizerModule", "s2s.lm.model.SpeechReasoningLM"
+ASR_CLASS, LM_CLASS = "s2s.asr.module.RecognizerModule", "s2s.lm.module.SpeechReasoningModule"
 
 
 @pytest.fixture(scope="module")
@@ -120,15 +121,15 @@ def test_fit_then_export_through_the_cli(tmp_path, capsys):
         assert torch.equal(a, b)
 
 
-def _lm_with_hearing(tokenizer_dir, tmp_path) -> SpeechReasoningLM:
+def _lm_with_hearing(tokenizer_dir, tmp_path) -> SpeechReasoningModule:
     torch.manual_seed(0)
     codec = save_net(TinyCodecNet(TinyCodecConfig(encoder_dim=16, encoder_layers=1, latent_dim=8, num_codebooks=2,
                                                   codebook_size=16, decoder_dim=16, decoder_layers=1)).eval(),
                      tmp_path / "codec")
     hearing = CTCRecognizer(labels=f"tokenizer:{tokenizer_dir}", **TINY_ASR).save_pretrained(tmp_path / "hearing")
-    lm = SpeechReasoningLM(backbone_config=TINY_LLAMA, tokenizer=tokenizer_dir, codec=str(codec),
-                           hearing=str(hearing))
-    perturb(lm.adapter, 2)
+    lm = SpeechReasoningModule(backbone_config=TINY_LLAMA, tokenizer=tokenizer_dir, codec=str(codec),
+                               hearing=str(hearing))
+    perturb(lm.model.adapter, 2)
     return lm
 
 
@@ -137,8 +138,8 @@ def test_export_an_lm_with_hearing(tokenizer_dir, tmp_path):
     lm.eval()
     ckpt = save_checkpoint(lm, tmp_path / "lm.ckpt", LM_CLASS)
     out = export_checkpoint(ckpt, tmp_path / "lm")
-    loaded = SpeechReasoningLM.from_folder(out)
-    assert torch.equal(loaded.adapter.project.weight, lm.adapter.project.weight)
+    loaded = SpeechReasoningLM.from_pretrained(out)
+    assert torch.equal(loaded.adapter.project.weight, lm.model.adapter.project.weight)
     g = torch.Generator().manual_seed(0)
     heard = HeardQuestion(torch.randint(0, 300, (3, 2), generator=g), torch.full((3, 2), 0.5),
                           torch.randn(3, 32, generator=g))
@@ -186,17 +187,19 @@ def test_lm_checkpoints_leave_the_frozen_hearing_out_and_export_with_the_current
     """A resumed or exported LM hears with the recogniser its `hearing` folder holds now, not a stale copy."""
     import torch as _torch
 
-    from s2s.lm.model import SpeechReasoningLM
-
     lm = _lm_with_hearing(tokenizer_dir, tmp_path)
     checkpoint = {"state_dict": lm.state_dict()}
     lm.on_save_checkpoint(checkpoint)
-    assert checkpoint["state_dict"] and not any(k.startswith("hearing.") for k in checkpoint["state_dict"])
-    fresh = SpeechReasoningLM(**{k: v for k, v in lm.hparams.items() if not k.startswith("_")})
+    assert checkpoint["state_dict"] and not any(k.startswith("model.hearing.") for k in checkpoint["state_dict"])
+    fresh = SpeechReasoningModule(**{k: v for k, v in lm.hparams.items() if not k.startswith("_")})
     fresh.on_load_checkpoint(checkpoint)
     fresh.load_state_dict(checkpoint["state_dict"], strict=fresh.strict_loading)
     for name, value in lm.state_dict().items():
         assert _torch.equal(fresh.state_dict()[name], value), name
-    broken = {"state_dict": {k: v for k, v in checkpoint["state_dict"].items() if not k.startswith("adapter.")}}
+    broken = {"state_dict": {k: v for k, v in checkpoint["state_dict"].items() if not k.startswith("model.adapter.")}}
     with pytest.raises(ValueError, match="lacks"):
         fresh.on_load_checkpoint(broken)
+    # A checkpoint from before the model had its own module (keys without `model.`) loads the same.
+    old = {"state_dict": {k.removeprefix("model."): v for k, v in checkpoint["state_dict"].items()}}
+    fresh.on_load_checkpoint(old)
+    assert set(old["state_dict"]) == set(checkpoint["state_dict"])

@@ -337,7 +337,9 @@ def test_without_the_hidden_state_a_heard_segment_is_its_tokens_embedding(lm, to
                                                                           hearing_dir, tmp_path):
     folder = lm.save_pretrained(tmp_path / "trained")  # its adapter's W h is not zero
     plain = SpeechReasoningLM(backbone_config=TINY_LLAMA, tokenizer=tokenizer_dir, codec=codec_dir,
-                              hearing=hearing_dir, heard_hidden=False, init_from=str(folder)).eval()
+                              hearing=hearing_dir, heard_hidden=False)
+    plain.init_from(folder)
+    plain.eval()
     assert torch.equal(plain.adapter.project.weight, lm.adapter.project.weight)  # loaded, kept, not used
     assert not plain.adapter.project.weight.requires_grad and lm.adapter.project.weight.requires_grad
     ids, mask, heard = heard_batch(lm)
@@ -350,8 +352,8 @@ def test_without_the_hidden_state_a_heard_segment_is_its_tokens_embedding(lm, to
         expected = (question.probs[..., None] * embeddings(question.token_ids.long())).sum(1)
         assert torch.allclose(vectors[row, at], expected, atol=1e-6)
         assert not torch.allclose(lm.embed(ids, heard)[row, at], expected, atol=1e-3)  # W h moves the trained one
-    again = SpeechReasoningLM.from_folder(plain.save_pretrained(tmp_path / "plain"))
-    assert again.hparams.heard_hidden is False and torch.equal(again.embed(ids, heard), vectors)
+    again = SpeechReasoningLM.from_pretrained(plain.save_pretrained(tmp_path / "plain"))
+    assert again.init_args["heard_hidden"] is False and torch.equal(again.embed(ids, heard), vectors)
 
 
 def test_save_and_load_keep_the_adapter_and_the_hearing(lm, tmp_path):
@@ -360,8 +362,8 @@ def test_save_and_load_keep_the_adapter_and_the_hearing(lm, tmp_path):
     assert (folder / ADAPTER_FILE).is_file() and (folder / HEARING_DIR / "model.safetensors").is_file()
     shutil.copytree(folder, tmp_path / "moved")
     shutil.rmtree(folder)
-    loaded = SpeechReasoningLM.from_folder(tmp_path / "moved")
-    assert loaded.hparams.hearing == str(tmp_path / "moved" / HEARING_DIR)
+    loaded = SpeechReasoningLM.from_pretrained(tmp_path / "moved")
+    assert loaded.init_args["hearing"] == str(tmp_path / "moved" / HEARING_DIR)
     for a, b in ((lm.adapter, loaded.adapter), (lm.hearing, loaded.hearing)):
         state = b.state_dict()
         assert all(torch.equal(value, state[name]) for name, value in a.state_dict().items())
@@ -422,7 +424,7 @@ def test_half_precision_folders_are_half_the_bytes_and_load_back_close(lm, tmp_p
     for name in ("model.safetensors", f"{HEARING_DIR}/model.safetensors", ADAPTER_FILE):
         ratio = (half / name).stat().st_size / (full / name).stat().st_size
         assert 0.4 < ratio < 0.6, (name, ratio)
-    loaded = SpeechReasoningLM.from_folder(half)
+    loaded = SpeechReasoningLM.from_pretrained(half)
     assert all(p.dtype == torch.float32 for p in loaded.parameters())
     ids = torch.tensor([[lm.vocab.think, 3, 5, 7]])
     with torch.no_grad():

@@ -19,6 +19,7 @@ from s2s.hearing.ctc import CTCHearing
 from s2s.lm.batching import reply_opening, tokenize, word_token_counts
 from s2s.lm.data import ReasoningDataModule, ReasoningDataset, SpeechApartSampler, heard_questions, reply_codes
 from s2s.lm.model import SpeechReasoningLM
+from s2s.lm.module import SpeechReasoningModule
 from s2s.lm.text_tokenizer import load_text_tokenizer, train_text_tokenizer
 
 K, C = 2, 16  # the small codec's codebooks
@@ -247,10 +248,10 @@ def test_a_manifest_without_questions_is_refused_in_one_line(folders, tmp_path):
 
 # ---------------------------------------------------------------------- batches through the LM
 @pytest.fixture(scope="module")
-def lm(folders) -> SpeechReasoningLM:
+def lm(folders) -> SpeechReasoningModule:
     torch.manual_seed(0)
-    return SpeechReasoningLM(backbone_config=TINY_LLAMA, tokenizer=folders["tokenizer"], codec=folders["codec"],
-                             hearing=folders["hearing"])
+    return SpeechReasoningModule(backbone_config=TINY_LLAMA, tokenizer=folders["tokenizer"], codec=folders["codec"],
+                                 hearing=folders["hearing"])
 
 
 def test_batches_give_finite_losses_and_end_where_they_should(dm, lm):
@@ -278,7 +279,7 @@ def test_batches_give_finite_losses_and_end_where_they_should(dm, lm):
     assert {(False, False), (True, False), (True, True)} <= kinds
     lm.zero_grad()
     losses["loss"].backward()
-    assert lm.adapter.project.weight.grad is not None
+    assert lm.model.adapter.project.weight.grad is not None
     lm.zero_grad()
 
 
@@ -350,8 +351,8 @@ def test_fit_refuses_data_cut_with_another_tokenizer(folders, tmp_path):
     train_text_tokenizer(folders["manifest"], vocab_size=280).save_pretrained(tmp_path / "other")
     torch.manual_seed(0)
     written = str(CTCRecognizer(labels="written", **TINY_ASR).save_pretrained(tmp_path / "written"))
-    model = SpeechReasoningLM(backbone_config=TINY_LLAMA, tokenizer=folders["tokenizer"], codec=folders["codec"],
-                              hearing=written)
+    model = SpeechReasoningModule(backbone_config=TINY_LLAMA, tokenizer=folders["tokenizer"], codec=folders["codec"],
+                                  hearing=written)
     options = {"hearing": written, "codec": folders["codec"], "num_codebooks": K, "text_examples": 4,
                "batch_size": 4, "speech_batch_size": 2}
 
@@ -373,8 +374,8 @@ def test_validation_answers_questions_and_logs_the_answer_accuracy(folders, monk
     from s2s.lm import generate as generation
 
     torch.manual_seed(0)
-    model = SpeechReasoningLM(backbone_config=TINY_LLAMA, tokenizer=folders["tokenizer"], codec=folders["codec"],
-                              hearing=folders["hearing"], val_answer_examples=3)
+    model = SpeechReasoningModule(backbone_config=TINY_LLAMA, tokenizer=folders["tokenizer"], codec=folders["codec"],
+                                  hearing=folders["hearing"], val_answer_examples=3)
     rows = {row["question_written"]: row["thought"] for row in read_manifest(folders["manifest"])}
     asked = []
 
@@ -448,8 +449,8 @@ def test_replies_timed_by_a_judge_train_the_word_aligned_format(folders, tmp_pat
     torch.manual_seed(0)
     judge = CTCRecognizer(labels="chars", **TINY_ASR).save_pretrained(tmp_path / "judge")
     dm = datamodule(folders, align_with=str(judge), speech_probability=0.5)
-    lm = SpeechReasoningLM(backbone_config=TINY_LLAMA, tokenizer=folders["tokenizer"], codec=folders["codec"],
-                           hearing=folders["hearing"], format="word_aligned")
+    lm = SpeechReasoningModule(backbone_config=TINY_LLAMA, tokenizer=folders["tokenizer"], codec=folders["codec"],
+                               hearing=folders["hearing"], format="word_aligned")
     tokenizer, kinds = lm.tokenizer, set()
     for batch in dm.train_dataloader():
         encoded = lm.encode_batch(batch)
@@ -493,7 +494,7 @@ def test_a_styled_corpus_gives_each_row_its_own_reply_voice_prompt_and_style(fol
                              text_examples=6, question_input="text", reply_speech="row", speech_probability=1.0,
                              batch_size=4, speech_batch_size=2)
     dm.setup("fit")
-    lm = SpeechReasoningLM(backbone_config=TINY_LLAMA, tokenizer=folders["tokenizer"], codec=folders["codec"])
+    lm = SpeechReasoningModule(backbone_config=TINY_LLAMA, tokenizer=folders["tokenizer"], codec=folders["codec"])
     by_reply = {row["reply"]: row for row in rows}
     seen = {"prompted": 0, "plain": 0, "text problem": 0}
     for batch in dm.train_dataloader():
@@ -524,12 +525,12 @@ def test_lm_phrases_with_a_judge_counts_how_the_replies_say_each_word(folders, t
 
     torch.manual_seed(0)
     judge = str(CTCRecognizer(labels="chars", **TINY_ASR).save_pretrained(tmp_path / "judge"))
-    timed = SpeechReasoningLM(backbone_config=TINY_LLAMA, tokenizer=folders["tokenizer"], codec=folders["codec"],
-                              format="word_timed")
+    timed = SpeechReasoningModule(backbone_config=TINY_LLAMA, tokenizer=folders["tokenizer"], codec=folders["codec"],
+                                  format="word_timed")
     folder = timed.save_pretrained(tmp_path / "model")
     main(["lm", "phrases", str(folder), "--manifest", folders["manifest"], "--align-with", judge, "--min-count", "1"])
     assert capsys.readouterr().out.split() == [str(folder / "phrases.json.gz"), str(folder / "speech_drafts.json.gz")]
-    model = SpeechReasoningLM.from_folder(folder)
+    model = SpeechReasoningLM.from_pretrained(folder)
     manifest = Path(folders["manifest"])
     codes = reply_codes(manifest, folders["codec"], K)
     frames = reply_word_frames(manifest, codes, Codec.frame_rate.fget(load_codec_of(folders)), judge)
@@ -545,9 +546,9 @@ def test_lm_phrases_with_a_judge_counts_how_the_replies_say_each_word(folders, t
                 checked += 1
             start += length
     assert checked >= 3
-    again = SpeechReasoningLM.from_folder(model.save_pretrained(tmp_path / "saved"))
+    again = SpeechReasoningLM.from_pretrained(model.save_pretrained(tmp_path / "saved"))
     assert again.speech_drafts.codes == model.speech_drafts.codes
-    plain = SpeechReasoningLM(backbone_config=TINY_LLAMA, tokenizer=folders["tokenizer"], codec=folders["codec"])
+    plain = SpeechReasoningModule(backbone_config=TINY_LLAMA, tokenizer=folders["tokenizer"], codec=folders["codec"])
     plain_folder = plain.save_pretrained(tmp_path / "plain")
     with pytest.raises(SystemExit) as exit_info:
         main(["lm", "phrases", str(plain_folder), "--manifest", folders["manifest"], "--align-with", judge])

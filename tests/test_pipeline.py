@@ -64,8 +64,8 @@ def pipeline(model_dir) -> S2SPipeline:
 @pytest.fixture
 def loads_without_eot(monkeypatch):
     """`s2s reply --ckpt` loads its own model: give it the same <eot> ban."""
-    load = SpeechReasoningLM.from_folder.__func__
-    monkeypatch.setattr(SpeechReasoningLM, "from_folder",
+    load = SpeechReasoningLM.from_pretrained.__func__
+    monkeypatch.setattr(SpeechReasoningLM, "from_pretrained",
                         classmethod(lambda cls, folder, **options: ban_eot(load(cls, folder, **options))))
 
 
@@ -219,12 +219,12 @@ def test_lm_phrases_counts_drafts_into_the_model_folder_that_loading_and_saving_
     manifest = str(Path(model_dir).parent / "manifest.jsonl")
     main(["lm", "phrases", str(folder), "--manifest", manifest, "--min-count", "1"])
     assert capsys.readouterr().out.strip() == str(folder / "phrases.json.gz")
-    model = SpeechReasoningLM.from_folder(folder)
+    model = SpeechReasoningLM.from_pretrained(folder)
     thought = tokenize(model.tokenizer, [TEXTS[0]["thought"]])[0]
     assert model.phrases.next_id([BREAK, *thought[:2]]) == thought[2]  # the corpus's thought, drafted
-    again = SpeechReasoningLM.from_folder(model.save_pretrained(tmp_path / "saved"))
+    again = SpeechReasoningLM.from_pretrained(model.save_pretrained(tmp_path / "saved"))
     assert again.phrases.next_ids == model.phrases.next_ids
-    assert SpeechReasoningLM.from_folder(model_dir).phrases is None  # a folder without one: no drafts
+    assert SpeechReasoningLM.from_pretrained(model_dir).phrases is None  # a folder without one: no drafts
     capsys.readouterr()  # the loads' progress bars
     assert "already exists" in one_line_error(["lm", "phrases", str(folder), "--manifest", manifest], capsys)
     err = one_line_error(["lm", "phrases", str(tmp_path / "nowhere"), "--manifest", manifest], capsys)
@@ -238,7 +238,7 @@ def test_lm_phrases_counts_drafts_into_the_model_folder_that_loading_and_saving_
     with gzip.open(folder / "phrases.json.gz", "wt") as f:
         json.dump({**table, "text_vocab_size": table["text_vocab_size"] + 1}, f)
     with pytest.raises(ValueError, match="count it again with s2s lm phrases"):
-        SpeechReasoningLM.from_folder(folder)
+        SpeechReasoningLM.from_pretrained(folder)
 
 
 

@@ -98,7 +98,7 @@ def test_s2s_fit_trains_in_32_bits_where_the_cpu_lacks_bf16(monkeypatch, tmp_pat
 
 
 def test_saved_configs_are_checked_before_anything_is_built(tmp_path):
-    from s2s.training import check_init_args
+    from s2s.files import check_init_args
 
     class Model:
         def __init__(self, dim: int = 4, lr: float = 1e-3):

@@ -6,7 +6,6 @@ counted (`text_lm.json.gz`, fused into a beam search) and, for `labels: tokenize
 """
 from __future__ import annotations
 
-import inspect
 import os
 from pathlib import Path
 
@@ -22,7 +21,7 @@ from s2s.asr.features import N_MELS, LogMel, spec_augment, warp_mel_axis
 from s2s.asr.labels import build_labels
 from s2s.asr.model import ConformerConfig, ConformerCTC
 from s2s.data.manifest import read_manifest
-from s2s.files import atomic_folder
+from s2s.files import atomic_folder, check_init_args
 
 CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_DIR = "config.yaml", "model.safetensors", "tokenizer"
 # What the training module adds to a saved config (older folders hold them): read past, never built.
@@ -133,7 +132,7 @@ class CTCRecognizer(nn.Module):
         if not (folder / CONFIG_FILE).is_file() or not (folder / WEIGHTS_FILE).is_file():
             raise FileNotFoundError(f"{folder} is not a saved CTCRecognizer: it needs {CONFIG_FILE} and {WEIGHTS_FILE}")
         saved = yaml.safe_load((folder / CONFIG_FILE).read_text()) or {}
-        init_args = check_init_args(saved.get("init_args", {}), folder / CONFIG_FILE)
+        init_args = check_init_args(cls, saved.get("init_args", {}), folder / CONFIG_FILE, ignored=TRAINING_KEYS)
         if init_args.get("labels", "").startswith("tokenizer:"):
             init_args["labels"] = f"tokenizer:{folder / init_args['labels'].partition(':')[2]}"
         model = cls(**init_args)
@@ -141,18 +140,6 @@ class CTCRecognizer(nn.Module):
         if (folder / TEXT_LM_FILE).is_file():
             model.use_text_lm(CharNgramLM.load(folder / TEXT_LM_FILE))
         return model.eval()
-
-
-def check_init_args(init_args, source: str | os.PathLike) -> dict:
-    """A saved config's architecture arguments, checked before anything is built: unknown keys are one line naming
-    them and the allowed ones; the training module's own keys are read past."""
-    if not isinstance(init_args, dict):
-        raise ValueError(f"{source}: `init_args` must be a mapping of CTCRecognizer's arguments, got {init_args!r}")
-    allowed = [name for name in inspect.signature(CTCRecognizer.__init__).parameters if name != "self"]
-    unknown = sorted(set(init_args) - set(allowed) - set(TRAINING_KEYS))
-    if unknown:
-        raise ValueError(f"{source}: unknown keys {unknown} for CTCRecognizer; allowed: {allowed}")
-    return {k: v for k, v in init_args.items() if k in allowed}
 
 
 def build_for_recognizer(folder: str | os.PathLike, manifests, fields, order: int = 10, overwrite: bool = False,

@@ -25,17 +25,14 @@ import dataclasses
 import os
 from pathlib import Path
 
-import lightning as L
 import torch
-import torch.nn.functional as F
+import torch.nn as nn
 import yaml
 from safetensors.torch import load_file, save_file
-from torchmetrics import MeanMetric
 from transformers import AutoConfig, AutoModelForCausalLM, PreTrainedModel
 
 from s2s.codecs import load_codec
-from s2s.eval.metrics import AnswerAccuracy
-from s2s.files import atomic_folder
+from s2s.files import atomic_folder, check_init_args
 from s2s.hearing.ears import load_hearing
 from s2s.hearing.heard import HeardQuestion
 from s2s.lm.batching import (
@@ -47,12 +44,6 @@ from s2s.lm.batching import (
     word_token_counts,
 )
 from s2s.lm.formats import (
-    DURATION,
-    READ_ALOUD,
-    REPLY_TEXT,
-    SEGMENT_NAMES,
-    SPEECH,
-    THOUGHT,
     Turn,
     WordTimed,
     build_format,
@@ -63,49 +54,17 @@ from s2s.lm.speculate import FILE_NAME as PHRASES_FILE
 from s2s.lm.speculate import SPEECH_FILE, PhraseTable, WordFrames
 from s2s.lm.text_tokenizer import load_text_tokenizer, train_text_tokenizer
 from s2s.lm.vocab import JointVocab
-from s2s.lm.word_clock import Signal, WordClock, clock_signals, word_frame_starts
+from s2s.lm.word_clock import Signal, WordClock, clock_signals
 from s2s.lm.word_decoder import FOLDER_NAME as DECODER_DIR
 from s2s.lm.word_decoder import load_decoder, save_decoder
-from s2s.training import check_init_args, time_aware_scheduler
 
 CONFIG_FILE = "config.yaml"  # ours; the backbone's own config.json and model.safetensors sit beside it
 ADAPTER_FILE = "adapter.safetensors"  # the ear's adapter (W h), when the model uses the ear's hidden states
 CLOCK_FILE = "word_clock.safetensors"  # the word clock's weights (word_timed models trained with word_clock)
-
-# The modality each target counts in (indices of MODALITIES), or none.
-THOUGHT_LOSS, REPLY_TEXT_LOSS, SPEECH_LOSS = range(3)
-MODALITIES = ("thought", "reply_text", "speech")
-NO_LOSS = -1
-
-
-def _segment_modality() -> torch.Tensor:
-    """Segment label -> modality, for positions that hold content (markers and the prompt get NO_LOSS)."""
-    table = torch.full((len(SEGMENT_NAMES),), NO_LOSS, dtype=torch.long)
-    table[THOUGHT], table[REPLY_TEXT], table[SPEECH] = THOUGHT_LOSS, REPLY_TEXT_LOSS, SPEECH_LOSS
-    table[DURATION] = SPEECH_LOSS  # how long a word is said is part of saying it
-    return table
-
-
-def target_modality(ids: torch.Tensor, segment: torch.Tensor, vocab: JointVocab) -> torch.Tensor:
-    """The modality each next-token target counts in: ids, segment [B, L] -> [B, L-1] (NO_LOSS: not a target).
-
-    Nothing up to the prompt's last marker (`</question>`, or `</voice>`) is
-    a target, and pads never are. A marker of the reply (`<think>`,
-    `</think>`, `<speak>`, `<eot>` ...) counts with the stream it closes: the
-    modality of the last thought, reply text or speech before it. The first,
-    `<think>`, closes nothing and opens the thought, so it counts there.
-    Reply words read aloud (word_timed) are never targets: generation writes
-    them from the reply text, so predicting them would teach nothing used.
-    """
-    positions = torch.arange(ids.shape[1], device=ids.device).expand_as(ids)
-    prompt_marker = (ids == vocab.end_question) | (ids == vocab.end_voice)
-    reply_start = (prompt_marker.long() * (positions + 1)).amax(dim=1, keepdim=True)  # [B, 1]
-    in_reply = (positions >= reply_start) & (ids != vocab.pad)
-    own = _segment_modality().to(ids.device)[segment]
-    last_content = torch.where(own != NO_LOSS, positions, -1).cummax(dim=1).values
-    carried = torch.where(last_content >= 0, own.gather(1, last_content.clamp(min=0)), THOUGHT_LOSS)
-    return torch.where(in_reply & (segment != READ_ALOUD), carried, NO_LOSS)[:, 1:]
-
+# What the training module (s2s/lm/module.py) adds to a saved config (older folders hold them): read past.
+TRAINING_KEYS = ("thought_weight", "reply_text_weight", "speech_weight", "lr", "weight_decay", "warmup_steps",
+                 "scheduled_sampling", "scheduled_sampling_temperature", "scheduled_sampling_passes",
+                 "word_corruption", "word_clock_lr", "val_answer_examples", "init_from")
 
 @contextlib.contextmanager
 def _quiet_progress():
@@ -163,7 +122,7 @@ def build_backbone(backbone: str | None, backbone_config: dict | None, vocab_siz
     return AutoModelForCausalLM.from_config(config)
 
 
-class SpeechReasoningLM(L.LightningModule):
+class SpeechReasoningLM(nn.Module):
     """Backbone + text tokenizer + joint vocabulary + sequence format, and how to train them.
 
     The tokenizer is `tokenizer` (a folder or hub id; default: the
@@ -201,29 +160,15 @@ class SpeechReasoningLM(L.LightningModule):
     def __init__(self, backbone: str | None = None, backbone_config: dict | None = None, tokenizer: str | None = None,
                  tokenizer_train_manifest: str | None = None, tokenizer_vocab_size: int = 1024,
                  codec: str = "s2s-tiny", num_codebooks: int | None = None, format: str = "think_then_speak",
-                 format_options: dict | None = None, thought_weight: float = 1.0, reply_text_weight: float = 1.0,
-                 speech_weight: float = 1.0, lr: float = 1e-3, weight_decay: float = 0.1, warmup_steps: int = 200,
-                 hearing: str | list[str] | None = None, heard_hidden: bool = True,
-                 hearing_confidence: float | list[float] = 0.93, word_clock: bool = False,
-                 scheduled_sampling: float = 0.0, scheduled_sampling_temperature: float = 1.0,
-                 scheduled_sampling_passes: int = 1, word_corruption: float = 0.0, word_clock_lr: float | None = None,
-                 val_answer_examples: int = 0, init_from: str | None = None):
+                 format_options: dict | None = None, hearing: str | list[str] | None = None, heard_hidden: bool = True,
+                 hearing_confidence: float | list[float] = 0.93, word_clock: bool = False):
         super().__init__()
-        if not 0 <= scheduled_sampling <= 1:
-            raise ValueError(f"scheduled_sampling is the chance that a fed-back speech code is the model's own, "
-                             f"so it must lie in [0, 1], got {scheduled_sampling}")
-        if scheduled_sampling_temperature < 0:
-            raise ValueError(f"scheduled_sampling_temperature must be >= 0 (0: the argmax), got "
-                             f"{scheduled_sampling_temperature}")
-        if not isinstance(scheduled_sampling_passes, int) or scheduled_sampling_passes < 1:
-            raise ValueError(f"scheduled_sampling_passes counts forwards that draw the model's own codes, so it "
-                             f"must be an integer >= 1, got {scheduled_sampling_passes!r}")
-        if not 0 <= word_corruption <= 1:
-            raise ValueError(f"word_corruption is the chance that a word said is fed with other speech's frames, "
-                             f"so it must lie in [0, 1], got {word_corruption}")
-        self.save_hyperparameters()
-        self.val_accuracy = AnswerAccuracy()
-        self.val_thought_tokens = MeanMetric()  # how long the answered thoughts are, as `s2s evaluate` reports
+        self.init_args = {"backbone": backbone, "backbone_config": backbone_config, "tokenizer": tokenizer,
+                          "tokenizer_train_manifest": tokenizer_train_manifest,
+                          "tokenizer_vocab_size": tokenizer_vocab_size, "codec": codec, "num_codebooks": num_codebooks,
+                          "format": format, "format_options": format_options, "hearing": hearing,
+                          "heard_hidden": heard_hidden, "hearing_confidence": hearing_confidence,
+                          "word_clock": word_clock}
         self.tokenizer = self._text_tokenizer(tokenizer or backbone, tokenizer_train_manifest, tokenizer_vocab_size)
         speech = load_codec(codec, **({} if num_codebooks is None else {"num_codebooks": num_codebooks}))
         durations = format_class(format).durations(**(format_options or {}))  # word_timed's word lengths
@@ -239,12 +184,6 @@ class SpeechReasoningLM(L.LightningModule):
                                  f"formats have; this model's format is {self.format.name}: set format: word_timed "
                                  "(or word_timed_while_thinking) or word_clock: false")
             self.clock = WordClock(self.backbone.get_input_embeddings().embedding_dim, self.format.max_word_frames)
-        if word_clock_lr is not None and (not word_clock or not word_clock_lr > 0):
-            raise ValueError(f"word_clock_lr is the word clock's own learning rate: it needs word_clock: true and a "
-                             f"rate > 0, got {word_clock_lr!r} with word_clock: {word_clock}")
-        if word_corruption and not isinstance(self.format, WordTimed):
-            raise ValueError(f"word_corruption replaces the frames of words said with their durations, which only "
-                             f"the word_timed formats have; this model's format is {self.format.name}")
         self.adapter = None
         # Drafts for speculative decoding (`s2s lm phrases`, speculate.py): loaded with a folder that has them.
         self.phrases: PhraseTable | None = None
@@ -256,15 +195,13 @@ class SpeechReasoningLM(L.LightningModule):
                                  "gives none (Whisper writes text): set heard_hidden: false")
             lm_dim = self.backbone.get_input_embeddings().embedding_dim
             self.adapter = HeardAdapter(self.hearing.dim or 1, lm_dim, use_hidden=heard_hidden)
-        if init_from is not None:
-            self.init_from(init_from)
 
     def init_from(self, folder: str | os.PathLike) -> None:
         """Start from the backbone, adapter and word clock of a saved model (fine-tuning: the shipped model, say,
         with new data or weights); everything else comes from this model's own arguments, which must give the same
         vocabulary and architecture, or the same vocabulary with more duration ids (a think-then-speak model
         fine-tuned into word_timed: the new ids, last in the vocabulary, keep this model's fresh rows)."""
-        source = SpeechReasoningLM.from_folder(folder)
+        source = SpeechReasoningLM.from_pretrained(folder)
         grown = source.vocab.durations < self.vocab.durations and \
             dataclasses.replace(source.vocab, durations=self.vocab.durations) == self.vocab
         if source.vocab != self.vocab and not grown:
@@ -325,6 +262,10 @@ class SpeechReasoningLM(L.LightningModule):
             vectors[row, positions] = self.adapter(question, embeddings).to(vectors.dtype)
         return vectors
 
+    @property
+    def device(self) -> torch.device:
+        return next(self.backbone.parameters()).device
+
     def forward(self, ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
                 heard: list[HeardQuestion | None] | None = None) -> torch.Tensor:
         """ids [B, L] (and the heard questions of rows with `<heard>` ids) -> logits [B, L, vocab.size]."""
@@ -373,169 +314,6 @@ class SpeechReasoningLM(L.LightningModule):
         encoded["heard"] = batch["heard"]
         return encoded
 
-    # ------------------------------------------------------------------ training
-    def losses(self, batch: dict) -> dict[str, torch.Tensor]:
-        """Mean cross-entropy per modality, their weighted sum `loss`, speech per codebook, thought accuracy."""
-        hp, ids = self.hparams, batch["ids"]
-        modality = target_modality(ids, batch["segment"], self.vocab)  # [B, L-1]
-        scored = modality != NO_LOSS
-        if self.training and hp.scheduled_sampling > 0:
-            # The inputs; the targets stay the corpus's.
-            ids = self._own_speech(batch, hp.scheduled_sampling, hp.scheduled_sampling_temperature,
-                                   hp.scheduled_sampling_passes)
-        if self.training and hp.word_corruption > 0:
-            ids = self._other_words(ids, hp.word_corruption)
-        # Keep only the scored positions before the float32 upcast: prompts and pads are a large part of a batch.
-        logits = self(ids, batch["attention_mask"], batch.get("heard"))[:, :-1][scored].float()  # [N, V]
-        targets, modality = batch["ids"][:, 1:][scored], modality[scored]  # [N]
-        token_loss = F.cross_entropy(logits, targets, reduction="none")  # [N]
-        weights = (hp.thought_weight, hp.reply_text_weight, hp.speech_weight)  # in the order of MODALITIES
-        out = {"loss": token_loss.new_zeros(())}
-        for index, name in enumerate(MODALITIES):
-            mask = modality == index
-            if mask.any():
-                out[f"{name}_loss"] = token_loss[mask].mean()
-                out["loss"] = out["loss"] + weights[index] * out[f"{name}_loss"]
-        speech = (modality == SPEECH_LOSS) & self.vocab.is_speech(targets)  # the speech ids, not <eot>
-        codebook = self.vocab.speech_code(targets[speech])[0]
-        for k in range(self.vocab.num_codebooks):
-            if (codebook == k).any():
-                out[f"speech_loss_cb{k}"] = token_loss[speech][codebook == k].detach().mean()
-        thought = modality == THOUGHT_LOSS
-        if thought.any():
-            out["thought_accuracy"] = (logits[thought].argmax(-1) == targets[thought]).float().mean()
-        return out
-
-    @torch.no_grad()
-    def _own_speech(self, batch: dict, chance: float, temperature: float = 1.0, passes: int = 1) -> torch.Tensor:
-        """The batch's ids with a `chance` of its speech codes replaced by the model's own: each drawn at
-        `temperature` (0: the argmax) from the model's distribution over that codebook's codes, given the
-        ids before it (forwards without gradients; Duckworth et al. 2019): the corpus's in the first pass,
-        the previous pass's mix in each of the `passes` after. At generation every fed-back code is the
-        model's own, and a slip in one frame otherwise leads the next frames to another word ("fourteen" said
-        as "fifteen")."""
-        ids, vocab = batch["ids"], self.vocab
-        chosen = vocab.is_speech(ids) & (batch["segment"] == SPEECH)
-        chosen[:, 0] = False  # a code is drawn from the logits one position before it
-        chosen &= torch.rand(ids.shape, device=ids.device) < chance
-        if not chosen.any():
-            return ids
-        codebook = vocab.speech_code(ids[chosen])[0]  # [N]
-        codes = torch.arange(vocab.codebook_size, device=ids.device)
-        own = ids
-        for _ in range(passes):
-            logits = self(own, batch["attention_mask"], batch.get("heard"))[:, :-1][chosen[:, 1:]].float()  # [N, V]
-            scores = logits.gather(1, vocab.speech_id(codebook[:, None], codes))  # [N, size]: that codebook's ids
-            drawn = scores.argmax(-1) if temperature == 0 else \
-                torch.multinomial((scores / temperature).softmax(-1), 1).squeeze(1)
-            own = own.clone()
-            own[chosen] = vocab.speech_id(codebook, drawn)
-        return own
-
-    def _other_words(self, ids: torch.Tensor, chance: float) -> torch.Tensor:
-        """`ids` with a `chance` of the words said (word_timed) given, frame for frame, the codes of a run of as
-        many frames drawn from anywhere in the batch's speech (another word, another sentence, a word and a half).
-        Text, durations and markers stay, so the word clock still says which word it is."""
-        k, rows = self.vocab.num_codebooks, ids.tolist()
-        words = [word_frame_starts(row, self.vocab) for row in rows]
-        runs = [[start for word in row_words for start in word] for row_words in words]  # every frame, per row
-        sources = [row for row, frames in enumerate(runs) if frames]
-        if not sources:
-            return ids
-        out = ids.clone()
-        for row, row_words in enumerate(words):
-            for word in row_words:
-                if float(torch.rand(())) >= chance:
-                    continue
-                source = sources[int(torch.randint(len(sources), ()))]
-                frames = runs[source]
-                first = int(torch.randint(max(len(frames) - len(word), 0) + 1, ()))
-                for start, copied in zip(word, frames[first: first + len(word)]):
-                    out[row, start: start + k] = ids[source, copied: copied + k]
-        return out
-
-    def _log_losses(self, stage: str, losses: dict[str, torch.Tensor], batch: dict) -> None:
-        size = batch["ids"].shape[0]
-        self.log(f"{stage}/loss", losses["loss"], prog_bar=True, batch_size=size)
-        self.log_dict({f"{stage}/{name}": value for name, value in losses.items() if name != "loss"},
-                      batch_size=size)
-
-    def setup(self, stage: str) -> None:
-        """Refuse data heard through another tokenizer: its heard token ids would mean other words here."""
-        datamodule = self.trainer.datamodule if self._trainer is not None else None
-        folder = datamodule.hparams.get("tokenizer") if datamodule is not None else None
-        if folder and load_text_tokenizer(folder).get_vocab() != self.tokenizer.get_vocab():
-            raise ValueError(f"the data cuts heard questions with the tokenizer {folder}, but the model's tokenizer "
-                             f"({self.hparams.tokenizer or self.hparams.backbone}) differs: give both the same folder")
-
-    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        batch = self.encode_batch(batch)
-        losses = self.losses(batch)
-        self._log_losses("train", losses, batch)
-        return losses["loss"]
-
-    def validation_step(self, batch: dict, batch_idx: int) -> None:
-        encoded = self.encode_batch(batch)
-        self._log_losses("val", self.losses(encoded), encoded)
-        if batch_idx == 0 and self.hparams.val_answer_examples:
-            self._score_answers(batch, self.hparams.val_answer_examples)
-
-    @torch.no_grad()
-    def _score_answers(self, batch: dict, count: int) -> None:
-        """Answer the first `count` questions of a batch as `s2s evaluate` would, the model alone: greedy, no
-        calculator, the thought only. Each is scored against its reference thought's answer."""
-        from s2s.data.problems import answer_from_thought
-        from s2s.lm.generate import build_prompt, generate
-
-        rows = range(min(count, len(batch["thought"])))
-        for i in rows:
-            heard, codes = batch["heard"][i], batch["question_codes"][i]
-            if heard is not None:
-                prompt = build_prompt(self.format, heard_length=len(heard))
-            elif codes is not None:
-                prompt = build_prompt(self.format, question_codes=codes)
-            else:
-                prompt = build_prompt(self.format, question_text_ids=tokenize(self.tokenizer,
-                                                                              [batch["question_written"][i]])[0])
-            # No reply text, except where the thought pauses for the reply's opening words.
-            words = 48 if self.format.thought_pauses_for_words else 0
-            # As `s2s evaluate` runs it: in float32, outside the trainer's bf16 autocast (FastDecoder's float16
-            # products take float32 inputs only).
-            with torch.autocast(self.device.type, enabled=False):
-                reply = generate(self, prompt, heard=heard, temperature=0.0, max_thought_tokens=160,
-                                 max_reply_tokens=words, max_speech_frames=0)
-            self.val_accuracy.update([answer_from_thought(reply.thought)], [answer_from_thought(batch["thought"][i])])
-            self.val_thought_tokens.update(float(len(tokenize(self.tokenizer, [reply.thought])[0])))
-        self.log("val/accuracy_thought", self.val_accuracy, prog_bar=True, batch_size=len(rows))
-        self.log("val/thought_tokens", self.val_thought_tokens, batch_size=len(rows))
-
-    def configure_optimizers(self):
-        hp = self.hparams
-        clock = {id(p) for p in self.clock.parameters()} if self.clock is not None and hp.word_clock_lr else set()
-        params = [p for p in self.parameters() if p.requires_grad and id(p) not in clock]
-        # As in nanoGPT: decay the matrices (weights and embeddings), not the biases and norm gains.
-        groups = [{"params": [p for p in params if p.dim() >= 2], "weight_decay": hp.weight_decay},
-                  {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
-        if clock:  # its own rate and no decay: decay may keep its word term small (an eighth of a speech code)
-            groups.append({"params": list(self.clock.parameters()), "weight_decay": 0.0, "lr": hp.word_clock_lr})
-        optimizer = torch.optim.AdamW(groups, lr=hp.lr, betas=(0.9, 0.95))
-        return {"optimizer": optimizer, "lr_scheduler": time_aware_scheduler(optimizer, self.trainer, hp.warmup_steps)}
-
-    # ------------------------------------------------------------------ checkpoints
-    # The hearing model is a frozen dependency named by its folder (`hearing`), not part of what trains:
-    # Lightning checkpoints leave it out, so a run resumed after the recogniser improved hears with the new one.
-    strict_loading = False
-
-    def on_save_checkpoint(self, checkpoint: dict) -> None:
-        checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if not k.startswith("hearing.")}
-
-    def on_load_checkpoint(self, checkpoint: dict) -> None:
-        checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if not k.startswith("hearing.")}
-        missing = {k for k in self.state_dict() if not k.startswith("hearing.")} - set(checkpoint["state_dict"])
-        if missing:
-            raise ValueError(f"the checkpoint lacks {len(missing)} weights of this model (e.g. {sorted(missing)[0]}): "
-                             "was it saved from another configuration?")
-
     # ------------------------------------------------------------------ saving
     def save_pretrained(self, out_dir: str | os.PathLike, overwrite: bool = False, half: bool = False) -> Path:
         """Write a model folder atomically: the backbone (config.json, model.safetensors), the tokenizer, config.yaml.
@@ -547,9 +325,7 @@ class SpeechReasoningLM(L.LightningModule):
         folder is also a plain transformers model folder, so other tools can
         read the backbone and tokenizer as they are.
         """
-        # LightningCLI adds keys such as _class_path to the hyper-parameters; they are not arguments.
-        # Where training started (`init_from`) is not needed to load it: the weights follow.
-        init_args = {k: v for k, v in self.hparams.items() if not k.startswith("_") and k != "init_from"}
+        init_args = dict(self.init_args)
         cast = (lambda t: t.half()) if half else (lambda t: t)
         with atomic_folder(out_dir, overwrite) as tmp:
             (copy.deepcopy(self.backbone).half() if half else self.backbone).save_pretrained(tmp)
@@ -572,16 +348,16 @@ class SpeechReasoningLM(L.LightningModule):
         return Path(out_dir)
 
     @classmethod
-    def from_folder(cls, folder: str | os.PathLike, hearing: str | list[str] | None = None) -> SpeechReasoningLM:
+    def from_pretrained(cls, folder: str | os.PathLike, hearing: str | list[str] | None = None) -> SpeechReasoningLM:
         """The model `save_pretrained` wrote, in eval mode; `hearing` replaces the ear its config names
         (`whisper-tiny.en`, a CTC ear folder, a list of them; "hearing" is the folder's own CTC ear)."""
         folder = Path(folder)
         if not (folder / CONFIG_FILE).is_file():
             raise FileNotFoundError(f"{folder} is not a saved SpeechReasoningLM: {folder / CONFIG_FILE} is missing")
         saved = yaml.safe_load((folder / CONFIG_FILE).read_text()) or {}
-        check_init_args(cls, saved.get("init_args", {}), folder / CONFIG_FILE)
+        saved_args = check_init_args(cls, saved.get("init_args", {}), folder / CONFIG_FILE, ignored=TRAINING_KEYS)
         # The folder is the backbone (already resized) and the tokenizer; nothing is trained or downloaded.
-        init_args = {**saved["init_args"], "backbone": str(folder), "backbone_config": None,
+        init_args = {**saved_args, "backbone": str(folder), "backbone_config": None,
                      "tokenizer": str(folder), "tokenizer_train_manifest": None}
         if hearing is not None:
             if not init_args.get("hearing"):

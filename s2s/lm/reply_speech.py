@@ -19,7 +19,7 @@ def build_speech_drafts_for_model(folder: str | os.PathLike, manifests, judge_di
                                   overwrite: bool = False) -> Path:
     """Count how the replies of `manifests` say each word (`WordFrames`) for the word_timed model saved in
     `folder` (`reply_speech_rows`), and save it there (SPEECH_FILE)."""
-    model = SpeechReasoningLM.from_folder(folder)
+    model = SpeechReasoningLM.from_pretrained(folder)
     table = WordFrames.from_rows(reply_speech_rows(model, manifests, judge_dir), model.vocab, min_count=min_count)
     return table.save(Path(folder) / SPEECH_FILE, overwrite=overwrite)
 
@@ -31,13 +31,13 @@ def reply_speech_rows(model, manifests, judge_dir: str) -> list[list[int]]:
     if not isinstance(model.format, WordTimed):
         raise ValueError(f"this is a {model.format.name} model; speech drafts and the word decoder follow words "
                          "said with their durations, which only the word_timed formats have")
-    hp, vocab = model.hparams, model.vocab
-    frame_rate = load_codec(hp.codec, num_codebooks=vocab.num_codebooks).frame_rate
+    codec, vocab = model.init_args["codec"], model.vocab
+    frame_rate = load_codec(codec, num_codebooks=vocab.num_codebooks).frame_rate
     rows = []
     for manifest in map(Path, manifests):
         if not any(row.get("reply_audio") for row in read_manifest(manifest)):
             raise ValueError(f"no rows of {manifest} have reply_audio to read replies aloud from")
-        codes = reply_codes(manifest, hp.codec, vocab.num_codebooks)
+        codes = reply_codes(manifest, codec, vocab.num_codebooks)
         frames = reply_word_frames(manifest, codes, frame_rate, judge_dir)
         for reply, grid in codes.items():
             reply_ids = tokenize(model.tokenizer, [reply])[0]

@@ -252,7 +252,7 @@ class WordFrames:
 def build_for_model(folder: str | os.PathLike, manifests, order: int = 6, min_count: int = 3,
                     min_share: float = 0.4, overwrite: bool = False) -> Path:
     """Count the phrase table of the thoughts and replies of `manifests` with the tokenizer of the model saved
-    in `folder`, and save it there (FILE_NAME), where `SpeechReasoningLM.from_folder` finds it."""
+    in `folder`, and save it there (FILE_NAME), where `SpeechReasoningLM.from_pretrained` finds it."""
     from transformers import AutoTokenizer
 
     from s2s.data.manifest import read_manifest

@@ -170,7 +170,7 @@ def collate(chunks: list[dict], text_vocab_size: int, num_codebooks: int) -> dic
 
 # ---------------------------------------------------------------------- saved folders
 CONFIG_FILE, WEIGHTS_FILE = "config.yaml", "model.safetensors"
-FOLDER_NAME = "word_decoder"  # inside a reasoner's folder, where SpeechReasoningLM.from_folder finds it
+FOLDER_NAME = "word_decoder"  # inside a reasoner's folder, where SpeechReasoningLM.from_pretrained finds it
 
 
 def save_decoder(decoder: WordDecoder, out_dir: str | os.PathLike, overwrite: bool = False,

@@ -115,7 +115,7 @@ class WordChunkData(L.LightningDataModule):
         hp = self.hparams
         manifests = [hp.train] if isinstance(hp.train, str) else list(hp.train)
         judge = str(DEFAULT_JUDGE) if hp.judge == "default" else hp.judge
-        model = SpeechReasoningLM.from_folder(hp.reasoner)
+        model = SpeechReasoningLM.from_pretrained(hp.reasoner)
         chunks = word_occurrences(reply_speech_rows(model, manifests, judge), model.vocab)
         if len(chunks) <= hp.val_chunks:
             raise ValueError(f"{', '.join(manifests)} say only {len(chunks)} word chunks, not more than val_chunks "

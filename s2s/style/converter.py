@@ -24,10 +24,8 @@ from __future__ import annotations
 
 import math
 import os
-import random
 from pathlib import Path
 
-import lightning as L
 import torch
 import torch.nn.functional as F
 import torchaudio
@@ -37,10 +35,7 @@ from torch import nn
 
 from s2s import audio
 from s2s.codecs.tiny.model import ConvNeXtBlock
-from s2s.data.datamodule import LengthBucketSampler
-from s2s.data.resumable import ResumableDataLoader, trainer_epoch
-from s2s.files import atomic_folder
-from s2s.training import check_init_args, own_hyperparameters, time_aware_scheduler
+from s2s.files import atomic_folder, check_init_args
 
 CONFIG_FILE, WEIGHTS_FILE, CONTENT_DIR = "config.yaml", "model.safetensors", "content"
 SAMPLE_RATE = 16000
@@ -50,6 +45,8 @@ RATE_STRETCH = {"slow": 170 / 120, "normal": 1.0, "fast": 170 / 240}
 MIN_SOURCE_SAMPLES = 1600  # shorter sources are zero-padded to 0.1 s and the output cut back to their length
 MIN_REFERENCE_SAMPLES = 8000  # half a second says little about a voice (s2s.style.prompt asks for a second)
 PITCH_STEP = 15  # espeak-ng pitch units between a recording and its reference that count as lower or higher
+# What the training module adds to a saved config (older folders hold them): read past.
+TRAINING_KEYS = ("warp", "lr", "weight_decay", "warmup_steps")
 DEFAULT_CONVERTER = Path(__file__).resolve().parents[1] / "assets" / "models" / "s2s-converter-tiny"
 
 
@@ -127,27 +124,27 @@ class ConverterNet(nn.Module):
         return self.head(self.norm(x.transpose(1, 2))).transpose(1, 2)
 
 
-class VoiceConverter(L.LightningModule):
-    """ConverterNet trained against the frozen codec's latent, with the frozen content encoder in front.
+class VoiceConverter(nn.Module):
+    """ConverterNet with the frozen content encoder in front and the frozen codec behind: `convert` one recording
+    into another voice. Trained by `ConverterModule` (`s2s/style/converter_training.py`).
 
     `content_encoder`: a CTCRecognizer folder (default in the configs: the shipped reasoner's hearing);
-    `codec`: the codec whose latent and tokens are predicted (s2s-tiny family: it needs `latent`).
-    `warp`: the range of the random mel-axis warp of the content's input while training.
+    `codec`: the codec whose latent and tokens are predicted (s2s-tiny family: it needs `latent`);
+    `num_codebooks`: how many of its codebooks a conversion's codes keep.
     """
 
     def __init__(self, content_encoder: str, codec: str = "s2s-tiny", dim: int = 256, layers: int = 6,
-                 bottleneck: int = 32, kernel_size: int = 7, warp: tuple[float, float] = (0.82, 1.22),
-                 num_codebooks: int = 8, lr: float = 2e-3, weight_decay: float = 1e-4, warmup_steps: int = 200):
+                 bottleneck: int = 32, kernel_size: int = 7, num_codebooks: int = 8):
         super().__init__()
-        self.save_hyperparameters()
         from s2s.asr.recognizer import CTCRecognizer
         from s2s.codecs import load_codec
 
+        self.init_args = {"content_encoder": content_encoder, "codec": codec, "dim": dim, "layers": layers,
+                          "bottleneck": bottleneck, "kernel_size": kernel_size, "num_codebooks": num_codebooks}
         if not Path(content_encoder).is_dir():
             raise FileNotFoundError(f"content_encoder folder not found: {content_encoder}; give a recogniser "
                                     "folder such as s2s/assets/models/s2s-reasoner-tiny/hearing")
-        with own_hyperparameters():
-            self.content_encoder = CTCRecognizer.from_pretrained(content_encoder).requires_grad_(False)
+        self.content_encoder = CTCRecognizer.from_pretrained(content_encoder).requires_grad_(False)
         tiny = load_codec(codec)
         if not hasattr(getattr(tiny, "net", None), "latent"):
             raise ValueError(f"codec {codec!r} has no latent to predict; the converter works with s2s-tiny codecs")
@@ -155,6 +152,10 @@ class VoiceConverter(L.LightningModule):
         self.sample_rate = tiny.sample_rate
         self.net = ConverterNet(self.content_encoder.net.config.dim, self.codec.cfg.latent_dim, dim, layers, bottleneck,
                                 kernel_size)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.net.parameters()).device
 
     def train(self, mode: bool = True):  # the content encoder and codec stay frozen in eval mode
         super().train(mode)
@@ -174,30 +175,6 @@ class VoiceConverter(L.LightningModule):
             feats = warp_mel_axis(feats, *warp)
         hidden, _, lengths = self.content_encoder.net(feats, lengths)
         return hidden.float(), lengths
-
-    def _loss(self, batch: dict, warp) -> torch.Tensor:
-        wav, num_samples = batch["wav"], batch["num_samples"]
-        with torch.no_grad():
-            target = self.codec.latent(wav)  # [B, latent, F]
-        content, lengths = self.content(batch["content"], batch["content_samples"], warp)
-        frames = target.shape[-1]
-        predicted = self.net(content, lengths, batch["reference"], batch["reference_samples"], batch["pitch"], frames)
-        valid = (torch.arange(frames, device=wav.device)[None]
-                 < torch.ceil(num_samples / self.codec.cfg.hop_samples)[:, None])[:, None].to(predicted.dtype)
-        return ((predicted - target).abs() * valid).sum() / (valid.sum() * target.shape[1]).clamp(min=1)
-
-    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        loss = self._loss(batch, tuple(self.hparams.warp))
-        self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["num_samples"]))
-        return loss
-
-    def validation_step(self, batch: dict, batch_idx: int) -> None:
-        self.log("val/loss", self._loss(batch, None), prog_bar=True, batch_size=len(batch["num_samples"]))
-
-    def configure_optimizers(self):
-        hp = self.hparams
-        optimizer = torch.optim.AdamW(self.net.parameters(), lr=hp.lr, weight_decay=hp.weight_decay)
-        return {"optimizer": optimizer, "lr_scheduler": time_aware_scheduler(optimizer, self.trainer, hp.warmup_steps)}
 
     # ------------------------------------------------------------------ use
     @torch.no_grad()
@@ -220,7 +197,7 @@ class VoiceConverter(L.LightningModule):
         z = self.net(content, lengths, ref, torch.tensor([ref.shape[-1]], device=self.device),
                      torch.tensor([PITCHES.index(pitch)], device=self.device),
                      round(math.ceil(src.shape[-1] / hop) * stretch))  # never fewer than `frames`
-        return self.codec.quantizer.encode(z[..., :frames], self.hparams.num_codebooks)
+        return self.codec.quantizer.encode(z[..., :frames], self.init_args["num_codebooks"])
 
     @torch.no_grad()
     def convert(self, source: torch.Tensor, source_rate: int, reference: torch.Tensor, reference_rate: int,
@@ -236,20 +213,19 @@ class VoiceConverter(L.LightningModule):
         with atomic_folder(out_dir, overwrite) as tmp:
             save_file(state, str(tmp / WEIGHTS_FILE))
             self.content_encoder.save_pretrained(tmp / CONTENT_DIR, half=half)
-            init_args = {k: (list(v) if isinstance(v, tuple) else v)
-                         for k, v in self.hparams.items() if not k.startswith("_")}
-            init_args["content_encoder"] = CONTENT_DIR  # inside the folder
+            init_args = {**self.init_args, "content_encoder": CONTENT_DIR}  # its copy, inside the folder
             (tmp / CONFIG_FILE).write_text(yaml.safe_dump({"init_args": init_args}, sort_keys=False))
         return Path(out_dir)
 
     @classmethod
-    def from_folder(cls, folder: str | os.PathLike) -> VoiceConverter:
+    def from_pretrained(cls, folder: str | os.PathLike) -> VoiceConverter:
+        """The converter `save_pretrained` wrote, in eval mode."""
         folder = Path(folder)
         if not (folder / CONFIG_FILE).is_file() or not (folder / WEIGHTS_FILE).is_file():
             raise FileNotFoundError(f"{folder} is not a saved VoiceConverter: it needs {CONFIG_FILE} and "
                                     f"{WEIGHTS_FILE} (s2s export a converter checkpoint)")
         saved = yaml.safe_load((folder / CONFIG_FILE).read_text()) or {}
-        init_args = dict(check_init_args(cls, saved.get("init_args", {}), folder / CONFIG_FILE))
+        init_args = check_init_args(cls, saved.get("init_args", {}), folder / CONFIG_FILE, ignored=TRAINING_KEYS)
         init_args["content_encoder"] = str(folder / init_args.get("content_encoder", CONTENT_DIR))
         model = cls(**init_args)
         model.net.load_state_dict({k: v.float() for k, v in load_file(folder / WEIGHTS_FILE).items()})
@@ -264,141 +240,4 @@ def load_converter(converter=None) -> VoiceConverter:
     if not folder.is_dir():
         raise FileNotFoundError(f"voice converter folder not found: {folder}; train one with "
                                 "configs/style/converter.yaml and s2s export it")
-    return VoiceConverter.from_folder(folder)
-
-
-# ---------------------------------------------------------------------- training data
-def pitch_word(target_pitch: float, reference_pitch: float) -> int:
-    """The pitch id (PITCHES) of a recording against its reference, in espeak-ng's pitch units (0-99): more than
-    PITCH_STEP lower is low, more than PITCH_STEP higher is high (the style corpus's low and high are 30 away)."""
-    offset = target_pitch - reference_pitch
-    return PITCHES.index("low" if offset < -PITCH_STEP else "high" if offset > PITCH_STEP else "normal")
-
-
-class ConversionDataset(torch.utils.data.Dataset):
-    """Recordings with their voice and pitch, for training by reconstruction: each item is a target recording,
-    the recording its content is taken from, and a reference (another recording of the same voice).
-
-    * replies of a styled corpus (rows with `reply_style`): the content is the same words at a random one of
-      their pitches where the corpus has them (`reply_audio_low/normal/high`, the same reply, voice and rate at
-      each pitch, aligned within a few frames), so the pitch word, not the content, must say the pitch;
-    * voice prompts (`voice_audio`, normal pitch) and, with `questions`, the questions of any corpus (hundreds of
-      voices at random pitches): their own content. Questions teach the reference encoder voices beyond the six
-      of the style corpus, so that an unseen reference is cloned rather than mapped to the nearest of six.
-
-    References are voice prompts and questions of other rows. The pitch word is the target's pitch against the
-    reference's (`pitch_word`). `val_every`/`validation`: every `val_every`-th row of each manifest is validation
-    (other sentences of the same voices); the rest is training."""
-
-    def __init__(self, manifests: str | os.PathLike | list, val_every: int | None = None, validation: bool = False,
-                 questions: bool = True, crop_seconds: float = 3.0, reference_seconds: float = 3.0, seed: int = 0,
-                 fixed: bool = False):
-        from s2s.data.manifest import read_manifest
-        from s2s.data.synth import REPLY_PITCHES
-
-        manifests = [Path(m) for m in (manifests if isinstance(manifests, (list, tuple)) else [manifests])]
-        normal = REPLY_PITCHES["normal"]
-        self.items: list[tuple[dict[int, torch.Tensor], str, int]] = []  # (int16 takes by pitch, voice, pitch)
-        self.references: dict[str, list[tuple[int, torch.Tensor, int]]] = {}  # voice -> (item, wav, pitch)
-        for manifest in manifests:
-            for index, row in enumerate(read_manifest(manifest)):
-                if val_every and (index % val_every == 0) != validation:
-                    continue
-                if "reply_style" in row:
-                    takes = {REPLY_PITCHES[word]: self._load(manifest.parent / row[f"reply_audio_{word}"])
-                             for word in PITCHES if row.get(f"reply_audio_{word}")}
-                    takes = takes or {row["reply_pitch"]: self._load(manifest.parent / row["reply_audio"])}
-                    self.items.extend((takes, row["reply_voice"], pitch) for pitch in takes)
-                    if row.get("voice_audio"):
-                        self._add_reference(manifest.parent / row["voice_audio"], row["reply_voice"], normal)
-                if questions and row.get("question_audio") and row.get("question_voice"):
-                    self._add_reference(manifest.parent / row["question_audio"], row["question_voice"],
-                                        row.get("question_pitch", normal))
-        alone = {voice for voice, refs in self.references.items() if len(refs) < 2}
-        self.items = [item for item in self.items if item[1] not in alone]  # a voice heard once has no other take
-        missing = sorted({voice for _, voice, _ in self.items} - set(self.references))
-        if not self.items or missing:
-            where = ", ".join(str(m) for m in manifests)
-            raise ValueError(f"{where}: needs recordings with at least two of each voice (voice prompts or questions; "
-                             f"missing {missing or 'all'}); make it with s2s data synth --reply-styles")
-        self.crop, self.reference_crop = int(crop_seconds * SAMPLE_RATE), int(reference_seconds * SAMPLE_RATE)
-        self.seed, self.fixed = seed, fixed  # fixed (validation): the same crop and reference every time
-
-    def _add_reference(self, path: Path, voice: str, pitch: int) -> None:
-        """A recording that is both a training item (its own content) and a reference for its voice."""
-        wav = self._load(path)
-        self.items.append(({pitch: wav}, voice, pitch))
-        self.references.setdefault(voice, []).append((len(self.items) - 1, wav, pitch))
-
-    @staticmethod
-    def _load(path: Path) -> torch.Tensor:
-        wav = audio.load(path, SAMPLE_RATE)[0].mean(0)
-        return (wav.clamp(-1, 1) * 32767).short()
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def __getitem__(self, index: int) -> dict:
-        # Training draws from the global generator (seeded, saved in checkpoints and restored on resume).
-        rng = random.Random(f"{self.seed}:{index}") if self.fixed else random
-        takes, voice, pitch = self.items[index]
-        wav, content = takes[pitch], takes[rng.choice(sorted(takes))]
-        length = min(wav.numel(), content.numel())
-        if length > self.crop:  # whole content frames (640 samples at 25 Hz) so codec and content agree
-            start = rng.randrange((length - self.crop) // 640 + 1) * 640
-            wav, content = wav[start: start + self.crop], content[start: start + self.crop]
-        _, reference, reference_pitch = rng.choice([ref for ref in self.references[voice] if ref[0] != index])
-        if reference.numel() > self.reference_crop:
-            start = rng.randrange(reference.numel() - self.reference_crop)
-            reference = reference[start: start + self.reference_crop]
-        return {"wav": wav.float() / 32767, "content": content.float() / 32767,
-                "reference": reference.float() / 32767, "pitch": pitch_word(pitch, reference_pitch)}
-
-
-def collate_conversion(items: list[dict]) -> dict:
-    def pad(key: str) -> tuple[torch.Tensor, torch.Tensor]:
-        lengths = torch.tensor([item[key].numel() for item in items])
-        out = torch.zeros(len(items), int(lengths.max()))
-        for row, item in zip(out, items):
-            row[: item[key].numel()] = item[key]
-        return out, lengths
-
-    wav, num_samples = pad("wav")
-    content, content_samples = pad("content")
-    reference, reference_samples = pad("reference")
-    return {"wav": wav, "num_samples": num_samples, "content": content, "content_samples": content_samples,
-            "reference": reference, "reference_samples": reference_samples,
-            "pitch": torch.tensor([item["pitch"] for item in items])}
-
-
-class ConversionDataModule(L.LightningDataModule):
-    """The recordings of `train` (one manifest or a list: a styled corpus, and any corpus for its questions);
-    every `val_every`-th row of each kept apart for validation (other sentences of the same voices)."""
-
-    def __init__(self, train: str | list[str], val_every: int = 20, questions: bool = True,
-                 crop_seconds: float = 3.0, reference_seconds: float = 3.0, batch_size: int = 16,
-                 num_workers: int = 0):
-        super().__init__()
-        self.save_hyperparameters()
-        self.train_set = self.val_set = None
-
-    def setup(self, stage: str | None = None) -> None:
-        if self.train_set is None:
-            hp = self.hparams
-            common = {"val_every": hp.val_every, "questions": hp.questions, "crop_seconds": hp.crop_seconds,
-                      "reference_seconds": hp.reference_seconds}
-            self.train_set = ConversionDataset(hp.train, **common)
-            self.val_set = ConversionDataset(hp.train, validation=True, seed=1, fixed=True, **common)
-
-    def _loader(self, dataset: ConversionDataset, shuffle: bool) -> ResumableDataLoader:
-        lengths = [min(takes[pitch].numel(), dataset.crop) for takes, _, pitch in dataset.items]
-        sampler = LengthBucketSampler(lengths, self.hparams.batch_size, shuffle=shuffle,
-                                      epoch=trainer_epoch(self) if shuffle else None)
-        return ResumableDataLoader(dataset, sampler, collate_fn=collate_conversion,
-                                   num_workers=self.hparams.num_workers)
-
-    def train_dataloader(self) -> ResumableDataLoader:
-        return self._loader(self.train_set, shuffle=True)
-
-    def val_dataloader(self) -> ResumableDataLoader:
-        return self._loader(self.val_set, shuffle=False)
+    return VoiceConverter.from_pretrained(folder)

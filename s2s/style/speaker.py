@@ -23,8 +23,8 @@ from torch import nn
 
 from s2s import audio
 from s2s.data.manifest import read_manifest
-from s2s.files import atomic_folder
-from s2s.training import check_init_args, time_aware_scheduler
+from s2s.files import atomic_folder, check_init_args
+from s2s.training import time_aware_scheduler
 
 SAMPLE_RATE = 16000
 CONFIG_FILE, WEIGHTS_FILE = "config.yaml", "model.safetensors"

@@ -360,7 +360,7 @@ def model_dir(tmp_path_factory, manifest) -> str:
 @pytest.fixture
 def speaks_until_the_cap(monkeypatch):
     """A random model may end its speech at once; ban <eot> so every reply has audio (and a TTFA)."""
-    load = SpeechReasoningLM.from_folder.__func__
+    load = SpeechReasoningLM.from_pretrained.__func__
 
     def ban_eot(cls, folder, **options):
         model = load(cls, folder, **options)
@@ -369,7 +369,7 @@ def speaks_until_the_cap(monkeypatch):
         model.backbone.get_output_embeddings().register_forward_hook(lambda module, args, out: out + bias)
         return model
 
-    monkeypatch.setattr(SpeechReasoningLM, "from_folder", classmethod(ban_eot))
+    monkeypatch.setattr(SpeechReasoningLM, "from_pretrained", classmethod(ban_eot))
 
 
 CAPS = ["--max-thought-tokens", "8", "--max-reply-tokens", "4", "--max-speech-frames", "10"]

@@ -16,13 +16,14 @@ from s2s.data.datamodule import collate
 from s2s.data.synth import synthesize
 from s2s.lm.batching import encode_batch, pad_sequences
 from s2s.lm.formats import DURATION, SPEECH, ThinkThenSpeak, Turn
-from s2s.lm.model import (
+from s2s.lm.model import SpeechReasoningLM
+from s2s.lm.module import (
     MODALITIES,
     NO_LOSS,
     REPLY_TEXT_LOSS,
     SPEECH_LOSS,
     THOUGHT_LOSS,
-    SpeechReasoningLM,
+    SpeechReasoningModule,
     target_modality,
 )
 from s2s.lm.text_tokenizer import load_text_tokenizer, train_text_tokenizer
@@ -74,9 +75,9 @@ def make_batch(seed: int = 0, question_frames=(6, 9, 4), reply_frames=(5, 7, 3))
 
 
 @pytest.fixture
-def lm(tokenizer_dir, small_codec) -> SpeechReasoningLM:
+def lm(tokenizer_dir, small_codec) -> SpeechReasoningModule:
     torch.manual_seed(0)
-    return SpeechReasoningLM(backbone_config=TINY_LLAMA, tokenizer=tokenizer_dir, codec=small_codec, warmup_steps=1)
+    return SpeechReasoningModule(backbone_config=TINY_LLAMA, tokenizer=tokenizer_dir, codec=small_codec, warmup_steps=1)
 
 
 # ---------------------------------------------------------------------- text tokenizer and batches
@@ -155,8 +156,8 @@ def test_losses_per_modality_and_codebook_and_overfitting_one_batch(lm):
 def test_scheduled_sampling_feeds_back_the_models_own_speech_codes_and_keeps_the_targets(
         tokenizer_dir, small_codec, monkeypatch):
     torch.manual_seed(0)
-    lm = SpeechReasoningLM(backbone_config=TINY_LLAMA, tokenizer=tokenizer_dir, codec=small_codec,
-                           scheduled_sampling=1.0)
+    lm = SpeechReasoningModule(backbone_config=TINY_LLAMA, tokenizer=tokenizer_dir, codec=small_codec,
+                               scheduled_sampling=1.0)
     batch = lm.encode_batch(make_batch())
     own = lm._own_speech(batch, 1.0)
     ids, vocab = batch["ids"], lm.vocab
@@ -182,16 +183,16 @@ def test_scheduled_sampling_feeds_back_the_models_own_speech_codes_and_keeps_the
     lm.losses(batch)
     assert len(fed) == 1 and torch.equal(fed[0], ids)  # validation reads the corpus's codes
     with pytest.raises(ValueError, match="scheduled_sampling_temperature must be >= 0"):
-        SpeechReasoningLM(backbone_config=TINY_LLAMA, tokenizer=tokenizer_dir, codec=small_codec,
-                          scheduled_sampling_temperature=-1.0)
+        SpeechReasoningModule(backbone_config=TINY_LLAMA, tokenizer=tokenizer_dir, codec=small_codec,
+                              scheduled_sampling_temperature=-1.0)
     with pytest.raises(ValueError, match="scheduled_sampling .* must lie in"):
-        SpeechReasoningLM(backbone_config=TINY_LLAMA, tokenizer=tokenizer_dir, codec=small_codec,
-                          scheduled_sampling=1.5)
+        SpeechReasoningModule(backbone_config=TINY_LLAMA, tokenizer=tokenizer_dir, codec=small_codec,
+                              scheduled_sampling=1.5)
 
 
 def test_scheduled_sampling_passes_draw_each_code_after_the_previous_passes_codes(tokenizer_dir, small_codec):
     torch.manual_seed(0)
-    lm = SpeechReasoningLM(backbone_config=TINY_LLAMA, tokenizer=tokenizer_dir, codec=small_codec)
+    lm = SpeechReasoningModule(backbone_config=TINY_LLAMA, tokenizer=tokenizer_dir, codec=small_codec)
     batch = lm.encode_batch(make_batch())
     ids, vocab = batch["ids"], lm.vocab
     first = lm._own_speech(batch, 1.0, temperature=0.0)
@@ -204,8 +205,8 @@ def test_scheduled_sampling_passes_draw_each_code_after_the_previous_passes_code
         span = vocab.speech_range(int(vocab.speech_code(ids[row, position])[0]))
         assert second[row, position] == span.start + logits[row, position - 1, span.start: span.stop].argmax()
     with pytest.raises(ValueError, match="scheduled_sampling_passes .* integer >= 1"):
-        SpeechReasoningLM(backbone_config=TINY_LLAMA, tokenizer=tokenizer_dir, codec=small_codec,
-                          scheduled_sampling_passes=0)
+        SpeechReasoningModule(backbone_config=TINY_LLAMA, tokenizer=tokenizer_dir, codec=small_codec,
+                              scheduled_sampling_passes=0)
 
 
 def test_trainer_logs_every_loss(lm):
@@ -234,23 +235,23 @@ def test_pretrained_backbone_keeps_its_text_rows(kind, tokenizer_dir, small_code
     backbone.save_pretrained(tmp_path / kind)
     tokenizer.save_pretrained(tmp_path / kind)  # its own tokenizer, beside it
 
-    lm = SpeechReasoningLM(backbone=str(tmp_path / kind), codec=small_codec)
+    lm = SpeechReasoningModule(backbone=str(tmp_path / kind), codec=small_codec)
     assert lm.vocab == JointVocab(text, K, C)
-    for old, new in ((backbone.get_input_embeddings(), lm.backbone.get_input_embeddings()),
-                     (backbone.get_output_embeddings(), lm.backbone.get_output_embeddings())):
+    for old, new in ((backbone.get_input_embeddings(), lm.model.backbone.get_input_embeddings()),
+                     (backbone.get_output_embeddings(), lm.model.backbone.get_output_embeddings())):
         assert new.weight.shape[0] == lm.vocab.size and torch.equal(new.weight[:text], old.weight)
     # New input rows (specials, speech) are as spread out as the text rows, not one mean row repeated.
-    spread = lm.backbone.get_input_embeddings().weight[text:].std(0).mean()
+    spread = lm.model.backbone.get_input_embeddings().weight[text:].std(0).mean()
     assert spread > 0.5 * backbone.get_input_embeddings().weight.std(0).mean()
     assert torch.isfinite(lm.losses(lm.encode_batch(make_batch()))["loss"])
     # from_pretrained hands back eval mode; a backbone that trains must have its dropout on.
-    assert all(module.training for module in lm.backbone.modules())
+    assert all(module.training for module in lm.model.backbone.modules())
 
 
 def test_a_backbone_that_cannot_be_found_is_one_line(tokenizer_dir, small_codec, tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(ValueError) as error:
-        SpeechReasoningLM(backbone=str(tmp_path / "no-such-model"), tokenizer=tokenizer_dir, codec=small_codec)
+        SpeechReasoningModule(backbone=str(tmp_path / "no-such-model"), tokenizer=tokenizer_dir, codec=small_codec)
     message = str(error.value)
     assert message.startswith("cannot load the backbone") and "\n" not in message and "download" in message
 
@@ -260,8 +261,8 @@ def test_save_and_load_give_identical_logits(lm, tmp_path):
     folder = lm.save_pretrained(tmp_path / "lm")
     assert {"model.safetensors", "config.yaml", "config.json", "tokenizer.json"} <= {p.name for p in folder.iterdir()}
     assert [p.name for p in tmp_path.iterdir()] == ["lm"]  # no temporary folder left behind
-    loaded = SpeechReasoningLM.from_folder(folder)
-    assert loaded.vocab == lm.vocab and loaded.hparams.format == lm.hparams.format
+    loaded = SpeechReasoningLM.from_pretrained(folder)
+    assert loaded.vocab == lm.vocab and loaded.init_args["format"] == lm.hparams.format
     with torch.no_grad():
         inputs = batch["ids"], batch["attention_mask"]
         assert torch.equal(loaded(*inputs), lm.eval()(*inputs))
@@ -275,8 +276,8 @@ def test_save_and_load_give_identical_logits(lm, tmp_path):
     ("text_guided", {"offset_tokens": 2}),
 ])
 def test_every_format_trains(fmt, options, tokenizer_dir, small_codec):
-    lm = SpeechReasoningLM(backbone_config=TINY_LLAMA, tokenizer=tokenizer_dir, codec=small_codec, format=fmt,
-                           format_options=options)
+    lm = SpeechReasoningModule(backbone_config=TINY_LLAMA, tokenizer=tokenizer_dir, codec=small_codec, format=fmt,
+                               format_options=options)
     losses = lm.losses(lm.encode_batch(make_batch()))
     assert {f"{m}_loss" for m in MODALITIES} <= set(losses) and torch.isfinite(losses["loss"])
 
@@ -287,7 +288,7 @@ def test_tiny_config_parses_and_builds_a_3_to_5_m_parameter_model(manifest, tmp_
     monkeypatch.setattr("sys.argv", ["s2s"])  # LightningCLI reads its arguments from `args`, not from pytest's
     with pytest.raises(SystemExit) as exit_info:
         main(["fit", "--config", CONFIG, "--print_config"])
-    assert exit_info.value.code == 0 and "s2s.lm.model.SpeechReasoningLM" in capsys.readouterr().out
+    assert exit_info.value.code == 0 and "s2s.lm.module.SpeechReasoningModule" in capsys.readouterr().out
 
     tokenizer = tmp_path / "runs/lm-tiny/tokenizer"
     cli = LightningCLI(subclass_mode_model=True, subclass_mode_data=True, run=False,
@@ -295,7 +296,8 @@ def test_tiny_config_parses_and_builds_a_3_to_5_m_parameter_model(manifest, tmp_
                        args=["--config", CONFIG, "--model.init_args.tokenizer_train_manifest", str(manifest)])
     assert (tokenizer / "tokenizer.json").is_file()  # trained on first use, loaded afterwards
     lm = cli.model
-    assert isinstance(lm, SpeechReasoningLM) and lm.vocab.num_codebooks == 4 and lm.vocab.codebook_size == 1024
+    assert isinstance(lm, SpeechReasoningModule) and isinstance(lm.model, SpeechReasoningLM)
+    assert lm.vocab.num_codebooks == 4 and lm.vocab.codebook_size == 1024
     parameters = sum(p.numel() for p in lm.parameters())
     assert 3e6 < parameters < 5e6, parameters
     assert cli.trainer.max_steps == 4000
@@ -323,15 +325,15 @@ def test_fit_from_the_yaml_trains_checkpoints_and_logs(small_codec, tmp_path, mo
 def test_init_from_a_saved_model_starts_from_its_weights(lm, tokenizer_dir, small_codec, tmp_path):
     folder = lm.save_pretrained(tmp_path / "lm")
     torch.manual_seed(1)
-    again = SpeechReasoningLM(backbone_config=TINY_LLAMA, tokenizer=tokenizer_dir, codec=small_codec,
-                              init_from=str(folder))
+    again = SpeechReasoningModule(backbone_config=TINY_LLAMA, tokenizer=tokenizer_dir, codec=small_codec,
+                                  init_from=str(folder))
     batch = lm.encode_batch(make_batch())
     inputs = (batch["ids"], batch["attention_mask"])
     assert torch.allclose(again.eval()(*inputs), lm.eval()(*inputs), atol=1e-5)
     assert "init_from" not in (again.save_pretrained(tmp_path / "again") / "config.yaml").read_text()
     wider = {**TINY_LLAMA, "hidden_size": 64}
     with pytest.raises(ValueError, match="do not fit this model's backbone_config"):
-        SpeechReasoningLM(backbone_config=wider, tokenizer=tokenizer_dir, codec=small_codec, init_from=str(folder))
+        SpeechReasoningModule(backbone_config=wider, tokenizer=tokenizer_dir, codec=small_codec, init_from=str(folder))
 
 
 def heard_style_batch(tokenizer, with_speech: bool = True) -> dict:
@@ -348,8 +350,8 @@ def heard_style_batch(tokenizer, with_speech: bool = True) -> dict:
 def test_word_timed_grows_a_think_then_speak_model_and_learns_durations_not_the_words_it_reads(
         lm, tokenizer_dir, small_codec, tmp_path):
     folder = lm.save_pretrained(tmp_path / "lm")
-    timed = SpeechReasoningLM(backbone_config=TINY_LLAMA, tokenizer=tokenizer_dir, codec=small_codec,
-                              format="word_timed", format_options={"max_word_frames": 4}, init_from=str(folder))
+    timed = SpeechReasoningModule(backbone_config=TINY_LLAMA, tokenizer=tokenizer_dir, codec=small_codec,
+                                  format="word_timed", format_options={"max_word_frames": 4}, init_from=str(folder))
     assert timed.vocab.size == lm.vocab.size + 4 and timed.vocab.duration_range.start == lm.vocab.size
     # Up to <speak> the layouts are the same, and so are the logits of every id the old model had.
     batch = heard_style_batch(lm.tokenizer, with_speech=False)
@@ -372,17 +374,17 @@ def test_word_timed_grows_a_think_then_speak_model_and_learns_durations_not_the_
     losses = timed.losses(encoded)
     assert torch.isfinite(losses["loss"]) and {"speech_loss", "reply_text_loss"} <= set(losses)
     with pytest.raises(ValueError, match="vocabulary .* differs"):  # fewer durations than the source: refused
-        SpeechReasoningLM(backbone_config=TINY_LLAMA, tokenizer=tokenizer_dir, codec=small_codec,
-                          init_from=str(timed.save_pretrained(tmp_path / "timed")))
+        SpeechReasoningModule(backbone_config=TINY_LLAMA, tokenizer=tokenizer_dir, codec=small_codec,
+                              init_from=str(timed.save_pretrained(tmp_path / "timed")))
 
 
 def test_word_clock_starts_where_its_source_stood_and_tells_each_frame_its_word_and_frames_left(
         lm, tokenizer_dir, small_codec, tmp_path):
     options = {"backbone_config": TINY_LLAMA, "tokenizer": tokenizer_dir, "codec": small_codec,
                "format": "word_timed", "format_options": {"max_word_frames": 4}}
-    timed = SpeechReasoningLM(**options, init_from=str(lm.save_pretrained(tmp_path / "lm"))).eval()
-    clocked = SpeechReasoningLM(**options, word_clock=True,
-                                init_from=str(timed.save_pretrained(tmp_path / "timed"))).eval()
+    timed = SpeechReasoningModule(**options, init_from=str(lm.save_pretrained(tmp_path / "lm"))).eval()
+    clocked = SpeechReasoningModule(**options, word_clock=True,
+                                    init_from=str(timed.save_pretrained(tmp_path / "timed"))).eval()
     encoded = clocked.encode_batch(heard_style_batch(lm.tokenizer))
     ids, mask, vocab = encoded["ids"], encoded["attention_mask"], clocked.vocab
     with torch.no_grad():  # the clock starts at zero: exactly the model it was grown from
@@ -403,27 +405,27 @@ def test_word_clock_starts_where_its_source_stood_and_tells_each_frame_its_word_
 
     # Trained (made non-zero here), it changes the logits from the first duration id on, and only there.
     with torch.no_grad():
-        clocked.clock.word.weight.normal_()
-        clocked.clock.frames_left.weight.normal_()
+        clocked.model.clock.word.weight.normal_()
+        clocked.model.clock.frames_left.weight.normal_()
         before, after = timed(ids, mask), clocked(ids, mask)
     assert torch.allclose(before[0, : durations[0]], after[0, : durations[0]], atol=1e-6)
     assert not torch.allclose(before[0, durations[0]], after[0, durations[0]], atol=1e-3)
     folder = clocked.save_pretrained(tmp_path / "clocked")
     with torch.no_grad():
-        assert torch.allclose(SpeechReasoningLM.from_folder(folder)(ids, mask), after, atol=1e-6)
-        grown = SpeechReasoningLM(**options, word_clock=True, init_from=str(folder)).eval()
+        assert torch.allclose(SpeechReasoningLM.from_pretrained(folder)(ids, mask), after, atol=1e-6)
+        grown = SpeechReasoningModule(**options, word_clock=True, init_from=str(folder)).eval()
         assert torch.allclose(grown(ids, mask), after, atol=1e-6)  # init_from keeps the clock's weights
     (folder / "word_clock.safetensors").unlink()
     with pytest.raises(FileNotFoundError, match="word_clock.safetensors"):
-        SpeechReasoningLM.from_folder(folder)
+        SpeechReasoningLM.from_pretrained(folder)
     with pytest.raises(ValueError, match="only the word_timed format"):
-        SpeechReasoningLM(backbone_config=TINY_LLAMA, tokenizer=tokenizer_dir, codec=small_codec, word_clock=True)
+        SpeechReasoningModule(backbone_config=TINY_LLAMA, tokenizer=tokenizer_dir, codec=small_codec, word_clock=True)
 
 
 def test_the_clock_reader_knows_the_frame_and_codebook_of_the_next_id_inside_a_word(lm, tokenizer_dir, small_codec):
     """Walking a built word_timed row: wherever the next id is a frame of a word, next_frame names it."""
-    timed = SpeechReasoningLM(backbone_config=TINY_LLAMA, tokenizer=tokenizer_dir, codec=small_codec,
-                              format="word_timed", format_options={"max_word_frames": 4})
+    timed = SpeechReasoningModule(backbone_config=TINY_LLAMA, tokenizer=tokenizer_dir, codec=small_codec,
+                                  format="word_timed", format_options={"max_word_frames": 4})
     encoded = timed.encode_batch(heard_style_batch(lm.tokenizer))
     vocab, seen = timed.vocab, 0
     for row, segment in zip(encoded["ids"].tolist(), encoded["segment"].tolist()):
@@ -444,9 +446,9 @@ def test_the_clock_reader_knows_the_frame_and_codebook_of_the_next_id_inside_a_w
 def test_word_corruption_feeds_words_other_speechs_frames_and_keeps_text_durations_and_targets(
         tokenizer_dir, small_codec, monkeypatch):
     torch.manual_seed(0)
-    lm = SpeechReasoningLM(backbone_config=TINY_LLAMA, tokenizer=tokenizer_dir, codec=small_codec,
-                           format="word_timed", format_options={"max_word_frames": 4}, word_clock=True,
-                           word_corruption=1.0)
+    lm = SpeechReasoningModule(backbone_config=TINY_LLAMA, tokenizer=tokenizer_dir, codec=small_codec,
+                               format="word_timed", format_options={"max_word_frames": 4}, word_clock=True,
+                               word_corruption=1.0)
     encoded = lm.encode_batch(heard_style_batch(lm.tokenizer))
     ids, vocab = encoded["ids"], lm.vocab
     words = word_frame_starts(ids[0].tolist(), vocab)
@@ -475,20 +477,21 @@ def test_word_corruption_feeds_words_other_speechs_frames_and_keeps_text_duratio
     lm.losses(encoded)
     assert torch.equal(fed[0], ids)  # validation reads the corpus's codes
     with pytest.raises(ValueError, match="word_corruption .* must lie in"):
-        SpeechReasoningLM(backbone_config=TINY_LLAMA, tokenizer=tokenizer_dir, codec=small_codec,
-                          format="word_timed", word_corruption=2.0)
+        SpeechReasoningModule(backbone_config=TINY_LLAMA, tokenizer=tokenizer_dir, codec=small_codec,
+                              format="word_timed", word_corruption=2.0)
     with pytest.raises(ValueError, match="only the word_timed formats have"):
-        SpeechReasoningLM(backbone_config=TINY_LLAMA, tokenizer=tokenizer_dir, codec=small_codec, word_corruption=0.5)
+        SpeechReasoningModule(backbone_config=TINY_LLAMA, tokenizer=tokenizer_dir, codec=small_codec,
+                              word_corruption=0.5)
 
 
 def test_word_clock_lr_trains_the_clock_at_its_own_rate_without_weight_decay(tokenizer_dir, small_codec):
     options = {"backbone_config": TINY_LLAMA, "tokenizer": tokenizer_dir, "codec": small_codec, "format": "word_timed",
                "format_options": {"max_word_frames": 4}, "word_clock": True, "lr": 1e-3, "weight_decay": 0.1}
     for word_clock_lr in (None, 5e-3):
-        lm = SpeechReasoningLM(**options, word_clock_lr=word_clock_lr)
+        lm = SpeechReasoningModule(**options, word_clock_lr=word_clock_lr)
         lm.trainer = L.Trainer(max_steps=10, logger=False, enable_checkpointing=False)
         groups = lm.configure_optimizers()["optimizer"].param_groups
-        clock = {id(p) for p in lm.clock.parameters()}
+        clock = {id(p) for p in lm.model.clock.parameters()}
         in_groups = [sum(id(p) in clock for p in group["params"]) for group in groups]
         assert sum(len(group["params"]) for group in groups) == sum(1 for p in lm.parameters() if p.requires_grad)
         if word_clock_lr is None:  # decayed with every matrix
@@ -497,6 +500,6 @@ def test_word_clock_lr_trains_the_clock_at_its_own_rate_without_weight_decay(tok
             assert in_groups == [0, 0, 2] and groups[2]["weight_decay"] == 0.0
             assert groups[2]["initial_lr"] == 5e-3 and groups[0]["initial_lr"] == 1e-3
     with pytest.raises(ValueError, match="word_clock_lr .* needs word_clock: true"):
-        SpeechReasoningLM(**{**options, "word_clock": False}, word_clock_lr=1e-3)
+        SpeechReasoningModule(**{**options, "word_clock": False}, word_clock_lr=1e-3)
     with pytest.raises(ValueError, match="a rate > 0"):
-        SpeechReasoningLM(**options, word_clock_lr=0.0)
+        SpeechReasoningModule(**options, word_clock_lr=0.0)

@@ -59,7 +59,7 @@ def corpus(tmp_path_factory) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def timed(corpus) -> SpeechReasoningLM:
-    return SpeechReasoningLM.from_folder(corpus["reasoner"])
+    return SpeechReasoningLM.from_pretrained(corpus["reasoner"])
 
 
 def codes(seed: int, frames: int) -> torch.Tensor:
@@ -141,10 +141,10 @@ def test_a_reasoner_folder_keeps_its_word_decoder_and_refuses_one_for_another_vo
         wanted = timed.word_decoder.say((5,), (), (6,), 3, 0, None)
     finally:
         timed.word_decoder = None
-    again = SpeechReasoningLM.from_folder(folder)
+    again = SpeechReasoningLM.from_pretrained(folder)
     assert again.word_decoder is not None and not again.word_decoder.training
     assert again.word_decoder.say((5,), (), (6,), 3, 0, None) == wanted  # float16 keeps a tiny model's argmax
-    assert SpeechReasoningLM.from_folder(timed.save_pretrained(tmp_path / "plain")).word_decoder is None
+    assert SpeechReasoningLM.from_pretrained(timed.save_pretrained(tmp_path / "plain")).word_decoder is None
     other = save_decoder(WordDecoder(vocab.text_vocab_size, K, C + 1, vocab.durations, **TINY_DECODER),
                          tmp_path / "other")
     with pytest.raises(ValueError, match="train a word decoder for it"):
@@ -170,7 +170,7 @@ def test_a_decoder_saved_without_durations_leaves_them_to_the_model_and_can_be_t
     assert not loaded.predicts_durations
     with pytest.raises(ValueError, match="trained without durations"):
         loaded.duration((5,), (), ())
-    reasoner = str(Path(timed.hparams.tokenizer).parent / "reasoner")
+    reasoner = str(Path(timed.init_args["tokenizer"]).parent / "reasoner")
     module = WordDecoderModule(reasoner, init_from=str(folder), **TINY_DECODER)
     assert module.decoder.predicts_durations
     for name, value in old.state_dict().items():
@@ -206,7 +206,7 @@ def test_s2s_fit_trains_a_word_decoder_that_s2s_export_puts_in_the_reasoner(corp
     reasoner = tmp_path / "reasoner"
     shutil.copytree(corpus["reasoner"], reasoner)
     main(["export", str(ckpt), str(reasoner / "word_decoder"), "--half"])
-    model = SpeechReasoningLM.from_folder(reasoner)
+    model = SpeechReasoningLM.from_pretrained(reasoner)
     assert model.word_decoder is not None and model.word_decoder.config["dim"] == 16
     data = WordChunkData(reasoner=corpus["reasoner"], train=corpus["manifest"], judge=corpus["judge"], val_chunks=2)
     data.setup("fit")

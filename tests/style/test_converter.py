@@ -9,15 +9,8 @@ from s2s import audio
 from s2s.cli import main
 from s2s.data.manifest import write_manifest
 from s2s.style.convert import convert
-from s2s.style.converter import (
-    PITCHES,
-    RATE_STRETCH,
-    ConversionDataset,
-    VoiceConverter,
-    load_converter,
-    masked_instance_norm,
-    pitch_word,
-)
+from s2s.style.converter import PITCHES, RATE_STRETCH, load_converter, masked_instance_norm
+from s2s.style.converter_training import ConversionDataset, ConverterModule, pitch_word
 
 
 def test_instance_norm_takes_out_each_channels_level_and_ignores_padding():
@@ -113,18 +106,19 @@ def test_rate_stretches_the_timeline_and_the_output_is_codec_audio(converter, ma
 
 
 def test_the_content_encoder_and_codec_stay_frozen_while_the_converter_learns(converter, tmp_path, styled_corpus):
-    from s2s.style.converter import collate_conversion
+    from s2s.style.converter_training import collate_conversion
 
     data = ConversionDataset(styled_corpus(tmp_path), crop_seconds=0.8, reference_seconds=1.0)
     batch = collate_conversion([data[i] for i in range(4)])
     frozen = {k: v.clone() for k, v in converter.state_dict().items() if not k.startswith("net.")}
-    model = VoiceConverter(**{**converter.hparams, "lr": 1e-2})
+    module = ConverterModule(**{**converter.init_args, "lr": 1e-2})
+    model = module.converter
     model.net.load_state_dict(converter.net.state_dict())
     optimizer = torch.optim.Adam(model.net.parameters(), lr=1e-2)
-    model.train()
+    module.train()
     losses = []
     for _ in range(15):
-        loss = model._loss(batch, warp=None)
+        loss = module._loss(batch, warp=None)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -158,10 +152,10 @@ def test_lightning_cli_trains_and_exports_a_converter_that_reloads(parts, tmp_pa
                     "val_check_interval": 3, "check_val_every_n_epoch": None,
                     "callbacks": [{"class_path": "s2s.training.CheckpointOnStop",
                                    "init_args": {"dirpath": str(runs)}}]},
-        "model": {"class_path": "s2s.style.converter.VoiceConverter",
+        "model": {"class_path": "s2s.style.converter_training.ConverterModule",
                   "init_args": {"content_encoder": parts["content"], "codec": parts["codec"], "dim": 24,
                                 "layers": 2, "bottleneck": 4, "num_codebooks": 2, "warmup_steps": 1}},
-        "data": {"class_path": "s2s.style.converter.ConversionDataModule",
+        "data": {"class_path": "s2s.style.converter_training.ConversionDataModule",
                  "init_args": {"train": str(manifest), "val_every": 4, "crop_seconds": 0.8,
                                "reference_seconds": 1.0, "batch_size": 4}}}
     path = tmp_path / "converter.yaml"
@@ -180,8 +174,8 @@ def test_the_nested_recogniser_keeps_its_own_hyper_parameters_under_lightning_cl
 
     given = {"content_encoder": parts["content"], "codec": parts["codec"], "dim": 24, "layers": 1}
     with _given_hyperparameters_context(hparams=given, instantiator="lightning.pytorch.cli.instantiate_module"):
-        model = VoiceConverter(**given)
-    assert model.hparams.dim == 24 and model.content_encoder.config.dim == 16
+        model = ConverterModule(**given)
+    assert model.hparams.dim == 24 and model.converter.content_encoder.config.dim == 16
 
 
 def one_line_error(argv, capsys) -> str:

@@ -111,7 +111,7 @@ def test_reading_aloud_speaks_exactly_the_given_words(pipeline, folders, referen
         pipeline(say="  ")
     # think-then-speak reads aloud too: the whole text is written for it, then it speaks.
     spoken = prefer_speech(S2SPipeline.from_pretrained(folders["think_then_speak"]).model)
-    reply = S2SPipeline(spoken, load_codec(spoken.hparams.codec))(say="It is forty two.", **CAPS)
+    reply = S2SPipeline(spoken, load_codec(spoken.init_args["codec"]))(say="It is forty two.", **CAPS)
     assert reply.thought == "" and reply.reply_text == "It is forty two." and reply.waveform.shape[-1] > 0
     with pytest.raises(ValueError, match="needs a word_aligned, think_then_speak or word_timed model, not text_guided"):
         S2SPipeline.from_pretrained(folders["text_guided"])(say="It is four.")
