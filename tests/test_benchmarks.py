@@ -266,3 +266,14 @@ def test_everyday_benchmark_scores_hand_written_questions_per_family(capsys):
     right = sum(r["right"] for r in results)
     assert f"s2s-reasoner-tiny: {right}/7 right" in printed
     assert out["by_family"]["s2s-reasoner-tiny"]["arithmetic"] == sum(r["right"] for r in results[:6]) / 6
+
+
+def test_everyday_benchmark_hears_the_questions_in_a_held_out_voice(capsys):
+    """Spoken, each question is said once by espeak-ng in a held-out voice and heard by the model's ears."""
+    benchmark = load_benchmark("everyday")
+    out = benchmark.main(["--ckpt", str(benchmark.BASELINE), "--limit", "3", "--spoken", "espeak", "--show-wrong"])
+    results = out["results"]["s2s-reasoner-tiny"]
+    assert len(results) == 3 and all(r["heard"] is not None for r in results)  # went through the ears
+    assert "questions heard, said by espeak" in capsys.readouterr().out
+    voices = benchmark.spoken(benchmark.QUESTIONS[:3], "espeak")
+    assert all(samples.size > rate // 2 for samples, rate in voices)  # a second of speech or so, each

@@ -1,7 +1,7 @@
 """Forced alignment: where each word of a known transcript is spoken, from a CTC recogniser's frames.
 
 Why: a reply's speech is laid out word by word in the `word_aligned` format
-(`s2s/lm/formats.py`), each word's text just ahead of its own frames, so a small
+(`s2s/lm/formats/word_aligned.py`), each word's text just ahead of its own frames, so a small
 LM only has to say the word it has just written. The words' timing comes from
 the judge (`s2s-judge-tiny`, a character CTC model) by Viterbi alignment: the
 most likely CTC path that spells exactly the transcript.

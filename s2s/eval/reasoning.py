@@ -29,6 +29,7 @@ from s2s.data.manifest import read_manifest
 from s2s.data.numbers import parse_time, words_to_number
 from s2s.eval import shortcut as shortcut_modes
 from s2s.eval.audio_quality import MelCepstralDistortion
+from s2s.eval.listener import listener_scores, reference_reply
 from s2s.eval.metrics import (
     AnswerAccuracy,
     NumbersHeard,
@@ -173,6 +174,7 @@ def scores(examples: list[dict]) -> dict:
         figures.update(hearing_cer=_number(cer.compute()), numbers_heard=float(numbers.compute()),
                        accuracy_when_numbers_heard=(sum(e["thought_correct"] for e in right) / len(right)
                                                     if right else None))
+    figures.update(listener_scores(examples))
     compared = [e["reply_mcd_db"] for e in examples if e.get("reply_mcd_db") is not None]
     figures["reply_mcd_db"] = statistics.mean(compared) if compared else None
     figures["thought_tokens_mean"] = None
@@ -206,9 +208,36 @@ def read_rows(manifest: str | Path, limit: int | None = None) -> list[dict]:
 AHEAD = 16  # typed questions a pretrained thinker writes at once in evaluation
 
 
+def _example(pipeline, row: dict, reply) -> dict:
+    """One answered question as `scores` reads it: what was asked and heard, the answers of the thought and the
+    reply text (declining is the answer to a question out of scope), whether each is right, and the timings."""
+    reply_text_answer = spoken_answer(reply.reply_text, row["answer"])
+    declined = getattr(reply, "abstain_reason", None) == abstain.OUT_OF_SCOPE
+    answer = abstain.OUT_OF_SCOPE if declined else reply.answer  # declining is the answer to some questions
+    example = {"id": row["id"], "family": row.get("family", "unknown"), "split": row.get("split"),
+               "question_voice": row.get("question_voice"), "question_engine": row.get("question_engine"),
+               "abstained": getattr(reply, "abstained", False), "answer": row["answer"], "reply": row.get("reply"),
+               "question_written": row["question_written"], "question_heard": reply.question_heard,
+               "declined": declined, "thought_answer": answer, "reply_text": reply.reply_text,
+               "reply_text_answer": abstain.OUT_OF_SCOPE if declined else reply_text_answer,
+               "thought_correct": answer == row["answer"],
+               "reply_text_correct": (abstain.OUT_OF_SCOPE if declined else reply_text_answer) == row["answer"],
+               "thought_chars": len(reply.thought), "thought_tokens": _thought_tokens(pipeline, reply.thought),
+               **reply.timings}
+    return example
+
+
+def _listened(listener, reply, answer: str) -> dict:
+    """What the independent listener heard in the reply, and in the same words said by the reference voice."""
+    heard = hear(listener, reply.waveform, reply.sample_rate)
+    reference = hear(listener, *reference_reply(reply.reply_text))
+    return {"listened": True, "listener_heard": heard, "listener_answer": spoken_answer(heard, answer),
+            "listener_reference_heard": reference, "listener_reference_answer": spoken_answer(reference, answer)}
+
+
 def evaluate_manifest(pipeline, manifest: str | Path, limit: int | None = None, question: str = "audio",
                       progress: bool = False, judge=None, shortcut: str | None = None, sphinx=None,
-                      noise_db: float | None = None, **options) -> dict:
+                      noise_db: float | None = None, listener=None, **options) -> dict:
     """Answer every question of `manifest` (`question`: "audio" or "text") and score it.
 
     `judge` (a character CTCRecognizer or its folder) transcribes each reply's
@@ -218,6 +247,7 @@ def evaluate_manifest(pipeline, manifest: str | Path, limit: int | None = None, 
     listener: `accuracy_spoken_sphinx`. `shortcut` ("silence", "noise" or "swap")
     replaces each question's audio first; in swap mode each example records
     the other row's answer as `other_answer`. `noise_db` adds white noise at that SNR to every question.
+    `listener` (`s2s/eval/listener.py`) hears each reply and the same reply said by the reference voice.
 
     Returns {"n", "accuracy_thought", "accuracy_reply_text", "accuracy_spoken", "wer", "cer",
     "thought_tokens_mean", "question", "shortcut", "judge", "per_family", "per_voice", "ttfa_ms_p50",
@@ -245,19 +275,7 @@ def evaluate_manifest(pipeline, manifest: str | Path, limit: int | None = None, 
         else:
             wav, rate, other = _question_waveform(manifest.parent, rows, n, shortcut, noise_db)
             reply = pipeline(wav, rate, **options)
-        reply_text_answer = spoken_answer(reply.reply_text, row["answer"])
-        declined = getattr(reply, "abstain_reason", None) == abstain.OUT_OF_SCOPE
-        answer = abstain.OUT_OF_SCOPE if declined else reply.answer  # declining is the answer to some questions
-        example = {"id": row["id"], "family": row.get("family", "unknown"), "split": row.get("split"),
-                   "question_voice": row.get("question_voice"), "question_engine": row.get("question_engine"),
-                   "abstained": getattr(reply, "abstained", False), "answer": row["answer"], "reply": row.get("reply"),
-                   "question_written": row["question_written"], "question_heard": reply.question_heard,
-                   "declined": declined, "thought_answer": answer, "reply_text": reply.reply_text,
-                   "reply_text_answer": abstain.OUT_OF_SCOPE if declined else reply_text_answer,
-                   "thought_correct": answer == row["answer"],
-                   "reply_text_correct": (abstain.OUT_OF_SCOPE if declined else reply_text_answer) == row["answer"],
-                   "thought_chars": len(reply.thought), "thought_tokens": _thought_tokens(pipeline, reply.thought),
-                   **reply.timings}
+        example = _example(pipeline, row, reply)
         if other is not None:
             example["other_answer"] = other["answer"]
         if judge is not None:
@@ -268,6 +286,8 @@ def evaluate_manifest(pipeline, manifest: str | Path, limit: int | None = None, 
                 and normalise(reply.reply_text) == normalise(row["reply"]):  # the same words: compare the voices
             reference, rate = audio_io.load(manifest.parent / row["reply_audio"])
             example["reply_mcd_db"] = mcd.distortion_db(reply.waveform[0], reference.mean(0), reply.sample_rate, rate)
+        if listener is not None:
+            example.update(_listened(listener, reply, row["answer"]))
         if sphinx is not None:
             heard = hear(sphinx, reply.waveform, reply.sample_rate)
             example.update(sphinx_heard=heard, sphinx_answer=spoken_answer(heard, row["answer"]))
@@ -311,7 +331,7 @@ def _format_name(pipeline) -> str | None:
 
 
 def evaluate(pipeline, manifest: str | Path, limit: int | None = None, judge=None, shortcut: bool = False,
-             progress: bool = False, sphinx=None, **options) -> dict:
+             progress: bool = False, sphinx=None, listener=None, **options) -> dict:
     """Audio and text runs over `manifest` (and the shortcut test when asked), summarised.
 
     The top level holds the headline figures (accuracy_thought, accuracy_spoken, accuracy_text, wer,
@@ -322,7 +342,7 @@ def evaluate(pipeline, manifest: str | Path, limit: int | None = None, judge=Non
     if judge is not None:
         judge_name = describe_judge(judge_name, judge)
     audio = evaluate_manifest(pipeline, manifest, limit, "audio", progress=progress, judge=judge, sphinx=sphinx,
-                              **options)
+                              listener=listener, **options)
     # The text run is scored on its thought alone (accuracy_text, the modality gap): its speech is not made.
     text = evaluate_manifest(pipeline, manifest, limit, "text", progress=progress,
                              **{**options, "max_speech_frames": 0})
@@ -336,6 +356,10 @@ def evaluate(pipeline, manifest: str | Path, limit: int | None = None, judge=Non
         "accuracy_thought": audio["accuracy_thought"],
         "accuracy_spoken": audio["accuracy_spoken"],
         "accuracy_spoken_sphinx": audio["accuracy_spoken_sphinx"],
+        # The independent listener, among replies whose thought is right: the model's voice, the reference voice.
+        "listener": None if listener is None else listener.name,
+        **{name: audio[name] for name in ("listener_n", "accuracy_listener", "accuracy_listener_reference",
+                                          "listener_ratio")},
         "accuracy_text": text["accuracy_thought"],
         "accuracy_reply_text": audio["accuracy_reply_text"],
         "modality_gap": text["accuracy_thought"] - audio["accuracy_thought"],

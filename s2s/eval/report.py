@@ -83,7 +83,13 @@ def format_text(summary: dict) -> str:
     overall = {"n": summary["n"], "accuracy_thought": summary["accuracy_thought"],
                "accuracy_reply_text": summary["accuracy_reply_text"], "accuracy_spoken": summary["accuracy_spoken"],
                "wer": summary["wer"], "accuracy_text": summary["accuracy_text"], "chance": summary.get("chance")}
-    lines = ["per family (thought / reply text / spoken: answers right from audio questions)"]
+    lines = []
+    if summary.get("listener"):  # the independent listener's figure comes first
+        lines += [f"spoken answers heard right by {summary['listener']}, of the {summary['listener_n']} replies whose "
+                  f"thought is right: the model's voice {_pct(summary['accuracy_listener'])}, the same sentences in "
+                  f"the reference voice {_pct(summary['accuracy_listener_reference'])}, ratio "
+                  f"{_num(summary['listener_ratio'], 3)}", ""]
+    lines += ["per family (thought / reply text / spoken: answers right from audio questions; spoken: the judge)"]
     lines += _table({**summary["per_family"], "all": overall}, with_text=True)
     lines += ["", "per question voice"] + _table(summary["per_voice"], with_text=False)
     lines += ["", f"modality gap (text - audio, thought answers): {summary['modality_gap']:+.1%}"]
@@ -98,7 +104,8 @@ def format_text(summary: dict) -> str:
     if summary["judge"] is None:
         lines.append(f"spoken answers and reply WER/CER: {NO_JUDGE}")
     else:
-        lines.append(f"reply WER {_num(summary['wer'])}, CER {_num(summary['cer'])} (judge: {summary['judge']})")
+        lines.append(f"reply WER {_num(summary['wer'])}, CER {_num(summary['cer'])} (judge: {summary['judge']}; "
+                     "trained on the assistant's own voice, so not an independent listener)")
     if summary.get("reply_mcd_db") is not None:
         lines.append(f"reply speech against the corpus's recording of the same words: MCD-DTW "
                      f"{_num(summary['reply_mcd_db'], 2)} dB")

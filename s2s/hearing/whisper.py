@@ -105,7 +105,10 @@ class WhisperEar:
 
     `listen(wav)` -> (normalised question text, confidence 0-1, the raw transcript)."""
 
-    def __init__(self, spec: str = "whisper-tiny.en", beam_size: int = 5, threads: int | None = None):
+    def __init__(self, spec: str = "whisper-tiny.en", beam_size: int = 5, threads: int | None = None,
+                 prompt: str | None = PROMPT):
+        """`prompt`: the text Whisper reads as said before (the style of a written question); None for none, as
+        a listener that should not be told what to expect (`s2s/eval/listener.py`)."""
         from faster_whisper import WhisperModel
         from faster_whisper.tokenizer import Tokenizer
 
@@ -115,8 +118,8 @@ class WhisperEar:
                                   cpu_threads=threads or min(4, os.cpu_count() or 1))
         self.tokenizer = Tokenizer(self.model.hf_tokenizer, self.model.model.is_multilingual, task="transcribe",
                                    language="en")
-        self._prompt = [self.tokenizer.sot_prev, *self.tokenizer.encode(" " + PROMPT),
-                        *self.tokenizer.sot_sequence, self.tokenizer.no_timestamps]
+        before = [self.tokenizer.sot_prev, *self.tokenizer.encode(" " + prompt)] if prompt else []
+        self._prompt = [*before, *self.tokenizer.sot_sequence, self.tokenizer.no_timestamps]
 
     def transcribe(self, wav: torch.Tensor) -> tuple[str, float]:
         """wav [T] at 16 kHz -> (Whisper's transcript, its mean token probability)."""

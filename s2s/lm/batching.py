@@ -4,7 +4,7 @@ The datamodule knows nothing of tokenizers or formats (it serves any model:
 `question`, `thought`, `reply` texts and padded codes [B, K, F] with their
 lengths in frames). This file is the one place that turns such a batch into
 what the LM reads: it tokenises the texts, lays out each example with a
-sequence format (`s2s/lm/formats.py`) and right-pads the rows with `<pad>`.
+sequence format (`s2s/lm/formats/`) and right-pads the rows with `<pad>`.
 It is kept apart from the model so it can be read and tested without one.
 """
 from __future__ import annotations

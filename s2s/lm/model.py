@@ -1,7 +1,7 @@
 """SpeechReasoningLM: a causal LM that hears codec tokens, thinks in text and answers in codec tokens.
 
 Read it with `vocab.py` (one id range for text, markers and speech),
-`formats.py` (how a turn is laid out as one row of ids) and `batching.py`
+`formats/` (how a turn is laid out as one row of ids) and `batching.py`
 (how a datamodule batch becomes such rows). The network is any Hugging Face
 `AutoModelForCausalLM`, pretrained or built from a config; the only change to
 it is its token embeddings (and output layer), sized to the joint vocabulary:

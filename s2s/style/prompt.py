@@ -1,6 +1,6 @@
 """The style prompt of a reply: a reference recording of the voice to speak in, and style words.
 
-Both travel inside the `<voice> .. </voice>` segment of a turn (`s2s/lm/formats.py`):
+Both travel inside the `<voice> .. </voice>` segment of a turn (`s2s/lm/formats/base.py`):
 the words as text ids ("fast low"), then the reference as codec tokens. A
 model trained on `s2s data synth --reply-styles` learns to speak in the
 prompt's voice at the asked rate and pitch; with no prompt it speaks in the

@@ -435,6 +435,7 @@ def test_cli_user_errors_are_one_line_and_come_before_the_model_loads(manifest, 
     assert "result file not found" in one_line_error([*base, "--report", str(tmp_path / "r"), "--compare",
                                                       str(tmp_path / "a.json")], capsys)
     assert "judge folder not found" in one_line_error([*base, "--judge", str(tmp_path / "nope")], capsys)
+    assert "unknown listener 'ears'" in one_line_error([*base, "--listener", "ears"], capsys)
     assert "model folder not found" in one_line_error(base, capsys)
     speech = tmp_path / "speech.jsonl"
     speech.write_text(json.dumps({"id": "s", "audio": "a.wav", "text": "hello"}) + "\n")
@@ -509,3 +510,78 @@ def test_wilson_interval_matches_known_values_and_narrows_with_n():
     wide, narrow = wilson_interval(0.585, 40), wilson_interval(0.585, 200)
     assert narrow[1] - narrow[0] < wide[1] - wide[0] and narrow[0] < 0.585 < narrow[1]
     assert wilson_interval(None, 10) is None and wilson_interval(0.5, 0) is None
+
+
+# ---------------------------------------------------------------------- the independent listener
+class FakeListener:
+    """Hears a model reply (1000 + 10 x answer samples) in digits, as Whisper writes, but 7 as 11; hears the
+    reference voice (5000 + 10 x answer samples, see `coded_reference`) right."""
+
+    name = "a fake listener"
+    independent = True
+
+    def transcribe(self, wav):
+        n = wav.shape[-1]
+        if n >= 5000:
+            return [f"It is {(n - 5000) // 10}."]
+        answer = (n - 1000) // 10
+        return [f"The answer is {11 if answer == 7 else answer}."]
+
+
+def coded_reference(text: str):
+    return torch.zeros(1, 5000 + 10 * words_to_number(text)), RATE
+
+
+def test_the_listener_scores_the_model_beside_the_reference_voice(manifest, monkeypatch):
+    from s2s.eval import reasoning
+
+    monkeypatch.setattr(reasoning, "reference_reply", coded_reference)
+    result = evaluate_manifest(ListeningPipeline(), manifest, listener=FakeListener())
+    assert [e["listener_answer"] for e in result["examples"]] == ["42", "11", "105"]
+    assert [e["listener_reference_answer"] for e in result["examples"]] == ["42", "7", "105"]
+    assert result["listener_n"] == 3 and result["accuracy_listener"] == pytest.approx(2 / 3)
+    assert result["accuracy_listener_reference"] == 1.0 and result["listener_ratio"] == pytest.approx(2 / 3)
+    summary = evaluate(ListeningPipeline(), manifest, listener=FakeListener())
+    text = report_module.format_text(summary)
+    assert text.startswith("spoken answers heard right by a fake listener") and "ratio 0.667" in text
+    assert evaluate_manifest(ListeningPipeline(), manifest)["accuracy_listener"] is None  # no listener, no figure
+
+
+def test_listener_scores_count_only_replies_whose_thought_is_right_and_not_declined():
+    from s2s.eval.listener import listener_scores
+
+    examples = [{"listened": True, "thought_correct": True, "answer": "3", "listener_answer": "3",
+                 "listener_reference_answer": "3"},
+                {"listened": True, "thought_correct": True, "answer": "4", "listener_answer": None,
+                 "listener_reference_answer": "4"},
+                {"listened": True, "thought_correct": False, "answer": "5", "listener_answer": "5",
+                 "listener_reference_answer": "5"},
+                {"listened": True, "thought_correct": True, "declined": True, "answer": "x", "listener_answer": None,
+                 "listener_reference_answer": None}]
+    scores = listener_scores(examples)
+    assert scores == {"listener_n": 2, "accuracy_listener": 0.5, "accuracy_listener_reference": 1.0,
+                      "listener_ratio": 0.5}
+    assert listener_scores([])["accuracy_listener"] is None
+
+
+def test_a_recogniser_trained_on_the_reply_corpus_is_refused_as_a_listener(judge_dir):
+    from s2s.eval.listener import load_listener
+
+    with pytest.raises(ValueError, match="not an independent listener") as error:
+        load_listener(judge_dir)
+    assert "\n" not in str(error.value)
+    with pytest.raises(ValueError, match="unknown listener 'pocketsphinx'"):
+        load_listener("pocketsphinx")
+
+
+def test_whisper_hears_the_reference_voice_say_a_reply():
+    """The real listener on the real reference voice: espeak-ng's assistant voice, heard by Whisper tiny.en."""
+    from s2s.eval.listener import load_listener, reference_reply
+    from s2s.eval.reasoning import hear
+
+    wav, rate = reference_reply("The answer is fourteen.")
+    assert wav.shape[0] == 1 and wav.shape[-1] > rate // 2
+    listener = load_listener("whisper")
+    assert listener.independent and "independent" in listener.name
+    assert spoken_answer(hear(listener, wav, rate), "14") == "14"
+    assert reference_reply("  ")[0].numel() == 0
