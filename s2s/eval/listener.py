@@ -29,7 +29,7 @@ class WhisperListener:
     def __init__(self, spec: str = "whisper-tiny.en"):
         from s2s.hearing.whisper import WhisperEar
 
-        self.name = f"{spec.removeprefix('whisper-')} Whisper (independent, not trained on the reply corpus)"
+        self.name = f"Whisper {spec.removeprefix('whisper-')} (independent, not trained on the reply corpus)"
         self.ear = WhisperEar(spec, prompt=None)
 
     def transcribe(self, wav: torch.Tensor) -> list[str]:
