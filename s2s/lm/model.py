@@ -123,7 +123,8 @@ def build_backbone(backbone: str | None, backbone_config: dict | None, vocab_siz
 
 
 class SpeechReasoningLM(nn.Module):
-    """Backbone + text tokenizer + joint vocabulary + sequence format, and how to train them.
+    """Backbone + text tokenizer + joint vocabulary + sequence format: the model that hears, thinks and
+    speaks. `SpeechReasoningModule` (`s2s/lm/module.py`) trains it.
 
     The tokenizer is `tokenizer` (a folder or hub id; default: the
     backbone's own). When it names a folder that does not exist yet and
@@ -133,7 +134,7 @@ class SpeechReasoningLM(nn.Module):
     `codec` (and `num_codebooks`, the first k of its codebooks) only sets the
     speech ids: K codebooks of `codebook_size` codes.
     `hearing` lets the model take question audio as heard segments: a saved `CTCRecognizer` folder
-    that writes text or spells in this tokenizer (`hearing.py`), a Whisper model (`whisper-tiny.en`),
+    that writes text or spells in this tokenizer (`s2s/hearing/ctc.py`), a Whisper model (`whisper-tiny.en`),
     or a list of them asked in turn, the first whose confidence reaches its `hearing_confidence` believed
     (`s2s/hearing/ears.py`). It stays frozen, and only its adapter trains with the LM. `heard_hidden`
     False leaves the adapter's W h out, so a heard segment is exactly its
@@ -141,20 +142,6 @@ class SpeechReasoningLM(nn.Module):
     text path, 79.0 % right from speech with it, 84.0 % without).
     `word_clock` (word_timed only) adds to every position of a word read aloud
     which word it is and how many of its frames are left (`word_clock.py`).
-    `scheduled_sampling` p > 0: in training, each speech code fed back as input is, with probability p,
-    replaced by one the model itself writes there (parallel scheduled sampling, `_own_speech`): drawn at
-    `scheduled_sampling_temperature`, or its argmax at 0 (the codes greedy generation writes), so that its
-    frames learn to come back to the word after a slip of its own instead of drifting to another word.
-    `scheduled_sampling_passes` n > 1 draws them n times, each pass given the codes of the one before, so
-    that a slip is also fed after slips of its own (errors n deep, as in free-running generation).
-    `word_clock_lr` (with `word_clock`): the clock's own learning rate, without weight decay (None: the
-    model's, decayed like every matrix, which may keep its word term small beside the speech codes' embeddings).
-    `word_corruption` q > 0 (word_timed): in training, each word said is, with probability q, fed with the
-    frames of other speech of the batch in its place (`_other_words`; the targets stay its own), so that
-    a word follows its text and clock, not the sentence its neighbours' frames came from.
-    `val_answer_examples` > 0: each validation also answers that many
-    questions of its first batch (greedy, no calculator, no speech) and logs
-    `val/accuracy_thought`, the figure `s2s evaluate` reports, as training goes.
     """
 
     def __init__(self, backbone: str | None = None, backbone_config: dict | None = None, tokenizer: str | None = None,

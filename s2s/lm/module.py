@@ -61,25 +61,10 @@ def target_modality(ids: torch.Tensor, segment: torch.Tensor, vocab: JointVocab)
 
 
 class SpeechReasoningModule(L.LightningModule):
-    """Trains `self.model`, a SpeechReasoningLM built from the model's arguments (the first thirteen,
-    see SpeechReasoningLM); the rest are training's.
+    """Trains `self.model`, a SpeechReasoningLM built from the model's arguments (see SpeechReasoningLM:
+    backbone, tokenizer, codec, format, hearing, word clock); these are training's.
 
-    The tokenizer is `tokenizer` (a folder or hub id; default: the
-    backbone's own). When it names a folder that does not exist yet and
-    `tokenizer_train_manifest` is given, a byte-level BPE of
-    `tokenizer_vocab_size` ids is trained on that manifest and saved there
-    first, so one `s2s fit` runs from data to model; later runs load it.
-    `codec` (and `num_codebooks`, the first k of its codebooks) only sets the
-    speech ids: K codebooks of `codebook_size` codes.
-    `hearing` lets the model take question audio as heard segments: a saved `CTCRecognizer` folder
-    that writes text or spells in this tokenizer (`hearing.py`), a Whisper model (`whisper-tiny.en`),
-    or a list of them asked in turn, the first whose confidence reaches its `hearing_confidence` believed
-    (`s2s/hearing/ears.py`). It stays frozen, and only its adapter trains with the LM. `heard_hidden`
-    False leaves the adapter's W h out, so a heard segment is exactly its
-    token's embedding (measured on the shipped model: W h moved the LM off its
-    text path, 79.0 % right from speech with it, 84.0 % without).
-    `word_clock` (word_timed only) adds to every position of a word read aloud
-    which word it is and how many of its frames are left (`word_clock.py`).
+    `thought_weight`, `reply_text_weight`, `speech_weight`: each modality's share of the loss (`losses`).
     `scheduled_sampling` p > 0: in training, each speech code fed back as input is, with probability p,
     replaced by one the model itself writes there (parallel scheduled sampling, `_own_speech`): drawn at
     `scheduled_sampling_temperature`, or its argmax at 0 (the codes greedy generation writes), so that its
