@@ -138,6 +138,15 @@ class RandomStateCheckpoint(L.Callback):
             torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def nested_state(state: dict, prefix: str) -> dict:
+    """A checkpoint's state dict with the model's weights under `prefix` ("model.", "recognizer.", ...): checkpoints
+    written before the model had its own nn.Module inside its training module hold them at the top level.
+    Metric states (`val_*`) belong to the training module and stay where they are."""
+    if not state or any(k.startswith(prefix) for k in state):
+        return state
+    return {(k if k.startswith("val_") else prefix + k): v for k, v in state.items()}
+
+
 def _as_tuple(value):
     """random.setstate wants the tuples it gave back; a checkpoint may hand them back as lists."""
     return tuple(_as_tuple(v) for v in value) if isinstance(value, (list, tuple)) else value

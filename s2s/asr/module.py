@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torchmetrics.text import CharErrorRate
 
 from s2s.asr.recognizer import CTCRecognizer, greedy_segments
-from s2s.training import time_aware_scheduler
+from s2s.training import nested_state, time_aware_scheduler
 
 
 class RecognizerModule(L.LightningModule):
@@ -69,10 +69,7 @@ class RecognizerModule(L.LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         """Checkpoints from before the recogniser had its own module hold `net.*`: read them as `recognizer.net.*`."""
-        state = checkpoint.get("state_dict", {})
-        if state and not any(k.startswith("recognizer.") for k in state):
-            checkpoint["state_dict"] = {(k if k.startswith("val_cer") else f"recognizer.{k}"): v
-                                        for k, v in state.items()}
+        checkpoint["state_dict"] = nested_state(checkpoint.get("state_dict", {}), "recognizer.")
 
     def save_pretrained(self, out_dir: str | os.PathLike, overwrite: bool = False, half: bool = False) -> Path:
         """The recogniser's folder (`CTCRecognizer.save_pretrained`): where training started is not part of it."""

@@ -22,7 +22,7 @@ from s2s.lm.model import SpeechReasoningLM
 from s2s.lm.text_tokenizer import load_text_tokenizer
 from s2s.lm.vocab import JointVocab
 from s2s.lm.word_clock import word_frame_starts
-from s2s.training import time_aware_scheduler
+from s2s.training import nested_state, time_aware_scheduler
 
 # The modality each target counts in (indices of MODALITIES), or none.
 THOUGHT_LOSS, REPLY_TEXT_LOSS, SPEECH_LOSS = range(3)
@@ -296,9 +296,7 @@ class SpeechReasoningModule(L.LightningModule):
                                     if not k.startswith("model.hearing.")}
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
-        state = checkpoint["state_dict"]
-        if state and not any(k.startswith("model.") for k in state):  # written before the model had its own module
-            state = {(k if k.startswith("val_") else f"model.{k}"): v for k, v in state.items()}
+        state = nested_state(checkpoint["state_dict"], "model.")
         checkpoint["state_dict"] = {k: v for k, v in state.items() if not k.startswith("model.hearing.")}
         missing = {k for k in self.state_dict() if not k.startswith("model.hearing.")} - set(checkpoint["state_dict"])
         if missing:

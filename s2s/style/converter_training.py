@@ -15,7 +15,7 @@ from s2s import audio
 from s2s.data.datamodule import LengthBucketSampler
 from s2s.data.resumable import ResumableDataLoader, trainer_epoch
 from s2s.style.converter import PITCH_STEP, PITCHES, SAMPLE_RATE, VoiceConverter
-from s2s.training import own_hyperparameters, time_aware_scheduler
+from s2s.training import nested_state, own_hyperparameters, time_aware_scheduler
 
 
 class ConverterModule(L.LightningModule):
@@ -63,9 +63,7 @@ class ConverterModule(L.LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         """Checkpoints from before the converter had its own module hold `net.*`: read them as `converter.net.*`."""
-        state = checkpoint.get("state_dict", {})
-        if state and not any(k.startswith("converter.") for k in state):
-            checkpoint["state_dict"] = {f"converter.{k}": v for k, v in state.items()}
+        checkpoint["state_dict"] = nested_state(checkpoint.get("state_dict", {}), "converter.")
 
     def save_pretrained(self, out_dir: str | os.PathLike, overwrite: bool = False, half: bool = False) -> Path:
         return self.converter.save_pretrained(out_dir, overwrite=overwrite, half=half)

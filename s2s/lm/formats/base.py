@@ -374,7 +374,6 @@ class PhaseMachine:
     `device`, and returned as they are: callers must not change them in place.
     """
 
-    format_name = "format"
 
     def __init__(self, format: Format, max_thought_tokens: int = 256, max_reply_tokens: int = 128,
                  max_speech_frames: int = 500, device: torch.device | str = "cpu"):
@@ -416,9 +415,9 @@ class PhaseMachine:
     def advance(self, state: PhaseState, token: int) -> None:
         """Take `token` into `state` (in place); raises ValueError if the rules do not allow it there."""
         if state.phase == DONE:
-            raise ValueError(f"{self.format_name}: the reply has ended; nothing may follow its <eot>")
+            raise ValueError(f"{self.format.name}: the reply has ended; nothing may follow its <eot>")
         if not bool(self.allowed_mask(state)[token]):
-            raise ValueError(f"{self.format_name}: {self.vocab.describe(token)} may not come next in the "
+            raise ValueError(f"{self.format.name}: {self.vocab.describe(token)} may not come next in the "
                              f"{SEGMENT_NAMES[state.phase]} phase ({state})")
         self._advance(state, int(token))
 

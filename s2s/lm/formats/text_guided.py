@@ -26,7 +26,6 @@ class TextGuidedPhases(WordAlignedPhases):
     the phase after the thought is the kind of the last id written.
     """
 
-    format_name = "text_guided"
 
     def __init__(self, format: TextGuided, **caps):
         super().__init__(format, **caps)

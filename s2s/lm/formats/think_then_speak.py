@@ -24,7 +24,6 @@ class ThinkThenSpeakPhases(PhaseMachine):
     At most max_thought_tokens + max_reply_tokens + K * max_speech_frames + 3 ids follow the prompt.
     """
 
-    format_name = "think_then_speak"
 
     def allowed_mask(self, state: PhaseState) -> torch.Tensor:
         vocab = self.vocab
@@ -41,7 +40,7 @@ class ThinkThenSpeakPhases(PhaseMachine):
             if state.speech_tokens >= vocab.num_codebooks * self.max_speech_frames:
                 return self._mask(vocab.eot)
             return self._mask(vocab.speech_range(0), vocab.eot)
-        raise ValueError(f"{self.format_name}: the reply has ended; no id may come next")
+        raise ValueError(f"{self.format.name}: the reply has ended; no id may come next")
 
     def _advance(self, state: PhaseState, token: int) -> None:
         vocab, phase = self.vocab, state.phase

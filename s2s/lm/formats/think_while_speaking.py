@@ -47,7 +47,6 @@ class ThinkWhileSpeakingPhases(PhaseMachine):
     <reply>), SPEECH in a speech chunk.
     """
 
-    format_name = "think_while_speaking"
 
     def __init__(self, format: ThinkWhileSpeaking, **caps):
         super().__init__(format, **caps)
@@ -64,7 +63,7 @@ class ThinkWhileSpeakingPhases(PhaseMachine):
     def allowed_mask(self, state: ChunkState) -> torch.Tensor:
         vocab = self.vocab
         if state.phase == DONE:
-            raise ValueError(f"{self.format_name}: the reply has ended; no id may come next")
+            raise ValueError(f"{self.format.name}: the reply has ended; no id may come next")
         more_speech = state.speech_tokens < vocab.num_codebooks * self.max_speech_frames
         reply_full = state.reply_tokens >= self.max_reply_tokens
         allowed = []

@@ -73,7 +73,6 @@ class WordAlignedPhases(PhaseMachine):
     the last id written. TextGuidedPhases adds its fixed order on top.
     """
 
-    format_name = "word_aligned"
 
     def _text_open(self, state: PhaseState) -> bool:
         return state.reply_tokens < self.max_reply_tokens
@@ -92,7 +91,7 @@ class WordAlignedPhases(PhaseMachine):
         if state.phase == THOUGHT:
             return self._thought_mask(state)
         if state.phase == DONE:
-            raise ValueError(f"{self.format_name}: the reply has ended; no id may come next")
+            raise ValueError(f"{self.format.name}: the reply has ended; no id may come next")
         inside = self._speech_mask(state)
         if inside is not None:
             return inside

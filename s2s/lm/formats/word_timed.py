@@ -47,7 +47,6 @@ class WordTimedPhases(ThinkThenSpeakPhases):
     straight after <speak>), as `WordTimed.build` writes it.
     """
 
-    format_name = "word_timed"
 
     @property
     def duration_mask(self) -> torch.Tensor:

@@ -63,7 +63,6 @@ class WordTimedWhileThinkingPhases(PhaseMachine):
     word, so generation ends.
     """
 
-    format_name = "word_timed_while_thinking"
 
     def start(self) -> SaidState:
         return SaidState()
@@ -75,7 +74,7 @@ class WordTimedWhileThinkingPhases(PhaseMachine):
     def allowed_mask(self, state: SaidState) -> torch.Tensor:
         vocab = self.vocab
         if state.phase == DONE:
-            raise ValueError(f"{self.format_name}: the reply has ended; no id may come next")
+            raise ValueError(f"{self.format.name}: the reply has ended; no id may come next")
         if state.phase == THOUGHT:
             if state.closed:
                 return self._mask(vocab.speak)
