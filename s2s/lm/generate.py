@@ -32,32 +32,26 @@ drains it.
 """
 from __future__ import annotations
 
-import copy
 import inspect
 import time
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 
 import torch
 
-from s2s.lm.batching import word_runs
 from s2s.lm.fast_decode import fast_decoder
 from s2s.lm.formats import (
     DONE,
     REPLY_TEXT,
     SEGMENT_NAMES,
-    SPEECH,
     THOUGHT,
     Format,
     PhaseMachine,
-    TimedState,
     Turn,
     WordTimedPhases,
-    WordTimedWhileThinkingPhases,
 )
-from s2s.lm.speculate import Drafter, lookup_context
-from s2s.lm.tools import calculator_result
+from s2s.lm.hooks import Calculator, Hook, reply_hooks
 from s2s.lm.word_clock import ClockReader
 
 
@@ -171,6 +165,10 @@ class Reply:
     tokens_per_s: float  # ids generated per second of the whole call (prompt forward and decoding included)
     calculator_calls: int = 0  # results the calculator wrote into the thought
     forwards: int = 0  # model forwards, the prompt's included: fewer than ids where drafts were accepted
+    # ms from the start of generation to when each part began: "prompt" (its forward done), "thought",
+    # "reply_text" (their first piece), "speech" (the first speech id), "decoder" (the decoder step that gave
+    # the first audio began) and "audio" (it ended: first_audio_ms); a part the reply lacks is left out.
+    marks_ms: dict = field(default_factory=dict)
 
     @property
     def reply_codes(self) -> torch.Tensor:
@@ -249,15 +247,31 @@ def stream(model, prompt_ids: torch.Tensor, codec=None, frames_per_chunk: int = 
     start_s = time.perf_counter()
     _check_inputs(model, prompt_ids, codec, frames_per_chunk)
     _check_sampling(temperature, top_k, top_p)
-    device = next(model.backbone.parameters()).device
-    machine = phase_machine(model.format, device, max_thought_tokens=max_thought_tokens,
+    machine = phase_machine(model.format, model.device, max_thought_tokens=max_thought_tokens,
                             max_reply_tokens=max_reply_tokens, max_speech_frames=max_speech_frames)
+    _check_options(model, prompt_ids, machine, heard, say, speculate, speech_prior, word_decoder)
+    forward = _forward(model.backbone, prompt_ids.numel() + 256, fast)  # room for 256 ids, then grows
+    hooks = reply_hooks(model, machine, prompt_ids, heard, calculator=calculator, say=say, speculate=speculate,
+                        speech_prior=speech_prior, word_decoder=word_decoder, can_draft=hasattr(forward, "truncate"))
+    sampler = partial(sample_next, temperature=temperature, top_k=top_k, top_p=top_p,
+                      generator=seeded(model.device, seed))
+    reply = ReplyGenerator(model, prompt_ids, machine, sampler, hooks, forward, heard=heard, codec=codec,
+                           frames_per_chunk=frames_per_chunk, start_s=start_s)
+    return _run(reply, codec)
+
+
+def seeded(device: torch.device | str, seed: int | None) -> torch.Generator:
+    """A random generator on `device`, seeded with `seed` (None: a fresh random seed)."""
     generator = torch.Generator(device=device)
     if seed is None:
         generator.seed()
     else:
         generator.manual_seed(seed)
-    sample = partial(sample_next, temperature=temperature, top_k=top_k, top_p=top_p, generator=generator)
+    return generator
+
+
+def _check_options(model, prompt_ids: torch.Tensor, machine: PhaseMachine, heard, say, speculate, speech_prior,
+                   word_decoder) -> None:
     heard_ids = int((prompt_ids == model.vocab.heard).sum())
     if heard_ids and (heard is None or len(heard) != heard_ids):
         raise ValueError(f"the prompt holds {heard_ids} <heard> ids, so it needs the HeardQuestion of as many "
@@ -269,14 +283,12 @@ def stream(model, prompt_ids: torch.Tensor, codec=None, frames_per_chunk: int = 
         raise ValueError(f"speech_prior must lie in [0, 1] (the corpus's weight in each speech code; 0 is the model "
                          f"alone), got {speech_prior!r}")
     if speech_prior and word_decoder and getattr(model, "word_decoder", None) is not None and \
-            isinstance(machine, WordTimedPhases):  # where _events uses the decoder
+            isinstance(machine, WordTimedPhases):  # where the decoder says the codes
         raise ValueError("speech_prior mixes the corpus into the codes the LM says, but this model's word decoder "
                          "says them: pass word_decoder=False (--no-word-decoder) with a speech prior")
     if say is not None and model.format.name not in ("word_aligned", "think_then_speak", "word_timed"):
         raise ValueError(f"reading words aloud (say) needs a word_aligned, think_then_speak or word_timed model, not "
                          f"{model.format.name}: its reply text must come before the speech that says it")
-    return _events(model, prompt_ids, codec, frames_per_chunk, machine, sample, start_s, heard, calculator, say,
-                   fast, speculate, float(speech_prior), bool(word_decoder))
 
 
 @torch.no_grad()  # not inference_mode: the Reply's tensors stay ordinary tensors a caller may change
@@ -305,12 +317,8 @@ def _forward(backbone, capacity: int, fast: bool = True):
     return step
 
 
-def _events(model, prompt_ids: torch.Tensor, codec, frames_per_chunk: int, machine: PhaseMachine, sample,
-            start_s: float, heard=None, calculator: bool = False, say: list[list[int]] | None = None,
-            fast: bool = True, speculate: int = 0, speech_prior: float = 0.0, word_decoder: bool = False):
+def _run(reply: ReplyGenerator, codec):
     """The generation loop behind `stream`: a ReplyGenerator stepped until the reply is done."""
-    reply = ReplyGenerator(model, prompt_ids, codec, frames_per_chunk, machine, sample, start_s, heard, calculator,
-                           say, fast, speculate, speech_prior, word_decoder)
     with codec.streaming(1) if codec is not None else nullcontext():
         while not reply.done:
             yield from reply.step()
@@ -322,82 +330,48 @@ class ReplyGenerator:
     reply's next id (one forward at most, none where the id was drafted or forced) and returns the events it
     gives; `finish()` the last text pieces and ("done", Reply). Built by `stream`, which checks its arguments.
 
-    Ids come from, in order: ids forced for the model (a calculator result, a word read aloud, a word decoder's
-    frames, the one id a phase allows), then the model's own choice under the phase machine's mask. Drafts
-    (`speculate.py`) put ids the model is likely to write into the forward that computes the next logits.
+    Ids come from, in order: ids queued for the model (`forced`), else the first hook that forces some (a word
+    read aloud, a word decoder's duration, the one id a phase allows), else the model's own choice under the
+    phase machine's mask. Everything else generation does (the calculator, drafts, the speech prior, word
+    decoder frames) is a hook (`hooks.py`), called at its points of each step. `forward` is one sequence's step
+    function (`_forward`); `sampler(logits, allowed)` picks an id.
     """
 
-    def __init__(self, model, prompt_ids: torch.Tensor, codec, frames_per_chunk: int, machine: PhaseMachine, sample,
-                 start_s: float, heard=None, calculator: bool = False, say: list[list[int]] | None = None,
-                 fast: bool = True, speculate: int = 0, speech_prior: float = 0.0, word_decoder: bool = False):
-        self.model, self.prompt_ids, self.codec, self.machine, self.sample = model, prompt_ids, codec, machine, sample
-        self.frames_per_chunk, self.start_s, self.heard, self.calculator = frames_per_chunk, start_s, heard, calculator
+    def __init__(self, model, prompt_ids: torch.Tensor, machine: PhaseMachine, sampler, hooks: list[Hook], forward,
+                 *, heard=None, codec=None, frames_per_chunk: int = 2, start_s: float | None = None):
+        self.model, self.prompt_ids, self.machine, self.sampler, self.hooks = model, prompt_ids, machine, sampler, hooks
+        self.forward, self.heard, self.codec, self.frames_per_chunk = forward, heard, codec, frames_per_chunk
+        self.start_s = time.perf_counter() if start_s is None else start_s
         self.vocab, self.device = model.vocab, machine.device
-        vocab = self.vocab
-        self.state, self.generated = machine.start(), []
-        self.forced, self.calculator_calls = [], 0  # ids the calculator wrote, taken before the model samples again
-        self.words = [list(word) for word in say if word] if say is not None else None  # words still to read aloud
-        if self.words is not None and model.format.name in ("think_then_speak", "word_timed"):  # all, then speak
-            self.forced, self.words = [vocab.end_think, *(i for word in self.words for i in word), vocab.speak], None
-        # word_timed: after <speak>, the reply's words are read aloud: each is written for the model, which then
-        # gives its duration and exactly that many frames.
-        self.timed, self.reading = isinstance(machine, WordTimedPhases), None
-        # A word decoder says each word's frames at once (after its duration): they are written for the model.
-        self.decoder = getattr(model, "word_decoder", None) if self.timed and word_decoder else None
-        self.said_words, self.last_frame = [], None  # the words said so far; the last whole frame's codes
-        says_words = self.timed or isinstance(machine, WordTimedWhileThinkingPhases)  # words, durations, frames
+        self.state, self.generated, self.forced, self.piece = machine.start(), [], [], ""
         self.texts = {THOUGHT: _TextStream(model.tokenizer), REPLY_TEXT: _TextStream(model.tokenizer)}
-        self.frame, self.frames = [], []  # codes of the frame being written; whole frames not yet decoded
-        self.first_audio_ms = None
-        self.forward = _forward(model.backbone, prompt_ids.numel() + 256, fast)  # room for 256 ids, then grows
-        # Ids not yet fed to the model. A forced id (a calculator result, a word to read) needs no logits before
-        # it, so forced runs are fed in one call with the next id the model chooses: fewer steps to first audio.
+        self.frame, self.frames, self.last_frame = [], [], None  # the frame being written; frames not yet decoded
+        self.marks_ms: dict[str, float] = {}  # when each part of the reply began: see `Reply.marks_ms`
+        # Ids not yet fed to the model. A forced id needs no logits before it, so forced runs are fed in one call
+        # with the next id the model chooses: fewer steps to first audio.
         self.pending, self.logits, self.forwards = prompt_ids.tolist(), None, 0
-        # A model with a word clock (word_clock.py) gets each pending id's signal added to its embedding. The
-        # reader also says where a word_timed reply's speech stands, for drafting it (`WordFrames`).
+        self.drafted = []  # drafted ids fed after the pending ones, each with the logits after it
+        # A model with a word clock (word_clock.py) gets each pending id's signal added to its embedding; the
+        # clock also says where a word_timed reply's speech stands, for the hooks that read it.
         self.clocked = getattr(model, "clock", None) is not None
-        self.words_said = getattr(model, "speech_drafts", None) if says_words else None  # how the corpus says words
-        self.speech_drafts = self.words_said if speculate and self.decoder is None else None
-        self.prior = speech_prior if self.words_said is not None else 0.0  # never with a decoder (`stream` refuses)
-        self.clock = ClockReader(vocab) if (self.clocked or self.speech_drafts is not None or self.prior
-                                            or self.decoder is not None) else None
+        needs_clock = self.clocked or any(hook.needs_clock for hook in hooks)
+        self.clock = ClockReader(self.vocab) if needs_clock else None
         self.signals = [self.clock.push(token) for token in self.pending] if self.clock is not None else []
-        # Speculation: drafted text ids go into the forward after the pending ids; `drafted` holds each with the
-        # logits after it, used while the ids written agree with the draft (then they are already in the cache).
-        self.drafter, self.speculate = None, speculate
-        if speculate and hasattr(self.forward, "truncate"):
-            self.drafter = Drafter(lookup_context(prompt_ids, vocab, heard), vocab,
-                                   phrases=getattr(model, "phrases", None), max_draft=speculate)
-        else:
-            self.speech_drafts = None
-        self.drafted = []
 
     @property
     def done(self) -> bool:
         return self.state.phase == DONE
 
+    def _mark(self, name: str) -> None:
+        self.marks_ms.setdefault(name, 1000 * (time.perf_counter() - self.start_s))
+
     # ------------------------------------------------------------------ the model's side
-    def _speech_draft(self) -> list[int]:
-        """The corpus's way of saying the word being read: its duration (right after the word) and frames."""
-        clock, vocab = self.clock, self.vocab
-        if clock.speaking and clock.in_word_text:
-            return self.speech_drafts.draft(vocab, clock.word, None, 0, 0, self.speculate)
-        at = clock.next_frame()
-        return [] if at is None else self.speech_drafts.draft(vocab, clock.word, clock.duration, *at, self.speculate)
-
-    def _with_prior(self, logits: torch.Tensor) -> torch.Tensor:
-        """The model's log-probabilities, with the corpus's code for the next speech id mixed in (`speech_prior`)."""
-        at = self.clock.next_frame() if self.prior else None
-        grid = self.words_said.codes.get((self.clock.word, self.clock.duration)) if at is not None else None
-        if grid is None or at[0] >= len(grid):
-            return logits
-        mixed = (1.0 - self.prior) * torch.softmax(logits.float(), dim=-1)
-        mixed[self.vocab.speech_id(at[1], grid[at[0]][at[1]])] += self.prior
-        return mixed.log()
-
     def _feed(self, ids: list[int], fed_signals: list, keep: int | None = None) -> torch.Tensor:
         tensor = torch.tensor([ids], device=self.device)
         options = {"keep": keep} if keep is not None else {}
+        if self.heard is not None and self.logits is None:  # the prompt, with the heard segments' vectors in place
+            return self.forward(inputs_embeds=self.model.embed(tensor, [self.heard], signals=fed_signals or None),
+                                **options)
         if self.clocked and any(signal is not None for signal in fed_signals):  # a word's duration or frames
             return self.forward(inputs_embeds=self.model.embed(tensor, signals=fed_signals), **options)
         return self.forward(input_ids=tensor, **options)
@@ -406,28 +380,27 @@ class ReplyGenerator:
         """The logits after every id written so far: one forward of the pending ids (and any draft after them)."""
         if not self.pending:
             return self.logits
-        state, pending, signals = self.state, self.pending, self.signals
-        if self.heard is not None and self.logits is None:  # the prompt, with the heard segments' vectors in place
-            self.logits = self.forward(inputs_embeds=self.model.embed(torch.tensor([pending], device=self.device),
-                                                                      [self.heard], signals=signals or None))
-        elif self.speech_drafts is not None and (state.phase == SPEECH or self.clock.in_word_text) and \
-                (draft := self._speech_draft()):  # a word's duration and frames (a word just written, too)
-            shadow = copy.copy(self.clock)  # the drafted ids' signals, without moving the clock itself
-            out = self._feed(pending + draft, signals + [shadow.push(token) for token in draft], keep=len(draft) + 1)
-            self.logits, self.drafted = out[0], list(zip(draft, out[1:]))
-        elif self.drafter is not None and state.phase in (THOUGHT, REPLY_TEXT) and (draft := self.drafter.draft()):
-            out = self._feed(pending + draft, signals + [None] * len(draft), keep=len(draft) + 1)
+        pending, signals = self.pending, self.signals
+        draft, draft_signals = ([], []) if self.logits is None else self._draft()
+        if draft:
+            out = self._feed(pending + draft, signals + draft_signals, keep=len(draft) + 1)
             self.logits, self.drafted = out[0], list(zip(draft, out[1:]))
         else:
             self.logits = self._feed(pending, signals)
         self.pending, self.signals, self.forwards = [], [], self.forwards + 1
+        self._mark("prompt")
         return self.logits
+
+    def _draft(self) -> tuple[list[int], list]:
+        for hook in self.hooks:
+            ids, signals = hook.draft(self)
+            if ids:
+                return ids, signals
+        return [], []
 
     def _written(self, token: int) -> None:
         """`token` is the reply's next id: already in the cache where it was drafted, else fed next time."""
         signal = self.clock.push(token) if self.clock is not None else None
-        if self.drafter is not None:
-            self.drafter.append(token)
         if self.drafted and self.drafted[0][0] == token:
             self.logits = self.drafted.pop(0)[1]
             return
@@ -439,130 +412,91 @@ class ReplyGenerator:
             self.signals.append(signal if self.clocked else None)
 
     # ------------------------------------------------------------------ one id
-    def _next_id(self) -> int:
-        """The reply's next id: forced where something writes it for the model, else the model's choice."""
-        machine, state, vocab = self.machine, self.state, self.vocab
-        allowed = machine.allowed_mask(state)
-        if self.reading is not None and not self.forced:
-            self.forced, allowed = read_aloud(machine, state, allowed, self.reading)
-            decoder = self.decoder
-            if not self.forced and decoder is not None and decoder.predicts_durations and self.clock.in_word_text:
-                self.forced = [decoder_duration(decoder, vocab, self.clock.word, self.said_words, self.reading,
-                                                allowed)]
-        if not self.forced and (only := machine.forced(state)) is not None:
-            self.forced = [only]  # fed with the next id the model chooses: no forward of its own
+    def forced_id(self) -> int | None:
+        """The reply's next id where it is written for the model (queued, or a hook forces it); None where the
+        model chooses it. Leaves `allowed` for `chosen_id`."""
+        self.allowed = allowed = self.machine.allowed_mask(self.state)
+        if not self.forced:
+            for hook in self.hooks:
+                self.forced, allowed = hook.force(self, allowed)
+                if self.forced:
+                    break
+            self.allowed = allowed
         if self.forced and bool(allowed[self.forced[0]]):
             return self.forced.pop(0)
-        if self.words is not None and state.phase == THOUGHT:
-            return vocab.end_think  # reading aloud: nothing to think
-        # nothing forced, or the thought's cap came first
-        self.forced, token = [], self.sample(self._with_prior(self._logits()), allowed)
-        if self.words is not None and (vocab.is_text(token) or token == vocab.eot or not state.reply_tokens):
-            self.forced, token = _next_word(self.words, allowed, vocab)
+        self.forced = []  # nothing forced, or a cap came first
+        return None
+
+    def chosen_id(self, logits: torch.Tensor) -> int:
+        """The model's choice after `logits` [V], among the ids `forced_id` left allowed."""
+        for hook in self.hooks:
+            logits = hook.adjust(self, logits)
+        token = self.sampler(logits, self.allowed)
+        for hook in self.hooks:
+            queued, token = hook.chosen(self, token, self.allowed)
+            self.forced = queued or self.forced
         return token
-
-    def _decoder_frames(self, first_chunk: bool) -> None:
-        """After a word's duration, the word decoder's frames for it, written for the model."""
-        clock, said = self.clock, self.said_words
-        if first_chunk:
-            said.append(clock.word)
-        before = said[-2] if len(said) > 1 else ()
-        after = tuple(self.reading[0]) if self.reading else ()
-        codes = self.decoder.say(clock.word, before, after, clock.duration, 0 if first_chunk else 1, self.last_frame)
-        self.forced = [self.vocab.speech_id(k, code) for frame_codes in codes for k, code in enumerate(frame_codes)]
-
-    def _text(self, token: int) -> list[tuple[str, str]]:
-        """A text id of the thought or the reply: its piece once whole, and the calculator's result after `=`."""
-        state = self.state
-        piece = self.texts[state.phase].push(token)
-        events = [(SEGMENT_NAMES[state.phase], piece)] if piece else []
-        if self.calculator and state.phase == THOUGHT and not self.forced and piece.endswith("="):
-            result = calculator_result(self.texts[THOUGHT].text)
-            if result is not None:
-                self.forced = self.model.tokenizer(result, add_special_tokens=False)["input_ids"]
-                self.calculator_calls += 1
-        return events
-
-    def _audio(self) -> list[tuple[str, torch.Tensor]]:
-        """Whole frames through the codec's streaming decoder, every `frames_per_chunk` and at the end."""
-        if self.codec is None or (len(self.frames) < self.frames_per_chunk and not self.done):
-            return []
-        codes = torch.tensor(self.frames, dtype=torch.long).view(-1, self.vocab.num_codebooks).T[None]  # [1, K, f]
-        wav = self.codec.decode_step(codes)  # [1, 1, t]: the samples now final
-        if self.done:
-            wav = torch.cat([wav, self.codec.flush()], dim=-1)
-        self.frames = []
-        if not wav.shape[-1]:
-            return []
-        if self.first_audio_ms is None:
-            self.first_audio_ms = 1000 * (time.perf_counter() - self.start_s)
-        return [("audio", wav[0])]
 
     def step(self) -> list[tuple[str, object]]:
         """Write the reply's next id; the events it gives (a text piece, an audio chunk), often none."""
-        vocab, state, clock = self.vocab, self.state, self.clock
-        token = self._next_id()
-        first_chunk = self.decoder is not None and clock.speaking and clock.in_word_text  # a word's first duration
+        token = self.forced_id()
+        if token is None:
+            token = self.chosen_id(self._logits())
+        return self.write(token)
+
+    def write(self, token: int) -> list[tuple[str, object]]:
+        """`token` becomes the reply's next id: the phase machine, the cache, the hooks and the events follow."""
+        vocab, state = self.vocab, self.state
         self.machine.advance(state, token)
         self.generated.append(token)
         self._written(token)
-        if self.decoder is not None and vocab.is_duration(token) and clock.speaking:
-            self._decoder_frames(first_chunk)
-        if self.timed and token == vocab.speak:  # the words to read, fed a word a step
-            self.reading = word_runs(self.model.tokenizer, state.reply)
-        events = []
+        events, self.piece = [], ""
         if vocab.is_text(token) and state.phase in self.texts:  # words read aloud (word_timed) are not new text
-            events += self._text(token)
-        elif vocab.is_speech(token):
+            self.piece = self.texts[state.phase].push(token)
+            if self.piece:
+                self._mark(SEGMENT_NAMES[state.phase])
+                events.append((SEGMENT_NAMES[state.phase], self.piece))
+        for hook in self.hooks:
+            queued = hook.written(self, token)
+            if queued is not None:
+                self.forced = queued
+        if vocab.is_speech(token):
+            self._mark("speech")
             self.frame.append(vocab.speech_code(token)[1])
             if len(self.frame) == vocab.num_codebooks:
                 self.frames.append(self.frame)
                 self.last_frame, self.frame = self.frame, []
         return events + self._audio()
 
+    def _audio(self) -> list[tuple[str, torch.Tensor]]:
+        """Whole frames through the codec's streaming decoder, every `frames_per_chunk` and at the end."""
+        if self.codec is None or (len(self.frames) < self.frames_per_chunk and not self.done):
+            return []
+        codes = torch.tensor(self.frames, dtype=torch.long).view(-1, self.vocab.num_codebooks).T[None]  # [1, K, f]
+        began_ms = 1000 * (time.perf_counter() - self.start_s)
+        wav = self.codec.decode_step(codes)  # [1, 1, t]: the samples now final
+        if self.done:
+            wav = torch.cat([wav, self.codec.flush()], dim=-1)
+        self.frames = []
+        if not wav.shape[-1]:
+            return []
+        if "audio" not in self.marks_ms:
+            self.marks_ms["decoder"] = began_ms
+            self._mark("audio")
+        return [("audio", wav[0])]
+
     def finish(self) -> list[tuple[str, object]]:
         """The text pieces still held back (a half character), then ("done", Reply)."""
         events = [(SEGMENT_NAMES[phase], piece) for phase, text in self.texts.items() if (piece := text.flush())]
         ids = torch.cat([self.prompt_ids.cpu(), torch.tensor(self.generated, dtype=torch.long)])
         total_s = time.perf_counter() - self.start_s
+        calls = sum(hook.calls for hook in self.hooks if isinstance(hook, Calculator))
         reply = Reply(ids=ids, prompt_length=self.prompt_ids.numel(), turn=self.model.format.parse(ids, strict=False),
                       thought=self.texts[THOUGHT].text, reply_text=self.texts[REPLY_TEXT].text,
-                      capped=self.state.capped, first_audio_ms=self.first_audio_ms, total_ms=1000 * total_s,
-                      tokens_per_s=len(self.generated) / total_s, calculator_calls=self.calculator_calls,
-                      forwards=self.forwards)
+                      capped=self.state.capped, first_audio_ms=self.marks_ms.get("audio"), total_ms=1000 * total_s,
+                      tokens_per_s=len(self.generated) / total_s, calculator_calls=calls, forwards=self.forwards,
+                      marks_ms=dict(self.marks_ms))
         return events + [("done", reply)]
-
-
-def read_aloud(machine: WordTimedPhases, state: TimedState, allowed: torch.Tensor,
-               reading: list[list[int]]) -> tuple[list[int], torch.Tensor]:
-    """How word_timed generation reads its reply aloud, at one step: (ids to write for the model, the ids it may
-    choose from). Between words (after <speak> or a word's frames) the next word of `reading` (the reply's
-    words, consumed) is written for it, or <eot> when none is left; right after a word only a duration may
-    come, where the caps leave one. Elsewhere nothing changes."""
-    if state.frames_due or state.speech_tokens % machine.vocab.num_codebooks:
-        return [], allowed  # inside a word's frames
-    if state.word_open:  # a word was just read: its duration comes next
-        durations = allowed & machine.duration_mask
-        return [], durations if bool(durations.any()) else allowed
-    return (reading.pop(0) if reading else [machine.vocab.eot]), allowed
-
-
-def decoder_duration(decoder, vocab, word: tuple[int, ...], said_words: list, reading: list[list[int]],
-                     allowed: torch.Tensor) -> int:
-    """The duration id the word decoder gives `word` (read right after `said_words`, before `reading`'s
-    first), among the durations `allowed` leaves (the caps)."""
-    durations = allowed[vocab.duration_id(1): vocab.duration_id(vocab.durations) + 1].cpu()
-    after = tuple(reading[0]) if reading else ()
-    return vocab.duration_id(decoder.duration(word, said_words[-1] if said_words else (), after, durations))
-
-
-def _next_word(words: list[list[int]], allowed: torch.Tensor, vocab) -> tuple[list[int], int]:
-    """Reading aloud, where the model ends a word (or has written none yet): (the rest of the next word, the id
-    to write now). With no word left, or no room for one under the caps, the reply ends (<eot>)."""
-    if words and bool(allowed[words[0][0]]):
-        word = words.pop(0)
-        return word[1:], word[0]
-    return [], vocab.eot
 
 
 def generate(model, prompt_ids: torch.Tensor, **options) -> Reply:

@@ -31,10 +31,10 @@ from s2s.lm.generate import (
     build_prompt,
     generate,
     phase_machine,
-    read_aloud,
     sample_next,
     stream,
 )
+from s2s.lm.hooks import read_aloud
 from s2s.lm.model import SpeechReasoningLM
 from s2s.lm.speculate import PhraseTable
 from s2s.lm.text_tokenizer import train_text_tokenizer
