@@ -26,8 +26,10 @@
 # Read alongside: `tutorials/02-spoken-reasoning-data.md`.
 
 # %% tags=["parameters"]
-# "smoke": a dozen examples (seconds); "full": the 4,000-example training corpus of the default model.
-MODE = "smoke"
+# MODE: "shipped" (the default: a corpus of 60 questions in a temporary folder, tokenised by the shipped codec, in
+# about 15 s), "smoke" (a dozen, for the tests: 5 s) or "reproduce" (the 4,000-question training corpus of
+# the default model and its 200-question test set, written to data/synth/ of the repository: minutes).
+MODE = "shipped"
 
 # %%
 import random
@@ -43,10 +45,11 @@ from s2s.data.problems import FAMILIES, OUT_OF_SCOPE_FAMILY, generate_problem, g
 from s2s.data.synth import synthesize
 from s2s.data.token_cache import tokenize_manifest
 from s2s.data.voices import HELD_OUT_BASES, HELD_OUT_VARIANTS, voices
+from s2s.notebook import check_mode
 
-assert MODE in ("smoke", "full"), MODE
-SMOKE = MODE == "smoke"
-WORKDIR = Path(tempfile.mkdtemp(prefix="s2s-nb02-")) if SMOKE else Path("data").resolve()
+check_mode(MODE)
+REPRODUCE = MODE == "reproduce"  # the only mode that writes into the repository (data/, as the model card's commands)
+WORKDIR = Path("../data").resolve() if REPRODUCE else Path(tempfile.mkdtemp(prefix="s2s-nb02-"))
 print("working in", WORKDIR)
 
 # %% [markdown]
@@ -113,9 +116,9 @@ print("held-out variants:", ", ".join(HELD_OUT_VARIANTS), "| held-out bases:", "
 # ## 4. Render a corpus and listen
 
 # %%
-n_train, n_test = (12, 6) if SMOKE else (4000, 200)
-train = synthesize(WORKDIR / "synth" / "train", n=n_train, seed=0, split="train", overwrite=SMOKE)
-test = synthesize(WORKDIR / "synth" / "test", n=n_test, seed=0, split="test", overwrite=SMOKE)
+n_train, n_test = {"smoke": (12, 6), "shipped": (60, 20), "reproduce": (4000, 200)}[MODE]
+train = synthesize(WORKDIR / "synth" / "train", n=n_train, seed=0, split="train", overwrite=not REPRODUCE)
+test = synthesize(WORKDIR / "synth" / "test", n=n_test, seed=0, split="test", overwrite=not REPRODUCE)
 rows = read_manifest(train)
 for r in rows[:8]:
     print(f"{r['id']}  {r['family']:<12} {r['answer']:>5}  {r['question_voice']:<28} {r['question_duration_s']:4.1f} s  {r['question']}")
