@@ -384,12 +384,23 @@ class ReplyGenerator:
         draft, draft_signals = ([], []) if self.logits is None else self._draft()
         if draft:
             out = self._feed(pending + draft, signals + draft_signals, keep=len(draft) + 1)
-            self.logits, self.drafted = out[0], list(zip(draft, out[1:]))
+            self.drafted = list(zip(draft, out[1:]))
+            self.fed(out[0])
         else:
-            self.logits = self._feed(pending, signals)
-        self.pending, self.signals, self.forwards = [], [], self.forwards + 1
-        self._mark("prompt")
+            self.fed(self._feed(pending, signals))
         return self.logits
+
+    def pending_vectors(self) -> torch.Tensor:
+        """[n, D] the input vectors of the ids not yet fed (the heard segments' and the word clock's added), for
+        a forward run elsewhere (`batch.py`); hand its logits back with `fed`."""
+        ids = torch.tensor([self.pending], device=self.device)
+        heard = [self.heard] if self.heard is not None and self.logits is None else None
+        return self.model.embed(ids, heard, signals=self.signals if self.clocked else None)[0]
+
+    def fed(self, logits: torch.Tensor) -> None:
+        """The pending ids went through the model, which gave `logits` [V] after the last of them."""
+        self.logits, self.pending, self.signals, self.forwards = logits, [], [], self.forwards + 1
+        self._mark("prompt")
 
     def _draft(self) -> tuple[list[int], list]:
         for hook in self.hooks:
