@@ -21,7 +21,7 @@
 # with the suspicion they deserve:
 #
 # 1. render a small held-out test set (voices no model trained on);
-# 2. load the model under test (smoke mode: a random one, which must score at chance);
+# 2. load the model under test (the shipped default model; smoke mode: a random one, which must score at chance);
 # 3. answer every question from its audio and from its written text: accuracy per family and the modality gap;
 # 4. see that every figure is a torchmetrics `Metric`, and how a spoken answer is parsed;
 # 5. listen to the replies with a judge, a recogniser that is not the model under test, and measure the
@@ -35,15 +35,14 @@
 # Read alongside: `tutorials/07-evaluation.md`.
 
 # %% tags=["parameters"]
-# "smoke": a tiny random model and 4 held-out questions, built in seconds (the test suite runs this; the
-#          model's answers are noise, so every accuracy should sit at or below chance);
-# "full": the shipped default model, s2s-reasoner-tiny, on 24 held-out questions (about 5 minutes on 2 idle
-#         laptop cores; much longer on a busy machine).
-MODE = "smoke"
+# MODE: "shipped" (the default: the shipped default model, s2s-reasoner-tiny, on 24 held-out questions, in about
+#       a minute on 2 CPU cores), "smoke" (a tiny random model and 4 questions, for the tests: its answers are noise,
+#       so every accuracy should sit at or below chance) or "reproduce" (the shipped model on the 200 questions its
+#       card measured: about an hour). Nothing is trained here.
+MODE = "shipped"
 
 # %%
 import json
-import math
 import os
 import tempfile
 from pathlib import Path
@@ -60,36 +59,19 @@ from s2s.data.synth import synthesize
 from s2s.data.voices import is_held_out
 from s2s.eval import shortcut as shortcut_modes
 from s2s.eval.judge import format_figures, judge_figures
-from s2s.eval.metrics import AnswerAccuracy, NumbersHeard, ReplyErrorRates, normalise
+from s2s.eval.metrics import AnswerAccuracy, NumbersHeard, ReplyErrorRates, normalise, sign_test, wilson_interval
 from s2s.eval.reasoning import DEFAULT_JUDGE, evaluate, evaluate_manifest, hear, load_judge, spoken_answer
-from s2s.eval.report import PLOTS, REPORT_FILE, format_text, write_report
+from s2s.eval.report import PLOTS, REPORT_FILE, format_interval, format_text, markdown_table, num, pct, write_report
+from s2s.eval.shortcut import follows_audio
 from s2s.lm.toy import tiny_random_model
-from s2s.pipeline import DEFAULT_MODEL, S2SPipeline
+from s2s.notebook import check_mode
+from s2s.pipeline import S2SPipeline
 
-assert MODE in ("smoke", "full"), MODE
-SMOKE = MODE == "smoke"
-FULL = not SMOKE and DEFAULT_MODEL.is_dir()  # the real model, installed
-if not SMOKE and not FULL:
-    print(f"No default model at {DEFAULT_MODEL} yet, so this run uses a tiny random model, as smoke mode does.")
-N_QUESTIONS = 24 if FULL else 4
+check_mode(MODE)
+SMOKE = MODE == "smoke"  # smoke: a random model; shipped and reproduce: the shipped default model
+N_QUESTIONS = {"smoke": 4, "shipped": 24, "reproduce": 200}[MODE]
 WORKDIR = Path(tempfile.mkdtemp(prefix="s2s-nb07-"))
 print("working in", WORKDIR)
-
-
-def table(header: list[str], rows: list[list]) -> None:
-    """Show rows as a Markdown table (numbers as given, None as '-')."""
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join("-" if v is None else str(v) for v in row) + " |" for row in rows]
-    display(Markdown("\n".join(lines)))
-
-
-def pct(value) -> str:
-    return "-" if value is None else f"{value:.1%}"
-
-
-def num(value) -> str:
-    return "-" if value is None else f"{value:.3f}"
-
 
 # %% [markdown]
 # ## 1. A held-out test set
@@ -104,26 +86,26 @@ def num(value) -> str:
 manifest = synthesize(WORKDIR / "test", n=N_QUESTIONS, seed=1, split="test", workers=1, progress=False)
 rows = [json.loads(line) for line in manifest.read_text().splitlines()]
 assert all(is_held_out(row["question_voice"]) for row in rows)  # no training voice in a test set
-table(["id", "family", "voice", "written question", "answer"],
-      [[r["id"], r["family"], r["question_voice"], r["question_written"], r["answer"]] for r in rows[:8]])
+display(Markdown(markdown_table(["id", "family", "voice", "written question", "answer"],
+      [[r["id"], r["family"], r["question_voice"], r["question_written"], r["answer"]] for r in rows[:8]])))
 print(f"{len(rows)} questions; the first, as spoken:", rows[0]["question"])
 display(Audio(str(manifest.parent / rows[0]["question_audio"])))
 
 # %% [markdown]
 # ## 2. The model under test
 #
-# Full mode loads the shipped default model with `S2SPipeline.from_pretrained()`. Smoke mode builds the same
-# parts at toy size with random weights (as notebook 04 does): every figure it gets is what chance gives, which
-# makes it a good first test of the measuring itself. A measurement that finds a random model reasoning is
-# broken.
+# Shipped mode (the default) loads the shipped default model with `S2SPipeline.from_pretrained()`. Smoke mode
+# builds the same parts at toy size with random weights (as notebook 04 does): every figure it gets is what chance
+# gives, which makes it a good first test of the measuring itself. A measurement that finds a random model
+# reasoning is broken.
 
 # %%
-pipeline = S2SPipeline.from_pretrained() if FULL else S2SPipeline.from_pretrained(tiny_random_model(WORKDIR))
+pipeline = S2SPipeline.from_pretrained(tiny_random_model(WORKDIR)) if SMOKE else S2SPipeline.from_pretrained()
 # Greedy decoding for the real model. A random model may end its reply before it speaks when greedy: sample it
 # (seeded, so every run gives the same figures) and keep it short.
-GEN = {} if FULL else {"temperature": 1.0, "seed": 0, "max_thought_tokens": 24, "max_reply_tokens": 8,
+GEN = {} if not SMOKE else {"temperature": 1.0, "seed": 0, "max_thought_tokens": 24, "max_reply_tokens": 8,
                        "max_speech_frames": 25}
-print("model under test:", "s2s-reasoner-tiny" if FULL else "a tiny random model",
+print("model under test:", "a tiny random model" if SMOKE else "s2s-reasoner-tiny",
       f"| format {pipeline.model.format.name} | codec {pipeline.codec.name}")
 
 # %% [markdown]
@@ -145,10 +127,10 @@ judge = load_judge("default")  # the shipped CTC judge, s2s/assets/models/s2s-ju
 summary = evaluate(pipeline, manifest, judge=judge, progress=True, **GEN)
 print(f"from audio {pct(summary['accuracy_thought'])}, from text {pct(summary['accuracy_text'])}, "
       f"modality gap {summary['modality_gap']:+.1%} on {summary['n']} questions")
-table(["family", "n", "from audio", "from text", "gap", "chance"],
+display(Markdown(markdown_table(["family", "n", "from audio", "from text", "gap", "chance"],
       [[family, f["n"], pct(f["accuracy_thought"]), pct(f["accuracy_text"]),
         f"{f['accuracy_text'] - f['accuracy_thought']:+.1%}", pct(f["chance"])]
-       for family, f in summary["per_family"].items()])
+       for family, f in summary["per_family"].items()])))
 
 # %% [markdown]
 # Every answer is kept (`summary["runs"]["audio"]["examples"]`), so a figure can always be traced back to the
@@ -157,9 +139,9 @@ table(["family", "n", "from audio", "from text", "gap", "chance"],
 
 # %%
 audio_run, text_run = summary["runs"]["audio"]["examples"], summary["runs"]["text"]["examples"]
-table(["id", "written question", "heard", "from audio", "from text", "expected"],
+display(Markdown(markdown_table(["id", "written question", "heard", "from audio", "from text", "expected"],
       [[a["id"], a["question_written"], (a["question_heard"] or "")[:60], a["thought_answer"], t["thought_answer"],
-        a["answer"]] for a, t in zip(audio_run[:8], text_run[:8])])
+        a["answer"]] for a, t in zip(audio_run[:8], text_run[:8])])))
 
 # %% [markdown]
 # ## 4. The figures are torchmetrics Metrics
@@ -194,9 +176,9 @@ cases = [("The answer is forty-two.", "42"), ("It is 105.", "105"), ("It is minu
          ("the answer is negative seven", "-7"), ("three plus four is seven", "7"),
          ("The time will be six oh five.", "6:05"), ("half past seven", "7:30"), ("a quarter to one", "12:45"),
          ("in twelve minutes", "9:45"), ("I do not know.", "3")]
-table(["reply text", "expected", "read back", "right"],
+display(Markdown(markdown_table(["reply text", "expected", "read back", "right"],
       [[text, expected, spoken_answer(text, expected), spoken_answer(text, expected) == expected]
-       for text, expected in cases])
+       for text, expected in cases])))
 
 # %% [markdown]
 # `NumbersHeard` asks a narrower question of the model's *hearing*: did it write down every number of the
@@ -230,7 +212,7 @@ card = (DEFAULT_JUDGE / "README.md").read_text()
 display(Markdown(card[card.index("## How far to trust it"):]))
 parameters = sum(p.numel() for p in judge.parameters()) / 1e6
 print(f"judge: {parameters:.1f} M parameters, labels '{judge.labels.kind}' | model under test: "
-      f"{'s2s-reasoner-tiny' if FULL else 'a tiny random model'} (a different network)")
+      f"{'a tiny random model' if SMOKE else 's2s-reasoner-tiny'} (a different network)")
 
 # %% [markdown]
 # The same check on this test set: `judge_figures` (what `s2s judge` prints) transcribes the corpus's clean
@@ -249,8 +231,8 @@ print(format_figures("s2s-judge-tiny on this test set's clean recordings", judge
 # %%
 heard = [hear(judge, *audio.load(manifest.parent / r["reply_audio"])) for r in rows]
 references = [normalise(r["reply"]) for r in rows]
-table(["reply text", "normalised", "the judge heard"], [[r["reply"], ref, h] for r, ref, h in
-                                                        zip(rows[:8], references, heard)])
+display(Markdown(markdown_table(["reply text", "normalised", "the judge heard"], [[r["reply"], ref, h] for r, ref, h in
+                                                        zip(rows[:8], references, heard)])))
 wer, cer = WordErrorRate()(heard, references), CharErrorRate()(heard, references)
 rates = ReplyErrorRates()
 rates.update(heard, [r["reply"] for r in rows])  # normalises for you
@@ -262,8 +244,8 @@ print(f"clean replies: WER {float(wer):.3f}, CER {float(cer):.3f} | ReplyErrorRa
 # against the corpus's reply sentence, so it mixes two faults: saying the wrong words, and saying them unclearly.
 
 # %%
-table(["expected reply", "the model wrote", "the judge heard", "answer heard"],
-      [[e["reply"], e["reply_text"][:50], e["heard"][:50], e["spoken_answer"]] for e in audio_run[:8]])
+display(Markdown(markdown_table(["expected reply", "the model wrote", "the judge heard", "answer heard"],
+      [[e["reply"], e["reply_text"][:50], e["heard"][:50], e["spoken_answer"]] for e in audio_run[:8]])))
 print(f"accuracy_spoken {pct(summary['accuracy_spoken'])}, reply WER {num(summary['wer'])}, CER {num(summary['cer'])}")
 
 # %% [markdown]
@@ -296,7 +278,7 @@ display(Audio(shortcut_modes.replaced_question("noise", wav)[0].numpy(), rate=ra
 # spoken options at random, 50 % for a comparison of two numbers).
 
 # %%
-table(["family", "chance"], [[family, pct(chance_level(family))] for family in FAMILIES])
+display(Markdown(markdown_table(["family", "chance"], [[family, pct(chance_level(family))] for family in FAMILIES])))
 
 # %% [markdown]
 # Now the three runs. `shortcut_test` runs `evaluate_manifest(..., shortcut=mode)` for each mode and summarises
@@ -313,21 +295,11 @@ runs = {mode: evaluate_manifest(pipeline, manifest, question="audio", shortcut=m
         for mode in shortcut_modes.MODES}
 shortcut = {mode: shortcut_modes.summarise(mode, run) for mode, run in runs.items()}
 summary["shortcut"] = {"chance": shortcut["silence"]["chance"], **shortcut}  # what shortcut_test returns
-
-
-
-def follows_audio(examples: list[dict]) -> float:
-    """The fraction of swapped-audio answers that answer the other question (as shortcut.summarise counts)."""
-    metric = AnswerAccuracy()
-    metric.update([e["thought_answer"] for e in examples], [e["other_answer"] for e in examples])
-    return float(metric.compute())
-
-
-table(["family", "n", "real audio", "silence", "noise", "swap", "swap: answers the other", "chance"],
+display(Markdown(markdown_table(["family", "n", "real audio", *shortcut_modes.MODES, "swap: answers the other", "chance"],
       [[family, f["n"], pct(f["accuracy_thought"]),
         *(pct(runs[m]["per_family"][family]["accuracy_thought"]) for m in shortcut_modes.MODES),
         pct(follows_audio([e for e in runs["swap"]["examples"] if e["family"] == family])), pct(f["chance"])]
-       for family, f in summary["per_family"].items()])
+       for family, f in summary["per_family"].items()])))
 print(f"all: real audio {pct(summary['accuracy_thought'])}; silence {pct(shortcut['silence']['accuracy_thought'])}, "
       f"noise {pct(shortcut['noise']['accuracy_thought'])}, swap {pct(shortcut['swap']['accuracy_thought'])} "
       f"(answers the other question {pct(shortcut['swap']['follows_audio'])}); chance {pct(summary['chance'])}")
@@ -377,36 +349,22 @@ for name in ("accuracy_by_family", "ttfa_histogram", "accuracy_vs_thought_length
 # 1, where the textbook p ± 1.96·√(p(1−p)/n) gives nonsense such as negative accuracies.
 
 # %%
-def wilson(right: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """The Wilson score interval (95 % for z = 1.96) for an accuracy of `right` out of `n`."""
-    if n == 0:
-        return 0.0, 1.0
-    p = right / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
-
-
-def interval(right: int, n: int) -> str:
-    low, high = wilson(right, n)
-    return f"{right}/{n} = {right / n:.1%}, 95 % CI {low:.1%} to {high:.1%}"
-
-
 k = sum(e["thought_correct"] for e in audio_run)
-print("this run, from audio:  ", interval(k, len(audio_run)), f"| chance {pct(summary['chance'])}")
+print("this run, from audio:  ", format_interval(k, len(audio_run)), f"| chance {pct(summary['chance'])}")
 k = sum(e["thought_correct"] for e in runs["silence"]["examples"])
-print("this run, on silence:  ", interval(k, len(audio_run)))
+print("this run, on silence:  ", format_interval(k, len(audio_run)))
 # Figures from the shipped model's card (s2s/assets/models/s2s-reasoner-tiny/README.md):
-print("card, all 200 from speech:    ", interval(117, 200))
-print("card, counting (33) from speech:", interval(12, 33), "| from text:", interval(26, 33))
-print("card, comparison (33) from speech:", interval(20, 33), "| sequence:", interval(24, 33))
-print("card, shortcut test, silence: ", interval(3, 40), "| chance 14.4 %")
+print("card, all 200 from speech:    ", format_interval(117, 200))
+print("card, counting (33) from speech:", format_interval(12, 33), "| from text:", format_interval(26, 33))
+print("card, comparison (33) from speech:", format_interval(20, 33), "| sequence:", format_interval(24, 33))
+print("card, shortcut test, silence: ", format_interval(3, 40), "| chance 14.4 %")
 
 # %%
 ns = range(2, 401)
 fig, ax = plt.subplots(figsize=(6, 3.2))
 for p in (0.5, 0.85):
-    ax.plot(ns, [(wilson(round(p * n), n)[1] - wilson(round(p * n), n)[0]) / 2 for n in ns], label=f"accuracy {p:.0%}")
+    widths = [wilson_interval(round(p * n) / n, n) for n in ns]  # [low, high] for each n
+    ax.plot(ns, [(high - low) / 2 for low, high in widths], label=f"accuracy {p:.0%}")
 for n in (len(audio_run), 33, 200):
     ax.axvline(n, color="grey", linestyle=":")
     ax.annotate(f"n={n}", (n, 0.45), fontsize=8, xytext=(3, 0), textcoords="offset points")
@@ -434,8 +392,7 @@ plt.show()
 # %%
 text_only = sum(t["thought_correct"] and not a["thought_correct"] for a, t in zip(audio_run, text_run))
 audio_only = sum(a["thought_correct"] and not t["thought_correct"] for a, t in zip(audio_run, text_run))
-m = text_only + audio_only
-p_value = min(1.0, 2 * sum(math.comb(m, i) for i in range(min(text_only, audio_only) + 1)) / 2 ** m) if m else 1.0
+p_value = sign_test(text_only, audio_only)
 print(f"right only from text: {text_only}, right only from audio: {audio_only}; two-sided p = {p_value:.3g}")
 
 # %% [markdown]
@@ -482,12 +439,12 @@ print(f"this CPU: {torch.backends.cpu.get_cpu_capability()}, {torch.get_num_thre
       f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
 print("time to first audio per question, in order (ms):", [round(t) for t in ttfa])
 print(f"p50 {summary['ttfa_ms_p50']} ms, p90 {summary['ttfa_ms_p90']} ms over {len(ttfa)} replies"
-      + (" (a random model's figures on a busy CPU: no claim about the real one)" if not FULL else ""))
+      + (" (a random model's figures on a busy CPU: no claim about the real one)" if SMOKE else ""))
 
 # %% [markdown]
 # ## Exercises
 #
-# 1. Set `MODE = "full"` and run the notebook. Which family has the largest modality gap, and is it larger than
+# 1. Set `MODE = "reproduce"` (200 questions) and run the notebook. Which family has the largest modality gap, and is it larger than
 #    its Wilson interval? Is the fault in the ears (`numbers_heard`) or in the reasoning (`from text`)?
 # 2. Evaluate with `calculator=False` (pass it in `GEN`). Which families lose most, and is the loss the same
 #    from audio and from text? What does that say about where arithmetic happens?
@@ -495,7 +452,7 @@ print(f"p50 {summary['ttfa_ms_p50']} ms, p90 {summary['ttfa_ms_p90']} ms over {l
 #    common answer. Run the shortcut test on it. What does `follows_audio` show, and which family fools a
 #    single accuracy figure?
 # 4. How many questions would you need to tell 62 % from 68 % with 95 % intervals that do not overlap?
-#    Use `wilson` to find out, then compare with the 200 of the card.
+#    Use `wilson_interval` to find out, then compare with the 200 of the card.
 # 5. Run `judge_figures` on the question audio of a larger test set (`s2s data synth --split test --n 200`).
 #    Why is the judge worse on questions than on replies (far worse with `judge.use_text_lm(None)`), and why
 #    does that not spoil `accuracy_spoken`?

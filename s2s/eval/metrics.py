@@ -15,6 +15,7 @@
 """
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 
@@ -34,6 +35,17 @@ def wilson_interval(fraction: float | None, n: int, z: float = 1.96) -> list[flo
     centre = (fraction + z * z / (2 * n)) / (1 + z * z / n)
     half = z / (1 + z * z / n) * (fraction * (1 - fraction) / n + z * z / (4 * n * n)) ** 0.5
     return [max(0.0, centre - half), min(1.0, centre + half)]
+
+
+def sign_test(only_a: int, only_b: int) -> float:
+    """Two-sided p-value of the exact sign test (McNemar's, exact) on paired answers: `only_a` questions right one
+    way only (from text, say), `only_b` right the other way only (from audio). Questions both ways answered alike
+    say nothing about the difference, so only the disagreements count; with no difference each is a fair coin."""
+    disagree = only_a + only_b
+    if disagree == 0:
+        return 1.0
+    tail = sum(math.comb(disagree, i) for i in range(min(only_a, only_b) + 1))
+    return min(1.0, 2 * tail / 2 ** disagree)
 
 
 class FractionRight(Metric):

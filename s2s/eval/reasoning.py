@@ -208,12 +208,18 @@ def read_rows(manifest: str | Path, limit: int | None = None) -> list[dict]:
 AHEAD = 16  # typed questions a pretrained thinker writes at once in evaluation
 
 
+def answer_given(reply) -> str | None:
+    """The answer a reply gives, written as a corpus row's `answer` is: the thought's answer, or OUT_OF_SCOPE where
+    the model declined (declining is the right answer to a question out of scope, and a wrong one elsewhere)."""
+    return abstain.OUT_OF_SCOPE if getattr(reply, "abstain_reason", None) == abstain.OUT_OF_SCOPE else reply.answer
+
+
 def _example(pipeline, row: dict, reply) -> dict:
     """One answered question as `scores` reads it: what was asked and heard, the answers of the thought and the
     reply text (declining is the answer to a question out of scope), whether each is right, and the timings."""
     reply_text_answer = spoken_answer(reply.reply_text, row["answer"])
     declined = getattr(reply, "abstain_reason", None) == abstain.OUT_OF_SCOPE
-    answer = abstain.OUT_OF_SCOPE if declined else reply.answer  # declining is the answer to some questions
+    answer = answer_given(reply)
     example = {"id": row["id"], "family": row.get("family", "unknown"), "split": row.get("split"),
                "question_voice": row.get("question_voice"), "question_engine": row.get("question_engine"),
                "abstained": getattr(reply, "abstained", False), "answer": row["answer"], "reply": row.get("reply"),

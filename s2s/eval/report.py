@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
+from s2s.eval.metrics import wilson_interval
 from s2s.files import atomic_folder
 
 REPORT_FILE, SUMMARY_FILE = "report.md", "summary.json"
@@ -21,7 +22,8 @@ PLOTS = {"accuracy_by_family": "accuracy_by_family.png", "ttfa_histogram": "ttfa
 NO_JUDGE = "no judge (pass --judge DIR, a character CTC recogniser)"
 
 
-def _pct(value) -> str:
+def pct(value) -> str:
+    """A fraction as a percentage with one decimal ("87.5%"); '-' when nothing was measured (None)."""
     return "-" if value is None else f"{value:.1%}"
 
 
@@ -29,8 +31,33 @@ def _ms(value) -> str:
     return "-" if value is None else f"{value:.0f} ms"
 
 
-def _num(value, digits: int = 3) -> str:
+def num(value, digits: int = 3) -> str:
+    """A figure with `digits` decimals; '-' when nothing was measured (None)."""
     return "-" if value is None else f"{value:.{digits}f}"
+
+
+def fraction(right: int, n: int) -> str:
+    """"3/4 (75%)": a count beside its percentage, so a small n is never read as a precise figure; '-' for n = 0."""
+    return f"{right}/{n} ({right / n:.0%})" if n else "-"
+
+
+def format_interval(right: int, n: int) -> str:
+    """"3/4 = 75.0%, 95 % CI 30.1% to 95.4%": an accuracy with its Wilson interval, which says how little a few
+    questions can tell apart."""
+    if n == 0:
+        return "0/0: nothing measured"
+    low, high = wilson_interval(right / n, n)
+    return f"{right}/{n} = {right / n:.1%}, 95 % CI {low:.1%} to {high:.1%}"
+
+
+def markdown_table(header: list[str], rows: list[list]) -> str:
+    """Rows as a Markdown table, for a notebook or a report: cells as given, None as '-', and a '|' inside a cell
+    as '/' (it would start a new column)."""
+    def cell(value) -> str:
+        return "-" if value is None else str(value).replace("|", "/")
+
+    lines = ["| " + " | ".join(map(cell, header)) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(map(cell, row)) + " |" for row in rows])
 
 
 def without_examples(summary: dict) -> dict:
@@ -70,10 +97,10 @@ def _table(rows: dict, with_text: bool) -> list[str]:
     head += f" {'text q':>8s} {'chance':>8s}" if with_text else ""
     lines = [head]
     for name, f in rows.items():
-        line = (f"{name[:20]:20s} {f['n']:4d} {_pct(f['accuracy_thought']):>8s} {_pct(f['accuracy_reply_text']):>8s} "
-                f"{_pct(f['accuracy_spoken']):>8s} {_num(f['wer'], 3):>7s}")
+        line = (f"{name[:20]:20s} {f['n']:4d} {pct(f['accuracy_thought']):>8s} {pct(f['accuracy_reply_text']):>8s} "
+                f"{pct(f['accuracy_spoken']):>8s} {num(f['wer'], 3):>7s}")
         if with_text:
-            line += f" {_pct(f.get('accuracy_text')):>8s} {_pct(f.get('chance')):>8s}"
+            line += f" {pct(f.get('accuracy_text')):>8s} {pct(f.get('chance')):>8s}"
         lines.append(line)
     return lines
 
@@ -86,35 +113,35 @@ def format_text(summary: dict) -> str:
     lines = []
     if summary.get("listener"):  # the independent listener's figure comes first
         lines += [f"spoken answers heard right by {summary['listener']}, of the {summary['listener_n']} replies whose "
-                  f"thought is right: the model's voice {_pct(summary['accuracy_listener'])}, the same sentences in "
-                  f"the reference voice {_pct(summary['accuracy_listener_reference'])}, ratio "
-                  f"{_num(summary['listener_ratio'], 3)}", ""]
+                  f"thought is right: the model's voice {pct(summary['accuracy_listener'])}, the same sentences in "
+                  f"the reference voice {pct(summary['accuracy_listener_reference'])}, ratio "
+                  f"{num(summary['listener_ratio'], 3)}", ""]
     lines += ["per family (thought / reply text / spoken: answers right from audio questions; spoken: the judge)"]
     lines += _table({**summary["per_family"], "all": overall}, with_text=True)
     lines += ["", "per question voice"] + _table(summary["per_voice"], with_text=False)
     lines += ["", f"modality gap (text - audio, thought answers): {summary['modality_gap']:+.1%}"]
-    intervals = [f"{name} {_pct(low)}-{_pct(high)}" for name, bounds in (summary.get("ci95") or {}).items()
+    intervals = [f"{name} {pct(low)}-{pct(high)}" for name, bounds in (summary.get("ci95") or {}).items()
                  if bounds is not None for low, high in [bounds]]
     if intervals:
         lines.append(f"95 % intervals (n = {summary['n']}): " + ", ".join(intervals))
     if summary.get("numbers_heard") is not None:
-        lines.append(f"hearing: CER {_num(summary['hearing_cer'])} against the written question, every number "
-                     f"heard right in {_pct(summary['numbers_heard'])}; answers right where it was: "
-                     f"{_pct(summary['accuracy_when_numbers_heard'])}")
+        lines.append(f"hearing: CER {num(summary['hearing_cer'])} against the written question, every number "
+                     f"heard right in {pct(summary['numbers_heard'])}; answers right where it was: "
+                     f"{pct(summary['accuracy_when_numbers_heard'])}")
     if summary["judge"] is None:
         lines.append(f"spoken answers and reply WER/CER: {NO_JUDGE}")
     else:
-        lines.append(f"reply WER {_num(summary['wer'])}, CER {_num(summary['cer'])} (judge: {summary['judge']}; "
+        lines.append(f"reply WER {num(summary['wer'])}, CER {num(summary['cer'])} (judge: {summary['judge']}; "
                      "trained on the assistant's own voice, so not an independent listener)")
     if summary.get("reply_mcd_db") is not None:
         lines.append(f"reply speech against the corpus's recording of the same words: MCD-DTW "
-                     f"{_num(summary['reply_mcd_db'], 2)} dB")
+                     f"{num(summary['reply_mcd_db'], 2)} dB")
     if summary.get("accuracy_spoken_sphinx") is not None:
         lines.append(f"spoken answers right as pocketsphinx hears them (a weak, independent second opinion): "
-                     f"{_pct(summary['accuracy_spoken_sphinx'])}")
+                     f"{pct(summary['accuracy_spoken_sphinx'])}")
     lines.append(f"first audio p50 {_ms(summary['ttfa_ms_p50'])}, p90 {_ms(summary['ttfa_ms_p90'])}; "
-                 f"total p50 {_ms(summary['total_ms_p50'])}; RTF p50 {_num(summary['rtf_p50'])}; "
-                 f"thought {_num(summary['thought_tokens_mean'], 1)} tokens on average")
+                 f"total p50 {_ms(summary['total_ms_p50'])}; RTF p50 {num(summary['rtf_p50'])}; "
+                 f"thought {num(summary['thought_tokens_mean'], 1)} tokens on average")
     shortcut = summary.get("shortcut")
     lines += ["shortcut test: not run (--shortcut)"] if shortcut is None else \
         ["", format_shortcut(shortcut, summary["accuracy_thought"])]
@@ -123,12 +150,12 @@ def format_text(summary: dict) -> str:
 
 def format_shortcut(shortcut: dict, accuracy_thought: float | None = None) -> str:
     """The shortcut test's lines: how often each replaced audio was abstained on, and answered right."""
-    real = "" if accuracy_thought is None else f"; with the real audio {_pct(accuracy_thought)}"
-    lines = [f"shortcut test (chance {_pct(shortcut['chance'])}{real})"]
+    real = "" if accuracy_thought is None else f"; with the real audio {pct(accuracy_thought)}"
+    lines = [f"shortcut test (chance {pct(shortcut['chance'])}{real})"]
     for mode in [m for m in ("silence", "noise", "tone", "music", "swap") if m in shortcut]:
-        follows = f", answers the other question {_pct(shortcut[mode]['follows_audio'])}" if mode == "swap" else ""
-        lines.append(f"  {mode:8s} abstained {_pct(shortcut[mode].get('abstained'))}, thought answers right "
-                     f"{_pct(shortcut[mode]['accuracy_thought'])}{follows}")
+        follows = f", answers the other question {pct(shortcut[mode]['follows_audio'])}" if mode == "swap" else ""
+        lines.append(f"  {mode:8s} abstained {pct(shortcut[mode].get('abstained'))}, thought answers right "
+                     f"{pct(shortcut[mode]['accuracy_thought'])}{follows}")
     return "\n".join(lines)
 
 
@@ -223,13 +250,13 @@ def _markdown(summary: dict, plots: dict[str, str]) -> str:
              f"format `{summary.get('format') or '-'}`, judge: {summary['judge'] or NO_JUDGE}, calculator: "
              f"{'on' if summary.get('calculator', True) else 'off'}.", "",
              "| figure | value |", "|---|---|"]
-    headline = (("accuracy_thought", _pct), ("accuracy_spoken", _pct), ("accuracy_spoken_sphinx", _pct),
-                ("accuracy_text", _pct),
-                ("accuracy_reply_text", _pct), ("modality_gap", _pct), ("wer", _num), ("cer", _num),
-                ("reply_mcd_db", lambda v: _num(v, 2)), ("hearing_cer", _num), ("numbers_heard", _pct),
-                ("accuracy_when_numbers_heard", _pct),
+    headline = (("accuracy_thought", pct), ("accuracy_spoken", pct), ("accuracy_spoken_sphinx", pct),
+                ("accuracy_text", pct),
+                ("accuracy_reply_text", pct), ("modality_gap", pct), ("wer", num), ("cer", num),
+                ("reply_mcd_db", lambda v: num(v, 2)), ("hearing_cer", num), ("numbers_heard", pct),
+                ("accuracy_when_numbers_heard", pct),
                 ("ttfa_ms_p50", _ms), ("ttfa_ms_p90", _ms), ("total_ms_p50", _ms), ("total_ms_p90", _ms),
-                ("rtf_p50", _num), ("rtf_p90", _num), ("thought_tokens_mean", lambda v: _num(v, 1)), ("chance", _pct))
+                ("rtf_p50", num), ("rtf_p90", num), ("thought_tokens_mean", lambda v: num(v, 1)), ("chance", pct))
     for name, show in headline:
         judged = name in ("accuracy_spoken", "wer", "cer")
         lines.append(f"| {name} | {'no judge' if judged and summary['judge'] is None else show(summary.get(name))} |")
@@ -239,25 +266,25 @@ def _markdown(summary: dict, plots: dict[str, str]) -> str:
                   + (" text question | chance |" if with_text else ""),
                   "|---|---|---|---|---|---|" + ("---|---|" if with_text else "")]
         for name, f in rows.items():
-            line = (f"| {name} | {f['n']} | {_pct(f['accuracy_thought'])} | {_pct(f['accuracy_reply_text'])} | "
-                    f"{_pct(f['accuracy_spoken'])} | {_num(f['wer'])} |")
+            line = (f"| {name} | {f['n']} | {pct(f['accuracy_thought'])} | {pct(f['accuracy_reply_text'])} | "
+                    f"{pct(f['accuracy_spoken'])} | {num(f['wer'])} |")
             if with_text:
-                line += f" {_pct(f.get('accuracy_text'))} | {_pct(f.get('chance'))} |"
+                line += f" {pct(f.get('accuracy_text'))} | {pct(f.get('chance'))} |"
             lines.append(line)
     lines += ["", "## Does it listen? (shortcut test)", ""]
     shortcut = summary.get("shortcut")
     if shortcut is None:
         lines.append("Not run: pass `--shortcut`.")
     else:
-        lines += [f"Chance level, averaged over the questions' families: {_pct(shortcut['chance'])}. With the real "
-                  f"audio: {_pct(summary['accuracy_thought'])}. A model that listens abstains on silence, noise, a "
+        lines += [f"Chance level, averaged over the questions' families: {pct(shortcut['chance'])}. With the real "
+                  f"audio: {pct(summary['accuracy_thought'])}. A model that listens abstains on silence, noise, a "
                   "tone and music (or falls to chance), and on swapped audio answers the other question.", "",
                   "| question audio | abstained | thought answers right | answers the other question |",
                   "|---|---|---|---|"]
         for mode in [m for m in ("silence", "noise", "tone", "music", "swap") if m in shortcut]:
-            lines.append(f"| {mode} | {_pct(shortcut[mode].get('abstained'))} | "
-                         f"{_pct(shortcut[mode]['accuracy_thought'])} | "
-                         f"{_pct(shortcut[mode].get('follows_audio')) if mode == 'swap' else ''} |")
+            lines.append(f"| {mode} | {pct(shortcut[mode].get('abstained'))} | "
+                         f"{pct(shortcut[mode]['accuracy_thought'])} | "
+                         f"{pct(shortcut[mode].get('follows_audio')) if mode == 'swap' else ''} |")
     lines += ["", "## Plots", ""]
     lines += [f"![{name}]({file})" for name, file in plots.items()]
     return "\n".join(lines) + "\n"

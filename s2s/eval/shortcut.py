@@ -79,6 +79,14 @@ def mean_chance(families: list[str]) -> float | None:
     return statistics.mean(levels) if levels else None
 
 
+def follows_audio(examples: list[dict]) -> float:
+    """The fraction of swapped-audio answers that answer the other question (each example's `other_answer`): high
+    for a model that listens, near chance for one that guesses from the family."""
+    follows = AnswerAccuracy()
+    follows.update([e["thought_answer"] for e in examples], [e["other_answer"] for e in examples])
+    return float(follows.compute())
+
+
 def summarise(mode: str, run: dict) -> dict:
     """Accuracy of one shortcut run (evaluate_manifest's result) beside chance; for `swap` also `follows_audio`,
     the fraction of thought answers equal to the other question's answer (the example's `other_answer`)."""
@@ -87,9 +95,7 @@ def summarise(mode: str, run: dict) -> dict:
                "accuracy_reply_text": run["accuracy_reply_text"], "abstained": run.get("abstained"),
                "chance": mean_chance([e["family"] for e in examples])}
     if mode == "swap":
-        follows = AnswerAccuracy()
-        follows.update([e["thought_answer"] for e in examples], [e["other_answer"] for e in examples])
-        summary["follows_audio"] = float(follows.compute())
+        summary["follows_audio"] = follows_audio(examples)
     # Per family: a model that answers "6" to every counting question scores above chance without listening.
     summary["per_family"] = {}
     for family in sorted({e["family"] for e in examples}):

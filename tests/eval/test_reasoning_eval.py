@@ -16,8 +16,8 @@ from s2s.data.numbers import number_to_words, words_to_number
 from s2s.data.problems import chance_level
 from s2s.eval import report as report_module
 from s2s.eval.metrics import AnswerAccuracy, NumbersHeard, Percentiles, ReplyErrorRates, normalise
-from s2s.eval.reasoning import evaluate, evaluate_manifest, load_judge, spoken_answer
-from s2s.eval.shortcut import MODES, mean_chance, replaced_question, summarise
+from s2s.eval.reasoning import answer_given, evaluate, evaluate_manifest, load_judge, spoken_answer
+from s2s.eval.shortcut import MODES, follows_audio, mean_chance, replaced_question, summarise
 from s2s.lm.model import SpeechReasoningLM
 from s2s.lm.text_tokenizer import train_text_tokenizer
 from s2s.pipeline import SpokenReply
@@ -136,7 +136,19 @@ def test_shortcut_summary_gives_chance_and_how_often_the_other_question_is_answe
     assert per_family["comparison"] == {"n": 2, "accuracy_thought": 0.5, "chance": 0.5}
     assert per_family["arithmetic"]["accuracy_thought"] == 0.0 and per_family["not-a-family"]["chance"] is None
     assert "follows_audio" not in summarise("silence", run)
+    assert follows_audio(examples) == 0.5 and follows_audio(examples[1:2]) == 0.0  # None answers nothing
     assert mean_chance(["comparison"]) == 0.5 and mean_chance(["nope"]) is None
+
+
+def test_the_answer_given_is_the_thoughts_or_declining():
+    from types import SimpleNamespace
+
+    from s2s.hearing.abstain import OUT_OF_SCOPE
+
+    assert answer_given(SimpleNamespace(answer="42", abstain_reason=None)) == "42"
+    assert answer_given(SimpleNamespace(answer=None, abstain_reason=OUT_OF_SCOPE)) == OUT_OF_SCOPE
+    assert answer_given(SimpleNamespace(answer=None, abstain_reason="no speech")) is None  # abstaining is no answer
+    assert answer_given(SimpleNamespace(answer="7")) == "7"  # a reply without the field did not decline
 
 
 def test_percentiles_are_nearest_rank_values_across_updates_and_nan_before_any():
@@ -510,6 +522,15 @@ def test_wilson_interval_matches_known_values_and_narrows_with_n():
     wide, narrow = wilson_interval(0.585, 40), wilson_interval(0.585, 200)
     assert narrow[1] - narrow[0] < wide[1] - wide[0] and narrow[0] < 0.585 < narrow[1]
     assert wilson_interval(None, 10) is None and wilson_interval(0.5, 0) is None
+
+
+def test_sign_test_counts_only_the_disagreements_of_paired_answers():
+    from s2s.eval.metrics import sign_test
+
+    assert sign_test(0, 0) == 1.0 and sign_test(3, 3) == 1.0  # no disagreement, or an even split: no evidence
+    assert sign_test(5, 0) == sign_test(0, 5) == 2 / 32  # five coin flips all one way, both tails
+    assert sign_test(8, 2) == pytest.approx(2 * (1 + 10 + 45) / 1024)
+    assert sign_test(20, 2) < 0.001 < sign_test(4, 2)
 
 
 # ---------------------------------------------------------------------- the independent listener
