@@ -86,8 +86,9 @@ print("working in", WORKDIR)
 manifest = synthesize(WORKDIR / "test", n=N_QUESTIONS, seed=1, split="test", workers=1, progress=False)
 rows = [json.loads(line) for line in manifest.read_text().splitlines()]
 assert all(is_held_out(row["question_voice"]) for row in rows)  # no training voice in a test set
-display(Markdown(markdown_table(["id", "family", "voice", "written question", "answer"],
-      [[r["id"], r["family"], r["question_voice"], r["question_written"], r["answer"]] for r in rows[:8]])))
+display(Markdown(markdown_table(
+    ["id", "family", "voice", "written question", "answer"],
+    [[r["id"], r["family"], r["question_voice"], r["question_written"], r["answer"]] for r in rows[:8]])))
 print(f"{len(rows)} questions; the first, as spoken:", rows[0]["question"])
 display(Audio(str(manifest.parent / rows[0]["question_audio"])))
 
@@ -127,10 +128,11 @@ judge = load_judge("default")  # the shipped CTC judge, s2s/assets/models/s2s-ju
 summary = evaluate(pipeline, manifest, judge=judge, progress=True, **GEN)
 print(f"from audio {pct(summary['accuracy_thought'])}, from text {pct(summary['accuracy_text'])}, "
       f"modality gap {summary['modality_gap']:+.1%} on {summary['n']} questions")
-display(Markdown(markdown_table(["family", "n", "from audio", "from text", "gap", "chance"],
-      [[family, f["n"], pct(f["accuracy_thought"]), pct(f["accuracy_text"]),
-        f"{f['accuracy_text'] - f['accuracy_thought']:+.1%}", pct(f["chance"])]
-       for family, f in summary["per_family"].items()])))
+display(Markdown(markdown_table(
+    ["family", "n", "from audio", "from text", "gap", "chance"],
+    [[family, f["n"], pct(f["accuracy_thought"]), pct(f["accuracy_text"]),
+      f"{f['accuracy_text'] - f['accuracy_thought']:+.1%}", pct(f["chance"])]
+     for family, f in summary["per_family"].items()])))
 
 # %% [markdown]
 # Every answer is kept (`summary["runs"]["audio"]["examples"]`), so a figure can always be traced back to the
@@ -139,9 +141,10 @@ display(Markdown(markdown_table(["family", "n", "from audio", "from text", "gap"
 
 # %%
 audio_run, text_run = summary["runs"]["audio"]["examples"], summary["runs"]["text"]["examples"]
-display(Markdown(markdown_table(["id", "written question", "heard", "from audio", "from text", "expected"],
-      [[a["id"], a["question_written"], (a["question_heard"] or "")[:60], a["thought_answer"], t["thought_answer"],
-        a["answer"]] for a, t in zip(audio_run[:8], text_run[:8])])))
+display(Markdown(markdown_table(
+    ["id", "written question", "heard", "from audio", "from text", "expected"],
+    [[a["id"], a["question_written"], (a["question_heard"] or "")[:60], a["thought_answer"], t["thought_answer"],
+      a["answer"]] for a, t in zip(audio_run[:8], text_run[:8])])))
 
 # %% [markdown]
 # ## 4. The figures are torchmetrics Metrics
@@ -176,9 +179,10 @@ cases = [("The answer is forty-two.", "42"), ("It is 105.", "105"), ("It is minu
          ("the answer is negative seven", "-7"), ("three plus four is seven", "7"),
          ("The time will be six oh five.", "6:05"), ("half past seven", "7:30"), ("a quarter to one", "12:45"),
          ("in twelve minutes", "9:45"), ("I do not know.", "3")]
-display(Markdown(markdown_table(["reply text", "expected", "read back", "right"],
-      [[text, expected, spoken_answer(text, expected), spoken_answer(text, expected) == expected]
-       for text, expected in cases])))
+display(Markdown(markdown_table(
+    ["reply text", "expected", "read back", "right"],
+    [[text, expected, spoken_answer(text, expected), spoken_answer(text, expected) == expected]
+     for text, expected in cases])))
 
 # %% [markdown]
 # `NumbersHeard` asks a narrower question of the model's *hearing*: did it write down every number of the
@@ -231,8 +235,9 @@ print(format_figures("s2s-judge-tiny on this test set's clean recordings", judge
 # %%
 heard = [hear(judge, *audio.load(manifest.parent / r["reply_audio"])) for r in rows]
 references = [normalise(r["reply"]) for r in rows]
-display(Markdown(markdown_table(["reply text", "normalised", "the judge heard"], [[r["reply"], ref, h] for r, ref, h in
-                                                        zip(rows[:8], references, heard)])))
+display(Markdown(markdown_table(
+    ["reply text", "normalised", "the judge heard"],
+    [[r["reply"], ref, h] for r, ref, h in zip(rows[:8], references, heard)])))
 wer, cer = WordErrorRate()(heard, references), CharErrorRate()(heard, references)
 rates = ReplyErrorRates()
 rates.update(heard, [r["reply"] for r in rows])  # normalises for you
@@ -244,8 +249,9 @@ print(f"clean replies: WER {float(wer):.3f}, CER {float(cer):.3f} | ReplyErrorRa
 # against the corpus's reply sentence, so it mixes two faults: saying the wrong words, and saying them unclearly.
 
 # %%
-display(Markdown(markdown_table(["expected reply", "the model wrote", "the judge heard", "answer heard"],
-      [[e["reply"], e["reply_text"][:50], e["heard"][:50], e["spoken_answer"]] for e in audio_run[:8]])))
+display(Markdown(markdown_table(
+    ["expected reply", "the model wrote", "the judge heard", "answer heard"],
+    [[e["reply"], e["reply_text"][:50], e["heard"][:50], e["spoken_answer"]] for e in audio_run[:8]])))
 print(f"accuracy_spoken {pct(summary['accuracy_spoken'])}, reply WER {num(summary['wer'])}, CER {num(summary['cer'])}")
 
 # %% [markdown]
@@ -295,11 +301,12 @@ runs = {mode: evaluate_manifest(pipeline, manifest, question="audio", shortcut=m
         for mode in shortcut_modes.MODES}
 shortcut = {mode: shortcut_modes.summarise(mode, run) for mode, run in runs.items()}
 summary["shortcut"] = {"chance": shortcut["silence"]["chance"], **shortcut}  # what shortcut_test returns
-display(Markdown(markdown_table(["family", "n", "real audio", *shortcut_modes.MODES, "swap: answers the other", "chance"],
-      [[family, f["n"], pct(f["accuracy_thought"]),
-        *(pct(runs[m]["per_family"][family]["accuracy_thought"]) for m in shortcut_modes.MODES),
-        pct(follows_audio([e for e in runs["swap"]["examples"] if e["family"] == family])), pct(f["chance"])]
-       for family, f in summary["per_family"].items()])))
+display(Markdown(markdown_table(
+    ["family", "n", "real audio", *shortcut_modes.MODES, "swap: answers the other", "chance"],
+    [[family, f["n"], pct(f["accuracy_thought"]),
+      *(pct(runs[m]["per_family"][family]["accuracy_thought"]) for m in shortcut_modes.MODES),
+      pct(follows_audio([e for e in runs["swap"]["examples"] if e["family"] == family])), pct(f["chance"])]
+     for family, f in summary["per_family"].items()])))
 print(f"all: real audio {pct(summary['accuracy_thought'])}; silence {pct(shortcut['silence']['accuracy_thought'])}, "
       f"noise {pct(shortcut['noise']['accuracy_thought'])}, swap {pct(shortcut['swap']['accuracy_thought'])} "
       f"(answers the other question {pct(shortcut['swap']['follows_audio'])}); chance {pct(summary['chance'])}")
@@ -444,8 +451,9 @@ print(f"p50 {summary['ttfa_ms_p50']} ms, p90 {summary['ttfa_ms_p90']} ms over {l
 # %% [markdown]
 # ## Exercises
 #
-# 1. Set `MODE = "reproduce"` (200 questions) and run the notebook. Which family has the largest modality gap, and is it larger than
-#    its Wilson interval? Is the fault in the ears (`numbers_heard`) or in the reasoning (`from text`)?
+# 1. Set `MODE = "reproduce"` (200 questions) and run the notebook. Which family has the largest modality gap, and
+#    is it larger than its Wilson interval? Is the fault in the ears (`numbers_heard`) or in the reasoning
+#    (`from text`)?
 # 2. Evaluate with `calculator=False` (pass it in `GEN`). Which families lose most, and is the loss the same
 #    from audio and from text? What does that say about where arithmetic happens?
 # 3. Write a "deaf" pipeline: a wrapper whose `__call__` ignores the audio and answers each family's most
