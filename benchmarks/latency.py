@@ -51,9 +51,9 @@ import torch
 
 from s2s.asr.recognizer import CTCRecognizer
 from s2s.codecs import load_codec
-from s2s.lm.batching import reply_opening, tokenize, word_runs
-from s2s.lm.formats import Turn, even_alignment
+from s2s.lm.batching import tokenize
 from s2s.lm.model import SpeechReasoningLM
+from s2s.lm.scripted import ScriptedModel, reply_script
 from s2s.pipeline import DEFAULT_MODEL, S2SPipeline
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -95,76 +95,6 @@ def exactly(ids: list[int], n: int) -> list[int]:
     """`ids` repeated or cut to exactly n ids."""
     ids = ids or [0]
     return (ids * math.ceil(n / len(ids)))[:n]
-
-
-class ForcedLengths:
-    """Hooks that make a random model write a fixed reply and hear a question as its written tokens.
-
-    `script(ids)` sets the reply ids the LM head must produce: the logits after the reply's i-th id favour
-    ids[i + 1] (the prompt's forward gives the first). Counted in ids fed back, not forwards: ids the
-    generation loop writes itself (word_timed's words read aloud) go in with the next one the model
-    chooses. `fed` holds the reply ids fed back so far. `hear(ids)` sets the tokens the recogniser's CTC
-    head spells, evenly spread over the audio with blanks between, so compression gives one segment per
-    token. Both overwrite the heads' real outputs, which are still computed.
-    """
-
-    def __init__(self, model: SpeechReasoningLM):
-        self.reply, self.fed, self.heard, self.in_prompt = [], None, [], False
-        model.backbone.get_input_embeddings().register_forward_hook(self._count)
-        model.backbone.get_output_embeddings().register_forward_hook(self._lm_head)
-        model.hearing.recognizer.net.head.register_forward_hook(self._ctc_head)
-
-    def script(self, ids: list[int]) -> None:
-        self.reply, self.fed = list(ids), None
-
-    def _count(self, module, args, embeddings: torch.Tensor) -> None:
-        if self.fed is None:  # the prompt; the adapter's look-ups of the heard tokens follow in the same forward
-            self.fed, self.in_prompt = [], True
-        elif not self.in_prompt:
-            self.fed += args[0][0].tolist()
-
-    def hear(self, ids: list[int]) -> None:
-        self.heard = list(ids)
-
-    def _lm_head(self, module, args, logits: torch.Tensor) -> torch.Tensor:
-        self.in_prompt = False
-        step = len(self.fed or [])
-        if step >= len(self.reply):
-            raise RuntimeError(f"the model asked for id {step + 1} of a forced reply of {len(self.reply)}: "
-                               "the phase machine refused a scripted id")
-        last = logits[:, -1]
-        last.fill_(-1e4)
-        last[:, self.reply[step]] = 1e4
-        return logits
-
-    def _ctc_head(self, module, args, logits: torch.Tensor) -> torch.Tensor:
-        frames = logits.shape[1]
-        tokens = self.heard[: max(1, frames // 2)] or [0]  # room for a blank between any two
-        logits.fill_(-10.0)
-        logits[..., 0] = 10.0  # blank
-        for i, token in enumerate(tokens):
-            frame = int((i + 0.5) * frames / len(tokens))
-            logits[:, frame, 0] = -10.0
-            logits[:, frame, token + 1] = 10.0  # label i + 1 is text id i
-        return logits
-
-
-def reply_script(model: SpeechReasoningLM, thought_ids: list[int], reply_ids: list[int], frames: int,
-                 seed: int) -> list[int]:
-    """The ids after the prompt's `<think>` of the format's own layout of this reply, `<eot>` last."""
-    vocab = model.vocab
-    codes = torch.randint(0, vocab.codebook_size, (vocab.num_codebooks, frames),
-                          generator=torch.Generator().manual_seed(seed))
-    # word_aligned and word_timed: the reply's words as generation cuts them, the frames shared out evenly
-    # (other formats ignore the alignment).
-    words = [len(word) for word in word_runs(model.tokenizer, reply_ids)]
-    # word_timed_while_thinking: the words before the first number are said while it thinks.
-    opening = reply_opening(model.tokenizer, model.tokenizer.decode(reply_ids))
-    ids = model.format.build(Turn(heard_length=1, thought_ids=thought_ids, reply_ids=reply_ids, reply_codes=codes,
-                                  reply_alignment=even_alignment(len(reply_ids), frames, words),
-                                  reply_opening=opening)).ids
-    opener = int((ids == vocab.think).nonzero()[0])
-    return ids[opener + 1:].tolist()
 
 
 def build_random(format_name: str, args, hearing_dir: str) -> SpeechReasoningLM:
@@ -233,7 +163,7 @@ def run_model(ckpt: Path, rows: list[dict], args, hearing: str | None = None) ->
 def run_random(format_name: str, rows: list[dict], args, hearing_dir: str) -> dict:
     """One format with random weights and forced lengths: figures over `rows` x repeats."""
     model = build_random(format_name, args, hearing_dir)
-    forced = ForcedLengths(model)
+    forced = ScriptedModel(model)
     k = model.vocab.num_codebooks
     pipeline = S2SPipeline(model, load_codec(args.codec, num_codebooks=k))
     caps = {"max_thought_tokens": max(256, args.thought), "max_reply_tokens": max(128, args.reply),

@@ -31,16 +31,16 @@
 # Read alongside: `tutorials/05-generating-replies.md`.
 
 # %% tags=["parameters"]
-# "smoke": a tiny random model built in seconds (the test suite uses it; its words are noise);
-# "full": the shipped default model, s2s-reasoner-tiny at s2s/assets/models/s2s-reasoner-tiny (a few minutes).
-MODE = "smoke"
+# "shipped" (the default): the shipped model s2s-reasoner-tiny (a few minutes);
+# "smoke": a tiny random model built in seconds, for the tests (its words are noise);
+# "reproduce": as "shipped" (this notebook trains nothing; notebook 04 reproduces the model).
+MODE = "shipped"
 
 # %%
 import json
 import random
 import statistics
 import tempfile
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -56,12 +56,13 @@ from s2s.lm.draw import draw
 from s2s.lm.formats import FORMATS, SEGMENT_NAMES, SPEECH, Sequence, Turn, even_alignment
 from s2s.lm.generate import DONE, generate, phase_machine, sample_next
 from s2s.lm.model import SpeechReasoningLM
+from s2s.lm.scripted import ScriptedModel, reply_ids, reply_script
 from s2s.lm.toy import TINY_LLAMA, tiny_random_model
 from s2s.data.problems import answer_from_thought
+from s2s.notebook import check_mode
 from s2s.pipeline import DEFAULT_MODEL, S2SPipeline
 
-assert MODE in ("smoke", "full"), MODE
-SMOKE = MODE == "smoke"
+SMOKE = check_mode(MODE) == "smoke"
 FULL = not SMOKE and DEFAULT_MODEL.is_dir()  # the real model, installed
 if not SMOKE and not FULL:
     print(f"No default model at {DEFAULT_MODEL} yet, so this run uses a tiny random model, as smoke mode does.")
@@ -74,8 +75,7 @@ print("working in", WORKDIR, "|", torch.get_num_threads(), "torch thread(s)")
 # %% [markdown]
 # ## 1. Load the pipeline
 #
-# As in notebook 04: the default model in full mode, the same parts at toy size with random weights in
-# smoke mode (a tokenizer, a recogniser, a codec and an LM, saved to a folder and loaded the same way).
+# As in notebook 04: the shipped default model, or in smoke mode the same parts at toy size with random weights (a tokenizer, a recogniser, a codec and an LM, saved to a folder and loaded the same way).
 
 # %%
 pipeline = S2SPipeline.from_pretrained() if FULL else S2SPipeline.from_pretrained(tiny_random_model(WORKDIR))
@@ -103,49 +103,21 @@ print(f"{model.format.name}; vocabulary {vocab.size} ids = {vocab.text_vocab_siz
 # and the id the reply writes there.
 
 # %%
-def phase_name(phase: int) -> str:
-    return "done" if phase == DONE else SEGMENT_NAMES[phase]
-
-
-def allowed_ids(mask: torch.Tensor) -> str:
-    """A mask in words: text ids, special tokens by name, and codebook k's ids as Sk."""
-    parts = []
-    text = int(mask[: vocab.text_vocab_size].sum())
-    if text:
-        parts.append("all text" if text == vocab.text_vocab_size else f"{text} text")
-    parts += [vocab.special_name(i) for i in vocab.special_range if mask[i]]
-    parts += [f"S{k}" for k in range(K) if mask[vocab.speech_range(k).start: vocab.speech_range(k).stop].any()]
-    return " | ".join(parts)
-
-
-def id_name(token: int) -> str:
-    if vocab.is_text(token):
-        return repr(tokenizer.decode([token]))
-    if vocab.is_speech(token):
-        codebook, code = vocab.speech_code(token)
-        return f"S{codebook}={code}"
-    return vocab.special_name(token)
-
-
-def reply_ids(fmt, turn: Turn) -> list[int]:
-    """The ids the model would write for `turn`: the format's layout after the prompt's <think>."""
-    ids = fmt.build(turn).ids
-    return ids[int((ids == vocab.think).nonzero()[0]) + 1:].tolist()
-
-
-hand_made = Turn(heard_length=1,
-                 thought_ids=tokenizer.encode("3 + 4 = 7.\nSo the answer is 7.", add_special_tokens=False),
-                 reply_ids=tokenizer.encode("Seven.", add_special_tokens=False),
-                 reply_codes=torch.randint(0, vocab.codebook_size, (K, 3), generator=torch.Generator().manual_seed(0)))
+PHASE_NAMES = {**dict(enumerate(SEGMENT_NAMES)), DONE: "done"}
+# The format's own layout of this reply after the prompt's <think> (`reply_script`: random codes, the frames
+# shared out among the reply's words where the format times words).
+hand_made = reply_script(model, tokenizer.encode("3 + 4 = 7.\nSo the answer is 7.", add_special_tokens=False),
+                         tokenizer.encode("Seven.", add_special_tokens=False), frames=3, seed=0)
 machine = phase_machine(model.format)  # default caps: 256 thought ids, 128 reply ids, 500 frames
 state, sizes = machine.start(), {}
 print(f"{'step':>4}  {'phase':<10} {'allowed':>7}  {'which':<34} written")
-for step, token in enumerate(reply_ids(model.format, hand_made)):
+for step, token in enumerate(hand_made):
     mask = machine.allowed_mask(state)
-    sizes.setdefault(phase_name(state.phase), set()).add(int(mask.sum()))
-    print(f"{step:>4}  {phase_name(state.phase):<10} {int(mask.sum()):>7}  {allowed_ids(mask):<34} {id_name(token)}")
+    sizes.setdefault(PHASE_NAMES[state.phase], set()).add(int(mask.sum()))
+    written = repr(tokenizer.decode([token])) if vocab.is_text(token) else vocab.describe(token)
+    print(f"{step:>4}  {PHASE_NAMES[state.phase]:<10} {int(mask.sum()):>7}  {vocab.describe_mask(mask):<34} {written}")
     machine.advance(state, token)
-print(f"then: {phase_name(state.phase)}; counters {state}")
+print(f"then: {PHASE_NAMES[state.phase]}; counters {state}")
 
 # %% [markdown]
 # The mask sizes per phase, out of the whole vocabulary. Inside a thought or a reply text the model chooses
@@ -244,28 +216,23 @@ print("T=1.0 with seed 3 again, the same thought:", again.thought == sampled["T=
 # ## 4. Streaming, and the streamed audio is the full decode
 #
 # `pipeline.stream` yields events as they happen (notebook 04, section 4). Speech ids go to the codec's
-# **streaming decoder** every `frames_per_chunk` whole frames. We keep every event with its time.
+# **streaming decoder** every `frames_per_chunk` whole frames. The last event is ("done", Reply), and the
+# Reply keeps when each part of it began (`marks_ms`, from the start of generation).
 #
 # A random model may end its reply before it speaks, so smoke mode tries seeds until one reply has a few
 # frames of speech. The real model speaks greedily on the first try.
 
 # %%
-def stream_events(options: dict, **question) -> list[tuple[float, str, object]]:
-    """(ms since the call, kind, value) for every event of one question; the last is ("done", Reply)."""
-    start = time.perf_counter()
-    return [(1000 * (time.perf_counter() - start), kind, value)
-            for kind, value in pipeline.stream(**question, **options)]
-
-
 for seed in range(20):
     STREAM = {**GEN, **LISTEN, "seed": seed}
-    events = stream_events(STREAM, audio=EXAMPLE_QUESTION)
-    spoken_reply = events[-1][2]
+    events = list(pipeline.stream(audio=EXAMPLE_QUESTION, **STREAM))
+    spoken_reply = events[-1][1]
     if spoken_reply.reply_codes.shape[-1] >= 8:
         break
-chunks = [value for _, kind, value in events if kind == "audio"]
+chunks = [value for kind, value in events if kind == "audio"]
 print(f"seed {STREAM['seed']}: {len(events)} events; kinds in order of arrival:",
-      " ".join(kind for _, kind, _ in events[:12]), "..." if len(events) > 12 else "")
+      " ".join(kind for kind, _ in events[:12]), "..." if len(events) > 12 else "")
+print("parts began (ms from the start of generation):", spoken_reply.marks_ms)
 print(f"{spoken_reply.reply_codes.shape[-1]} speech frames -> {len(chunks)} audio chunks of",
       [c.shape[-1] for c in chunks], "samples")
 
@@ -318,54 +285,18 @@ print(f"max |by hand - full| {float((by_hand - full).abs().max()):.2e}")
 #
 # ### Where the time to first audio goes
 #
-# We time the events of one spoken question, and wrap the codec's `decode_step` to learn when the decoder
-# step that gives the first samples started.
+# `pipeline(...)` splits its `ttfa_ms` stage by stage (`timings["ttfa_stages_ms"]`): hearing and the prompt
+# ids before generation starts, then the stages generation records as it goes (`Reply.ttfa_stages_ms`): the
+# prompt's forward, the first thought piece, the rest of the thought, the reply text, the speech ids before
+# the first decoder step, and that step.
 
 # %%
-def ttfa_breakdown(options: dict, **question) -> tuple[dict, object]:
-    """Milliseconds of each stage before the first audio of one question, and its Reply."""
-    steps, original = [], codec.decode_step
-    start = time.perf_counter()
-
-    def ms() -> float:
-        return 1000 * (time.perf_counter() - start)
-
-    def timed_decode_step(codes):
-        began = ms()
-        wav = original(codes)
-        steps.append((began, wav.shape[-1]))
-        return wav
-
-    codec.decode_step = timed_decode_step  # the generation loop calls codec.decode_step: now ours
-    try:
-        first, events = {}, pipeline.stream(**question, **options)
-        first["ready"] = ms()  # the question is read and heard, the prompt ids made
-        for kind, value in events:
-            first.setdefault(kind, ms())
-            reply = value
-    finally:
-        del codec.decode_step  # back to the codec's own method
-    if "audio" not in first:
-        return {}, reply
-    decoder = next(began for began, samples in steps if samples)
-    marks = {"hearing and prompt ids": first["ready"],
-             "prompt forward, first thought id": first.get("thought", first["ready"]),
-             "rest of the thought": first.get("reply_text", first.get("thought", first["ready"])),
-             "reply text and speech ids": decoder,
-             "decoder step": first["audio"]}
-    previous, stages = 0.0, {}
-    for name, mark in marks.items():
-        stages[name], previous = max(mark - previous, 0.0), max(mark, previous)
-    return stages, reply
-
-
-ttfa_breakdown(STREAM, audio=EXAMPLE_QUESTION)  # warm-up: the first call in a process pays for setting up
-stages, timed_reply = ttfa_breakdown(STREAM, audio=EXAMPLE_QUESTION)
-ttfa = sum(stages.values())
+pipeline(audio=EXAMPLE_QUESTION, **STREAM)  # warm-up: the first call in a process pays for setting up
+timed_reply = pipeline(audio=EXAMPLE_QUESTION, **STREAM)
+stages, ttfa = timed_reply.timings["ttfa_stages_ms"], timed_reply.timings["ttfa_ms"]
 for name, ms in stages.items():
     print(f"{name:<34} {ms:>8.1f} ms  {ms / ttfa:>4.0%}")
-print(f"{'time to first audio':<34} {ttfa:>8.1f} ms | {len(timed_reply.turn.thought_ids)} thought ids, "
-      f"{len(timed_reply.turn.reply_ids)} reply ids, {timed_reply.tokens_per_s:.0f} ids/s")
+print(f"{'time to first audio':<34} {ttfa:>8.1f} ms | thought {timed_reply.thought[:60]!r}...")
 
 # %% [markdown]
 # In think-then-speak the thought and the reply text are written before any speech, so on a real model they
@@ -412,18 +343,15 @@ fig.tight_layout()
 # written before the first audio are read off the first chunk: its samples plus the held-back lookahead.
 
 # %%
-def first_chunk(options: dict) -> tuple[float, int, int]:
-    """(TTFA ms, frames written before the first audio, audio chunks) of the example question."""
-    events = stream_events(options, audio=EXAMPLE_QUESTION)
-    audio = [(ms, value) for ms, kind, value in events if kind == "audio"]
-    frames = audio[0][1].shape[-1] // codec.hop_samples + codec.stream_lookahead_frames
-    return audio[0][0], min(frames, spoken_reply.reply_codes.shape[-1]), len(audio)
-
-
-print(f"{'frames_per_chunk':>16} {'TTFA ms':>8} {'frames first':>13} {'chunks':>7}")
+print(f"{'frames_per_chunk':>16} {'first audio ms (from generation)':>33} {'frames first':>13} {'chunks':>7}")
 for frames_per_chunk in (1, 2, 4, 8):
-    runs = [first_chunk({**STREAM, "frames_per_chunk": frames_per_chunk}) for _ in range(3)]
-    print(f"{frames_per_chunk:>16} {statistics.median(r[0] for r in runs):>8.1f} {runs[0][1]:>13} {runs[0][2]:>7}")
+    runs = [list(pipeline.stream(audio=EXAMPLE_QUESTION, **STREAM, frames_per_chunk=frames_per_chunk))
+            for _ in range(3)]
+    audio = [value for kind, value in runs[0] if kind == "audio"]
+    frames = min(audio[0].shape[-1] // codec.hop_samples + codec.stream_lookahead_frames,
+                 spoken_reply.reply_codes.shape[-1])  # written before the first audio: its samples + lookahead
+    first_ms = statistics.median(run[-1][1].first_audio_ms for run in runs)
+    print(f"{frames_per_chunk:>16} {first_ms:>33.1f} {frames:>13} {len(audio):>7}")
 
 # %% [markdown]
 # Up to the lookahead, a smaller chunk changes nothing but the number of decoder calls (each re-decodes its
@@ -446,24 +374,17 @@ for frames_per_chunk in (1, 2, 4, 8):
 # phrase table and writes little that repeats; full mode shows the real gain.)
 
 # %%
-def forwards_and_first_audio(question: dict, **options) -> tuple[object, float | None]:
-    """The Reply of one question and the ms from the call to its first audio."""
-    events = stream_events({**STREAM, **options}, **question)
-    first = next((ms for ms, kind, value in events if kind == "audio" and value.shape[-1]), None)
-    return events[-1][2], first
-
-
 phrases = pipeline.model.phrases
 print(f"phrase table: {len(phrases):,} phrases" if phrases is not None else "phrase table: none (prompt lookup only)")
 words = pipeline.model.speech_drafts
 print(f"speech drafts: {len(words):,} words at their usual lengths" if words is not None else "speech drafts: none")
 print(f"{'question':>8} {'ids':>5} {'forwards, one id each':>22} {'with drafts':>12} {'first audio ms':>22}")
 for i, question in enumerate(questions[:4]):
-    forwards_and_first_audio(question)  # warm-up
-    one, one_ms = forwards_and_first_audio(question, speculate=0)
-    drafted, drafted_ms = forwards_and_first_audio(question)
+    list(pipeline.stream(**question, **STREAM))  # warm-up
+    one = list(pipeline.stream(**question, **STREAM, speculate=0))[-1][1]
+    drafted = list(pipeline.stream(**question, **STREAM))[-1][1]
     assert drafted.ids.tolist() == one.ids.tolist()  # the very same reply
-    ms = "-" if one_ms is None else f"{one_ms:.0f} -> {drafted_ms:.0f}"
+    ms = "-" if one.first_audio_ms is None else f"{one.first_audio_ms:.0f} -> {drafted.first_audio_ms:.0f}"
     print(f"{i:>8} {len(one.generated_ids):>5} {one.forwards:>22} {drafted.forwards:>12} {ms:>22}")
 
 # %% [markdown]
@@ -472,33 +393,12 @@ for i, question in enumerate(questions[:4]):
 # Notebook 04 counted the ids each format writes before its first speech id. Here we time them. We build a
 # model with **random weights** in each format (the shipped architecture in full mode, the toy one in smoke
 # mode) and force its output layer to write the format's own layout of a reply with a thought of a chosen
-# length (a forward hook overwrites the logits, as `benchmarks/latency.py --random` does). All the real work
+# length (`ScriptedModel`, `s2s/lm/scripted.py`: a forward hook overwrites the logits, as
+# `benchmarks/latency.py --random` does). All the real work
 # still runs: every forward, the masks, the decoder. Questions are written, so hearing (the same for every
 # format) is left out. These figures are latency only, never quality.
 
 # %%
-class ForcedReply:
-    """Hooks on the LM's input and output layers that make it write `ids`: the logits after the i-th id it
-    writes favour ids[i]. Counted in ids fed back, not forwards: the ids generation writes for the model
-    (word_timed's words read aloud) go in with the next id it chooses, one forward for several ids."""
-
-    def __init__(self, lm: SpeechReasoningLM):
-        self.ids, self.fed = [], None
-        lm.backbone.get_input_embeddings().register_forward_hook(self._count)
-        lm.backbone.get_output_embeddings().register_forward_hook(self._force)
-
-    def script(self, ids: list[int]) -> None:
-        self.ids, self.fed = ids, None
-
-    def _count(self, module, args, embeddings: torch.Tensor) -> None:
-        self.fed = [] if self.fed is None else self.fed + args[0][0].tolist()  # the first call is the prompt
-
-    def _force(self, module, args, logits: torch.Tensor) -> torch.Tensor:
-        logits[:, -1].fill_(-1e4)
-        logits[:, -1, self.ids[min(len(self.fed), len(self.ids) - 1)]] = 1e4
-        return logits
-
-
 ARCH = ({"model_type": "llama", "hidden_size": 256, "num_hidden_layers": 8, "num_attention_heads": 4,
          "intermediate_size": 768, "max_position_embeddings": 1024} if FULL else TINY_LLAMA)
 TOKENIZER = str(DEFAULT_MODEL if FULL else WORKDIR / "tokenizer")
@@ -517,7 +417,7 @@ results = {}
 for name in FORMATS:
     torch.manual_seed(0)
     lm = SpeechReasoningLM(backbone_config=ARCH, tokenizer=TOKENIZER, codec=CODEC, num_codebooks=K, format=name).eval()
-    forced, timed = ForcedReply(lm), S2SPipeline(lm, codec)
+    forced, timed = ScriptedModel(lm), S2SPipeline(lm, codec)
     for n, length in enumerate((THOUGHT_LENGTHS[0],) + THOUGHT_LENGTHS):  # the first is a warm-up
         turn = Turn(heard_length=1, thought_ids=thought_text[:length], reply_ids=reply_text[:REPLY_LENGTH],
                     reply_codes=codes, reply_alignment=even_alignment(REPLY_LENGTH, FRAMES, words),

@@ -55,7 +55,7 @@ class SpokenReply:
     reply_text: str
     answer: str | None  # from the thought's last line `So the answer is X.`
     audio: str | None  # path of the written wav; None when no `out` was given or the reply has no speech
-    timings: dict  # ttfa_ms, total_ms, rtf (ttfa_ms and rtf are None when the reply has no speech)
+    timings: dict  # ttfa_ms, total_ms, rtf, hear_ms, think_ms, ttfa_stages_ms (None where there is no speech)
     waveform: torch.Tensor = field(repr=False)  # [1, T] the spoken reply, on the CPU
     sample_rate: int = 0
     question_heard: str | None = None  # what the hearing wrote for a spoken question: perception, apart from reasoning
@@ -352,7 +352,8 @@ class S2SPipeline:
                    "rtf": round(total_s / seconds, 4) if seconds else None,
                    "hear_ms": since(heard_s) if wav is not None else None,
                    "think_ms": None if thought_s is None else
-                   round(1000 * (thought_s - (heard_s or start_s)), 2)}
+                   round(1000 * (thought_s - (heard_s or start_s)), 2),
+                   "ttfa_stages_ms": _ttfa_stages(reply, since(first_audio_s))}
         written = None
         if out is not None and seconds:
             written = str(audio_io.save(out, waveform, self.sample_rate, overwrite=overwrite))
@@ -364,6 +365,15 @@ class S2SPipeline:
         return SpokenReply(thought=reply.thought, reply_text=reply.reply_text,
                            answer=answer_from_thought(reply.thought), audio=written, timings=timings,
                            waveform=waveform, sample_rate=self.sample_rate, question_heard=heard)
+
+
+def _ttfa_stages(reply, ttfa_ms: float | None) -> dict | None:
+    """Where the time to first audio went: hearing and the prompt ids (all before generation), then the reply's
+    own stages (`Reply.ttfa_stages_ms`); None without audio."""
+    stages = reply.ttfa_stages_ms() if reply is not None and ttfa_ms is not None else {}
+    if not stages:
+        return None
+    return {"hearing and prompt ids": round(ttfa_ms - reply.marks_ms["audio"], 2), **stages}
 
 
 class ThinkerTalker(S2SPipeline):

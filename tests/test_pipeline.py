@@ -80,8 +80,12 @@ def check_reply(reply: SpokenReply, frames: int) -> None:
     assert isinstance(reply.thought, str) and isinstance(reply.reply_text, str)
     assert reply.sample_rate == RATE and reply.waveform.shape == (1, frames * HOP)
     timings = reply.timings
-    assert set(timings) == {"ttfa_ms", "total_ms", "rtf", "hear_ms", "think_ms"}
+    assert set(timings) == {"ttfa_ms", "total_ms", "rtf", "hear_ms", "think_ms", "ttfa_stages_ms"}
     assert 0 < timings["ttfa_ms"] <= timings["total_ms"]
+    stages = timings["ttfa_stages_ms"]  # the stages of the wait add up to it, in the order they happened
+    assert list(stages)[0] == "hearing and prompt ids" and list(stages)[-1] == "decoder step"
+    assert all(ms >= 0 for ms in stages.values())
+    assert sum(stages.values()) == pytest.approx(timings["ttfa_ms"], abs=0.1)
     assert timings["rtf"] == pytest.approx(timings["total_ms"] / 1000 / (frames * HOP / RATE), rel=0.01)
     assert list(reply.to_json()) == list(JSON_FIELDS)
     assert json.loads(json.dumps(reply.to_json())) == reply.to_json()

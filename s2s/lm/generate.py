@@ -150,6 +150,11 @@ class _TextStream:
 
 
 # ---------------------------------------------------------------------- generation
+# What happens before each of Reply.marks_ms: the stages of the time to first audio.
+STAGE_NAMES = {"prompt": "prompt forward", "thought": "first thought piece", "reply_text": "thought",
+               "speech": "reply text", "decoder": "speech ids", "audio": "decoder step"}
+
+
 @dataclass
 class Reply:
     """A generated reply: all ids, what they parse to, and how fast they came."""
@@ -174,6 +179,18 @@ class Reply:
     def reply_codes(self) -> torch.Tensor:
         """[K, F] the reply speech."""
         return self.turn.reply_codes
+
+    def ttfa_stages_ms(self) -> dict[str, float]:
+        """Where the time from the start of generation to the first audio went, in ms, stage by stage in the
+        order they happened (a stage the reply skipped is left out); empty for a reply without audio."""
+        if "audio" not in self.marks_ms:
+            return {}
+        stages, before = {}, 0.0
+        for mark, ms in sorted(self.marks_ms.items(), key=lambda item: item[1]):
+            if ms > self.marks_ms["audio"]:
+                continue
+            stages[STAGE_NAMES[mark]], before = round(ms - before, 2), ms
+        return stages
 
     @property
     def generated_ids(self) -> torch.Tensor:

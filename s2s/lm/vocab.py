@@ -208,6 +208,18 @@ class JointVocab:
             return f"duration {self.duration_frames(id_)} frames"
         return f"id {id_} (outside the vocabulary of {self.size})"
 
+    def describe_mask(self, mask) -> str:
+        """A mask over the vocabulary [V] in words, for reading a phase machine: "all text | </think>", "S0 | <eot>"
+        (Sk: codebook k's ids; durations counted)."""
+        parts, text = [], int(mask[: self.text_vocab_size].sum())
+        if text:
+            parts.append("all text" if text == self.text_vocab_size else f"{text} text")
+        parts += [self.special_name(i) for i in self.special_range if mask[i]]
+        parts += [f"S{k}" for k in range(self.num_codebooks)
+                  if mask[self.speech_range(k).start: self.speech_range(k).stop].any()]
+        durations = int(mask[self.speech_end:].sum())
+        return " | ".join(parts + ([f"{durations} durations"] if durations else []))
+
     # ------------------------------------------------------------------ saving
     def to_dict(self) -> dict:
         """Plain JSON/YAML data, saved beside the weights; the special tokens are kept to catch a mismatch."""

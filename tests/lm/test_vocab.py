@@ -100,3 +100,15 @@ def test_duration_ids_come_last_and_leave_every_other_id_where_it_was():
     assert JointVocab.from_dict(json.loads(json.dumps(timed.to_dict()))) == timed
     older = {k: v for k, v in VOCAB.to_dict().items() if k != "durations"}  # saved before durations existed
     assert JointVocab.from_dict(older) == VOCAB
+
+
+def test_a_mask_reads_in_words():
+    vocab = JointVocab(text_vocab_size=10, num_codebooks=2, codebook_size=4, durations=3)
+    mask = torch.zeros(vocab.size, dtype=torch.bool)
+    mask[: vocab.text_vocab_size] = True
+    mask[vocab.end_think] = True
+    assert vocab.describe_mask(mask) == "all text | </think>"
+    mask[:] = False
+    mask[vocab.speech_id(0, 1)] = mask[vocab.eot] = True
+    mask[vocab.duration_id(1): vocab.duration_id(2) + 1] = True
+    assert vocab.describe_mask(mask) == "<eot> | S0 | 2 durations"
