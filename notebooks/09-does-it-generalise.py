@@ -30,9 +30,10 @@
 
 # %% tags=["parameters"]
 # MODE: "shipped" (the default: the shipped default model on 10 questions of each split and 5 out-of-scope ones,
-#       no noise row: about a minute and a half on 2 CPU cores), "smoke" (the same model on 3 of each and 2 out-of-scope ones,
-#       for the tests: about a minute) or "reproduce" (the card's 200 of each split and 200 out-of-scope ones, with
-#       the white-noise row: tens of minutes). Nothing is trained here; every mode runs the shipped model.
+#       no noise row: about a minute and a half on 2 CPU cores), "smoke" (the same model on 3 of each and 2
+#       out-of-scope ones, for the tests: under a minute) or "reproduce" (the card's 200 of each split and 200
+#       out-of-scope ones, with the white-noise row: tens of minutes). Nothing is trained here; every mode runs the
+#       shipped model.
 MODE = "shipped"
 
 # %%
