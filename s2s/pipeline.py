@@ -144,6 +144,8 @@ class S2SPipeline:
 
     def _style_prompt(self, voice, voice_rate: int | None, style) -> dict:
         """build_prompt's voice_codes and style_ids for a reference recording and style words (either or none)."""
+        if voice is None and style is None:
+            return {"style_ids": None}
         from s2s.style.prompt import read_voice, style_words
 
         words = style_words(style)

@@ -70,3 +70,35 @@ def test_no_function_in_s2s_is_longer_than_80_lines():
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno >= 80:
                 long.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name}")
     assert not long, long
+
+
+def test_the_walk_from_a_spoken_question_to_the_written_reply_stays_short(tmp_path):
+    """Every file of s2s/ whose code runs while the shipped model answers the bundled question and writes the
+    wav (loading excluded), traced: a ceiling, so a reply does not come to wander through more of the package.
+    Printed grouped by part, as a reader would follow them."""
+    from collections import Counter
+
+    import s2s
+    from s2s.pipeline import DEFAULT_MODEL, S2SPipeline
+
+    if not DEFAULT_MODEL.is_dir():
+        pytest.skip("the shipped default model is not installed")
+    package = Path(s2s.__file__).resolve().parent
+    question = package / "assets" / "example_question.wav"
+    pipeline = S2SPipeline.from_pretrained()
+    pipeline(audio=question)  # first call: lazy loading and warm-up stay out of the walk
+    touched: Counter = Counter()
+
+    def profile(frame, event, arg):
+        if event == "call" and frame.f_code.co_filename.startswith(str(package)):
+            touched[str(Path(frame.f_code.co_filename).relative_to(package))] += 1
+
+    sys.setprofile(profile)
+    try:
+        pipeline(audio=question, out=tmp_path / "reply.wav")
+    finally:
+        sys.setprofile(None)
+    parts = Counter(name.split("/")[0] if "/" in name else name for name in touched)
+    print(f"{len(touched)} files in {len(parts)} parts:", dict(parts))
+    assert "style/prompt.py" not in touched and not any(name.startswith("eval/") for name in touched)
+    assert len(touched) <= 35, sorted(touched)
