@@ -288,3 +288,14 @@ def test_everyday_benchmark_hears_the_questions_in_a_held_out_voice(capsys):
     assert "questions heard, said by espeak" in capsys.readouterr().out
     voices = benchmark.spoken(benchmark.QUESTIONS[:3], "espeak")
     assert all(samples.size > rate // 2 for samples, rate in voices)  # a second of speech or so, each
+
+
+def test_intelligibility_benchmark_finds_the_words_a_listener_missed_and_scores_each_voice():
+    benchmark = load_benchmark("intelligibility")
+    assert benchmark.missed_words("It is forty.", "It is forty four.") == ["44"]
+    assert benchmark.missed_words("the delay before", "It is eighty four.") == ["it", "is", "84"]
+    assert benchmark.missed_words("It is 84.", "It is eighty four.") == []  # numbers as digits on both sides
+    examples = [{"reply_text": "It is eighty four.", "answer": "84"}, {"reply_text": "Nine.", "answer": "9"}]
+    row = benchmark.voice_row("model", ["the delay before", "Nine."], examples, reference_rate=1.0)
+    assert row["heard_right"] == 0.5 and row["ratio"] == 0.5
+    assert row["missed"]["84"] == 1 and 0 < row["wer"] < 1
