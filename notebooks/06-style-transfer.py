@@ -31,11 +31,15 @@
 # Read alongside: `tutorials/06-style-transfer.md`.
 
 # %% tags=["parameters"]
-# "smoke": a tiny random reasoning model built in seconds (its replies are noise; the espeak-ng recordings, the
-# shipped converter and speaker model, and their measures are real); "full": the shipped models (a few minutes).
-MODE = "smoke"
+# MODE: "shipped" (the default: the shipped reasoner, converter and speaker model on a styled corpus of 24 rows, in
+# about a minute), "smoke" (a tiny random reasoning model, for the tests: its replies are noise; the espeak-ng
+# recordings, the shipped converter and speaker model, and their measures are real) or "reproduce" (trains the
+# voice converter from scratch as its model card did, about 40 minutes on 2 CPU cores, then measures it on the
+# card's 120-row held-out style corpus).
+MODE = "shipped"
 
 # %%
+import os
 import tempfile
 from pathlib import Path
 
@@ -43,13 +47,16 @@ import matplotlib.pyplot as plt
 import torch
 from IPython.display import Audio, display
 
+import s2s
 from s2s import audio
+from s2s.cli import main as s2s_main
 from s2s.data import espeak
 from s2s.data.manifest import read_manifest
 from s2s.data.synth import REPLY_PITCHES, REPLY_RATES, STYLE_VOICES, synthesize
 from s2s.eval.reasoning import hear, load_judge
 from s2s.lm.draw import draw
 from s2s.lm.toy import tiny_random_model
+from s2s.notebook import check_mode
 from s2s.pipeline import S2SPipeline
 from s2s.style.convert import convert
 from s2s.style.converter import load_converter
@@ -58,8 +65,8 @@ from s2s.style.measure import median_f0, speaking_rate
 from s2s.style.metrics import StyleFollowed
 from s2s.style.speaker import SpeakerClassifier
 
-assert MODE in ("smoke", "full"), MODE
-SMOKE = MODE == "smoke"
+check_mode(MODE)
+SMOKE, REPRODUCE = MODE == "smoke", MODE == "reproduce"
 WORKDIR = Path(tempfile.mkdtemp(prefix="s2s-nb06-"))
 torch.manual_seed(0)
 print("working in", WORKDIR)
@@ -109,11 +116,12 @@ plt.tight_layout()
 plt.show()
 
 # %% [markdown]
-# A small styled corpus, rendered the way training data is (two rows in smoke mode). Each row has the reply,
+# A small styled corpus, rendered the way training data is (six rows in smoke mode, the card's 120 in reproduce). Each row has the reply,
 # its voice, its style words, and (most rows) a voice prompt in the same voice.
 
 # %%
-corpus = synthesize(WORKDIR / "styled", n=6 if SMOKE else 24, seed=3, split="test", reply_styles=True,
+corpus = synthesize(WORKDIR / "styled", n={"smoke": 6, "shipped": 24, "reproduce": 120}[MODE], seed=3, split="test",
+                    reply_styles=True,
                     workers=1, progress=False)
 rows = read_manifest(corpus)
 for row in rows[:4]:
@@ -134,11 +142,11 @@ display(Audio(str(REFERENCE)))
 # **voice converter** re-voices the finished reply. Here is the prompt road's layout, for a model that has it.
 
 # %%
-pipeline = (S2SPipeline.from_pretrained() if not SMOKE
-            else S2SPipeline.from_pretrained(tiny_random_model(WORKDIR / "toy", format="word_aligned")))
+pipeline = (S2SPipeline.from_pretrained(tiny_random_model(WORKDIR / "toy", format="word_aligned")) if SMOKE
+            else S2SPipeline.from_pretrained())
 model, vocab = pipeline.model, pipeline.model.vocab
 prompt, heard = pipeline.prompt(text="What is 6 x 7?", voice=str(REFERENCE), style="fast low")
-turn = model.format.parse(torch.cat([prompt, torch.tensor([vocab.end_think, vocab.eot])]))  # an empty reply
+turn = model.format.parse(prompt, strict=False)  # the prompt alone: the reply, never reached, is empty
 print(draw(model.format.build(turn), vocab, max_run=6))
 print("style words:", repr(model.tokenizer.decode(turn.style_ids)), "| voice prompt:",
       tuple(turn.voice_codes.shape), "codes (codebooks, frames)")
@@ -163,9 +171,21 @@ print("style words:", repr(model.tokenizer.decode(turn.style_ids)), "| voice pro
 # from the same words rendered at another pitch (the corpus has each reply at all three), so only the pitch
 # word can say the pitch. Besides the six style voices it trained on the questions of 602 voices, so a
 # reference in a voice it never heard is cloned too (`benchmarks/voice_cloning.py` measures how well).
+#
+# Shipped and smoke modes load the shipped converter. Reproduce mode first trains one from scratch with the
+# commands of its model card (`s2s/assets/models/s2s-converter-tiny/README.md`), in the working folder, and uses it
+# from here on.
 
 # %%
-converter = load_converter("default")
+CONVERTER = "default"  # the shipped s2s-converter-tiny
+if REPRODUCE:
+    os.chdir(WORKDIR)  # the config's relative paths (data/, runs/) land here
+    synthesize("data/synth/styled", n=4000, seed=2, reply_styles=True)
+    synthesize("data/synth/train", n=12000, seed=0, split="train")
+    s2s_main(["fit", "--config", str(Path(s2s.__file__).resolve().parents[1] / "configs/style/converter.yaml")])
+    s2s_main(["export", "runs/converter/checkpoints/last.ckpt", str(WORKDIR / "converter"), "--half"])
+    CONVERTER = WORKDIR / "converter"
+converter = load_converter(CONVERTER)
 source_row = next(r for r in rows if r["reply_voice"] != prompted[0]["reply_voice"])
 source = corpus.parent / source_row["reply_audio"]
 converted = convert(converter, str(source), str(REFERENCE))
@@ -192,9 +212,11 @@ display(Audio(styles["slow"][0].numpy(), rate=16000), Audio(styles["high"][0].nu
 # The pipeline call of chapter 5, with `voice=` (a file or a waveform) and `style=`. From the shell:
 # `s2s reply QUESTION.wav --voice REF.wav --style fast`. The reference must be at least 1 s of speech; longer
 # references are cut to their first 4 s. The converter hears the whole reply, so its first audio comes when
-# the reply is complete (`ttfa_ms` says so). In smoke mode the reply itself is a random model's noise.
+# the reply is complete (`ttfa_ms` says so). In smoke mode the reply itself is a random model's noise. The
+# pipeline of section 2 is built again around the model it loaded, with the converter of section 3.
 
 # %%
+pipeline = S2SPipeline(pipeline.model, pipeline.codec, converter)
 GEN = {} if not SMOKE else {"temperature": 1.0, "max_thought_tokens": 16, "max_reply_tokens": 8,
                             "max_speech_frames": 40}
 replies = {}
@@ -224,7 +246,8 @@ print("cosines :\n", (embeddings @ embeddings.T).numpy().round(2))
 print("heard as:", [speaker.classify(wav, rate)[0] for wav, rate in recordings])
 
 # %%
-figures = evaluate_style(pipeline, speaker, judge, corpus, limit=1 if SMOKE else 12, **GEN)
+figures = evaluate_style(pipeline, speaker, judge, corpus, limit={"smoke": 1, "shipped": 12, "reproduce": None}[MODE],
+                         **GEN)
 print(format_style_figures(figures))
 
 # %% [markdown]
