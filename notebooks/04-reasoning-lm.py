@@ -24,18 +24,21 @@
 # 3. watch the thought, the reply and the audio stream out, and time them;
 # 4. ask the same question in writing and compare: the modality gap;
 # 5. see what the sequence formats of notebook 03 buy in latency;
-# 6. train a small one with Lightning and watch one loss per modality.
+# 6. train a small one with Lightning and watch one loss per modality (a few steps; reproduce mode: the whole
+#    from-scratch recipe).
 #
 # Read alongside: `tutorials/04-reasoning-lm.md`.
 
 # %% tags=["parameters"]
-# "smoke": a tiny random model built in seconds and a one-minute training run (the test suite uses it; its words
-# are noise);
-# "full": the shipped default model, s2s-reasoner-tiny, and a ten-minute training run (on a laptop CPU).
-MODE = "smoke"
+# MODE: "shipped" (the default: the shipped default model, s2s-reasoner-tiny, and a training demo of a few steps: a
+# few minutes on 2 CPU cores), "smoke" (a tiny random model built in seconds, for the tests: its words are noise) or
+# "reproduce" (the shipped model, then the from-scratch recipe configs/lm/tiny.yaml trained whole, 4,000 steps on
+# 4,000 spoken questions: hours).
+MODE = "shipped"
 
 # %%
 import json
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -46,18 +49,16 @@ from IPython.display import Audio, display
 from s2s import audio
 from s2s.demo import EXAMPLE_INFO, EXAMPLE_QUESTION
 from s2s.lm.batching import reply_opening, word_runs
-from s2s.lm.draw import draw
-from s2s.lm.formats import FORMATS, QUESTION_TEXT, SPECIAL, SPEECH, Sequence, Turn, build_format, even_alignment
+from s2s.lm.draw import draw, draw_prompt
+from s2s.lm.formats import FORMATS, SPEECH, Sequence, Turn, build_format, even_alignment
 from s2s.lm.generate import build_prompt
 from s2s.lm.toy import tiny_random_model
 from s2s.lm.vocab import JointVocab
-from s2s.pipeline import DEFAULT_MODEL, S2SPipeline
+from s2s.notebook import check_mode
+from s2s.pipeline import S2SPipeline
 
-assert MODE in ("smoke", "full"), MODE
-SMOKE = MODE == "smoke"
-FULL = not SMOKE and DEFAULT_MODEL.is_dir()  # the real model, installed
-if not SMOKE and not FULL:
-    print(f"No default model at {DEFAULT_MODEL} yet, so this run uses a tiny random model, as smoke mode does.")
+check_mode(MODE)
+SMOKE = MODE == "smoke"  # smoke: a tiny random model; shipped and reproduce: the shipped default model
 WORKDIR = Path(tempfile.mkdtemp(prefix="s2s-nb04-"))
 print("working in", WORKDIR)
 
@@ -91,17 +92,17 @@ print("working in", WORKDIR)
 # %% [markdown]
 # ## 2. Load the pipeline
 #
-# `S2SPipeline.from_pretrained()` loads the default model and the codec it was trained with. Smoke mode (or
-# a checkout without the default model) builds the same parts at toy size with random weights: a tokenizer,
+# `S2SPipeline.from_pretrained()` loads the default model and the codec it was trained with. Smoke mode
+# builds the same parts at toy size with random weights: a tokenizer,
 # a recogniser that spells in it, a codec and an LM, saved to a folder and loaded the same way
 # (`tiny_random_model` in `s2s/lm/toy.py`: read it to see every part).
 
 # %%
-pipeline = S2SPipeline.from_pretrained() if FULL else S2SPipeline.from_pretrained(tiny_random_model(WORKDIR))
+pipeline = S2SPipeline.from_pretrained(tiny_random_model(WORKDIR)) if SMOKE else S2SPipeline.from_pretrained()
 model, tokenizer, vocab = pipeline.model, pipeline.model.tokenizer, pipeline.model.vocab
 # A random model may end its reply before it speaks when greedy: sample it, and keep it short. Its random ear
 # writes noise, which the abstention gates would (rightly) refuse as no question: they are off for it.
-GEN = {} if FULL else {"temperature": 1.0, "max_thought_tokens": 24, "max_reply_tokens": 8, "max_speech_frames": 25,
+GEN = {} if not SMOKE else {"temperature": 1.0, "max_thought_tokens": 24, "max_reply_tokens": 8, "max_speech_frames": 25,
                        "abstain_gates": False}
 lm_size, hearing_size = (sum(p.numel() for p in part.parameters()) / 1e6 for part in (model.backbone, model.hearing))
 print(f"LM {lm_size:.3g} M parameters, {model.format.name} | hearing {hearing_size:.3g} M (frozen) | "
@@ -143,19 +144,13 @@ print(f"{tuple(vectors.shape)} vectors; the nearest text embedding is the heard 
 # %% [markdown]
 # The prompt is the question as ids, then the `<think>` that opens the reply. A spoken question is one
 # `<heard>` id per segment (the model puts that segment's vector there), a written one is its text ids:
-# the same shape, a position per token. (`draw` names special ids; we label `<heard>` as one.)
+# the same shape, a position per token (`draw_prompt`: `draw` for ids that carry no segment labels yet).
 
 # %%
-def prompt_picture(ids: torch.Tensor) -> str:
-    """`draw` of prompt ids: text ids are question text, every other id is a marker or `<heard>`."""
-    is_text = (ids >= vocab.text_range.start) & (ids < vocab.text_range.stop)
-    return draw(Sequence(ids, torch.where(is_text, QUESTION_TEXT, SPECIAL)), vocab)
-
-
 spoken_prompt, spoken_heard = pipeline.prompt(audio_wav=wav, sample_rate=rate)
 written_prompt, _ = pipeline.prompt(text=info["question_written"])
-print(f"spoken ({len(spoken_heard.question)} segments):", prompt_picture(spoken_prompt))
-print(f"written ({len(written_prompt) - 3} text ids):", prompt_picture(written_prompt))
+print(f"spoken ({len(spoken_heard.question)} segments):", draw_prompt(spoken_prompt, vocab))
+print(f"written ({len(written_prompt) - 3} text ids):", draw_prompt(written_prompt, vocab))
 
 # %% [markdown]
 # ## 4. Think, then speak, streaming
@@ -224,20 +219,19 @@ print("the model alone     :", own.thought.replace("\n", " | "))
 # %% [markdown]
 # `s2s evaluate --manifest data/synth/test/manifest.jsonl` measures this gap over the held-out test corpus:
 # every question answered from audio and from text, scored per family (`s2s/eval/reasoning.py`). Here a
-# handful of them, when that corpus exists (from the repository root:
-# `s2s data synth --out data/synth/test --n 200 --seed 1 --split test`).
+# handful of them (6; 2 in smoke mode, the card's 200 in reproduce mode), rendered as that corpus is (from the
+# repository root: `s2s data synth --out data/synth/test --n 200 --seed 1 --split test`).
 
 # %%
-TEST_MANIFEST = Path("../data/synth/test/manifest.jsonl").resolve()
-if FULL and TEST_MANIFEST.is_file():
-    from s2s.eval.reasoning import evaluate_manifest
+from s2s.data.synth import synthesize
+from s2s.eval.reasoning import evaluate_manifest
 
-    for question in ("audio", "text"):
-        scores = evaluate_manifest(pipeline, TEST_MANIFEST, limit=6, question=question)
-        print(f"from {question}: thought answers right {scores['accuracy_thought']:.0%}, spoken reply right "
-              f"{scores['accuracy_reply_text']:.0%}, first audio p50 {scores['ttfa_ms_p50'] or '-'} ms")
-else:
-    print("Skipped: this needs the default model and data/synth/test/manifest.jsonl (full mode).")
+test_manifest = synthesize(WORKDIR / "test", n={"smoke": 2, "shipped": 6, "reproduce": 200}[MODE], seed=1,
+                           split="test", progress=False)
+for question in ("audio", "text"):
+    scores = evaluate_manifest(pipeline, test_manifest, question=question, **GEN)
+    print(f"from {question}: thought answers right {scores['accuracy_thought']:.0%}, spoken reply right "
+          f"{scores['accuracy_reply_text']:.0%}, first audio p50 {scores['ttfa_ms_p50'] or '-'} ms")
 
 # %% [markdown]
 # ## 6. Three formats, three latencies
@@ -296,8 +290,9 @@ for name in FORMATS:
 #
 # The shipped model was trained with `s2s fit`: LightningCLI over `SpeechReasoningModule` (which wraps `SpeechReasoningLM`) and a datamodule, every
 # setting in plain YAML (its model card gives each command). Here the from-scratch recipe,
-# `configs/lm/tiny.yaml`, runs for a few minutes on a small corpus of notebook 02, with a smaller backbone
-# laid over it by a second YAML file (later `--config` files override earlier ones, key by key).
+# `configs/lm/tiny.yaml`, runs for a minute on a small corpus of notebook 02, with a smaller backbone
+# laid over it by a second YAML file (later `--config` files override earlier ones, key by key). In reproduce
+# mode the recipe runs whole, as its header says: 4,000 steps on 4,000 spoken questions (hours on 2 CPU cores).
 #
 # A row of training is one turn laid out by the format; its loss is one cross-entropy per **modality** of the
 # target: the thought's text, the reply's text and the reply's speech (each codebook logged apart too).
@@ -305,43 +300,48 @@ for name in FORMATS:
 # each, so a run shows which part is learned first, and which one holds it back.
 
 # %%
-import csv
-
 import matplotlib.pyplot as plt
 import yaml
 
 import s2s
 from s2s.cli import main as s2s_main
-from s2s.data.synth import synthesize
+from s2s.plots import read_metrics_csv
 
-ROOT = Path(s2s.__file__).resolve().parents[1]  # the repository: configs are read from here
-STEPS = 24 if not FULL else 400  # about a minute, or about ten, on 2 CPU cores
-corpus = synthesize(WORKDIR / "corpus", n=16 if not FULL else 400, seed=0, split="train", progress=False)
-run_dir = WORKDIR / "lm-run"
-small = WORKDIR / "small.yaml"
-small.write_text(yaml.safe_dump({
-    "trainer": {"max_steps": STEPS, "val_check_interval": None, "limit_val_batches": 0, "log_every_n_steps": 2,
-                "enable_progress_bar": False, "enable_model_summary": False, "enable_checkpointing": False,
-                "callbacks": [], "default_root_dir": str(run_dir),
-                "logger": {"class_path": "lightning.pytorch.loggers.CSVLogger", "init_args": {"save_dir": str(run_dir)}}},
-    "model": {"init_args": {"backbone_config": {"model_type": "llama", "hidden_size": 96, "num_hidden_layers": 2,
-                                                "num_attention_heads": 4, "num_key_value_heads": 4,
-                                                "intermediate_size": 256, "max_position_embeddings": 2048},
-                            "tokenizer": str(run_dir / "tokenizer"), "tokenizer_train_manifest": str(corpus),
-                            "tokenizer_vocab_size": 300, "lr": 0.003, "warmup_steps": 4}},
-    "data": {"init_args": {"train": str(corpus), "val": None, "batch_size": 4}},
-}, sort_keys=False))
-print(f"s2s fit --config configs/lm/tiny.yaml --config {small.name}")
-s2s_main(["fit", "--config", str(ROOT / "configs" / "lm" / "tiny.yaml"), "--config", str(small)])
+RECIPE = Path(s2s.__file__).resolve().parents[1] / "configs" / "lm" / "tiny.yaml"  # read from the repository
+if MODE == "reproduce":
+    os.chdir(WORKDIR)  # the recipe's relative paths (data/, runs/) land here
+    synthesize("data/synth/train", n=4000, seed=0, split="train")
+    synthesize("data/synth/test", n=200, seed=0, split="test")
+    run_dir, overlays = WORKDIR / "runs" / "lm-tiny", []
+    print("s2s fit --config configs/lm/tiny.yaml")
+else:  # 24 steps of a smaller backbone on 16 questions (12 in smoke mode): about a minute on 2 CPU cores
+    corpus = synthesize(WORKDIR / "corpus", n=16, seed=0, split="train", progress=False)
+    run_dir, small = WORKDIR / "lm-run", WORKDIR / "small.yaml"
+    overlays = ["--config", str(small)]
+    print(f"s2s fit --config configs/lm/tiny.yaml --config {small.name}")
+    small.write_text(yaml.safe_dump({
+        "trainer": {"max_steps": 12 if SMOKE else 24, "val_check_interval": None, "limit_val_batches": 0, "log_every_n_steps": 2,
+                    "enable_progress_bar": False, "enable_model_summary": False, "enable_checkpointing": False,
+                    "callbacks": [], "default_root_dir": str(run_dir),
+                    "logger": {"class_path": "lightning.pytorch.loggers.CSVLogger",
+                               "init_args": {"save_dir": str(run_dir)}}},
+        "model": {"init_args": {"backbone_config": {"model_type": "llama", "hidden_size": 96, "num_hidden_layers": 2,
+                                                    "num_attention_heads": 4, "num_key_value_heads": 4,
+                                                    "intermediate_size": 256, "max_position_embeddings": 2048},
+                                "tokenizer": str(run_dir / "tokenizer"), "tokenizer_train_manifest": str(corpus),
+                                "tokenizer_vocab_size": 300, "lr": 0.003, "warmup_steps": 4}},
+        "data": {"init_args": {"train": str(corpus), "val": None, "batch_size": 4}},
+    }, sort_keys=False))
+s2s_main(["fit", "--config", str(RECIPE), *overlays])
 
 # %%
-rows = list(csv.DictReader(next(run_dir.glob("lightning_logs/version_*/metrics.csv")).open()))
+series = read_metrics_csv(next(run_dir.glob("lightning_logs/version_*/metrics.csv")))  # {name: (steps, values)}
 fig, ax = plt.subplots(figsize=(7, 3.5))
 for name in ("thought_loss", "reply_text_loss", "speech_loss", "speech_loss_cb0", "speech_loss_cb3"):
-    points = [(int(r["step"]), float(r[f"train/{name}"])) for r in rows if r.get(f"train/{name}")]
-    if points:
-        ax.plot(*zip(*points), label=name, ls="--" if "cb" in name else "-")
-        print(f"{name:>16}: {points[0][1]:.2f} -> {points[-1][1]:.2f} nats a target")
+    if f"train/{name}" in series:
+        steps, losses = series[f"train/{name}"]
+        ax.plot(steps, losses, label=name, ls="--" if "cb" in name else "-")
+        print(f"{name:>16}: {losses[0]:.2f} -> {losses[-1]:.2f} nats a target")
 ax.set_xlabel("step")
 ax.set_ylabel("cross-entropy (nats)")
 ax.legend()

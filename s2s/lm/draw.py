@@ -1,6 +1,7 @@
 """Token timelines as text: what a format or a pattern did, readable at a glance.
 
     draw(sequence, vocab)      -> "<question> Q0 Q1 </question> <think> t t </think> r <speak> S0 S1 <eot>"
+    draw_prompt(ids, vocab)    -> "<question> <heard> <heard> </question> <think>": a prompt, before any labels
     draw_grid(steps, vocab)    -> the [K, S] grid of the delay pattern, one row a codebook
 
 Letters name the segment (q question text, s style words, t thought, r reply text, w a reply word
@@ -62,6 +63,14 @@ def draw(sequence: Sequence, vocab: JointVocab, max_run: int | None = None) -> s
         out += run
         start = end
     return " ".join(out)
+
+
+def draw_prompt(ids: torch.Tensor, vocab: JointVocab) -> str:
+    """`draw` of prompt ids [L] (what `S2SPipeline.prompt` gives), which carry no segment labels yet: a text id is
+    question text, any other id a marker or a `<heard>` segment. A spoken and a written question then draw alike,
+    a position per token."""
+    is_text = (ids >= vocab.text_range.start) & (ids < vocab.text_range.stop)
+    return draw(Sequence(ids, torch.where(is_text, QUESTION_TEXT, SPECIAL)), vocab)
 
 
 def draw_grid(steps: torch.Tensor, vocab: JointVocab) -> str:

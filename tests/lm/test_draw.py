@@ -1,7 +1,7 @@
 """Timeline drawings: one symbol a position, runs shortened on request, the delay grid cell by cell."""
 import torch
 
-from s2s.lm.draw import draw, draw_grid
+from s2s.lm.draw import draw, draw_grid, draw_prompt
 from s2s.lm.formats import QUESTION_AUDIO, REPLY_TEXT, SPECIAL, SPEECH, THOUGHT, Sequence
 from s2s.lm.patterns import DelayPattern
 from s2s.lm.vocab import JointVocab
@@ -26,6 +26,14 @@ def test_draw_names_specials_text_roles_and_audio_codebooks():
 def test_draw_shortens_long_runs_and_shows_ids_that_do_not_fit_their_label():
     pairs = [(VOCAB.think, SPECIAL)] + [(1, THOUGHT)] * 5 + [(VOCAB.end_think, SPECIAL), (VOCAB.eot, SPEECH)]
     assert draw(sequence(pairs), VOCAB, max_run=2) == f"<think> t t …+3 </think> ?{VOCAB.eot}"
+
+
+def test_draw_prompt_labels_text_ids_as_question_text_and_the_rest_as_markers():
+    spoken = torch.tensor([VOCAB.question, VOCAB.heard, VOCAB.heard, VOCAB.end_question, VOCAB.think])
+    written = torch.tensor([VOCAB.text_question, 3, 19, 0, VOCAB.end_question, VOCAB.think])
+    assert draw_prompt(spoken, VOCAB) == "<question> <heard> <heard> </question> <think>"
+    assert draw_prompt(written, VOCAB) == "<text_question> q q q </question> <think>"
+    assert draw_prompt(torch.tensor([VOCAB.speech_id(0, 1)]), VOCAB) == f"?{VOCAB.speech_id(0, 1)}"  # not a prompt id
 
 
 def test_draw_grid_shows_the_delay():
