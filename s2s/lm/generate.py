@@ -361,6 +361,7 @@ class ReplyGenerator:
         self.start_s = time.perf_counter() if start_s is None else start_s
         self.vocab, self.device = model.vocab, machine.device
         self.state, self.generated, self.forced, self.piece = machine.start(), [], [], ""
+        self.allowed = None  # [V] the ids the model may choose next, as `forced_id` left them
         self.texts = {THOUGHT: _TextStream(model.tokenizer), REPLY_TEXT: _TextStream(model.tokenizer)}
         self.frame, self.frames, self.last_frame = [], [], None  # the frame being written; frames not yet decoded
         self.marks_ms: dict[str, float] = {}  # when each part of the reply began: see `Reply.marks_ms`
