@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -33,30 +33,29 @@
 # Read alongside: `tutorials/08-scaling-up.md`.
 
 # %% tags=["parameters"]
-# "smoke": tiny random stand-ins for Qwen2.5-0.5B and Mimi, built in seconds and trained for a few steps on this
-#          CPU, offline (the test suite runs this);
-# "full": the real Qwen2.5-0.5B + Mimi configs, which need GPUs and the weights (from the Hugging Face cache:
-#         `hf download Qwen/Qwen2.5-0.5B` and `hf download kyutai/mimi`); where either is missing the notebook
-#         says so and runs the CPU demonstrations instead.
-MODE = "smoke"
+# MODE: "shipped" (the default) and "smoke" (the tests) run the same here, offline, in about a minute: s2s ships no
+#       research-scale model, so tiny random stand-ins for Qwen2.5-0.5B and Mimi are built in seconds and trained
+#       for a few steps on this CPU; "reproduce" loads the real Qwen2.5-0.5B + Mimi and runs DDP on this node's GPUs,
+#       which needs GPUs and the weights in the Hugging Face cache (`hf download Qwen/Qwen2.5-0.5B` and
+#       `hf download kyutai/mimi`); where either is missing it says so and runs the CPU demonstrations instead.
+MODE = "shipped"
 
 # %%
-import contextlib
-import csv
-import io
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from unittest import mock
 
-assert MODE in ("smoke", "full"), MODE
-SMOKE = MODE == "smoke"
-if SMOKE:
+from s2s.notebook import check_mode
+
+check_mode(MODE)
+REPRODUCE = MODE == "reproduce"
+if not REPRODUCE:
     os.environ["HF_HUB_OFFLINE"] = "1"  # never reach for the network (read when huggingface_hub is imported)
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
@@ -74,12 +73,15 @@ import s2s
 from s2s.cli import main as s2s_main
 from s2s.codecs import load_codec
 from s2s.codecs.hf import PRETRAINED
+from s2s.configs import config_changes, merged_config, write_overlay
 from s2s.data.synth import synthesize
 from s2s.lm.data import ReasoningDataModule
 from s2s.lm.model import SpeechReasoningLM
 from s2s.lm.text_tokenizer import load_text_tokenizer, train_text_tokenizer
 from s2s.lm.vocab import SPECIAL_TOKENS, JointVocab
-from s2s.training import AtomicCheckpointIO
+from s2s.plots import metric_by_version
+from s2s.scale import GIB, parameter_count, state_gib_per_gpu
+from s2s.training import AtomicCheckpointIO, RunsOnLoad
 
 ROOT = Path(s2s.__file__).resolve().parents[1]  # the repository: configs are read from here, by absolute path
 QWEN_CONFIG, SCALE = ROOT / "configs" / "lm" / "qwen2.5-0.5b-mimi.yaml", ROOT / "configs" / "scale"
@@ -89,36 +91,6 @@ WORKDIR = Path(tempfile.mkdtemp(prefix="s2s-nb08-"))  # every file this notebook
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
 torch.set_num_threads(1)  # as the child processes: in-process and child runs then compute bit for bit alike
 print(f"working in {WORKDIR} | {GPUS} GPU(s) | mode {MODE}")
-
-
-@contextlib.contextmanager
-def working_dir(path: Path):
-    """Run a block in `path` (a config's relative paths, such as runs/..., land there), then come back."""
-    before = Path.cwd()
-    os.chdir(path)
-    try:
-        yield
-    finally:
-        os.chdir(before)
-
-
-def run(cmd: list, cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess:
-    """Run a command in `cwd` with ENV; print how long it took."""
-    start = time.perf_counter()
-    done = subprocess.run([str(c) for c in cmd], cwd=cwd, env=ENV, capture_output=True, text=True, timeout=timeout)
-    print(f"[exit code {done.returncode} after {time.perf_counter() - start:.0f} s]")
-    return done
-
-
-def fit_here(args: list, cwd: Path) -> None:
-    """`s2s fit ARGS` in this process, run from `cwd`."""
-    with working_dir(cwd):
-        s2s_main(["fit", *map(str, args)])
-
-
-def count(module: torch.nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
-
 
 # A small spoken reasoning corpus (notebook 02): 12 questions spoken by espeak-ng, replies in the assistant voice.
 MANIFEST = synthesize(WORKDIR / "data" / "synth" / "train", n=12, split="train", workers=1, progress=False)
@@ -144,8 +116,8 @@ print("corpus:", MANIFEST)
 # * `codec` goes to `load_codec`: `mimi` is a pretrained name (`kyutai/mimi`, through transformers'
 #   `MimiModel`), found the same way; a folder written by `save_pretrained` works too.
 #
-# Offline (`HF_HUB_OFFLINE=1`, as in smoke mode) a name that is not in the cache fails at once, with a message
-# that says what is missing and where to put it; no retries, no traceback from deep inside.
+# Offline (`HF_HUB_OFFLINE=1`, as here unless in reproduce mode) a name that is not in the cache fails at once,
+# with a message that says what is missing and where to put it; no retries, no traceback from deep inside.
 
 # %%
 QWEN_ID, MIMI_ID = "Qwen/Qwen2.5-0.5B", PRETRAINED["mimi"]
@@ -226,8 +198,9 @@ tied = lm.backbone.get_output_embeddings().weight.data_ptr() == new.data_ptr()
 print(f"\nembeddings {tuple(old.shape)} -> {tuple(new.shape)}; output layer tied to them: {tied}")
 print(f"text rows unchanged: {torch.equal(new[:T], old[:T])}; spread (std) of the old rows {old.std(0).mean():.4f},"
       f" of the new rows {new[T:].std(0).mean():.4f}")
-print(f"parameters: {count(original):,} -> {count(lm.backbone):,} "
-      f"(+{(vocab.size - old.shape[0]) * old.shape[1]:,} = {vocab.size - old.shape[0]} new rows x width {old.shape[1]})")
+added = vocab.size - old.shape[0]
+print(f"parameters: {parameter_count(original):,} -> {parameter_count(lm.backbone):,} "
+      f"(+{added * old.shape[1]:,} = {added} new rows x width {old.shape[1]})")
 
 # %% [markdown]
 # ### The same arithmetic at full size
@@ -242,22 +215,22 @@ with torch.device("meta"):  # shapes only
     real_mimi = MimiModel(MimiConfig())  # MimiConfig's defaults are kyutai/mimi's: 32 codebooks of 2048
 REAL_VOCAB = JointVocab(text_vocab_size=151_665, num_codebooks=8, codebook_size=real_mimi.config.codebook_size)
 WIDTH = REAL_QWEN["hidden_size"]
-N_PARAMS = count(real_qwen) + (REAL_VOCAB.size - REAL_QWEN["vocab_size"]) * WIDTH  # tied: one table grows
-BLOCK_PARAMS = count(real_qwen.model.layers[0])
+N_PARAMS = parameter_count(real_qwen) + (REAL_VOCAB.size - REAL_QWEN["vocab_size"]) * WIDTH  # tied: one table grows
+BLOCK_PARAMS = parameter_count(real_qwen.model.layers[0])
 ROOT_PARAMS = N_PARAMS - REAL_QWEN["num_hidden_layers"] * BLOCK_PARAMS  # embeddings and the final norm
-print(f"Qwen2.5-0.5B {count(real_qwen):,} parameters; joint vocabulary {REAL_VOCAB.size:,} ids "
+print(f"Qwen2.5-0.5B {parameter_count(real_qwen):,} parameters; joint vocabulary {REAL_VOCAB.size:,} ids "
       f"-> {N_PARAMS:,} parameters ({REAL_QWEN['num_hidden_layers']} blocks of {BLOCK_PARAMS:,}, "
       f"embeddings {ROOT_PARAMS:,})")
-print(f"Mimi {count(real_mimi):,} parameters (frozen: it only turns audio into ids and back), "
+print(f"Mimi {parameter_count(real_mimi):,} parameters (frozen: it only turns audio into ids and back), "
       f"{real_mimi.config.frame_rate} frames/s, {real_mimi.config.num_quantizers} codebooks of "
       f"{real_mimi.config.codebook_size}")
 
-if not SMOKE and REAL_CACHED:  # full mode with the weights: the real thing, on whatever device is here
+if REPRODUCE and REAL_CACHED:  # the real thing, on whatever device is here
     real_lm = SpeechReasoningLM(backbone=QWEN_ID, codec="mimi", num_codebooks=8)
-    print(f"\nloaded {QWEN_ID} + mimi: vocabulary {real_lm.vocab}, {count(real_lm.backbone):,} parameters")
+    print(f"\nloaded {QWEN_ID} + mimi: vocabulary {real_lm.vocab}, {parameter_count(real_lm.backbone):,} parameters")
     del real_lm
-elif not SMOKE:
-    print(f"\nfull mode: {QWEN_ID} and {MIMI_ID} are not both cached; `hf download` them to load the real model.")
+elif REPRODUCE:
+    print(f"\nreproduce mode: {QWEN_ID} and {MIMI_ID} are not both cached; `hf download` them to load the real model.")
 
 # %% [markdown]
 # ## 2. Composing configs: overlays
@@ -265,36 +238,10 @@ elif not SMOKE:
 # `s2s fit` is LightningCLI. Every `--config` is laid over the ones before it: mappings merge key by key,
 # anything else (a value, a list) is replaced. So a strategy lives in its own small file, `configs/scale/*.yaml`,
 # and the model config never learns how many GPUs there are. `--print_config` shows the merged result without
-# building anything (no weights are loaded, so it works offline).
+# building anything (no weights are loaded, so it works offline); `merged_config` (`s2s/configs.py`) reads it back
+# as a dict, and `config_changes` lists every key an overlay changed.
 
 # %%
-def merged_config(*configs: Path) -> dict:
-    """What `s2s fit --config A --config B ... --print_config` prints, as a dict."""
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out), mock.patch.object(sys, "argv", ["s2s"]):
-        try:
-            s2s_main(["fit", *[arg for c in configs for arg in ("--config", str(c))], "--print_config"])
-        except SystemExit as stop:
-            assert stop.code in (0, None), out.getvalue()
-    return yaml.safe_load(out.getvalue())
-
-
-def flat(tree, prefix: str = "") -> dict:
-    """{"a": {"b": [x, y]}} -> {"a.b.0": x, "a.b.1": y}"""
-    if isinstance(tree, (dict, list)):
-        items = tree.items() if isinstance(tree, dict) else enumerate(tree)
-        return {k: v for key, sub in items for k, v in flat(sub, f"{prefix}{key}.").items()}
-    return {prefix.rstrip("."): tree}
-
-
-def changes(before: dict, after: dict) -> None:
-    """Print every key an overlay changed."""
-    a, b = flat(before), flat(after)
-    for key in sorted(set(a) | set(b)):
-        if a.get(key) != b.get(key):
-            print(f"  {key}: {a.get(key)!r} -> {b.get(key)!r}")
-
-
 alone = merged_config(QWEN_CONFIG)
 with_fsdp = merged_config(QWEN_CONFIG, SCALE / "fsdp.yaml")
 print("s2s fit --config configs/lm/qwen2.5-0.5b-mimi.yaml --config configs/scale/fsdp.yaml --print_config")
@@ -302,7 +249,8 @@ print(yaml.safe_dump({"trainer": {k: with_fsdp["trainer"][k] for k in
                                   ("accelerator", "devices", "num_nodes", "strategy", "precision",
                                    "use_distributed_sampler")}}, sort_keys=False))
 print("what the fsdp.yaml overlay changed:")
-changes(alone, with_fsdp)
+for key, (before, after) in config_changes(alone, with_fsdp).items():
+    print(f"  {key}: {before!r} -> {after!r}")
 
 # %% [markdown]
 # Overlays of your own work the same way. For the CPU demonstrations below we write two: `shrink.yaml` makes
@@ -313,7 +261,7 @@ changes(alone, with_fsdp)
 # %%
 CKPT_DIR = "runs/lm-qwen-mimi/checkpoints"  # relative: each run's own working folder
 SHRINK, LOCAL = WORKDIR / "shrink.yaml", WORKDIR / "local.yaml"
-SHRINK.write_text(yaml.safe_dump({
+write_overlay(SHRINK, {
     "trainer": {"max_steps": 6, "val_check_interval": None, "limit_val_batches": 0, "log_every_n_steps": 1,
                 "enable_progress_bar": False, "enable_model_summary": False,
                 "callbacks": [{"class_path": "lightning.pytorch.callbacks.ModelCheckpoint",
@@ -323,21 +271,14 @@ SHRINK.write_text(yaml.safe_dump({
     "model": {"init_args": {"lr": 0.003, "warmup_steps": 1, "val_answer_examples": 0}},
     "data": {"init_args": {"val": None, "text_examples": 8, "batch_size": 2, "speech_batch_size": 2,
                            "num_workers": 0}},
-}, sort_keys=False))
-
-
-def write_local(path: Path, tiny_models: bool) -> Path:
-    models = {"model": {"init_args": {"backbone": str(QWEN_TINY), "codec": str(MIMI_TINY)}}} if tiny_models else {}
-    data = {"train": str(MANIFEST), **({"codec": str(MIMI_TINY)} if tiny_models else {})}
-    path.write_text(yaml.safe_dump({**models, "data": {"init_args": data}}, sort_keys=False))
-    return path
-
-
-write_local(LOCAL, tiny_models=True)
+})
+write_overlay(LOCAL, {"model": {"init_args": {"backbone": str(QWEN_TINY), "codec": str(MIMI_TINY)}},
+                      "data": {"init_args": {"train": str(MANIFEST), "codec": str(MIMI_TINY)}}})
 print(LOCAL.read_text())
-smoke_config = merged_config(QWEN_CONFIG, SCALE / "ddp-cpu.yaml", SHRINK, LOCAL)
+cpu_config = merged_config(QWEN_CONFIG, SCALE / "ddp-cpu.yaml", SHRINK, LOCAL)
 print("what ddp-cpu.yaml + shrink.yaml + local.yaml changed:")
-changes(alone, smoke_config)
+for key, (before, after) in config_changes(alone, cpu_config).items():
+    print(f"  {key}: {before!r} -> {after!r}")
 
 # %% [markdown]
 # ## 3. DDP, for real, on 2 CPU processes
@@ -361,13 +302,14 @@ changes(alone, smoke_config)
 # the datamodule here from the merged config does that, and gives us the epoch's batch list to check against.
 
 # %%
-FULL_GPU = not SMOKE and GPUS >= 1 and REAL_CACHED  # the real models on this node's GPUs
-if FULL_GPU:
-    DDP_CONFIGS = [QWEN_CONFIG, SCALE / "ddp.yaml", SHRINK, write_local(WORKDIR / "local-real.yaml", False)]
+REAL_GPU = REPRODUCE and GPUS >= 1 and REAL_CACHED  # the real models on this node's GPUs
+if REAL_GPU:
+    LOCAL_REAL = write_overlay(WORKDIR / "local-real.yaml", {"data": {"init_args": {"train": str(MANIFEST)}}})
+    DDP_CONFIGS = [QWEN_CONFIG, SCALE / "ddp.yaml", SHRINK, LOCAL_REAL]
     NPROC = min(GPUS, 2)  # two ranks show it; each saves a full copy of the weights (2 GB) for the comparison
 else:
-    if not SMOKE:
-        print("full mode, but " + ("no GPU here" if GPUS == 0 else "the weights are not cached")
+    if REPRODUCE:
+        print("reproduce mode, but " + ("no GPU here" if GPUS == 0 else "the weights are not cached")
               + ": the DDP demonstration runs on 2 CPU processes with the tiny models.")
     DDP_CONFIGS, NPROC = [QWEN_CONFIG, SCALE / "ddp-cpu.yaml", SHRINK, LOCAL], 2
 data_args = merged_config(*DDP_CONFIGS)["data"]["init_args"]
@@ -379,35 +321,22 @@ print(f"one epoch: {len(datamodule.train_set)} examples ({data_args['text_exampl
 # %% [markdown]
 # The launch is `torchrun` (here `python -m torch.distributed.run`, the same program): it starts
 # `--nproc_per_node` copies of the command and tells each who it is through environment variables. Lightning
-# reads them and joins the group. A small runner wraps `s2s fit` so that each rank also saves its final
-# weights, the questions of the batches it trained on, and the variables torchrun gave it.
+# reads them and joins the group. One more callback, `RecordRun` (`s2s/training.py`), added on the command line
+# (`+=` appends to the config's list of callbacks), makes each rank save its final weights, the questions of
+# the batches it trained on, and the variables torchrun gave it.
 
 # %%
-RUNNER = '''
-import os, sys, torch, s2s.training as t
-KEYS = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "GROUP_RANK", "MASTER_ADDR", "MASTER_PORT")
-start_batch = t.RandomStateCheckpoint.on_train_batch_start
-def seen(self, trainer, module, batch, batch_idx):
-    self.__dict__.setdefault("seen", []).append(batch["question_written"])
-    start_batch(self, trainer, module, batch, batch_idx)
-def dump(self, trainer, module):
-    torch.save({"weights": {k: v.detach().cpu() for k, v in module.state_dict().items()},
-                "batches": getattr(self, "seen", []), "world": trainer.world_size,
-                "env": {k: os.environ.get(k) for k in KEYS}}, f"rank{trainer.global_rank}.pt")
-t.RandomStateCheckpoint.on_train_batch_start = seen
-t.RandomStateCheckpoint.on_train_end = dump
-from s2s.cli import main
-main(sys.argv[1:])
-'''
 DDP_DIR = WORKDIR / "ddp"
 DDP_DIR.mkdir()
-(DDP_DIR / "runner.py").write_text(RUNNER)
-ddp_cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", NPROC, "runner.py",
+RECORD = {"class_path": "s2s.training.RecordRun", "init_args": {"field": "question_written"}}
+ddp_cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", NPROC, "-m", "s2s.cli",
            "fit", *[arg for c in DDP_CONFIGS for arg in ("--config", c)], "--trainer.devices", NPROC,
-           "--trainer.max_steps", 2]
-print("torchrun --standalone --nproc_per_node", NPROC, "runner.py fit",
-      " ".join(f"--config {Path(c).name}" for c in DDP_CONFIGS), f"--trainer.devices {NPROC} --trainer.max_steps 2")
-ddp = run(ddp_cmd, DDP_DIR)
+           "--trainer.max_steps", 2, f"--trainer.callbacks+={json.dumps(RECORD)}"]
+print("torchrun --standalone --nproc_per_node", NPROC, "-m s2s.cli fit",
+      " ".join(f"--config {Path(c).name}" for c in DDP_CONFIGS), f"--trainer.devices {NPROC} --trainer.max_steps 2",
+      f"--trainer.callbacks+='{json.dumps(RECORD)}'")
+ddp = subprocess.run([str(arg) for arg in ddp_cmd], cwd=DDP_DIR, env=ENV, capture_output=True, text=True, timeout=600)
+print("exit code", ddp.returncode)
 if ddp.returncode != 0:
     print(ddp.stdout[-3000:], ddp.stderr[-3000:])
 print("\n".join(line for line in ddp.stderr.splitlines() if "distributed" in line.lower() or "Trainer.fit" in line))
@@ -420,7 +349,7 @@ ranks = [torch.load(DDP_DIR / f"rank{r}.pt", weights_only=True) for r in range(N
 first, last = ranks[0]["weights"], ranks[-1]["weights"]
 identical = all(torch.equal(tensor, last[name]) for name, tensor in first.items())
 print(f"world size {ranks[0]['world']}: {len(first)} tensors, identical on every rank: {identical}")
-if not FULL_GPU:
+if not REAL_GPU:
     name = "model.backbone.model.layers.0.mlp.down_proj.weight"
     moved = (first[name] - original.state_dict()[name.removeprefix("model.backbone.")]).abs().max()
     print(f"and they trained: {name} moved by up to {moved:.2e} from the saved backbone")
@@ -474,8 +403,8 @@ print(f"  units (auto_wrap_policy):              {[c.__name__ for c in unit_clas
 print(f"  activation checkpointing:              {[c.__name__ for c in recomputed]}")
 print(f"  checkpoints (state_dict_type):         {strategy._state_dict_type} (one file: loads on one device too)")
 
-units = {name: count(m) for name, m in lm.named_modules() if isinstance(m, unit_classes)}
-root = count(lm) - sum(units.values())
+units = {name: parameter_count(m) for name, m in lm.named_modules() if isinstance(m, unit_classes)}
+root = parameter_count(lm) - sum(units.values())
 print("\nthe tiny LM as FSDP would cut it over 2 ranks (each unit's weights flattened, then split in 2):")
 for name, n in [*units.items(), ("(root: embeddings, final norm)", root)]:
     print(f"  {name:34s} {n:>7,} parameters -> {-(-n // 2):>7,} per rank")
@@ -484,14 +413,15 @@ for name, n in [*units.items(), ("(root: embeddings, final norm)", root)]:
 # And for the real model: the model state per GPU, DDP against FSDP on N GPUs (activations come on top).
 
 # %%
-GIB = 2**30
-state = 16 * N_PARAMS / GIB
-gathered = 2 * (ROOT_PARAMS + 2 * BLOCK_PARAMS) / GIB  # bf16: the root unit and two blocks (one prefetched)
+GATHERED = ROOT_PARAMS + 2 * BLOCK_PARAMS  # FSDP's units in flight: the root unit and two blocks (one prefetched)
+state = state_gib_per_gpu(N_PARAMS)  # DDP: the whole state on every GPU
 print(f"{N_PARAMS / 1e6:.0f} M parameters x 16 bytes = {state:.1f} GiB of weights, gradients and Adam moments\n")
 print(f"{'GPUs':>5} {'DDP, each':>10} {'FSDP, each':>11}")
 for n in (1, 2, 8, 16):
-    print(f"{n:>5} {state:>8.1f} G {state / n + gathered:>9.2f} G")
-print(f"\n(FSDP adds the units being gathered, about {gathered:.2f} GiB in bf16.) Activations: with checkpointing the "
+    print(f"{n:>5} {state_gib_per_gpu(N_PARAMS, n):>8.1f} G "
+          f"{state_gib_per_gpu(N_PARAMS, n, sharded=True, gathered=GATHERED):>9.2f} G")
+print(f"\n(FSDP adds the units being gathered, about {2 * GATHERED / GIB:.2f} GiB in bf16.) Activations: with "
+      "checkpointing the "
       f"block inputs of a batch of 32 x 1000 ids are {REAL_QWEN['num_hidden_layers'] * 32 * 1000 * WIDTH * 2 / GIB:.1f}"
       f" GiB, and the bf16 logits over {REAL_VOCAB.size:,} ids {32 * 1000 * REAL_VOCAB.size * 2 / GIB:.1f} GiB.")
 if GPUS:
@@ -525,27 +455,16 @@ if GPUS:
 # ```
 #
 # Two "nodes" on this one machine show the handshake: two torchrun agents, one process each, meeting at
-# 127.0.0.1. Each process prints what it was told and all-reduces its rank + 1 (1 + 2 = 3 on both).
+# 127.0.0.1. Each process runs `python -m s2s.scale` (`rendezvous` in `s2s/scale.py`, a check to run on a real
+# cluster before a long job too): it prints what it was told and all-reduces its rank + 1 (1 + 2 = 3 on both).
 
 # %%
-NODE_SCRIPT = '''
-import os, torch, torch.distributed as dist
-dist.init_process_group("gloo")
-total = torch.tensor([dist.get_rank() + 1.0])
-dist.all_reduce(total)
-keys = ("GROUP_RANK", "RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
-print(" ".join(f"{k}={os.environ[k]}" for k in keys), f"| all_reduce(rank + 1) = {total.item():g}")
-dist.destroy_process_group()
-'''
-NODES_DIR = WORKDIR / "nodes"
-NODES_DIR.mkdir()
-(NODES_DIR / "node.py").write_text(NODE_SCRIPT)
 with socket.socket() as probe:  # a free port for the rendezvous
     probe.bind(("127.0.0.1", 0))
     port = probe.getsockname()[1]
 agents = [subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--node_rank", str(node),
                             "--nproc_per_node", "1", "--master_addr", "127.0.0.1", "--master_port", str(port),
-                            "node.py"], cwd=NODES_DIR, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            "-m", "s2s.scale"], cwd=WORKDIR, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                            text=True) for node in (0, 1)]
 for node, agent in enumerate(agents):
     try:
@@ -602,18 +521,14 @@ KILL_AT = 3  # the killed run dies as step 3 starts: steps 0, 1, 2 done, the che
 for name in ("whole", "killed"):
     (WORKDIR / name).mkdir()
 
-fit_here(FIT_ARGS, WORKDIR / "whole")
+os.chdir(WORKDIR / "whole")  # each run's relative paths (runs/...) land in its own folder
+s2s_main(["fit", *map(str, FIT_ARGS)])
 
-killer = (f"import os, signal, s2s.training as t\n"
-          f"start_batch = t.RandomStateCheckpoint.on_train_batch_start\n"
-          f"def die(self, trainer, *args):\n"
-          f"    if trainer.global_step == {KILL_AT}:\n"
-          f"        os.kill(os.getpid(), signal.SIGKILL)\n"
-          f"    start_batch(self, trainer, *args)\n"
-          f"t.RandomStateCheckpoint.on_train_batch_start = die\n"
-          f"from s2s.cli import main\n"
-          f"main({['fit', *map(str, FIT_ARGS)]!r})\n")
-killed = run([sys.executable, "-c", killer], WORKDIR / "killed")
+# KillAtStep (s2s/training.py) is the kill: a callback that sends its own process SIGKILL as step KILL_AT starts.
+KILL = {"class_path": "s2s.training.KillAtStep", "init_args": {"step": KILL_AT}}
+killed = subprocess.run([sys.executable, "-m", "s2s.cli", "fit", *map(str, FIT_ARGS),
+                         f"--trainer.callbacks+={json.dumps(KILL)}"], cwd=WORKDIR / "killed", env=ENV,
+                        capture_output=True, text=True, timeout=600)
 print("killed by SIGKILL:", killed.returncode == -signal.SIGKILL)
 
 # %% [markdown]
@@ -632,19 +547,14 @@ print("random generators:", list(state["callbacks"]["RandomStateCheckpoint"]))
 print("Adam moments for", len(state["optimizer_states"][0]["state"]), "tensors; learning-rate schedule:",
       list(state["lr_schedulers"][0])[:3], "...")
 
-fit_here([*FIT_ARGS, "--ckpt_path", "last"], WORKDIR / "killed")
+os.chdir(WORKDIR / "killed")
+s2s_main(["fit", *map(str, FIT_ARGS), "--ckpt_path", "last"])
+os.chdir(WORKDIR)
 
 # %%
-def losses(run_dir: Path) -> list[dict[int, float]]:
-    """train/loss by step, one dict per logged version (the killed run is version 0, its resume version 1)."""
-    out = []
-    for metrics in sorted((run_dir / "runs/lm-qwen-mimi/lightning_logs").glob("version_*/metrics.csv")):
-        out.append({int(row["step"]): float(row["train/loss"]) for row in csv.DictReader(metrics.open())
-                    if row.get("train/loss")})
-    return out
-
-
-(whole,), (before_kill, after_resume) = losses(WORKDIR / "whole"), losses(WORKDIR / "killed")
+# train/loss by step, one dict per logged version: the killed run is version 0, its resumption version 1.
+(whole,) = metric_by_version(WORKDIR / "whole/runs/lm-qwen-mimi/lightning_logs", "train/loss")
+before_kill, after_resume = metric_by_version(WORKDIR / "killed/runs/lm-qwen-mimi/lightning_logs", "train/loss")
 print("step  whole      killed     resumed")
 for step in sorted(whole):
     cells = [f"{d[step]:.6f}" if step in d else "-" for d in (whole, before_kill, after_resume)]
@@ -697,15 +607,12 @@ print("left in the folder:", sorted(p.name for p in demo.iterdir()))
 # %% [markdown]
 # **Safe loading.** A checkpoint is a pickle, and unpickling can run any code the file names. With
 # `weights_only=True` (every `torch.load` in s2s, and `s2s fit` resumes that way) only tensors and plain values
-# are rebuilt; anything else is refused. A file that prints when it is loaded shows the difference:
+# are rebuilt; anything else is refused. A file that prints when it is loaded shows the difference (`RunsOnLoad`,
+# `s2s/training.py`: a payload that pickle "rebuilds" by calling any function with any arguments):
 
 # %%
-class Sneaky:
-    def __reduce__(self):  # what pickle will "rebuild" on load: any callable with any arguments
-        return (print, ("    >>> this ran while the checkpoint was loading <<<",))
-
-
-torch.save({"weights": torch.zeros(2), "payload": Sneaky()}, demo / "sneaky.ckpt")
+payload = RunsOnLoad(print, "    >>> this ran while the checkpoint was loading <<<")
+torch.save({"weights": torch.zeros(2), "payload": payload}, demo / "sneaky.ckpt")
 print("weights_only=False:")
 torch.load(demo / "sneaky.ckpt", weights_only=False)
 print("weights_only=True:")

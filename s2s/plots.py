@@ -73,6 +73,13 @@ def read_metrics_csv(path: str | Path) -> dict[str, tuple[list[int], list[float]
     return series
 
 
+def metric_by_version(logs_dir: str | Path, key: str = "train/loss") -> list[dict[int, float]]:
+    """`key` by step for each run logged under `logs_dir` (a CSVLogger's lightning_logs/), oldest version first:
+    a run resumed with `--ckpt_path last` logs a new version, so a killed run and its resumption come apart."""
+    versions = sorted(Path(logs_dir).glob("version_*/metrics.csv"), key=lambda p: int(p.parent.name.split("_")[1]))
+    return [dict(zip(*read_metrics_csv(path).get(key, ([], [])))) for path in versions]
+
+
 def plot_training_curves(metrics_csv: str | Path, keys: list[str] | None = None):
     """Loss curves of a Lightning run (CSVLogger's metrics.csv), one line per metric."""
     series = read_metrics_csv(metrics_csv)

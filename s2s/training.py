@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 import random
+import signal
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -138,6 +139,44 @@ class RandomStateCheckpoint(L.Callback):
             torch.cuda.set_rng_state_all(state["cuda"])
 
 
+class RecordRun(L.Callback):
+    """What each rank of a run trained on, saved when training ends as `rank{N}.pt` in `dirpath`: its final
+    weights, every batch it took (a batch's `field`, or its repr cut to 2,000 characters when `field` is None),
+    the world size and the launcher's rank variables. With it a test, or a reader of notebook 08, checks that
+    DDP ranks end with the same weights after training on batches of their own, as the sampler shares them out.
+    Add it to any run: `s2s fit ... --trainer.callbacks+='{"class_path": "s2s.training.RecordRun"}'`."""
+
+    LAUNCHER_VARIABLES = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "GROUP_RANK", "MASTER_ADDR",
+                          "MASTER_PORT")
+
+    def __init__(self, dirpath: str = ".", field: str | None = "question_written"):
+        self.dirpath, self.field = dirpath, field
+        self.batches: list = []
+
+    def on_train_batch_start(self, trainer: L.Trainer, module: L.LightningModule, batch, batch_idx: int) -> None:
+        self.batches.append(repr(batch)[:2000] if self.field is None else batch[self.field])
+
+    def on_train_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        Path(self.dirpath).mkdir(parents=True, exist_ok=True)
+        torch.save({"weights": {name: value.detach().cpu() for name, value in module.state_dict().items()},
+                    "batches": self.batches, "world": trainer.world_size,
+                    "env": {key: os.environ.get(key) for key in self.LAUNCHER_VARIABLES}},
+                   Path(self.dirpath) / f"rank{trainer.global_rank}.pt")
+
+
+class KillAtStep(L.Callback):
+    """Kill this process with SIGKILL as training step `step` starts, as `kill -9` or a lost node would: no
+    handler runs and nothing is saved on the way out. What a test of resuming needs (is the curve after
+    `--ckpt_path last` the one an unbroken run draws?), never a part of real training."""
+
+    def __init__(self, step: int):
+        self.step = step
+
+    def on_train_batch_start(self, trainer: L.Trainer, module: L.LightningModule, batch, batch_idx: int) -> None:
+        if trainer.global_step == self.step:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
 def nested_state(state: dict, prefix: str) -> dict:
     """A checkpoint's state dict with the model's weights under `prefix` ("model.", "recognizer.", ...): checkpoints
     written before the model had its own nn.Module inside its training module hold them at the top level.
@@ -169,3 +208,15 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             os.replace(tmp, path)
         finally:
             tmp.unlink(missing_ok=True)
+
+
+class RunsOnLoad:
+    """A pickle payload that calls `function(*args)` when it is unpickled: what a hostile checkpoint would carry.
+    `torch.load(weights_only=True)`, which every load and resume in s2s uses, refuses it; with `weights_only=False`
+    it runs. Tests check the refusal with it, and notebook 08 shows both."""
+
+    def __init__(self, function, *args):
+        self.function, self.args = function, args
+
+    def __reduce__(self):
+        return self.function, self.args

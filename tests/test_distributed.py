@@ -23,27 +23,12 @@ TINY_LLAMA = {"model_type": "llama", "hidden_size": 32, "num_hidden_layers": 2, 
 QUIET = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
          "--trainer.limit_val_batches", "0", "--trainer.val_check_interval", "null", "--trainer.max_steps", "3"]
 
-# Each rank writes its weights and the batches it trained on when training ends.
-RUNNER = """
-import os, sys, torch, s2s.training as t
-def dump(self, trainer, module):
-    rank = trainer.global_rank
-    torch.save({"weights": {k: v.detach().cpu() for k, v in module.state_dict().items()},
-                "batches": self.seen, "world": trainer.world_size}, f"rank{rank}.pt")
-def seen(self, trainer, module, batch, batch_idx):
-    self.__dict__.setdefault("seen", []).append(repr(batch)[:2000])
-t.RandomStateCheckpoint.on_train_end = dump
-t.RandomStateCheckpoint.on_train_batch_start = seen
-from s2s.cli import main
-main(sys.argv[1:])
-"""
-
-
 def _torchrun(workdir: Path, args: list[str]) -> list[dict]:
-    (workdir / "runner.py").write_text(RUNNER)
+    """Each rank saves its weights and the batches it trained on when training ends (RecordRun)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "runner.py",
-           "fit", *args, "--config", str(SCALE / "ddp-cpu.yaml"), *QUIET]
+    record = {"class_path": "s2s.training.RecordRun", "init_args": {"field": None}}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "s2s.cli",
+           "fit", *args, "--config", str(SCALE / "ddp-cpu.yaml"), *QUIET, f"--trainer.callbacks+={json.dumps(record)}"]
     done = subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return [torch.load(workdir / f"rank{rank}.pt", weights_only=True) for rank in (0, 1)]

@@ -20,3 +20,14 @@ def test_metrics_csv_is_read_per_metric(tmp_path):
     assert series["train/loss"] == ([9, 19], [2.0, 1.5]) and series["val/stoi"] == ([19], [0.8])
     fig = plots.plot_training_curves(path, ["train/loss"])
     assert len(fig.axes[0].lines) == 1
+
+
+def test_a_metric_comes_back_per_logged_version_oldest_first(tmp_path):
+    logs = tmp_path / "lightning_logs"
+    for version, text in ((0, "step,train/loss\n0,3.0\n1,2.5\n2,2.25\n"), (10, "step,train/loss,lr\n2,2.25,\n3,2.0,\n"),
+                          (2, "step,lr\n0,0.1\n")):
+        (logs / f"version_{version}").mkdir(parents=True)
+        (logs / f"version_{version}" / "metrics.csv").write_text(text)
+    killed, no_loss, resumed = plots.metric_by_version(logs, "train/loss")  # version_10 after version_2
+    assert killed == {0: 3.0, 1: 2.5, 2: 2.25} and no_loss == {} and resumed == {2: 2.25, 3: 2.0}
+    assert plots.metric_by_version(tmp_path / "nothing here") == []

@@ -94,14 +94,10 @@ def _fit_command(workdir: Path, codec: str, extra: list[str], kill_at: int | Non
             "--trainer.limit_val_batches", "0", "--trainer.log_every_n_steps", "1",
             "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
             "--trainer.callbacks.init_args.every_n_train_steps", "2", *extra]
-    kill = ""
     if kill_at is not None:  # the process kills itself, uncatchably, as the step after a checkpoint starts
-        kill = (f"import os, signal, s2s.training as t\n"
-                f"def die(self, trainer, *a):\n"
-                f"    if trainer.global_step == {kill_at}: os.kill(os.getpid(), signal.SIGKILL)\n"
-                f"t.RandomStateCheckpoint.on_train_batch_start = die\n")
-    script = kill + f"from s2s.cli import main\nmain({args!r})\n"
-    return [sys.executable, "-c", script]
+        args.append("--trainer.callbacks+=" + json.dumps({"class_path": "s2s.training.KillAtStep",
+                                                          "init_args": {"step": kill_at}}))
+    return [sys.executable, "-m", "s2s.cli", *args]
 
 
 def _losses(run: Path) -> dict[int, float]:

@@ -181,3 +181,58 @@ def test_every_shipped_config_passes_lightning_cli_checks(config, capsys):
     assert printed["model"]["class_path"]
     # The thinker draws fresh problems itself (ThinkerModule.train_dataloader); every other run names its data.
     assert printed["data"]["class_path"] if config not in MODEL_DRAWS_ITS_DATA else printed["data"] is None
+
+
+def test_record_run_saves_each_ranks_weights_batches_and_launcher_variables(tmp_path, monkeypatch):
+    import torch
+
+    from s2s.training import RecordRun
+
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    trainer = type("Trainer", (), {"global_rank": 1, "world_size": 2})()
+    module = torch.nn.Linear(2, 1)
+    record = RecordRun(dirpath=str(tmp_path / "ranks"))
+    for batch in ({"question_written": ["What is 1 + 2?"]}, {"question_written": ["What is 3 + 4?"]}):
+        record.on_train_batch_start(trainer, module, batch, 0)
+    record.on_train_end(trainer, module)
+    saved = torch.load(tmp_path / "ranks" / "rank1.pt", weights_only=True)
+    assert saved["batches"] == [["What is 1 + 2?"], ["What is 3 + 4?"]] and saved["world"] == 2
+    assert saved["env"]["RANK"] == "1" and saved["env"]["WORLD_SIZE"] == "2" and saved["env"]["MASTER_PORT"] is None
+    assert torch.equal(saved["weights"]["weight"], module.weight.detach())
+
+    whole = RecordRun(dirpath=str(tmp_path), field=None)  # batches of any kind, as their repr
+    whole.on_train_batch_start(trainer, module, torch.zeros(3), 0)
+    assert whole.batches == [repr(torch.zeros(3))]
+
+
+def test_kill_at_step_kills_its_process_uncatchably_at_that_step_only():
+    import signal
+    import subprocess
+    import sys
+
+    code = ("import types\nfrom s2s.training import KillAtStep\nkill = KillAtStep(step=3)\n"
+            "for step in range(5):\n"
+            "    kill.on_train_batch_start(types.SimpleNamespace(global_step=step), None, None, 0)\n"
+            "    print('step', step, 'ran', flush=True)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == -signal.SIGKILL
+    assert done.stdout.split("\n")[:-1] == ["step 0 ran", "step 1 ran", "step 2 ran"]
+
+
+def test_a_checkpoint_that_runs_code_on_load_runs_it_only_without_weights_only(tmp_path, capsys):
+    import pickle
+
+    import torch
+
+    from s2s.export import export_checkpoint
+    from s2s.training import RunsOnLoad
+
+    torch.save({"state_dict": {}, "payload": RunsOnLoad(print, "payload ran")}, tmp_path / "hostile.ckpt")
+    torch.load(tmp_path / "hostile.ckpt", weights_only=False)
+    assert capsys.readouterr().out == "payload ran\n"
+    with pytest.raises(pickle.UnpicklingError, match="Unsupported global: GLOBAL print"):
+        torch.load(tmp_path / "hostile.ckpt", weights_only=True)
+    with pytest.raises(pickle.UnpicklingError):
+        export_checkpoint(tmp_path / "hostile.ckpt", tmp_path / "out")  # s2s's own loaders refuse it too
+    assert capsys.readouterr().out == "" and not (tmp_path / "out").exists()
