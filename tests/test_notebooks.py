@@ -7,7 +7,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from s2s.notebook import MODES, parameters_cell, run_notebook
+from s2s.notebook import DEFAULT_MODE, MODES, parameters_cell, run_notebook
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
 
@@ -25,10 +25,12 @@ def test_notebook_is_committed_without_outputs(path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_notebook_has_one_parameters_cell_that_names_a_mode(path):
+def test_notebook_opens_in_the_default_mode(path):
+    """One cell tagged `parameters`, whose one MODE line is the default: Jupyter runs the shipped models."""
     cell = parameters_cell(nbformat.read(path, as_version=4))
-    modes = re.findall(r'^MODE = "(\w+)"', cell.source, re.MULTILINE)
-    assert len(modes) == 1 and modes[0] in MODES, f"{path.name}: the parameters cell should say MODE = \"shipped\""
+    modes = re.findall(r"^MODE = (.*)$", cell.source, re.MULTILINE)
+    assert modes == [f'"{DEFAULT_MODE}"'], f'{path.name}: the parameters cell should say MODE = "{DEFAULT_MODE}"'
+    assert all(f'"{mode}"' in cell.source for mode in MODES), f"{path.name}: the parameters cell names every mode"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
