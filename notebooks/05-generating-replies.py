@@ -75,7 +75,8 @@ print("working in", WORKDIR, "|", torch.get_num_threads(), "torch thread(s)")
 # %% [markdown]
 # ## 1. Load the pipeline
 #
-# As in notebook 04: the shipped default model, or in smoke mode the same parts at toy size with random weights (a tokenizer, a recogniser, a codec and an LM, saved to a folder and loaded the same way).
+# As in notebook 04: the shipped default model, or in smoke mode the same parts at toy size with random
+# weights (a tokenizer, a recogniser, a codec and an LM, saved to a folder and loaded the same way).
 
 # %%
 pipeline = S2SPipeline.from_pretrained() if FULL else S2SPipeline.from_pretrained(tiny_random_model(WORKDIR))
@@ -307,7 +308,7 @@ print(f"{'time to first audio':<34} {ttfa:>8.1f} ms | thought {timed_reply.thoug
 #
 # One measurement is an anecdote. Answer several questions, after one warm-up, and look at the spread; quote
 # a median and a high percentile (p90), never the best run. Smoke mode (and a checkout without
-# `data/synth/test`) uses the spoken example and written problems; full mode spoken test questions.
+# `data/synth/test`) uses the spoken example and written problems; shipped mode spoken test questions.
 
 # %%
 TEST_MANIFEST = Path("../data/synth/test/manifest.jsonl").resolve()
@@ -371,7 +372,7 @@ for frames_per_chunk in (1, 2, 4, 8):
 # counted into the model folder by `s2s lm phrases`) and **prompt lookup** (what followed the last ids where
 # they came before, in the question as heard); a word-timed reply's speech is drafted from how the corpus's one
 # voice says each word (`speech_drafts.json.gz`, `s2s lm phrases --align-with JUDGE`). `speculate=0` turns it off. (Smoke mode's random model has no
-# phrase table and writes little that repeats; full mode shows the real gain.)
+# phrase table and writes little that repeats; shipped mode shows the real gain.)
 
 # %%
 phrases = pipeline.model.phrases
@@ -391,7 +392,7 @@ for i, question in enumerate(questions[:4]):
 # ## 6. The latency cost of thinking before speaking
 #
 # Notebook 04 counted the ids each format writes before its first speech id. Here we time them. We build a
-# model with **random weights** in each format (the shipped architecture in full mode, the toy one in smoke
+# model with **random weights** in each format (the shipped architecture in shipped mode, the toy one in smoke
 # mode) and force its output layer to write the format's own layout of a reply with a thought of a chosen
 # length (`ScriptedModel`, `s2s/lm/scripted.py`: a forward hook overwrites the logits, as
 # `benchmarks/latency.py --random` does). All the real work
@@ -468,7 +469,7 @@ fig.tight_layout()
 # %% [markdown]
 # ## Exercises
 #
-# 1. **Caps.** Answer the test questions with `max_thought_tokens` 16, 32 and 64 (full mode). How often is
+# 1. **Caps.** Answer the test questions with `max_thought_tokens` 16, 32 and 64 (shipped mode). How often is
 #    the thought capped (`Reply.capped`), how often is the answer then lost, and what does each cap save in
 #    TTFA?
 # 2. **Self-consistency.** Sample five thoughts per question at `temperature=0.7` and take the majority
