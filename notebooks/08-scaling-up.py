@@ -196,8 +196,9 @@ original = Qwen2ForCausalLM.from_pretrained(QWEN_TINY)
 old, new = original.get_input_embeddings().weight, lm.backbone.get_input_embeddings().weight
 tied = lm.backbone.get_output_embeddings().weight.data_ptr() == new.data_ptr()
 print(f"\nembeddings {tuple(old.shape)} -> {tuple(new.shape)}; output layer tied to them: {tied}")
-print(f"text rows unchanged: {torch.equal(new[:T], old[:T])}; spread (std) of the old rows {old.std(0).mean():.4f},"
-      f" of the new rows {new[T:].std(0).mean():.4f}")
+rows = old.shape[0]  # the backbone's own rows (the LM may add a text id, a pad token, after them)
+print(f"old rows unchanged: {torch.equal(new[:rows], old)}; spread (std) of the old rows {old.std(0).mean():.4f},"
+      f" of the new rows {new[rows:].std(0).mean():.4f}")
 added = vocab.size - old.shape[0]
 print(f"parameters: {parameter_count(original):,} -> {parameter_count(lm.backbone):,} "
       f"(+{added * old.shape[1]:,} = {added} new rows x width {old.shape[1]})")
