@@ -9,6 +9,7 @@ Run on every node, the same line but `--node_rank`, to check a cluster before a 
 from __future__ import annotations
 
 import os
+import sys
 
 import torch
 
@@ -52,4 +53,7 @@ def rendezvous() -> str:
 
 
 if __name__ == "__main__":
-    print(rendezvous(), flush=True)
+    # One write of the whole line: the ranks share torchrun's stdout, and print's separate write of the newline
+    # would let two ranks' lines run together.
+    sys.stdout.write(rendezvous() + "\n")
+    sys.stdout.flush()
