@@ -28,7 +28,11 @@ _NUMBER_WORDS = {*_SMALL, *_TENS, "hundred", "thousand"}
 # A sentence that starts so asks something ("What is 4 + 5" gets "?"); any other gets ".".
 _ASKS = re.compile(r"(what|which|how|when|who|where|why|is|are|does|do|can|could|will|would)\b", re.I)
 # Whisper's tags for sound that is not speech.
-_NON_SPEECH = re.compile(r"[\[(][^\])]*[\])]|♪+")
+_NON_SPEECH = re.compile(r"[\[(][^\])\d]*[A-Za-z][^\])\d]*[\])]|♪+")  # "(laughs)", "[MUSIC]"; not "(3 + 4)"
+
+
+# Numbers joined by operators and nothing else (brackets and a closing "=" or "?" allowed).
+_BARE_SUM = re.compile(r"[(\s]*-?\d+(?:\.\d+)?[)\s]*(?:[-+×÷/][(\s]*-?\d+(?:\.\d+)?[)\s]*)+[=?.!\s]*")
 
 
 def normalise_question(text: str) -> str:
@@ -41,7 +45,7 @@ def normalise_question(text: str) -> str:
     text = re.sub(r"\bi\b", "I", text)
     text = re.sub(r"(?<=\d),(?=\d{3}\b)", "", text)  # 1,000 -> 1000
     text = re.sub(r"(?<=\d),(?=\d)", ", ", text)  # 2,4,6 -> 2, 4, 6
-    text = re.sub(r"(?<=\d)\s*([+*×x÷/-])\s*(?=\d)", r" \1 ", text)  # 21+4 -> 21 + 4
+    text = re.sub(r"(?<=[\d)])\s*([+*×x÷/-])\s*(?=[\d(])", r" \1 ", text)  # 21+4 -> 21 + 4, (3+4)*2 too
     text = _spell_out_words(text)
     text = _clock_times(text)
     text = _operators(text)
@@ -50,6 +54,8 @@ def normalise_question(text: str) -> str:
     text = re.sub(r"\bthe letter ([a-z])\b", lambda m: f"the letter {m[1].upper()}", text, flags=re.I)
     if not text:
         return ""
+    if _BARE_SUM.fullmatch(text):  # "7*8", "seven times eight": a sum on its own asks for its value
+        return f"What is {text.rstrip('.?!= ')}?"
     text = re.sub(r"(?:^|(?<=[.?!] ))([a-z])", lambda m: m[1].upper(), text)  # every sentence starts capitalised
     if text[-1] in ".?!":
         return text
@@ -117,5 +123,5 @@ def _clock_times(text: str) -> str:
 def _operators(text: str) -> str:
     """Operator words between two numbers -> + - ×."""
     for word, symbol in _OPERATOR_WORDS:
-        text = re.sub(rf"(?<=\d) +{re.escape(word)} +(?=\d)", f" {symbol} ", text, flags=re.I)
+        text = re.sub(rf"(?<=[\d)]) +{re.escape(word)} +(?=[\d(])", f" {symbol} ", text, flags=re.I)
     return text
