@@ -40,9 +40,15 @@ from s2s.pipeline import DEFAULT_MODEL, S2SPipeline  # noqa: E402
 MANIFEST = ROOT / "data" / "synth" / "g-test" / "manifest.jsonl"
 
 
+CONTRACTIONS = {"it's": "it is", "that's": "that is", "there's": "there is", "what's": "what is", "he's": "he is",
+                "she's": "she is", "they're": "they are", "you'll": "you will", "it'll": "it will"}
+
+
 def canonical(text: str) -> str:
-    """`text` with numbers and times as digits ("eighty four" and "84" alike), lower case, no punctuation."""
-    return normalise(normalise_question(text) or text)
+    """`text` with numbers and times as digits ("eighty four" and "84" alike), contractions spelt out ("it's" and
+    "it is" alike), lower case, no punctuation."""
+    words = normalise(normalise_question(text) or text).split()
+    return " ".join(CONTRACTIONS.get(word, word) for word in words)
 
 
 def missed_words(heard: str, said: str) -> list[str]:

@@ -295,6 +295,7 @@ def test_intelligibility_benchmark_finds_the_words_a_listener_missed_and_scores_
     assert benchmark.missed_words("It is forty.", "It is forty four.") == ["44"]
     assert benchmark.missed_words("the delay before", "It is eighty four.") == ["it", "is", "84"]
     assert benchmark.missed_words("It is 84.", "It is eighty four.") == []  # numbers as digits on both sides
+    assert benchmark.missed_words("It's 84.", "It is eighty four.") == []  # a contraction is not a word missed
     examples = [{"reply_text": "It is eighty four.", "answer": "84"}, {"reply_text": "Nine.", "answer": "9"}]
     row = benchmark.voice_row("model", ["the delay before", "Nine."], examples, reference_rate=1.0)
     assert row["heard_right"] == 0.5 and row["ratio"] == 0.5
