@@ -98,9 +98,9 @@ def describe_judge(name: str, judge) -> str:
 def hear(judge, waveform: torch.Tensor, sample_rate: int) -> str:
     """What `judge` (anything with `transcribe(wav [B, T] at 16 kHz)`: the CTC judge, `SphinxJudge`) hears in a
     reply waveform [T] or [C, T] at `sample_rate` ("" for no audio)."""
-    wav = waveform.reshape(-1, waveform.shape[-1]) if waveform.dim() > 1 else waveform[None]
-    if wav.shape[-1] == 0:
+    if waveform.numel() == 0:  # no speech at all (an empty reply)
         return ""
+    wav = waveform.reshape(-1, waveform.shape[-1]) if waveform.dim() > 1 else waveform[None]
     wav = audio_io.prepare(wav[None].float(), sample_rate, JUDGE_RATE)[0]  # [1, T] at 16 kHz, mono
     if wav.shape[-1] < MIN_JUDGE_SAMPLES:
         return ""

@@ -606,3 +606,4 @@ def test_whisper_hears_the_reference_voice_say_a_reply():
     assert listener.independent and "independent" in listener.name
     assert spoken_answer(hear(listener, wav, rate), "14") == "14"
     assert reference_reply("  ")[0].numel() == 0
+    assert hear(listener, *reference_reply("")) == ""  # an empty reply is heard as nothing, not an error
