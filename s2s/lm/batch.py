@@ -16,21 +16,10 @@ from __future__ import annotations
 
 import inspect
 import time
-from functools import partial
 
 import torch
 
-from s2s.lm.generate import (
-    Reply,
-    ReplyGenerator,
-    _check_inputs,
-    _check_options,
-    _check_sampling,
-    phase_machine,
-    sample_next,
-    seeded,
-)
-from s2s.lm.hooks import reply_hooks
+from s2s.lm.generate import Reply, ReplyGenerator, reply_generator
 
 
 class BatchedForward:
@@ -113,18 +102,12 @@ def generate_batch(model, prompts: list[torch.Tensor], *, heard: list | None = N
     if len(heard) != len(prompts) or len(seeds) != len(prompts):
         raise ValueError(f"give one heard question and one seed per prompt: {len(prompts)} prompts, {len(heard)} "
                          f"heard, {len(seeds)} seeds")
-    _check_sampling(temperature, top_k, top_p)
-    start_s, rows = time.perf_counter(), []
-    for prompt_ids, question, seed in zip(prompts, heard, seeds):
-        _check_inputs(model, prompt_ids, None, 1)
-        machine = phase_machine(model.format, model.device, max_thought_tokens=max_thought_tokens,
-                                max_reply_tokens=max_reply_tokens, max_speech_frames=max_speech_frames)
-        _check_options(model, prompt_ids, machine, question, None, 0, speech_prior, word_decoder)
-        hooks = reply_hooks(model, machine, prompt_ids, question, calculator=calculator, speech_prior=speech_prior,
-                            word_decoder=word_decoder, can_draft=False)
-        sampler = partial(sample_next, temperature=temperature, top_k=top_k, top_p=top_p,
-                          generator=seeded(model.device, seed))
-        rows.append(ReplyGenerator(model, prompt_ids, machine, sampler, hooks, None, heard=question, start_s=start_s))
+    caps = {"max_thought_tokens": max_thought_tokens, "max_reply_tokens": max_reply_tokens,
+            "max_speech_frames": max_speech_frames}
+    sampling, start_s = {"temperature": temperature, "top_k": top_k, "top_p": top_p}, time.perf_counter()
+    rows = [reply_generator(model, prompt_ids, None, caps=caps, sampling=sampling, seed=seed, start_s=start_s,
+                            heard=question, calculator=calculator, speech_prior=speech_prior, word_decoder=word_decoder)
+            for prompt_ids, question, seed in zip(prompts, heard, seeds)]
     replies = BatchReplies(rows, BatchedForward(model.backbone, len(rows)))
     while not replies.done:
         replies.step()

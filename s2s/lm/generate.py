@@ -262,19 +262,32 @@ def stream(model, prompt_ids: torch.Tensor, codec=None, frames_per_chunk: int = 
     the model. False lets the model say every code and duration itself.
     """
     start_s = time.perf_counter()
+    reply = reply_generator(model, prompt_ids, lambda: _forward(model.backbone, prompt_ids.numel() + 256, fast),
+                            codec=codec, frames_per_chunk=frames_per_chunk, start_s=start_s, seed=seed,
+                            caps={"max_thought_tokens": max_thought_tokens, "max_reply_tokens": max_reply_tokens,
+                                  "max_speech_frames": max_speech_frames},
+                            sampling={"temperature": temperature, "top_k": top_k, "top_p": top_p}, heard=heard,
+                            calculator=calculator, say=say, speculate=speculate, speech_prior=speech_prior,
+                            word_decoder=word_decoder)
+    return _run(reply, codec)
+
+
+def reply_generator(model, prompt_ids: torch.Tensor, build_forward, *, caps: dict, sampling: dict, seed: int | None,
+                    codec=None, frames_per_chunk: int = 1, start_s: float | None = None, heard=None,
+                    calculator: bool = False, say: list[list[int]] | None = None, speculate: int = 0,
+                    speech_prior: float = 0.0, word_decoder: bool = False) -> ReplyGenerator:
+    """One reply's ReplyGenerator, its arguments checked first (as `stream` takes them). `build_forward()` makes its
+    step function once they are; None where a batch feeds every row (`batch.py`), which also rules out drafts."""
     _check_inputs(model, prompt_ids, codec, frames_per_chunk)
-    _check_sampling(temperature, top_k, top_p)
-    machine = phase_machine(model.format, model.device, max_thought_tokens=max_thought_tokens,
-                            max_reply_tokens=max_reply_tokens, max_speech_frames=max_speech_frames)
+    _check_sampling(**sampling)
+    machine = phase_machine(model.format, model.device, **caps)
     _check_options(model, prompt_ids, machine, heard, say, speculate, speech_prior, word_decoder)
-    forward = _forward(model.backbone, prompt_ids.numel() + 256, fast)  # room for 256 ids, then grows
+    forward = build_forward() if build_forward is not None else None
     hooks = reply_hooks(model, machine, prompt_ids, heard, calculator=calculator, say=say, speculate=speculate,
                         speech_prior=speech_prior, word_decoder=word_decoder, can_draft=hasattr(forward, "truncate"))
-    sampler = partial(sample_next, temperature=temperature, top_k=top_k, top_p=top_p,
-                      generator=seeded(model.device, seed))
-    reply = ReplyGenerator(model, prompt_ids, machine, sampler, hooks, forward, heard=heard, codec=codec,
-                           frames_per_chunk=frames_per_chunk, start_s=start_s)
-    return _run(reply, codec)
+    sampler = partial(sample_next, **sampling, generator=seeded(model.device, seed))
+    return ReplyGenerator(model, prompt_ids, machine, sampler, hooks, forward, heard=heard, codec=codec,
+                          frames_per_chunk=frames_per_chunk, start_s=start_s)
 
 
 def seeded(device: torch.device | str, seed: int | None) -> torch.Generator:
