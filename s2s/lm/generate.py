@@ -397,15 +397,18 @@ class ReplyGenerator:
         self.marks_ms.setdefault(name, 1000 * (time.perf_counter() - self.start_s))
 
     # ------------------------------------------------------------------ the model's side
+    def _vectors(self, ids: list[int], signals: list) -> torch.Tensor:
+        """[1, n, D] the input vectors of `ids`: the heard segments' in the prompt, the word clock's `signals` added."""
+        heard = [self.heard] if self.heard is not None and self.logits is None else None
+        return self.model.embed(torch.tensor([ids], device=self.device), heard,
+                                signals=signals if self.clocked else None)
+
     def _feed(self, ids: list[int], fed_signals: list, keep: int | None = None) -> torch.Tensor:
-        tensor = torch.tensor([ids], device=self.device)
         options = {"keep": keep} if keep is not None else {}
-        if self.heard is not None and self.logits is None:  # the prompt, with the heard segments' vectors in place
-            return self.forward(inputs_embeds=self.model.embed(tensor, [self.heard], signals=fed_signals or None),
-                                **options)
-        if self.clocked and any(signal is not None for signal in fed_signals):  # a word's duration or frames
-            return self.forward(inputs_embeds=self.model.embed(tensor, signals=fed_signals), **options)
-        return self.forward(input_ids=tensor, **options)
+        prompt_heard = self.heard is not None and self.logits is None
+        if prompt_heard or (self.clocked and any(signal is not None for signal in fed_signals)):  # a word's frames
+            return self.forward(inputs_embeds=self._vectors(ids, fed_signals), **options)
+        return self.forward(input_ids=torch.tensor([ids], device=self.device), **options)
 
     def _logits(self) -> torch.Tensor:
         """The logits after every id written so far: one forward of the pending ids (and any draft after them)."""
@@ -424,9 +427,7 @@ class ReplyGenerator:
     def pending_vectors(self) -> torch.Tensor:
         """[n, D] the input vectors of the ids not yet fed (the heard segments' and the word clock's added), for
         a forward run elsewhere (`batch.py`); hand its logits back with `fed`."""
-        ids = torch.tensor([self.pending], device=self.device)
-        heard = [self.heard] if self.heard is not None and self.logits is None else None
-        return self.model.embed(ids, heard, signals=self.signals if self.clocked else None)[0]
+        return self._vectors(self.pending, self.signals)[0]
 
     def fed(self, logits: torch.Tensor) -> None:
         """The pending ids went through the model, which gave `logits` [V] after the last of them."""
