@@ -37,7 +37,7 @@ from s2s.eval.reasoning import evaluate_manifest, hear, spoken_answer  # noqa: E
 from s2s.hearing.normalise import normalise_question  # noqa: E402
 from s2s.pipeline import DEFAULT_MODEL, S2SPipeline  # noqa: E402
 
-MANIFEST = ROOT / "data" / "synth" / "g-test" / "manifest.jsonl"
+MANIFEST = ROOT / "data" / "synth" / "test" / "manifest.jsonl"  # as the default model card makes it
 
 
 CONTRACTIONS = {"it's": "it is", "that's": "that is", "there's": "there is", "what's": "what is", "he's": "he is",
@@ -83,12 +83,12 @@ def voice_row(name: str, heard: list[str], examples: list[dict], reference_rate:
 def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ckpt", type=Path, default=DEFAULT_MODEL, help="model folder (default: the shipped one)")
-    parser.add_argument("--manifest", type=Path, default=MANIFEST, help="spoken questions (default: g-test)")
+    parser.add_argument("--manifest", type=Path, default=MANIFEST, help="spoken questions (default: data/synth/test)")
     parser.add_argument("--questions", type=int, default=200, help="questions answered (default 200)")
     args = parser.parse_args(argv)
     if not args.manifest.is_file():
         sys.exit(f"benchmarks/intelligibility.py: no manifest at {args.manifest}; render one with "
-                 "`s2s data synth --split test --voices heldout` or give --manifest")
+                 "`s2s data synth --out data/synth/test --n 200 --seed 3 --split test` or give --manifest")
     pipeline, listener = S2SPipeline.from_pretrained(args.ckpt), load_listener("whisper")
     result = evaluate_manifest(pipeline, args.manifest, limit=args.questions, listener=listener, progress=True)
     examples = [e for e in result["examples"] if e.get("listened") and e["thought_correct"] and not e["declined"]]
