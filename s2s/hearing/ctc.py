@@ -32,7 +32,7 @@ import torch.nn as nn
 
 from s2s.asr.labels import WrittenLabels
 from s2s.asr.recognizer import CTCRecognizer, greedy_segments
-from s2s.hearing.heard import HEARING_DIR, Heard, HeardQuestion, to_16k
+from s2s.hearing.heard import HEARING_DIR, Heard, HeardQuestion, Hearing, to_16k
 
 TOP_K = 8  # tokens kept per segment: the rest of the posterior is noise
 
@@ -130,12 +130,17 @@ class CTCHearing(nn.Module):
         """One waveform [C, T] or [T] at any rate -> its HeardQuestion."""
         return self.listen(wav, sample_rate).question
 
-    @torch.no_grad()
-    def listen(self, wav: torch.Tensor, sample_rate: int):
+    def listen(self, wav: torch.Tensor, sample_rate: int) -> Heard:
         """One waveform [C, T] or [T] at any rate -> `Heard`: its HeardQuestion, transcript and
         confidence, the mean probability of the label the CTC path writes at each frame that is not blank
         (measured on 40 test questions per engine: 0.928 or more on held-out espeak-ng voices, 0.80-0.98 on
         festival and piper)."""
+        return self.hearing(wav, sample_rate).heard
+
+    @torch.no_grad()
+    def hearing(self, wav: torch.Tensor, sample_rate: int) -> Hearing:
+        """`listen`, and the CTC log-likelihood per character it gives any written question for the same audio
+        (the acoustic model's alone: the text LM of its beam search has no say)."""
         wav = to_16k(wav, sample_rate)[None].to(next(self.recognizer.parameters()).device)
         hidden, log_probs, lengths = self.recognizer(wav, torch.tensor([wav.shape[1]], device=wav.device))
         log_probs, hidden, length = log_probs[0], hidden[0], int(lengths[0])
@@ -149,7 +154,18 @@ class CTCHearing(nn.Module):
         else:
             question = compress(log_probs, hidden, length)
             text = self.tokenizer.decode(question.token_ids[:, 0].tolist()).strip() if self.tokenizer else ""
-        return Heard(question, " ".join(text.split()), confidence, "ctc")
+        text = " ".join(text.split())
+
+        def log_likelihood(transcript: str) -> float | None:
+            labels = self.recognizer.labels.encode(transcript)
+            if not labels or length < 1:
+                return None
+            loss = torch.nn.functional.ctc_loss(log_probs[:length].float()[:, None], torch.tensor([labels]),
+                                                torch.tensor([length]), torch.tensor([len(labels)]),
+                                                reduction="sum")
+            return -float(loss) / len(labels)  # -inf: more labels than the audio has frames for
+
+        return Hearing(Heard(question, text, confidence, "ctc"), text, log_likelihood)
 
     def save(self, folder, half: bool = False) -> str:
         """Write the recogniser into a model folder; returns the name its config gives it."""

@@ -1,8 +1,10 @@
 """What every ear gives: `Heard` (the question as text, how sure the ear is) and its `HeardQuestion` (the
-vectors' ids the reasoner reads at its `<heard>` ids), and `to_16k`, the one way audio reaches an ear."""
+vectors' ids the reasoner reads at its `<heard>` ids), `Hearing` (that, and how likely the ear finds any other
+transcript of the same audio), and `to_16k`, the one way audio reaches an ear."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 
@@ -35,6 +37,18 @@ class Heard:
     text: str  # the question as heard
     confidence: float  # the ear's own, 0-1
     ear: str  # which ear wrote it: "ctc" or "whisper"
+
+
+@dataclass
+class Hearing:
+    """One ear's hearing of one waveform: what it heard, its own words for it (Whisper's transcript before
+    normalising; a CTC ear's are its text), and `log_likelihood(text)`, the mean log-probability per label the
+    ear gives `text` as a transcript of the same audio, None where it cannot say (Whisper on audio longer than
+    its 30 s window). Ears check each other's transcripts with it (`CrossCheckedHearing`)."""
+
+    heard: Heard
+    said: str
+    log_likelihood: Callable[[str], float | None]
 
 
 def to_16k(wav: torch.Tensor, sample_rate: int) -> torch.Tensor:

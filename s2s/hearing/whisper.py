@@ -23,6 +23,7 @@ from __future__ import annotations
 import functools
 import os
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -125,11 +126,18 @@ class WhisperEar:
     def transcribe(self, wav: torch.Tensor) -> tuple[str, float]:
         """wav [T] at 16 kHz -> (Whisper's transcript, its mean token probability). Audio longer than Whisper's
         30 s window (a long spoken reply) is heard window by window, and the transcripts joined."""
+        text, confidence, _ = self.hear(wav)
+        return text, confidence
+
+    def hear(self, wav: torch.Tensor) -> tuple[str, float, Callable[[str], float | None]]:
+        """wav [T] at 16 kHz -> (Whisper's transcript, its mean token probability, `log_likelihood(text)`: the
+        mean log-probability per token Whisper gives any other transcript of the same audio; None for audio
+        longer than one window)."""
         window = int(WINDOW_SECONDS * SAMPLE_RATE)
         if wav.shape[-1] > window:
             heard = [self.transcribe(piece) for piece in wav.split(window, dim=-1)]
             texts = [text for text, _ in heard if text]
-            return " ".join(texts), float(np.mean([confidence for _, confidence in heard]))
+            return " ".join(texts), float(np.mean([confidence for _, confidence in heard])), lambda text: None
         samples = wav.detach().float().cpu().numpy()
         padded = max(int(PAD_SECONDS * SAMPLE_RATE), samples.shape[-1] + SAMPLE_RATE // 2)
         features = self.model.feature_extractor(np.pad(samples, (0, padded - samples.shape[-1])))[..., :3000]
@@ -139,7 +147,18 @@ class WhisperEar:
         result = self.model.model.generate(encoded, [self._prompt], beam_size=self.beam_size, max_length=cap,
                                            return_scores=True, suppress_blank=True, suppress_tokens=[-1])[0]
         tokens = result.sequences_ids[0]
-        return self.tokenizer.decode(tokens).strip(), float(np.exp(result.scores[0])) if tokens else 0.0
+        frames = min(features.shape[-1], samples.shape[-1] // self.model.feature_extractor.hop_length)
+
+        def log_likelihood(text: str) -> float | None:
+            ids = self.tokenizer.encode(" " + text.strip()) if text.strip() else []
+            if not ids:
+                return None
+            # align() scores the ids after the prompt; it adds the no-timestamps id itself.
+            probs = self.model.model.align(encoded, self._prompt[:-1], [ids], frames)[0].text_token_probs
+            return float(np.log(np.clip(probs, 1e-9, 1.0)).mean())
+
+        confidence = float(np.exp(result.scores[0])) if tokens else 0.0
+        return self.tokenizer.decode(tokens).strip(), confidence, log_likelihood
 
     def listen(self, wav: torch.Tensor) -> tuple[str, float, str]:
         """wav [T] at 16 kHz -> (the question as the reasoner reads it, confidence, Whisper's own words)."""

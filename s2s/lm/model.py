@@ -135,8 +135,9 @@ class SpeechReasoningLM(nn.Module):
     speech ids: K codebooks of `codebook_size` codes.
     `hearing` lets the model take question audio as heard segments: a saved `CTCRecognizer` folder
     that writes text or spells in this tokenizer (`s2s/hearing/ctc.py`), a Whisper model (`whisper-tiny.en`),
-    or a list of them asked in turn, the first whose confidence reaches its `hearing_confidence` believed
-    (`s2s/hearing/ears.py`). It stays frozen, and only its adapter trains with the LM. `heard_hidden`
+    or a list of them asked in turn, the first whose confidence reaches its `hearing_confidence` believed, or,
+    with one weight per ear in `hearing_cross_check`, scoring each other's transcripts (`s2s/hearing/ears.py`).
+    It stays frozen, and only its adapter trains with the LM. `heard_hidden`
     False leaves the adapter's W h out, so a heard segment is exactly its
     token's embedding (measured on the shipped model: W h moved the LM off its
     text path, 79.0 % right from speech with it, 84.0 % without).
@@ -148,21 +149,23 @@ class SpeechReasoningLM(nn.Module):
                  tokenizer_train_manifest: str | None = None, tokenizer_vocab_size: int = 1024,
                  codec: str = "s2s-tiny", num_codebooks: int | None = None, format: str = "think_then_speak",
                  format_options: dict | None = None, hearing: str | list[str] | None = None, heard_hidden: bool = True,
-                 hearing_confidence: float | list[float] = 0.93, word_clock: bool = False):
+                 hearing_confidence: float | list[float] = 0.93, word_clock: bool = False,
+                 hearing_cross_check: list[float] | None = None):
         super().__init__()
         self.init_args = {"backbone": backbone, "backbone_config": backbone_config, "tokenizer": tokenizer,
                           "tokenizer_train_manifest": tokenizer_train_manifest,
                           "tokenizer_vocab_size": tokenizer_vocab_size, "codec": codec, "num_codebooks": num_codebooks,
                           "format": format, "format_options": format_options, "hearing": hearing,
                           "heard_hidden": heard_hidden, "hearing_confidence": hearing_confidence,
-                          "word_clock": word_clock}
+                          "word_clock": word_clock, "hearing_cross_check": hearing_cross_check}
         self.tokenizer = self._text_tokenizer(tokenizer or backbone, tokenizer_train_manifest, tokenizer_vocab_size)
         speech = load_codec(codec, **({} if num_codebooks is None else {"num_codebooks": num_codebooks}))
         durations = format_class(format).durations(**(format_options or {}))  # word_timed's word lengths
         self.vocab = JointVocab(len(self.tokenizer), speech.num_codebooks, speech.codebook_size, durations)
         self.format = build_format(format, self.vocab, **(format_options or {}))
         # The ear first: one a user has not installed (Whisper's weights) fails before any weights load.
-        self.hearing = None if hearing is None else load_hearing(hearing, self.tokenizer, hearing_confidence)
+        self.hearing = None if hearing is None else load_hearing(hearing, self.tokenizer, hearing_confidence,
+                                                                 cross_check=hearing_cross_check)
         self.backbone = build_backbone(backbone, backbone_config, self.vocab.size)
         self.clock = None
         if word_clock:
@@ -337,7 +340,8 @@ class SpeechReasoningLM(nn.Module):
     @classmethod
     def from_pretrained(cls, folder: str | os.PathLike, hearing: str | list[str] | None = None) -> SpeechReasoningLM:
         """The model `save_pretrained` wrote, in eval mode; `hearing` replaces the ear its config names
-        (`whisper-tiny.en`, a CTC ear folder, a list of them; "hearing" is the folder's own CTC ear)."""
+        (`whisper-tiny.en`, a CTC ear folder, a list of them asked in turn; "hearing" is the folder's own CTC
+        ear)."""
         folder = Path(folder)
         if not (folder / CONFIG_FILE).is_file():
             raise FileNotFoundError(f"{folder} is not a saved SpeechReasoningLM: {folder / CONFIG_FILE} is missing")
@@ -350,6 +354,7 @@ class SpeechReasoningLM(nn.Module):
             if not init_args.get("hearing"):
                 raise ValueError(f"{folder} hears codec tokens, not through an ear: it takes no hearing")
             init_args["hearing"] = list(hearing) if isinstance(hearing, (list, tuple)) else hearing
+            init_args["hearing_cross_check"] = None  # ears named here are asked in turn
         if init_args.get("hearing"):  # the CTC ear's folder is relative to the model's
             within = lambda spec: str(folder / spec) if (folder / spec).exists() else spec  # noqa: E731
             spec = init_args["hearing"]

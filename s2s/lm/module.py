@@ -90,7 +90,8 @@ class SpeechReasoningModule(L.LightningModule):
                  hearing_confidence: float | list[float] = 0.93, word_clock: bool = False,
                  scheduled_sampling: float = 0.0, scheduled_sampling_temperature: float = 1.0,
                  scheduled_sampling_passes: int = 1, word_corruption: float = 0.0, word_clock_lr: float | None = None,
-                 val_answer_examples: int = 0, init_from: str | None = None):
+                 val_answer_examples: int = 0, init_from: str | None = None,
+                 hearing_cross_check: list[float] | None = None):
         super().__init__()
         if not 0 <= scheduled_sampling <= 1:
             raise ValueError(f"scheduled_sampling is the chance that a fed-back speech code is the model's own, "
@@ -109,7 +110,7 @@ class SpeechReasoningModule(L.LightningModule):
         self.val_thought_tokens = MeanMetric()  # how long the answered thoughts are, as `s2s evaluate` reports
         self.model = SpeechReasoningLM(backbone, backbone_config, tokenizer, tokenizer_train_manifest,
                                        tokenizer_vocab_size, codec, num_codebooks, format, format_options, hearing,
-                                       heard_hidden, hearing_confidence, word_clock)
+                                       heard_hidden, hearing_confidence, word_clock, hearing_cross_check)
         if word_clock_lr is not None and (not word_clock or not word_clock_lr > 0):
             raise ValueError(f"word_clock_lr is the word clock's own learning rate: it needs word_clock: true and a "
                              f"rate > 0, got {word_clock_lr!r} with word_clock: {word_clock}")

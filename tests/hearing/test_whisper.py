@@ -9,8 +9,9 @@ import torch
 from s2s.data import espeak
 from s2s.eval.metrics import NumbersHeard
 from s2s.hearing import whisper
-from s2s.hearing.ears import FallbackHearing, load_hearing
-from s2s.hearing.heard import Heard, HeardQuestion, to_16k
+from s2s.hearing.ears import CrossCheckedHearing, FallbackHearing, load_hearing
+from s2s.hearing.heard import Heard, HeardQuestion, Hearing, to_16k
+from s2s.hearing.normalise import normalise_question
 from s2s.lm.text_tokenizer import load_text_tokenizer
 from s2s.pipeline import DEFAULT_MODEL
 
@@ -152,3 +153,88 @@ def test_the_shipped_ear_hears_the_corpus_voice_with_its_own_ctc_ear(tokenizer):
     hearing = load_hearing(["whisper-tiny.en", "hearing"], tokenizer, [0.75, 0.93], folder=DEFAULT_MODEL)
     heard = hearing.listen(spoken("Work out eight plus five times nine.", "en-029+klatt4"), 16000)
     assert heard.ear == "ctc" and heard.confidence >= 0.93 and "8 + 5 × 9" in heard.text
+
+
+class ScoringEar(FixedEar):
+    """An ear whose likelihoods of transcripts are given: {text: mean log-likelihood}."""
+
+    def __init__(self, name, said, scores):
+        super().__init__(name, 0.5)
+        self.said, self.scores, self.asked = said, scores, []
+
+    def hearing(self, wav, sample_rate):
+        def log_likelihood(text):
+            self.asked.append(text)
+            return self.scores.get(text, -5.0) if self.scores is not None else None
+
+        heard = self.listen(wav, sample_rate)
+        heard.text = normalise_question(self.said)
+        return Hearing(heard, self.said, log_likelihood)
+
+
+def cross_checked(first, second, weights=(1.0, 0.5)):
+    return CrossCheckedHearing([first, second], list(weights)).listen(torch.zeros(16000), 16000)
+
+
+def test_cross_checked_ears_believe_the_transcript_with_the_highest_weighted_score():
+    whisper_words, ctc_words = "how many minutes does it last", "A lesson runs from 7:05 to 8:25. How many minutes?"
+    # Whisper prefers its own words a little (-0.4 against -0.6); the CTC ear prefers its own a lot (-0.1 against
+    # -2.0): 1 x -0.4 + 0.5 x -2.0 = -1.4 against 1 x -0.6 + 0.5 x -0.1 = -0.65, the CTC ear's transcript.
+    first = ScoringEar("whisper", whisper_words, {whisper_words: -0.4, ctc_words: -0.6})
+    second = ScoringEar("ctc", ctc_words, {"How many minutes does it last?": -2.0, ctc_words: -0.1})
+    heard = cross_checked(first, second)
+    assert heard.ear == "ctc" and heard.text == ctc_words
+    assert whisper_words in first.asked and "How many minutes does it last?" in second.asked  # each in its words
+    assert cross_checked(first, second, weights=(1.0, 0.01)).ear == "whisper"  # the weights decide
+
+
+def test_cross_checked_ears_skip_an_empty_transcript_and_defer_to_the_first_when_one_cannot_score():
+    said = "What is 3 + 4?"
+    silent, sure = ScoringEar("whisper", "", {}), ScoringEar("ctc", said, {said: -0.1})
+    assert cross_checked(silent, sure).ear == "ctc"  # nothing heard offers nothing to check
+    assert cross_checked(ScoringEar("whisper", "", {}), ScoringEar("ctc", "", {})).ear == "whisper"
+    unable = ScoringEar("whisper", "What is 8 + 4?", None)  # Whisper past its 30 s window
+    assert cross_checked(unable, ScoringEar("ctc", said, {said: -0.1})).ear == "whisper"
+
+
+def test_cross_checked_ears_refuse_bad_weights_in_one_line(tokenizer):
+    ears = [FixedEar("a", 0.5), FixedEar("b", 0.5)]
+    for weights in ([1.0], [1.0, -0.5], 0.5, [1.0, "x"]):
+        with pytest.raises(ValueError, match="positive weight") as error:
+            CrossCheckedHearing(ears, weights)
+        assert "\n" not in str(error.value)
+    with pytest.raises(ValueError, match="one ear"):
+        load_hearing("whisper-tiny.en", tokenizer, cross_check=[1.0])
+
+
+def test_each_ear_finds_what_was_said_likelier_than_a_wrong_number(ear, tokenizer):
+    """The scores the cross-check weighs: Whisper's and the CTC ear's log-likelihood of a written question."""
+    ctc = load_hearing("hearing", tokenizer, folder=DEFAULT_MODEL)
+    wav = spoken("What is twelve plus seven times three?")
+    for one in (ear, ctc):
+        hearing = one.hearing(wav, 16000)
+        right, wrong = (hearing.log_likelihood(f"What is {n} + 7 × 3?") for n in (12, 20))
+        assert right > wrong and right > -1.5, (one, right, wrong)
+    too_long = ctc.hearing(wav[:1600], 16000).log_likelihood("What is 12 + 7 × 3? " * 20)
+    assert too_long == float("-inf")  # more characters than the audio has frames for
+
+
+def test_the_shipped_ears_check_each_other_where_whisper_drops_half_a_question(tokenizer):
+    """A held-out espeak-ng voice where Whisper, sure of itself (0.8), heard only the second sentence: the
+    fallback believed it, the cross-check believes the CTC ear's whole question."""
+    question = "A lesson runs from seven oh five to eight twenty five. How many minutes does it last?"
+    samples, rate = espeak.render(question, voice="en-gb-x-rp+f4", speed_wpm=166, pitch=53)
+    wav, written = torch.from_numpy(samples.copy()), "A lesson runs from 7:05 to 8:25. How many minutes does it last?"
+    fallback = load_hearing(["whisper-tiny.en", "hearing"], tokenizer, [0.75, 0.93], folder=DEFAULT_MODEL)
+    checked = load_hearing(["whisper-tiny.en", "hearing"], tokenizer, folder=DEFAULT_MODEL, cross_check=[1.0, 0.5])
+    assert isinstance(checked, CrossCheckedHearing)
+    assert not NumbersHeard.right(fallback.listen(wav, rate).text, written)
+    assert NumbersHeard.right(checked.listen(wav, rate).text, written)
+
+
+def test_the_shipped_model_cross_checks_and_ears_named_by_the_user_are_asked_in_turn():
+    from s2s.lm.model import SpeechReasoningLM
+
+    assert isinstance(SpeechReasoningLM.from_pretrained(DEFAULT_MODEL).hearing, CrossCheckedHearing)
+    named = SpeechReasoningLM.from_pretrained(DEFAULT_MODEL, hearing=["whisper-tiny.en", "hearing"]).hearing
+    assert isinstance(named, FallbackHearing)
