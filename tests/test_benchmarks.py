@@ -303,3 +303,30 @@ def test_intelligibility_benchmark_finds_the_words_a_listener_missed_and_scores_
     row = benchmark.voice_row("model", ["the delay before", "Nine."], examples, reference_rate=1.0)
     assert row["heard_right"] == 0.5 and row["ratio"] == 0.5
     assert row["missed"]["84"] == 1 and 0 < row["wer"] < 1
+
+
+def test_hearing_benchmark_counts_each_ear_and_each_way_of_combining_them_from_the_same_hearings(tmp_path, capsys):
+    """Two espeak-ng questions: the corpus's voice, which the CTC ear knows, and a held-out formant voice where
+    Whisper, sure of itself, drops the first sentence; the oracle is at least every other way, the cross-check
+    hears the second where the fallback does not."""
+    import json
+
+    import torch
+
+    from s2s import audio
+    from s2s.data import espeak
+
+    questions = [("What is twelve plus seven?", "What is 12 + 7?", "en-us+f3", 175, 50),
+                 ("A lesson runs from seven oh five to eight twenty five. How many minutes does it last?",
+                  "A lesson runs from 7:05 to 8:25. How many minutes does it last?", "en-gb-x-rp+f4", 166, 53)]
+    with open(tmp_path / "manifest.jsonl", "w") as manifest:
+        for i, (said, written, voice, speed, pitch) in enumerate(questions):
+            samples, rate = espeak.render(said, voice=voice, speed_wpm=speed, pitch=pitch)
+            audio.save(tmp_path / f"{i}.wav", torch.from_numpy(samples.copy())[None], rate)
+            manifest.write(json.dumps({"question_audio": f"{i}.wav", "question_written": written}) + "\n")
+    rows = load_benchmark("hearing").main(["--manifest", str(tmp_path / "manifest.jsonl")])
+    heard = rows[0]["heard"]
+    assert rows[0]["n"] == 2 and set(heard) == {"whisper-tiny.en", "CTC ear", "in turn", "cross-check", "either"}
+    assert heard["either"] == 2 and heard["cross-check"] == 2 and heard["in turn"] == 1
+    assert all(ms > 0 for ms in rows[0]["ms"].values())
+    assert any(line.startswith(tmp_path.name) for line in capsys.readouterr().out.splitlines())

@@ -94,6 +94,11 @@ class FallbackHearing(nn.Module):
     def dim(self) -> int:
         return 0 if any(not ear.dim for ear in self.ears) else self.ears[0].dim
 
+    def choose(self, heards: list[Heard]) -> Heard:
+        """What each ear heard (in the order of the ears) -> the Heard believed."""
+        return next((heard for heard, threshold in zip(heards, self.thresholds) if heard.confidence >= threshold),
+                    heards[0])
+
     def listen(self, wav: torch.Tensor, sample_rate: int) -> Heard:
         if not self.parallel:
             first = None
@@ -107,10 +112,7 @@ class FallbackHearing(nn.Module):
         # compute): the answer waits for the slowest ear, not for the sum of them.
         with ThreadPoolExecutor(max_workers=len(self.ears)) as pool:
             hearings = [pool.submit(ear.listen, wav, sample_rate) for ear in self.ears]
-            for hearing, threshold in zip(hearings, self.thresholds):
-                if hearing.result().confidence >= threshold:
-                    return hearing.result()
-        return hearings[0].result()
+            return self.choose([hearing.result() for hearing in hearings])
 
     def save(self, folder: Path, half: bool = False) -> list[str]:
         return [ear.save(folder, half) for ear in self.ears]
@@ -142,7 +144,10 @@ class CrossCheckedHearing(nn.Module):
         return 0 if any(not ear.dim for ear in self.ears) else self.ears[0].dim
 
     def listen(self, wav: torch.Tensor, sample_rate: int) -> Heard:
-        hearings = [ear.hearing(wav, sample_rate) for ear in self.ears]
+        return self.choose([ear.hearing(wav, sample_rate) for ear in self.ears])
+
+    def choose(self, hearings: list[Hearing]) -> Heard:
+        """What each ear heard (in the order of the ears) -> the Heard believed."""
         best, best_score = hearings[0].heard, float("-inf")
         for j, candidate in enumerate(hearings):
             if not candidate.heard.text:  # an ear that heard nothing offers nothing to check

@@ -1,0 +1,109 @@
+"""Every number heard: each of a model's ears alone, and the two ways of combining them, on spoken question sets.
+
+For `--questions` questions of each `--manifest`, every ear of the model (`--ckpt`, default the shipped one)
+hears each question once (`ear.hearing`); from those same hearings it counts the questions whose numbers were
+all heard right (`NumbersHeard`, the figure `s2s evaluate` reports) for
+
+  each ear alone;
+  in turn       `FallbackHearing` at the model's `hearing_confidence` (the first sure ear, else the first ear):
+                the baseline;
+  cross-check   `CrossCheckedHearing` at the model's `hearing_cross_check` (each ear scores each transcript);
+  either        an oracle that knows which ear was right: the most any choice between them could give.
+
+and the median milliseconds each costs on this CPU (in turn: the second ear only where the first was unsure;
+cross-check: every ear and the scoring). Held-out sets say how the ears do where nothing was tuned; the
+training-engine sets (`dev-*`) are where the weights and thresholds were chosen.
+
+    python benchmarks/hearing.py --manifest data/synth/test/manifest.jsonl data/synth/piper/manifest.jsonl
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from s2s import audio  # noqa: E402
+from s2s.eval.metrics import NumbersHeard  # noqa: E402
+from s2s.hearing.ears import CrossCheckedHearing, FallbackHearing  # noqa: E402
+from s2s.lm.model import SpeechReasoningLM  # noqa: E402
+from s2s.pipeline import DEFAULT_MODEL  # noqa: E402
+
+
+def hear_all(ears, rows: list[dict], folder: Path) -> list[dict]:
+    """Each row's question heard by every ear: [{"hearings": [...], "ms": [...], "written": ...}]."""
+    heard = []
+    for row in rows:
+        wav, rate = audio.load(folder / row["question_audio"])
+        hearings, ms = [], []
+        for ear in ears:
+            start = time.perf_counter()
+            hearings.append(ear.hearing(wav, rate))
+            ms.append((time.perf_counter() - start) * 1000)
+        heard.append({"hearings": hearings, "ms": ms, "written": row["question_written"]})
+    return heard
+
+
+def score(heard: list[dict], names: list[str], in_turn: FallbackHearing, cross_check: CrossCheckedHearing) -> dict:
+    """Questions with every number heard, and median ms, for each ear and each way of combining them."""
+    def right(text: str, one: dict) -> bool:
+        return NumbersHeard.right(text, one["written"])
+
+    counts = {name: sum(right(h["hearings"][i].heard.text, h) for h in heard) for i, name in enumerate(names)}
+    ms = {name: statistics.median(h["ms"][i] for h in heard) for i, name in enumerate(names)}
+    fallback_ms, cross_ms = [], []
+    counts["in turn"] = counts["cross-check"] = 0
+    for h in heard:
+        heards = [hearing.heard for hearing in h["hearings"]]
+        counts["in turn"] += right(in_turn.choose(heards).text, h)
+        asked = next((i for i, (one, t) in enumerate(zip(heards, in_turn.thresholds)) if one.confidence >= t),
+                     len(heards) - 1)
+        fallback_ms.append(sum(h["ms"][:asked + 1]))
+        start = time.perf_counter()
+        counts["cross-check"] += right(cross_check.choose(h["hearings"]).text, h)
+        cross_ms.append(sum(h["ms"]) + (time.perf_counter() - start) * 1000)
+    counts["either"] = sum(any(right(one.heard.text, h) for one in h["hearings"]) for h in heard)
+    ms.update({"in turn": statistics.median(fallback_ms), "cross-check": statistics.median(cross_ms)})
+    return {"n": len(heard), "heard": counts, "ms": ms}
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ckpt", type=Path, default=DEFAULT_MODEL, help="model folder (default: the shipped one)")
+    parser.add_argument("--manifest", type=Path, nargs="+", required=True, help="spoken question manifests")
+    parser.add_argument("--questions", type=int, default=200, help="questions of each manifest (default 200)")
+    args = parser.parse_args(argv)
+    for manifest in args.manifest:
+        if not manifest.is_file():
+            sys.exit(f"benchmarks/hearing.py: no manifest at {manifest}; render one with `s2s data synth --out "
+                     "data/synth/test --n 200 --seed 3 --split test`")
+    model = SpeechReasoningLM.from_pretrained(args.ckpt)
+    if not isinstance(model.hearing, (FallbackHearing, CrossCheckedHearing)):
+        sys.exit(f"benchmarks/hearing.py: {args.ckpt} hears with one ear; it compares a model's several ears")
+    ears, options = list(model.hearing.ears), model.init_args
+    in_turn = FallbackHearing(ears, options.get("hearing_confidence") or 0.93)
+    cross_check = CrossCheckedHearing(ears, options.get("hearing_cross_check") or [1.0] * len(ears))
+    names = [ear.spec if hasattr(ear, "spec") else "CTC ear" for ear in ears]
+    rows = []
+    for manifest in args.manifest:
+        questions = [json.loads(line) for line in manifest.open() if line.strip()][:args.questions]
+        rows.append({"manifest": str(manifest), **score(hear_all(ears, questions, manifest.parent), names, in_turn,
+                                                         cross_check)})
+    ways = [*names, "in turn", "cross-check", "either"]
+    print(f"\nevery number heard ({args.ckpt.name}: in turn at {in_turn.thresholds}, cross-check weights "
+          f"{cross_check.weights}), questions right / n, median ms")
+    print(f"{'manifest':<44} {'n':>4} " + " ".join(f"{way:>16}" for way in ways))
+    for row in rows:
+        cells = [f"{row['heard'][way]:>4d}" + (f" {row['ms'][way]:>6.0f} ms" if way in row["ms"] else "")
+                 for way in ways]
+        print(f"{Path(row['manifest']).parent.name:<44} {row['n']:>4} " + " ".join(f"{cell:>16}" for cell in cells))
+    return rows
+
+
+if __name__ == "__main__":
+    main()
