@@ -7,8 +7,9 @@ all heard right (`NumbersHeard`, the figure `s2s evaluate` reports) for
   each ear alone;
   in turn       `FallbackHearing` at the model's `hearing_confidence` (the first sure ear, else the first ear):
                 the baseline;
-  cross-check   `CrossCheckedHearing` at the model's `hearing_cross_check` (each ear scores each transcript);
-  either        an oracle that knows which ear was right: the most any choice between them could give.
+  cross-check   `CrossCheckedHearing` at the model's `hearing_cross_check` (each ear scores each ear's
+                hypotheses: Whisper's 5 best beams and the CTC ear's transcript);
+  either        an oracle that knows which hypothesis was right: the most any choice between them could give.
 
 and the median milliseconds each costs on this CPU (in turn: the second ear only where the first was unsure;
 cross-check: every ear and the scoring). Held-out sets say how the ears do where nothing was tuned; the
@@ -35,15 +36,16 @@ from s2s.lm.model import SpeechReasoningLM  # noqa: E402
 from s2s.pipeline import DEFAULT_MODEL  # noqa: E402
 
 
-def hear_all(ears, rows: list[dict], folder: Path) -> list[dict]:
-    """Each row's question heard by every ear: [{"hearings": [...], "ms": [...], "written": ...}]."""
+def hear_all(ears, rows: list[dict], folder: Path, n_best: int) -> list[dict]:
+    """Each row's question heard by every ear (Whisper's `n_best` beams):
+    [{"hearings": [...], "ms": [...], "written": ...}]."""
     heard = []
     for row in rows:
         wav, rate = audio.load(folder / row["question_audio"])
         hearings, ms = [], []
         for ear in ears:
             start = time.perf_counter()
-            hearings.append(ear.hearing(wav, rate))
+            hearings.append(ear.hearing(wav, rate, n_best))
             ms.append((time.perf_counter() - start) * 1000)
         heard.append({"hearings": hearings, "ms": ms, "written": row["question_written"]})
     return heard
@@ -67,7 +69,8 @@ def score(heard: list[dict], names: list[str], in_turn: FallbackHearing, cross_c
         start = time.perf_counter()
         counts["cross-check"] += right(cross_check.choose(h["hearings"]).text, h)
         cross_ms.append(sum(h["ms"]) + (time.perf_counter() - start) * 1000)
-    counts["either"] = sum(any(right(one.heard.text, h) for one in h["hearings"]) for h in heard)
+    counts["either"] = sum(any(right(hypothesis.heard.text, h) for one in h["hearings"]
+                               for hypothesis in one.hypotheses) for h in heard)
     ms.update({"in turn": statistics.median(fallback_ms), "cross-check": statistics.median(cross_ms)})
     return {"n": len(heard), "heard": counts, "ms": ms}
 
@@ -92,8 +95,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     rows = []
     for manifest in args.manifest:
         questions = [json.loads(line) for line in manifest.open() if line.strip()][:args.questions]
-        rows.append({"manifest": str(manifest), **score(hear_all(ears, questions, manifest.parent), names, in_turn,
-                                                         cross_check)})
+        heard = hear_all(ears, questions, manifest.parent, cross_check.n_best)
+        rows.append({"manifest": str(manifest), **score(heard, names, in_turn, cross_check)})
     ways = [*names, "in turn", "cross-check", "either"]
     print(f"\nevery number heard ({args.ckpt.name}: in turn at {in_turn.thresholds}, cross-check weights "
           f"{cross_check.weights}), questions right / n, median ms")

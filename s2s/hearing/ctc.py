@@ -32,7 +32,7 @@ import torch.nn as nn
 
 from s2s.asr.labels import WrittenLabels
 from s2s.asr.recognizer import CTCRecognizer, greedy_segments
-from s2s.hearing.heard import HEARING_DIR, Heard, HeardQuestion, Hearing, to_16k
+from s2s.hearing.heard import HEARING_DIR, Heard, HeardQuestion, Hearing, Hypothesis, to_16k
 
 TOP_K = 8  # tokens kept per segment: the rest of the posterior is noise
 
@@ -138,9 +138,10 @@ class CTCHearing(nn.Module):
         return self.hearing(wav, sample_rate).heard
 
     @torch.no_grad()
-    def hearing(self, wav: torch.Tensor, sample_rate: int) -> Hearing:
-        """`listen`, and the CTC log-likelihood per character it gives any written question for the same audio
-        (the acoustic model's alone: the text LM of its beam search has no say)."""
+    def hearing(self, wav: torch.Tensor, sample_rate: int, n_best: int = 1) -> Hearing:
+        """`listen` (its one transcript, whatever `n_best`), and the CTC log-likelihood per character it gives
+        any written question for the same audio (the acoustic model's alone: the text LM of its beam search has
+        no say)."""
         wav = to_16k(wav, sample_rate)[None].to(next(self.recognizer.parameters()).device)
         hidden, log_probs, lengths = self.recognizer(wav, torch.tensor([wav.shape[1]], device=wav.device))
         log_probs, hidden, length = log_probs[0], hidden[0], int(lengths[0])
@@ -165,7 +166,9 @@ class CTCHearing(nn.Module):
                                                 reduction="sum")
             return -float(loss) / len(labels)  # -inf: more labels than the audio has frames for
 
-        return Hearing(Heard(question, text, confidence, "ctc"), text, log_likelihood)
+        score = log_likelihood(text)
+        return Hearing([Hypothesis(Heard(question, text, confidence, "ctc"), text,
+                                   float("-inf") if score is None else score)], log_likelihood)
 
     def save(self, folder, half: bool = False) -> str:
         """Write the recogniser into a model folder; returns the name its config gives it."""

@@ -33,13 +33,14 @@ held-out engine. In a model's config:
 """
 from __future__ import annotations
 
+import math
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import torch
 import torch.nn as nn
 
-from s2s.hearing.heard import Heard, Hearing, text_question, to_16k
+from s2s.hearing.heard import Heard, Hearing, Hypothesis, text_question, to_16k
 from s2s.hearing.normalise import normalise_question
 
 
@@ -59,11 +60,17 @@ class WhisperHearing(nn.Module):
         """One waveform [C, T] or [T] at any rate -> Heard."""
         return self.hearing(wav, sample_rate).heard
 
-    def hearing(self, wav: torch.Tensor, sample_rate: int) -> Hearing:
-        """`listen`, and the log-likelihood Whisper gives any other transcript of the same audio."""
-        said, confidence, log_likelihood = self.ear.hear(to_16k(wav, sample_rate))
-        text = normalise_question(said)
-        return Hearing(Heard(text_question(text, self.tokenizer), text, confidence, "whisper"), said, log_likelihood)
+    def hearing(self, wav: torch.Tensor, sample_rate: int, n_best: int = 1) -> Hearing:
+        """`listen`, with up to `n_best` of Whisper's beams, and the log-likelihood it gives any other
+        transcript of the same audio."""
+        hypotheses, log_likelihood = self.ear.hear(to_16k(wav, sample_rate), n_best)
+        offered = []
+        for said, score in hypotheses:
+            text = normalise_question(said)
+            confidence = math.exp(score) if said else 0.0
+            heard = Heard(text_question(text, self.tokenizer), text, confidence, "whisper")
+            offered.append(Hypothesis(heard, said, score))
+        return Hearing(offered, log_likelihood)
 
     def save(self, folder: Path, half: bool = False) -> str:
         """What a model folder's config names this ear by (the weights stay where they are installed)."""
@@ -119,15 +126,17 @@ class FallbackHearing(nn.Module):
 
 
 class CrossCheckedHearing(nn.Module):
-    """Ears that check each other: every ear hears the question, every ear scores every ear's transcript (its
-    mean log-likelihood per label, `Hearing.log_likelihood`), and the transcript with the highest weighted sum
-    of scores is believed. An ear unsure of its own words can still tell that another ear's are likelier,
-    which a threshold on its own confidence cannot: Whisper that dropped half a question in an espeak-ng
-    voice it finds strange scores the CTC ear's full transcript well above the CTC ear's score of its own.
-    Ties, and audio an ear cannot score (Whisper beyond its 30 s window), go to the first ear; so does audio in
-    which no ear heard words."""
+    """Ears that check each other: every ear hears the question and offers its hypotheses (Whisper its best
+    `n_best` beams, a CTC ear its transcript), each scored by every ear (its mean log-likelihood per label:
+    the ear's own score for its own hypotheses, `Hearing.log_likelihood` for the others'), and the hypothesis
+    with the highest weighted sum of scores is believed. An ear unsure of its words can still tell that
+    another's are likelier, which a threshold on its own confidence cannot: Whisper that dropped half a question
+    in an espeak-ng voice it finds strange scores the CTC ear's whole transcript well above the CTC ear's score
+    of its own; the CTC ear, lost in a natural voice, still tells which of Whisper's beams has the numbers it
+    heard. Ties, audio an ear cannot score (Whisper beyond its 30 s window) and audio in which no ear heard
+    words go to the first ear. `parallel=True` lets the ears hear at once, in threads."""
 
-    def __init__(self, ears: list[nn.Module], weights: list[float]):
+    def __init__(self, ears: list[nn.Module], weights: list[float], n_best: int = 5, parallel: bool = False):
         super().__init__()
         if len(ears) < 2:
             raise ValueError("ears that cross-check need at least two, such as [whisper-tiny.en, hearing]")
@@ -138,29 +147,34 @@ class CrossCheckedHearing(nn.Module):
             raise ValueError(f"hearing_cross_check gives each of the {len(ears)} ears a positive weight, "
                              f"got {weights}")
         self.ears, self.weights = nn.ModuleList(ears), [float(w) for w in weights]
+        self.n_best, self.parallel = n_best, parallel
 
     @property
     def dim(self) -> int:
         return 0 if any(not ear.dim for ear in self.ears) else self.ears[0].dim
 
     def listen(self, wav: torch.Tensor, sample_rate: int) -> Heard:
-        return self.choose([ear.hearing(wav, sample_rate) for ear in self.ears])
+        if not self.parallel:
+            return self.choose([ear.hearing(wav, sample_rate, self.n_best) for ear in self.ears])
+        with ThreadPoolExecutor(max_workers=len(self.ears)) as pool:  # as FallbackHearing's parallel
+            return self.choose(list(pool.map(lambda ear: ear.hearing(wav, sample_rate, self.n_best), self.ears)))
 
     def choose(self, hearings: list[Hearing]) -> Heard:
         """What each ear heard (in the order of the ears) -> the Heard believed."""
         best, best_score = hearings[0].heard, float("-inf")
-        for j, candidate in enumerate(hearings):
-            if not candidate.heard.text:  # an ear that heard nothing offers nothing to check
-                continue
-            score = 0.0
-            for i, (judge, weight) in enumerate(zip(hearings, self.weights)):
-                # Each ear scores its own transcript in its own words, the others' as written questions.
-                scored = judge.log_likelihood(candidate.said if i == j else candidate.heard.text)
-                if scored is None:
-                    return hearings[0].heard
-                score += weight * scored
-            if score > best_score:
-                best, best_score = candidate.heard, score
+        for j, hearing in enumerate(hearings):
+            for hypothesis in hearing.hypotheses:
+                if not hypothesis.heard.text:  # nothing heard offers nothing to check
+                    continue
+                score = self.weights[j] * hypothesis.score
+                for i, judge in enumerate(hearings):
+                    if i != j:
+                        scored = judge.log_likelihood(hypothesis.heard.text)
+                        if scored is None:
+                            return hearings[0].heard
+                        score += self.weights[i] * scored
+                if score > best_score:
+                    best, best_score = hypothesis.heard, score
         return best
 
     def save(self, folder: Path, half: bool = False) -> list[str]:

@@ -40,15 +40,28 @@ class Heard:
 
 
 @dataclass
-class Hearing:
-    """One ear's hearing of one waveform: what it heard, its own words for it (Whisper's transcript before
-    normalising; a CTC ear's are its text), and `log_likelihood(text)`, the mean log-probability per label the
-    ear gives `text` as a transcript of the same audio, None where it cannot say (Whisper on audio longer than
-    its 30 s window). Ears check each other's transcripts with it (`CrossCheckedHearing`)."""
+class Hypothesis:
+    """One transcript an ear offers: as the reasoner reads it, in the ear's own words (Whisper's before
+    normalising), and the ear's own mean log-probability per label for it."""
 
     heard: Heard
     said: str
+    score: float
+
+
+@dataclass
+class Hearing:
+    """One ear's hearing of one waveform: its hypotheses, best first (Whisper's beams; a CTC ear's one
+    transcript), and `log_likelihood(text)`, the mean log-probability per label the ear gives any written
+    question as a transcript of the same audio, None where it cannot say (Whisper on audio longer than its 30 s
+    window). Ears check each other's transcripts with it (`CrossCheckedHearing`)."""
+
+    hypotheses: list[Hypothesis]
     log_likelihood: Callable[[str], float | None]
+
+    @property
+    def heard(self) -> Heard:
+        return self.hypotheses[0].heard
 
 
 def to_16k(wav: torch.Tensor, sample_rate: int) -> torch.Tensor:

@@ -43,6 +43,9 @@ WINDOW_SECONDS = 29.5  # Whisper hears at most 30 s at once (3000 feature frames
 PROMPT = "What is 7 + 12 × 3? It is 9:45."
 
 
+LogLikelihood = Callable[[str], "float | None"]
+
+
 class WhisperNotFound(FileNotFoundError):
     """No Whisper weights where we looked."""
 
@@ -126,18 +129,20 @@ class WhisperEar:
     def transcribe(self, wav: torch.Tensor) -> tuple[str, float]:
         """wav [T] at 16 kHz -> (Whisper's transcript, its mean token probability). Audio longer than Whisper's
         30 s window (a long spoken reply) is heard window by window, and the transcripts joined."""
-        text, confidence, _ = self.hear(wav)
-        return text, confidence
+        hypotheses, _ = self.hear(wav, n_best=1)
+        text, score = hypotheses[0]
+        return text, float(np.exp(score)) if text else 0.0
 
-    def hear(self, wav: torch.Tensor) -> tuple[str, float, Callable[[str], float | None]]:
-        """wav [T] at 16 kHz -> (Whisper's transcript, its mean token probability, `log_likelihood(text)`: the
-        mean log-probability per token Whisper gives any other transcript of the same audio; None for audio
-        longer than one window)."""
+    def hear(self, wav: torch.Tensor, n_best: int = 1) -> tuple[list[tuple[str, float]], LogLikelihood]:
+        """wav [T] at 16 kHz -> (up to `n_best` transcripts of the beam, best first, each with its mean log
+        token probability; `log_likelihood(text)`, the same for any other transcript of the same audio, None for
+        audio longer than one window)."""
         window = int(WINDOW_SECONDS * SAMPLE_RATE)
         if wav.shape[-1] > window:
             heard = [self.transcribe(piece) for piece in wav.split(window, dim=-1)]
-            texts = [text for text, _ in heard if text]
-            return " ".join(texts), float(np.mean([confidence for _, confidence in heard])), lambda text: None
+            text = " ".join(text for text, _ in heard if text)
+            score = float(np.log(max(1e-9, np.mean([confidence for _, confidence in heard]))))
+            return [(text, score)], lambda other: None
         samples = wav.detach().float().cpu().numpy()
         padded = max(int(PAD_SECONDS * SAMPLE_RATE), samples.shape[-1] + SAMPLE_RATE // 2)
         features = self.model.feature_extractor(np.pad(samples, (0, padded - samples.shape[-1])))[..., :3000]
@@ -145,8 +150,10 @@ class WhisperEar:
         # A question says about 3 tokens a second; the cap stops the loops Whisper falls into on noise.
         cap = len(self._prompt) + 8 + int(6 * samples.shape[-1] / SAMPLE_RATE)
         result = self.model.model.generate(encoded, [self._prompt], beam_size=self.beam_size, max_length=cap,
-                                           return_scores=True, suppress_blank=True, suppress_tokens=[-1])[0]
-        tokens = result.sequences_ids[0]
+                                           num_hypotheses=min(n_best, self.beam_size), return_scores=True,
+                                           suppress_blank=True, suppress_tokens=[-1])[0]
+        hypotheses = [(self.tokenizer.decode(tokens).strip(), float(score))
+                      for tokens, score in zip(result.sequences_ids, result.scores)]
         frames = min(features.shape[-1], samples.shape[-1] // self.model.feature_extractor.hop_length)
 
         def log_likelihood(text: str) -> float | None:
@@ -157,8 +164,7 @@ class WhisperEar:
             probs = self.model.model.align(encoded, self._prompt[:-1], [ids], frames)[0].text_token_probs
             return float(np.log(np.clip(probs, 1e-9, 1.0)).mean())
 
-        confidence = float(np.exp(result.scores[0])) if tokens else 0.0
-        return self.tokenizer.decode(tokens).strip(), confidence, log_likelihood
+        return hypotheses, log_likelihood
 
     def listen(self, wav: torch.Tensor) -> tuple[str, float, str]:
         """wav [T] at 16 kHz -> (the question as the reasoner reads it, confidence, Whisper's own words)."""

@@ -10,7 +10,7 @@ from s2s.data import espeak
 from s2s.eval.metrics import NumbersHeard
 from s2s.hearing import whisper
 from s2s.hearing.ears import CrossCheckedHearing, FallbackHearing, load_hearing
-from s2s.hearing.heard import Heard, HeardQuestion, Hearing, to_16k
+from s2s.hearing.heard import Heard, HeardQuestion, Hearing, Hypothesis, to_16k
 from s2s.hearing.normalise import normalise_question
 from s2s.lm.text_tokenizer import load_text_tokenizer
 from s2s.pipeline import DEFAULT_MODEL
@@ -156,36 +156,51 @@ def test_the_shipped_ear_hears_the_corpus_voice_with_its_own_ctc_ear(tokenizer):
 
 
 class ScoringEar(FixedEar):
-    """An ear whose likelihoods of transcripts are given: {text: mean log-likelihood}."""
+    """An ear that offers `said` (its own words, each with its own score) and gives other transcripts the
+    likelihoods in `scores` ({text: mean log-likelihood}; None: it cannot score)."""
 
     def __init__(self, name, said, scores):
         super().__init__(name, 0.5)
-        self.said, self.scores, self.asked = said, scores, []
+        self.said = said if isinstance(said, list) else [(said, -0.3)]
+        self.scores, self.asked, self.n_best = scores, [], None
 
-    def hearing(self, wav, sample_rate):
+    def hearing(self, wav, sample_rate, n_best=1):
         def log_likelihood(text):
             self.asked.append(text)
             return self.scores.get(text, -5.0) if self.scores is not None else None
 
-        heard = self.listen(wav, sample_rate)
-        heard.text = normalise_question(self.said)
-        return Hearing(heard, self.said, log_likelihood)
+        self.n_best = n_best
+        offered = []
+        for words, score in self.said:
+            heard = self.listen(wav, sample_rate)
+            heard.text = normalise_question(words)
+            offered.append(Hypothesis(heard, words, score))
+        return Hearing(offered, log_likelihood)
 
 
 def cross_checked(first, second, weights=(1.0, 0.5)):
     return CrossCheckedHearing([first, second], list(weights)).listen(torch.zeros(16000), 16000)
 
 
-def test_cross_checked_ears_believe_the_transcript_with_the_highest_weighted_score():
+def test_cross_checked_ears_believe_the_hypothesis_with_the_highest_weighted_score():
     whisper_words, ctc_words = "how many minutes does it last", "A lesson runs from 7:05 to 8:25. How many minutes?"
-    # Whisper prefers its own words a little (-0.4 against -0.6); the CTC ear prefers its own a lot (-0.1 against
-    # -2.0): 1 x -0.4 + 0.5 x -2.0 = -1.4 against 1 x -0.6 + 0.5 x -0.1 = -0.65, the CTC ear's transcript.
-    first = ScoringEar("whisper", whisper_words, {whisper_words: -0.4, ctc_words: -0.6})
-    second = ScoringEar("ctc", ctc_words, {"How many minutes does it last?": -2.0, ctc_words: -0.1})
+    # Whisper's own score for its words is -0.4, and it gives the CTC ear's -0.6; the CTC ear's own is -0.1, and
+    # it gives Whisper's -2.0: 1 x -0.4 + 0.5 x -2.0 = -1.4 against 1 x -0.6 + 0.5 x -0.1 = -0.65: the CTC ear's.
+    first = ScoringEar("whisper", [(whisper_words, -0.4)], {ctc_words: -0.6})
+    second = ScoringEar("ctc", [(ctc_words, -0.1)], {"How many minutes does it last?": -2.0})
     heard = cross_checked(first, second)
     assert heard.ear == "ctc" and heard.text == ctc_words
-    assert whisper_words in first.asked and "How many minutes does it last?" in second.asked  # each in its words
+    assert first.asked == [ctc_words] and second.asked == ["How many minutes does it last?"]  # as written
+    assert first.n_best == 5  # Whisper is asked for its five best beams
     assert cross_checked(first, second, weights=(1.0, 0.01)).ear == "whisper"  # the weights decide
+
+
+def test_cross_checked_ears_can_believe_a_later_beam_the_other_ear_agrees_with():
+    beams = [("What is 6 + 9?", -0.3), ("What is 60 + 9?", -0.5)]
+    whisper, ctc = ScoringEar("whisper", beams, {}), ScoringEar("ctc", [("What is 60 + 9?", -0.2)],
+                                                                {"What is 6 + 9?": -3.0, "What is 60 + 9?": -0.2})
+    heard = cross_checked(whisper, ctc)
+    assert heard.text == "What is 60 + 9?" and heard.ear == "whisper"  # the second beam: -0.5 - 0.1 = -0.6
 
 
 def test_cross_checked_ears_skip_an_empty_transcript_and_defer_to_the_first_when_one_cannot_score():
@@ -215,6 +230,9 @@ def test_each_ear_finds_what_was_said_likelier_than_a_wrong_number(ear, tokenize
         hearing = one.hearing(wav, 16000)
         right, wrong = (hearing.log_likelihood(f"What is {n} + 7 × 3?") for n in (12, 20))
         assert right > wrong and right > -1.5, (one, right, wrong)
+    beams, _ = ear.ear.hear(wav, n_best=5)
+    scores = [score for _, score in beams]
+    assert 1 < len(beams) <= 5 and scores == sorted(scores, reverse=True) and beams[0][0] == ear.ear.transcribe(wav)[0]
     too_long = ctc.hearing(wav[:1600], 16000).log_likelihood("What is 12 + 7 × 3? " * 20)
     assert too_long == float("-inf")  # more characters than the audio has frames for
 
