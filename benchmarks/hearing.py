@@ -12,8 +12,8 @@ all heard right (`NumbersHeard`, the figure `s2s evaluate` reports) for
   either        an oracle that knows which hypothesis was right: the most any choice between them could give.
 
 and the median milliseconds each costs on this CPU (in turn: the second ear only where the first was unsure;
-cross-check: every ear and the scoring). Held-out sets say how the ears do where nothing was tuned; the
-training-engine sets (`dev-*`) are where the weights and thresholds were chosen.
+cross-check: as a model hears, every ear at once and the scoring). Held-out sets say how the ears do where
+nothing was tuned; the training-engine sets (`dev-*`) are where the weights and thresholds were chosen.
 
     python benchmarks/hearing.py --manifest data/synth/test/manifest.jsonl data/synth/piper/manifest.jsonl
 """
@@ -36,18 +36,21 @@ from s2s.lm.model import SpeechReasoningLM  # noqa: E402
 from s2s.pipeline import DEFAULT_MODEL  # noqa: E402
 
 
-def hear_all(ears, rows: list[dict], folder: Path, n_best: int) -> list[dict]:
-    """Each row's question heard by every ear (Whisper's `n_best` beams):
-    [{"hearings": [...], "ms": [...], "written": ...}]."""
+def hear_all(cross_check: CrossCheckedHearing, rows: list[dict], folder: Path) -> list[dict]:
+    """Each row's question heard by every ear (Whisper's `n_best` beams), and by the cross-checked ears as a
+    model hears (the ears at once): [{"hearings": [...], "ms": [...], "cross_check_ms": ..., "written": ...}]."""
     heard = []
     for row in rows:
         wav, rate = audio.load(folder / row["question_audio"])
         hearings, ms = [], []
-        for ear in ears:
+        for ear in cross_check.ears:
             start = time.perf_counter()
-            hearings.append(ear.hearing(wav, rate, n_best))
+            hearings.append(ear.hearing(wav, rate, cross_check.n_best))
             ms.append((time.perf_counter() - start) * 1000)
-        heard.append({"hearings": hearings, "ms": ms, "written": row["question_written"]})
+        start = time.perf_counter()
+        cross_check.listen(wav, rate)
+        heard.append({"hearings": hearings, "ms": ms, "cross_check_ms": (time.perf_counter() - start) * 1000,
+                      "written": row["question_written"]})
     return heard
 
 
@@ -66,9 +69,8 @@ def score(heard: list[dict], names: list[str], in_turn: FallbackHearing, cross_c
         asked = next((i for i, (one, t) in enumerate(zip(heards, in_turn.thresholds)) if one.confidence >= t),
                      len(heards) - 1)
         fallback_ms.append(sum(h["ms"][:asked + 1]))
-        start = time.perf_counter()
         counts["cross-check"] += right(cross_check.choose(h["hearings"]).text, h)
-        cross_ms.append(sum(h["ms"]) + (time.perf_counter() - start) * 1000)
+        cross_ms.append(h["cross_check_ms"])
     counts["either"] = sum(any(right(hypothesis.heard.text, h) for one in h["hearings"]
                                for hypothesis in one.hypotheses) for h in heard)
     ms.update({"in turn": statistics.median(fallback_ms), "cross-check": statistics.median(cross_ms)})
@@ -95,7 +97,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     rows = []
     for manifest in args.manifest:
         questions = [json.loads(line) for line in manifest.open() if line.strip()][:args.questions]
-        heard = hear_all(ears, questions, manifest.parent, cross_check.n_best)
+        heard = hear_all(cross_check, questions, manifest.parent)
         rows.append({"manifest": str(manifest), **score(heard, names, in_turn, cross_check)})
     ways = [*names, "in turn", "cross-check", "either"]
     print(f"\nevery number heard ({args.ckpt.name}: in turn at {in_turn.thresholds}, cross-check weights "

@@ -14,16 +14,17 @@ the ear is. Two ears ship:
 Two ears can be combined two ways. `FallbackHearing` asks them in turn:
 the first ear whose confidence reaches its threshold is believed; when none
 is sure, the first ear is. `CrossCheckedHearing` (the shipped model's) lets
-every ear score every ear's transcript and believes the one with the highest
-weighted sum: Whisper hears people and natural voices well, and is lost on
-the formant voices of espeak-ng, where the CTC ear, trained on them, is
-right; each tells which of the two transcripts is likelier far better than
-either's confidence in its own. Measured, every number heard in 200 seed-3
-test questions: espeak-ng held-out voices 139 (fallback) and 160 (cross-
-check, weights [1, 0.5]); piper 184 and 185; festival's held-out voices 160
-and 161. The weights and the thresholds were chosen on training-engine
-questions (espeak-ng training voices and festival's kal), never on a
-held-out engine. In a model's config:
+every ear score every ear's hypotheses (Whisper's five best beams, the CTC
+ear's transcript) and believes the one with the highest weighted sum:
+Whisper hears people and natural voices well, and is lost on the formant
+voices of espeak-ng, where the CTC ear, trained on them, is right; each
+tells which of the transcripts is likelier far better than either's
+confidence in its own. Every number heard in 200 seed-3 test questions
+(`benchmarks/hearing.py`), in turn against cross-checked (weights [1, 0.5]):
+espeak-ng held-out voices 139 and 160; piper 184 and 190; festival's
+held-out voices 160 and 174. The weights and the thresholds were chosen on
+training-engine questions (espeak-ng training voices and festival's kal),
+never on a held-out engine. In a model's config:
 
     hearing: whisper-tiny.en              # Whisper alone
     hearing: hearing                      # a CTC ear folder alone
@@ -134,9 +135,12 @@ class CrossCheckedHearing(nn.Module):
     in an espeak-ng voice it finds strange scores the CTC ear's whole transcript well above the CTC ear's score
     of its own; the CTC ear, lost in a natural voice, still tells which of Whisper's beams has the numbers it
     heard. Ties, audio an ear cannot score (Whisper beyond its 30 s window) and audio in which no ear heard
-    words go to the first ear. `parallel=True` lets the ears hear at once, in threads."""
+    words go to the first ear. Every ear always hears, so by default they hear at once, in threads (CTranslate2
+    and torch leave the GIL): the CTC ear runs while Whisper's beam search, which keeps two cores half idle,
+    decodes (measured on piper questions, 2 cores: 45 ms sooner at the median); `parallel=False`, one after
+    the other."""
 
-    def __init__(self, ears: list[nn.Module], weights: list[float], n_best: int = 5, parallel: bool = False):
+    def __init__(self, ears: list[nn.Module], weights: list[float], n_best: int = 5, parallel: bool = True):
         super().__init__()
         if len(ears) < 2:
             raise ValueError("ears that cross-check need at least two, such as [whisper-tiny.en, hearing]")
