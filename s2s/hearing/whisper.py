@@ -1,4 +1,4 @@
-"""Pretrained Whisper as the model's ear: a transcript, normalised into the question the reasoner reads.
+"""Pretrained Whisper as an ear: its weights, its transcript with its best beams, and its score of any other.
 
 OpenAI Whisper was trained on 680,000 hours of people, so it hears voices our
 corpus never had. It runs through CTranslate2 (`faster-whisper`), int8 on
@@ -29,7 +29,6 @@ import numpy as np
 import torch
 
 from s2s.files import sha256_of
-from s2s.hearing.normalise import normalise_question
 
 # Names that mean Whisper tiny.en: ours, faster-whisper's, OpenAI's and Systran's hub ids.
 TINY_EN = ("whisper-tiny.en", "tiny.en", "openai/whisper-tiny.en", "Systran/faster-whisper-tiny.en")
@@ -106,9 +105,11 @@ def resolve_whisper(spec: str = "whisper-tiny.en", download: bool = False, cache
 
 
 class WhisperEar:
-    """Whisper tiny.en (or another size) that writes the question a waveform says.
+    """Whisper tiny.en (or another size) that writes down what a waveform says.
 
-    `listen(wav)` -> (normalised question text, confidence 0-1, the raw transcript)."""
+    `transcribe(wav)` -> (its transcript, confidence 0-1); `hear(wav, n_best)` -> (its best beams with their
+    scores, the log-likelihood it gives any other transcript). `WhisperHearing` (`s2s/hearing/ears.py`) puts
+    the transcript into the reasoner's written form."""
 
     def __init__(self, spec: str = "whisper-tiny.en", beam_size: int = 5, threads: int | None = None,
                  prompt: str | None = PROMPT):
@@ -165,8 +166,3 @@ class WhisperEar:
             return float(np.log(np.clip(probs, 1e-9, 1.0)).mean())
 
         return hypotheses, log_likelihood
-
-    def listen(self, wav: torch.Tensor) -> tuple[str, float, str]:
-        """wav [T] at 16 kHz -> (the question as the reasoner reads it, confidence, Whisper's own words)."""
-        transcript, confidence = self.transcribe(wav)
-        return normalise_question(transcript), confidence, transcript
