@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from s2s import audio  # noqa: E402
 from s2s.eval.metrics import NumbersHeard  # noqa: E402
-from s2s.hearing.ears import CrossCheckedHearing, FallbackHearing  # noqa: E402
+from s2s.hearing.ears import CrossCheckedHearing, FallbackHearing, SeveralEars  # noqa: E402
 from s2s.lm.model import SpeechReasoningLM  # noqa: E402
 from s2s.pipeline import DEFAULT_MODEL  # noqa: E402
 
@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
             sys.exit(f"benchmarks/hearing.py: no manifest at {manifest}; render one with `s2s data synth --out "
                      "data/synth/test --n 200 --seed 3 --split test`")
     model = SpeechReasoningLM.from_pretrained(args.ckpt)
-    if not isinstance(model.hearing, (FallbackHearing, CrossCheckedHearing)):
+    if not isinstance(model.hearing, SeveralEars):
         sys.exit(f"benchmarks/hearing.py: {args.ckpt} hears with one ear; it compares a model's several ears")
     ears, options = list(model.hearing.ears), model.init_args
     in_turn = FallbackHearing(ears, options.get("hearing_confidence") or 0.93)

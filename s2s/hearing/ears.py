@@ -78,7 +78,27 @@ class WhisperHearing(nn.Module):
         return self.spec
 
 
-class FallbackHearing(nn.Module):
+class SeveralEars(nn.Module):
+    """A list of ears heard as one (what `FallbackHearing` and `CrossCheckedHearing` share): at least two, at
+    most one CTC ear (a model folder keeps one), saved ear by ear."""
+
+    def __init__(self, ears: list[nn.Module]):
+        super().__init__()
+        if len(ears) < 2:
+            raise ValueError("a list of ears needs at least two, such as [whisper-tiny.en, hearing]")
+        if sum(hasattr(ear, "recognizer") for ear in ears) > 1:
+            raise ValueError("a model keeps one CTC ear in its folder: list at most one CTC ear folder")
+        self.ears = nn.ModuleList(ears)
+
+    @property
+    def dim(self) -> int:
+        return 0 if any(not ear.dim for ear in self.ears) else self.ears[0].dim
+
+    def save(self, folder: Path, half: bool = False) -> list[str]:
+        return [ear.save(folder, half) for ear in self.ears]
+
+
+class FallbackHearing(SeveralEars):
     """Ears asked in turn: the first whose confidence reaches its threshold is believed; when none does, the
     first ear is. `confidence`: one threshold per ear, or one for all.
 
@@ -87,20 +107,12 @@ class FallbackHearing(nn.Module):
     two cores the ears then share them, and the answer waits for the slowest)."""
 
     def __init__(self, ears: list[nn.Module], confidence: float | list[float], parallel: bool = False):
-        super().__init__()
-        if len(ears) < 2:
-            raise ValueError("a list of ears needs at least two, such as [whisper-tiny.en, hearing]")
-        if sum(hasattr(ear, "recognizer") for ear in ears) > 1:
-            raise ValueError("a model keeps one CTC ear in its folder: list at most one CTC ear folder")
+        super().__init__(ears)
         thresholds = list(confidence) if isinstance(confidence, (list, tuple)) else [confidence] * len(ears)
         if len(thresholds) != len(ears) or not all(0 <= t <= 1 for t in thresholds):
             raise ValueError(f"hearing_confidence gives each of the {len(ears)} ears a probability in [0, 1], "
                              f"got {confidence}")
-        self.ears, self.thresholds, self.parallel = nn.ModuleList(ears), thresholds, parallel
-
-    @property
-    def dim(self) -> int:
-        return 0 if any(not ear.dim for ear in self.ears) else self.ears[0].dim
+        self.thresholds, self.parallel = thresholds, parallel
 
     def choose(self, heards: list[Heard]) -> Heard:
         """What each ear heard (in the order of the ears) -> the Heard believed."""
@@ -122,11 +134,8 @@ class FallbackHearing(nn.Module):
             hearings = [pool.submit(ear.listen, wav, sample_rate) for ear in self.ears]
             return self.choose([hearing.result() for hearing in hearings])
 
-    def save(self, folder: Path, half: bool = False) -> list[str]:
-        return [ear.save(folder, half) for ear in self.ears]
 
-
-class CrossCheckedHearing(nn.Module):
+class CrossCheckedHearing(SeveralEars):
     """Ears that check each other: every ear hears the question and offers its hypotheses (Whisper its best
     `n_best` beams, a CTC ear its transcript), each scored by every ear (its mean log-likelihood per label:
     the ear's own score for its own hypotheses, `Hearing.log_likelihood` for the others'), and the hypothesis
@@ -141,21 +150,12 @@ class CrossCheckedHearing(nn.Module):
     the other."""
 
     def __init__(self, ears: list[nn.Module], weights: list[float], n_best: int = 5, parallel: bool = True):
-        super().__init__()
-        if len(ears) < 2:
-            raise ValueError("ears that cross-check need at least two, such as [whisper-tiny.en, hearing]")
-        if sum(hasattr(ear, "recognizer") for ear in ears) > 1:
-            raise ValueError("a model keeps one CTC ear in its folder: list at most one CTC ear folder")
+        super().__init__(ears)
         if not isinstance(weights, (list, tuple)) or len(weights) != len(ears) or \
                 not all(isinstance(w, (int, float)) and w > 0 for w in weights):
             raise ValueError(f"hearing_cross_check gives each of the {len(ears)} ears a positive weight, "
                              f"got {weights}")
-        self.ears, self.weights = nn.ModuleList(ears), [float(w) for w in weights]
-        self.n_best, self.parallel = n_best, parallel
-
-    @property
-    def dim(self) -> int:
-        return 0 if any(not ear.dim for ear in self.ears) else self.ears[0].dim
+        self.weights, self.n_best, self.parallel = [float(w) for w in weights], n_best, parallel
 
     def listen(self, wav: torch.Tensor, sample_rate: int) -> Heard:
         if not self.parallel:
@@ -180,9 +180,6 @@ class CrossCheckedHearing(nn.Module):
                 if score > best_score:
                     best, best_score = hypothesis.heard, score
         return best
-
-    def save(self, folder: Path, half: bool = False) -> list[str]:
-        return [ear.save(folder, half) for ear in self.ears]
 
 
 def load_hearing(spec, tokenizer, confidence: float | list[float] = 0.93, folder: Path | None = None,

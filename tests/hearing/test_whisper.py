@@ -224,6 +224,8 @@ def test_cross_checked_ears_refuse_bad_weights_in_one_line(tokenizer):
         assert "\n" not in str(error.value)
     with pytest.raises(ValueError, match="one ear"):
         load_hearing("whisper-tiny.en", tokenizer, cross_check=[1.0])
+    with pytest.raises(ValueError, match="at least two"):  # as FallbackHearing: the checks both share
+        CrossCheckedHearing(ears[:1], [1.0])
 
 
 def test_each_ear_finds_what_was_said_likelier_than_a_wrong_number(ear, tokenizer):
