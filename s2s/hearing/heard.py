@@ -12,6 +12,8 @@ from s2s import audio as audio_io
 
 SAMPLE_RATE = 16000
 HEARING_DIR = "hearing"  # where a model folder keeps its CTC ear
+# How likely an ear finds a written question as a transcript of the audio it heard (None: it cannot say).
+LogLikelihood = Callable[[str], float | None]
 
 
 @dataclass
@@ -57,7 +59,7 @@ class Hearing:
     window). Ears check each other's transcripts with it (`CrossCheckedHearing`)."""
 
     hypotheses: list[Hypothesis]
-    log_likelihood: Callable[[str], float | None]
+    log_likelihood: LogLikelihood
 
     @property
     def heard(self) -> Heard:

@@ -23,12 +23,12 @@ from __future__ import annotations
 import functools
 import os
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
 
 from s2s.files import sha256_of
+from s2s.hearing.heard import LogLikelihood
 
 # Names that mean Whisper tiny.en: ours, faster-whisper's, OpenAI's and Systran's hub ids.
 TINY_EN = ("whisper-tiny.en", "tiny.en", "openai/whisper-tiny.en", "Systran/faster-whisper-tiny.en")
@@ -40,9 +40,6 @@ WINDOW_SECONDS = 29.5  # Whisper hears at most 30 s at once (3000 feature frames
 # Whisper reads this as the text said before: it sets the style (digits, operators, H:MM), not what is said.
 # Measured on training-engine questions, a list of numbers here made Whisper write lists; a question does not.
 PROMPT = "What is 7 + 12 × 3? It is 9:45."
-
-
-LogLikelihood = Callable[[str], "float | None"]
 
 
 class WhisperNotFound(FileNotFoundError):
