@@ -20,7 +20,6 @@ nothing was tuned; the training-engine sets (`dev-*`) are where the weights and 
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -30,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from s2s import audio  # noqa: E402
+from s2s.data.manifest import read_manifest  # noqa: E402
 from s2s.eval.metrics import NumbersHeard  # noqa: E402
 from s2s.hearing.ears import CrossCheckedHearing, FallbackHearing, SeveralEars  # noqa: E402
 from s2s.lm.model import SpeechReasoningLM  # noqa: E402
@@ -66,9 +66,8 @@ def score(heard: list[dict], names: list[str], in_turn: FallbackHearing, cross_c
     for h in heard:
         heards = [hearing.heard for hearing in h["hearings"]]
         counts["in turn"] += right(in_turn.choose(heards).text, h)
-        asked = next((i for i, (one, t) in enumerate(zip(heards, in_turn.thresholds)) if one.confidence >= t),
-                     len(heards) - 1)
-        fallback_ms.append(sum(h["ms"][:asked + 1]))
+        sure = in_turn.first_sure(heards)  # the ears after it are never asked
+        fallback_ms.append(sum(h["ms"][:len(heards) if sure is None else sure + 1]))
         counts["cross-check"] += right(cross_check.choose(h["hearings"]).text, h)
         cross_ms.append(h["cross_check_ms"])
     counts["either"] = sum(any(right(hypothesis.heard.text, h) for one in h["hearings"]
@@ -96,7 +95,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     names = [ear.spec if hasattr(ear, "spec") else "CTC ear" for ear in ears]
     rows = []
     for manifest in args.manifest:
-        questions = [json.loads(line) for line in manifest.open() if line.strip()][:args.questions]
+        questions = read_manifest(manifest)[:args.questions]
         heard = hear_all(cross_check, questions, manifest.parent)
         rows.append({"manifest": str(manifest), **score(heard, names, in_turn, cross_check)})
     ways = [*names, "in turn", "cross-check", "either"]

@@ -114,10 +114,15 @@ class FallbackHearing(SeveralEars):
                              f"got {confidence}")
         self.thresholds, self.parallel = thresholds, parallel
 
+    def first_sure(self, heards: list[Heard]) -> int | None:
+        """Which ear, of what each heard (in the order of the ears), is the first sure of itself; None: none is."""
+        return next((i for i, (heard, threshold) in enumerate(zip(heards, self.thresholds))
+                     if heard.confidence >= threshold), None)
+
     def choose(self, heards: list[Heard]) -> Heard:
         """What each ear heard (in the order of the ears) -> the Heard believed."""
-        return next((heard for heard, threshold in zip(heards, self.thresholds) if heard.confidence >= threshold),
-                    heards[0])
+        sure = self.first_sure(heards)
+        return heards[0 if sure is None else sure]
 
     def listen(self, wav: torch.Tensor, sample_rate: int) -> Heard:
         if not self.parallel:
