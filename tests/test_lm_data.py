@@ -2,6 +2,7 @@
 import json
 import math
 import random
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from s2s.data.manifest import read_manifest, write_manifest
 from s2s.data.problems import generate_problem
 from s2s.hearing.ctc import CTCHearing
 from s2s.lm.batching import reply_opening, tokenize, word_token_counts
-from s2s.lm.data import ReasoningDataModule, ReasoningDataset, SpeechApartSampler, heard_questions, reply_codes
+from s2s.lm.data import ReasoningDataModule, ReasoningDataset, SpeechApartSampler, collate, heard_questions, reply_codes
 from s2s.lm.model import SpeechReasoningLM
 from s2s.lm.module import SpeechReasoningModule
 from s2s.lm.text_tokenizer import load_text_tokenizer, train_text_tokenizer
@@ -573,3 +574,35 @@ def test_a_share_of_text_problems_are_questions_to_decline(folders, dm):
     assert 0.2 < share < 0.4
     never = ReasoningDataset(data.rows, data.heard, data.speech, 200, 0, 0.0, seed=0, out_of_scope=0.0)
     assert all(never[i]["thought"] != OUT_OF_SCOPE_THOUGHT for i in range(200))
+
+
+def test_a_share_of_text_problems_come_as_heard_transcripts(folders, dm):
+    """heard_text gives that share of text problems at the <heard> ids, as the LM's tokens of a transcript with
+    the written question's numbers; the LM trains on such a batch; the option needs the tokenizer."""
+    tokenizer = load_text_tokenizer(folders["tokenizer"])
+    heard_dm = datamodule(folders, tokenizer=folders["tokenizer"], heard_text=0.5, text_examples=200)
+    data = heard_dm.train_set
+    items = [data[i] for i in range(200)]
+    heard = [item for item in items if item["heard"] is not None]
+    assert 60 < len(heard) < 140
+    for item in heard:
+        said = tokenizer.decode(item["heard"].token_ids[:, 0].tolist())
+        assert re.findall(r"\d+", said) == re.findall(r"\d+", item["question_written"]), (said, item)
+    assert any(tokenizer.decode(item["heard"].token_ids[:, 0].tolist()).strip() != item["question_written"]
+               for item in heard)  # some are written as an ear writes them
+    plain = datamodule(folders, tokenizer=folders["tokenizer"], text_examples=200).train_set
+    assert all(plain[i]["heard"] is None for i in range(200))
+    model = SpeechReasoningModule(backbone_config=TINY_LLAMA, tokenizer=folders["tokenizer"], codec=folders["codec"],
+                                  num_codebooks=K, hearing=folders["hearing"], heard_hidden=False)
+    batch = collate([item for item in items if item["heard"] is not None and item["reply_codes"] is None][:4])
+    assert torch.isfinite(model.training_step(batch, 0))
+    mapping = SpeechReasoningModule(backbone_config=TINY_LLAMA, tokenizer=folders["tokenizer"], codec=folders["codec"],
+                                    num_codebooks=K, hearing=folders["hearing"])  # heard_hidden: the ear's states
+    with pytest.raises(ValueError, match="a transcript has none.*heard_hidden: false"):
+        mapping.training_step(batch, 0)
+    with pytest.raises(ValueError, match="heard_text .* needs the LM's tokenizer"):
+        ReasoningDataModule(folders["manifest"], hearing=folders["hearing"], heard_text=0.5)
+    with pytest.raises(ValueError, match="heard_text must lie in"):
+        ReasoningDataModule(folders["manifest"], tokenizer=folders["tokenizer"], heard_text=1.5)
+    with pytest.raises(ValueError, match="needs hear_text"):
+        ReasoningDataset(data.rows, data.heard, data.speech, 20, 0, 0.0, seed=0, heard_text=0.5)

@@ -3,7 +3,8 @@
 Reasoning is learned from text (a new problem costs microseconds), hearing
 from the spoken corpus, and speaking from the replies' audio. One epoch is
 
-    text_examples   problems drawn fresh (seeded by index), the question as text
+    text_examples   problems drawn fresh (seeded by index), the question as text (a `heard_text` share of
+                    them as an ear transcribes it, at the `<heard>` ids: `s2s/data/transcripts.py`)
     + the manifest's spoken questions, `audio_repeats` times, heard by the frozen audio encoder
 
 and each example carries its reply's speech with `speech_probability` when
@@ -18,6 +19,7 @@ the reply codes (`codec`).
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import random
@@ -32,7 +34,8 @@ from s2s import audio
 from s2s.data.manifest import read_manifest
 from s2s.data.problems import OUT_OF_SCOPE_FAMILY, generate_problem
 from s2s.data.resumable import EpochBatchSampler, ResumableDataLoader, trainer_epoch
-from s2s.hearing.heard import HeardQuestion
+from s2s.data.transcripts import as_heard
+from s2s.hearing.heard import HeardQuestion, text_question
 
 TEXT_FIELDS = ("question_written", "thought", "reply")
 
@@ -161,18 +164,25 @@ class ReasoningDataset(Dataset):
     def __init__(self, rows: list[dict], heard: list[HeardQuestion | torch.Tensor | None] | None,
                  speech: dict[str, torch.Tensor], text_examples: int, audio_repeats: int, speech_probability: float,
                  seed: int, word_frames: dict[str, list[int]] | None = None, speech_key: str = "reply",
-                 voices: dict[str, torch.Tensor] | None = None, out_of_scope: float = 0.0):
+                 voices: dict[str, torch.Tensor] | None = None, out_of_scope: float = 0.0,
+                 heard_text: float = 0.0, hear_text: Callable[[str], HeardQuestion] | None = None):
         """`heard`: each row's spoken question as a HeardQuestion, as codec tokens [K, F], or None (the row's
         question as text); `heard` None: the rows are left out, text problems only.
         `speech` and `word_frames` (frames per word, for the word_aligned format) are keyed by `speech_key`: the
         reply sentence, or the row id (`voices`, row id -> voice prompt codes, and each row's `reply_style` then
         go with it: a reply in another voice or style needs its prompt).
-        `out_of_scope`: the share of text problems that are questions the model must decline."""
+        `out_of_scope`: the share of text problems that are questions the model must decline.
+        `heard_text`: the share of text problems whose question comes as heard, `hear_text` (a transcript's
+        HeardQuestion) of the written question as an ear might write it: the heard path then reads every
+        phrasing the text path does, not only the spoken corpus's few thousand questions."""
+        if heard_text and hear_text is None:
+            raise ValueError("heard_text gives text problems as heard questions, which needs hear_text (a "
+                             "transcript -> HeardQuestion, such as text_question with the LM's tokenizer)")
         self.rows, self.heard, self.speech, self.word_frames = rows, heard, speech, word_frames
         self.speech_key, self.voices = speech_key, voices or {}
         self.text_examples, self.audio_repeats = text_examples, audio_repeats if heard is not None else 0
         self.speech_probability, self.seed, self.epoch = speech_probability, seed, 0
-        self.out_of_scope = out_of_scope
+        self.out_of_scope, self.heard_text, self.hear_text = out_of_scope, heard_text, hear_text
 
     def __len__(self) -> int:
         return self.text_examples + len(self.rows) * self.audio_repeats
@@ -182,8 +192,11 @@ class ReasoningDataset(Dataset):
         if index < self.text_examples:
             problem = generate_problem(rng, OUT_OF_SCOPE_FAMILY if rng.random() < self.out_of_scope else None)
             key = problem.reply if self.speech_key == "reply" else None  # a fresh problem has no row id
+            heard = None
+            if self.heard_text and rng.random() < self.heard_text:
+                heard = self.hear_text(as_heard(problem.question_written, rng))
             return {"question_written": problem.question_written, "thought": problem.thought,
-                    "reply": problem.reply, "heard": None, "question_codes": None, "speech_key": key}, rng
+                    "reply": problem.reply, "heard": heard, "question_codes": None, "speech_key": key}, rng
         i = (index - self.text_examples) % len(self.rows)
         row, spoken = self.rows[i], self.heard[i]
         as_codes = isinstance(spoken, torch.Tensor)
@@ -263,7 +276,9 @@ class ReasoningDataModule(L.LightningDataModule):
     has spoken gets that speech, text problems too) or "row" (a style-transfer
     corpus from `s2s data synth --reply-styles`: each row's own reply, with
     its voice prompt and style words). `out_of_scope`: the share of text problems
-    that ask what the model cannot work on (it learns to decline them).
+    that ask what the model cannot work on (it learns to decline them). `heard_text`: the share of text
+    problems given as heard (at the `<heard>` ids, written as an ear might transcribe them), so the heard path
+    reads the grammar's every phrasing too; it needs `tokenizer`.
     """
 
     def __init__(self, train: str, val: str | None = None, hearing: str | None = None,
@@ -271,14 +286,19 @@ class ReasoningDataModule(L.LightningDataModule):
                  num_codebooks: int = 4, text_examples: int = 20000, audio_repeats: int = 1,
                  speech_probability: float = 0.25, val_text_examples: int = 0, batch_size: int = 32,
                  speech_batch_size: int = 8, seed: int = 0, num_workers: int = 0, question_input: str = "heard",
-                 align_with: str | None = None, reply_speech: str = "sentence", out_of_scope: float = 0.05):
+                 align_with: str | None = None, reply_speech: str = "sentence", out_of_scope: float = 0.05,
+                 heard_text: float = 0.0):
         super().__init__()
         self.save_hyperparameters()
         if question_input not in ("heard", "codes", "text"):
             raise ValueError(f"question_input must be 'heard', 'codes' or 'text', got {question_input!r}")
+        if heard_text and not tokenizer:
+            raise ValueError("heard_text writes text problems as heard tokens, which needs the LM's tokenizer: set "
+                             "tokenizer (the LM's folder) or heard_text: 0")
         if reply_speech not in ("sentence", "row"):
             raise ValueError(f"reply_speech must be 'sentence' or 'row', got {reply_speech!r}")
-        for name, value in (("speech_probability", speech_probability), ("out_of_scope", out_of_scope)):
+        for name, value in (("speech_probability", speech_probability), ("out_of_scope", out_of_scope),
+                            ("heard_text", heard_text)):
             if not 0 <= value <= 1:
                 raise ValueError(f"{name} must lie in [0, 1], got {value}")
         self.train_set = self.val_set = None
@@ -305,8 +325,14 @@ class ReasoningDataModule(L.LightningDataModule):
             frame_rate = load_codec(hp.codec, num_codebooks=hp.num_codebooks).frame_rate
             words = reply_word_frames(source, speech, frame_rate, hp.align_with, key)
         voices = voice_codes(source, hp.codec, hp.num_codebooks) if key == "id" else None
+        hear_text = None
+        if hp.heard_text:
+            from s2s.lm.text_tokenizer import load_text_tokenizer
+
+            tokenizer = load_text_tokenizer(hp.tokenizer)
+            hear_text = functools.partial(text_question, tokenizer=tokenizer)
         return ReasoningDataset(rows, heard, speech, text_examples, audio_repeats, hp.speech_probability, seed, words,
-                                key, voices, hp.out_of_scope)
+                                key, voices, hp.out_of_scope, hp.heard_text, hear_text)
 
     def setup(self, stage: str | None = None) -> None:
         hp = self.hparams

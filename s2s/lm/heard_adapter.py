@@ -30,4 +30,8 @@ class HeardAdapter(nn.Module):
         mixed = (heard.probs.to(device, rows.dtype)[..., None] * rows).sum(1)
         if not self.use_hidden:
             return mixed
+        if heard.hidden.shape[-1] != self.project.in_features:
+            raise ValueError(f"heard segments with hidden states of size {heard.hidden.shape[-1]} (a transcript has "
+                             f"none) reach an adapter that maps the ear's {self.project.in_features}: set "
+                             "heard_hidden: false to read transcripts")
         return mixed + self.project(heard.hidden.to(device, self.project.weight.dtype)).to(mixed.dtype)
