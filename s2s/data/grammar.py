@@ -7,7 +7,8 @@ uses, so that split measures questions phrased in ways the model never read.
 Sizes are split the same way: `stretch` draws them just beyond training (one
 more term, larger operands, one more step).
 
-    train, test  the training productions and sizes (test: fresh draws, the in-distribution figure)
+    train        the training productions, and more ways of asking that only training draws (`extra`)
+    test         fresh draws of the training productions and sizes, without the extras: the in-distribution core
     phrasing     held-out openings, verbs and sentence shapes; training sizes
     stretch      training productions; sizes just beyond training
 
@@ -24,9 +25,11 @@ SPLITS = ("train", "test", "phrasing", "stretch")
 
 @dataclass(frozen=True)
 class Slot:
-    """One choice in a question: the productions a model trains on, and those only the phrasing split uses."""
+    """One choice in a question: the productions a model trains on, those only the phrasing split uses, and
+    `extra` ones only training draws (breadth to read from, while `test` keeps drawing what it always drew)."""
     train: tuple[str, ...]
     held_out: tuple[str, ...] = ()
+    extra: tuple[str, ...] = ()
 
 
 def check_split(split: str) -> str:
@@ -48,11 +51,12 @@ class Draw:
         return self.split == "stretch"
 
     def phrase(self, slot: Slot) -> str:
-        """A production of `slot`: a held-out one in the phrasing split (where the slot has any)."""
+        """A production of `slot`: a held-out one in the phrasing split (where the slot has any), any training
+        one (extras too) in the train split."""
         if self.split == "phrasing" and slot.held_out:
             self.held_out += 1
             return self.rng.choice(slot.held_out)
-        return self.rng.choice(slot.train)
+        return self.rng.choice(slot.train + slot.extra if self.split == "train" else slot.train)
 
     def size(self, train: tuple[int, int], stretch: tuple[int, int] | None = None) -> int:
         """An integer in `train` (inclusive), or in `stretch` in the stretch split when a stretch range is given."""

@@ -114,7 +114,8 @@ def _problem(family: str, draw: Draw, question: str, reply: str, fields: dict, s
 
 # Said before some questions, as people do; the held-out ones never occur in training.
 _FILLER = Slot(("", "", "", "", "Okay, ", "So, ", "Quick question: ", "Hey, "),
-               ("Right, ", "Here's one: ", "Let me ask you something. ", "I was wondering, "))
+               ("Right, ", "Here's one: ", "Let me ask you something. ", "I was wondering, "),
+               extra=("", "", "", "Um, ", "Well, ", "Hi, ", "Next one: ", "Question: ", "Now, ", "Hello, ", "Oh, "))
 
 
 def _opening(draw: Draw, template: str) -> str:
@@ -133,13 +134,17 @@ _ASK_SUM = Slot(("What is {e}?", "How much is {e}?", "Calculate {e}.", "Work out
                  "What's {e}?", "Can you tell me what {e} is?", "Please work out {e}.", "Tell me what {e} makes.",
                  "What is the answer to {e}?", "How much do you get for {e}?"),
                 ("I'd like to know what {e} comes to.", "Could you figure out {e} for me?", "What does {e} equal?",
-                 "Do you know what {e} is?", "Find the value of {e}."))
+                 "Do you know what {e} is?", "Find the value of {e}."),
+                extra=("What's the result of {e}?", "Could you calculate {e}?", "Can you work out {e}?",
+                       "Solve {e}.", "Compute {e}.", "How much does {e} make?", "Give me the answer to {e}.",
+                       "What would {e} be?"))
 # One operation said in words: (template, operator, the operands' order in the sum).
 _SAID_SUMS = Slot(("the sum of {a} and {b}|+|ab", "{a} more than {b}|+|ba", "{b} less than {a}|-|ab",
                    "the product of {a} and {b}|×|ab", "the difference between {a} and {b}|-|ab",
                    "{a} added to {b}|+|ba", "{b} taken away from {a}|-|ab"),
                   ("{a} and {b} added together|+|ab", "{b} subtracted from {a}|-|ab", "{a} lots of {b}|×|ab",
-                   "{a} groups of {b}|×|ab"))
+                   "{a} groups of {b}|×|ab"),
+                  extra=("the total of {a} and {b}|+|ab", "{a} increased by {b}|+|ab", "{a} reduced by {b}|-|ab"))
 
 
 def _spoken_expression(draw: Draw, numbers: list[int], ops: list[str]) -> tuple[str, str]:
@@ -229,17 +234,23 @@ _REPLY_SUM = ("The answer is {n}.", "It is {n}.", "That makes {n}.")
 # --- word problems ------------------------------------------------------------
 
 _GAINS = Slot(("buys {n} more|Buying", "finds {n} more|Finding", "gets {n} more|Getting"),
-              ("is given {n} more|Being given", "picks up {n} more|Picking up"))
+              ("is given {n} more|Being given", "picks up {n} more|Picking up"),
+              extra=("wins {n} more|Winning", "receives {n} more|Receiving", "collects {n} more|Collecting"))
 _LOSSES = Slot(("gives away {n}|Giving away", "gives {n} to {friend}|Giving away", "loses {n}|Losing"),
-               ("sells {n}|Selling", "drops {n}|Dropping"))
+               ("sells {n}|Selling", "drops {n}|Dropping"),
+               extra=("uses {n}|Using", "hands {n} to {friend}|Giving away", "throws away {n}|Throwing away"))
 _HOW_MANY_NOW = Slot(("How many {obj} does {name} have now?", "How many {obj} does {name} end up with?",
                       "How many {obj} does {name} have at the end?", "How many {obj} are there now?"),
-                     ("What is the number of {obj} {name} has now?", "Now how many {obj} has {name} got?"))
+                     ("What is the number of {obj} {name} has now?", "Now how many {obj} has {name} got?"),
+                     extra=("So how many {obj} does {name} have?", "How many {obj} does {name} have after that?",
+                            "Count {name}'s {obj} now."))
 _HOW_MANY_LEFT = Slot(("How many {obj} does {name} have left?", "How many {obj} are left?"),
-                      ("How many {obj} remain?",))
+                      ("How many {obj} remain?",),
+                      extra=("How many {obj} are still there?", "How many {obj} does {name} still have?"))
 _IN_TOTAL = Slot(("How many {obj} do they have in total?", "How many {obj} do they have altogether?",
                   "How many {obj} is that in total?"),
-                 ("What is the total number of {obj}?",))
+                 ("What is the total number of {obj}?",),
+                 extra=("How many {obj} are there altogether?", "Together, how many {obj} do they have?"))
 _BOXES = ("bags", "boxes", "packs")
 _STORY_SHAPE = Slot(("story first",), ("if",))  # the story, then the question; held out: the question after "If"
 
@@ -338,7 +349,9 @@ def _relation(draw: Draw, name: str, friend: str, things: str) -> Problem:
 
 
 _HOW_MANY_MORE = Slot(("How many more {obj} does {friend} have?", "How many more does {friend} have than {name}?"),
-                      ("By how many {obj} is {friend} ahead?",))
+                      ("By how many {obj} is {friend} ahead?",),
+                      extra=("How many {obj} more does {friend} have?",
+                             "How many more {obj} does {friend} have than {name}?"))
 
 
 def _word_problem(draw: Draw) -> Problem:
@@ -356,7 +369,9 @@ _ASK_WHICH = Slot(("Which is {w}, {x} or {y}?", "Which number is {w}, {x} or {y}
                    "Pick the {w} number: {x} or {y}.", "Which is {w}: {x} or {y}?",
                    "Tell me which is {w}, {x} or {y}.", "Which one is {w}, {x} or {y}?"),
                   ("Which would you say is {w}, {x} or {y}?", "If you had to pick, which is {w}: {x} or {y}?",
-                   "{x} or {y}: which is {w}?"))
+                   "{x} or {y}: which is {w}?"),
+                  extra=("Which is {w} here, {x} or {y}?", "Say which is {w}, {x} or {y}.",
+                         "Which is the {w} number, {x} or {y}?", "What's {w}, {x} or {y}?"))
 
 
 def _compare_steps(a: int, b: int, larger: bool) -> list[str]:
@@ -420,11 +435,13 @@ def _comparison(draw: Draw) -> Problem:
 # --- sequences ----------------------------------------------------------------
 
 _ASK_NEXT = Slot(("What comes next: {s}?", "What is the next number: {s}?",
-                  "Continue the sequence {s}. What comes next?",
-                  "Which number follows {s}?", "What number comes after {s}?", "What's the next number in {s}?",
+                  "Continue the sequence {s}. What comes next?", "Which number follows {s}?",
+                  "What number comes after {s}?", "What's the next number in {s}?",
                   "Finish the pattern: {s}, what comes next?"),
                  ("Here's a pattern: {s}. What's next?", "If the numbers go {s}, what is the next one?",
-                  "Look at {s}. Which number should come next?"))
+                  "Look at {s}. Which number should come next?"),
+                 extra=("Give the next number after {s}.", "{s}, what comes next?", "Complete the sequence: {s}.",
+                        "What is the next term of {s}?", "Tell me the next number: {s}."))
 
 
 def _sequence(draw: Draw) -> Problem:
@@ -503,17 +520,25 @@ _LATER = Slot(("It is {t}. What time will it be in {d}?", "The clock shows {t}. 
                "It's {t} now. What time will it be {d} from now?",
                "A meeting starts at {t} and runs for {d}. When does it end?"),
               ("If it is {t} now, what time will it be after {d}?", "Starting at {t}, what time is it {d} later?",
-               "We leave at {t} and drive for {d}. What time do we get there?"))
+               "We leave at {t} and drive for {d}. What time do we get there?"),
+              extra=("What time will it be {d} after {t}?",
+                     "The game starts at {t} and goes on for {d}. When is it over?",
+                     "I leave at {t} and walk for {d}. What time is it then?"))
 _EARLIER = Slot(("It is {t} now. What time was it {d} ago?", "The clock shows {t}. What did it show {d} earlier?",
                  "A bus arrives at {t} after a trip of {d}. When did it leave?",
                  "A film ends at {t} and lasted {d}. When did it start?"),
-                ("It's {t}. What was the time {d} before now?", "If a class ends at {t} after {d}, when did it begin?"))
+                ("It's {t}. What was the time {d} before now?",
+                 "If a class ends at {t} after {d}, when did it begin?"),
+                extra=("What time was it {d} before {t}?",
+                       "The show ended at {t} after running for {d}. When did it begin?"))
 _BETWEEN = Slot(("A film starts at {t} and ends at {u}. How many minutes long is it?",
                  "A train leaves at {t} and arrives at {u}. How many minutes is the trip?",
                  "A lesson runs from {t} to {u}. How many minutes does it last?",
                  "How many minutes are there from {t} to {u}?"),
                 ("If a show goes from {t} until {u}, how many minutes is that?",
-                 "Between {t} and {u}, how many minutes pass?"))
+                 "Between {t} and {u}, how many minutes pass?"),
+                extra=("How long is it from {t} to {u}, in minutes?",
+                       "A walk starts at {t} and ends at {u}. How many minutes did it take?"))
 
 
 def _time(draw: Draw) -> Problem:
@@ -542,15 +567,19 @@ def _time(draw: Draw) -> Problem:
 
 _ASK_LETTERS = Slot(("How many letters are in the word {w}?", "How many letters does the word {w} have?",
                      "Count the letters in the word {w}.", "How long is the word {w}, in letters?"),
-                    ("Tell me how many letters make up the word {w}.", "How many letters has the word {w} got?"))
+                    ("Tell me how many letters make up the word {w}.", "How many letters has the word {w} got?"),
+                    extra=("Spell the word {w}. How many letters is that?",))
 _ASK_LETTER = Slot(("How many times does the word {w} contain the letter {l}?",
                     "In the word {w}, count the letter {l}.", "How often does the word {w} have the letter {l}?"),
-                   ("Count how many times the word {w} uses the letter {l}.",))
+                   ("Count how many times the word {w} uses the letter {l}.",),
+                   extra=("In the word {w}, how often do you see the letter {l}?",))
 _ASK_LIST = Slot(("How many {c} are in this list: {items}?", "Count the {c}: {items}.",
                   "How many {c} can you find here: {items}?"),
-                 ("Here is a list: {items}. How many {c} are in it?",))
+                 ("Here is a list: {items}. How many {c} are in it?",),
+                 extra=("Count how many {c} there are: {items}.", "In this list, how many are {c}: {items}?"))
 _ASK_MIXED = Slot(("How many of these are {c}: {items}?", "How many {c} are in this list: {items}?"),
-                  ("Of {items}, how many are {c}?",))
+                  ("Of {items}, how many are {c}?",),
+                  extra=("Count the {c} among these: {items}.",))
 
 
 def _counting(draw: Draw) -> Problem:
@@ -677,6 +706,12 @@ def held_out_phrases() -> dict[str, tuple[str, ...]]:
     """The grammar's productions that only the phrasing split uses, by slot: the documented phrasing split."""
     return {name.strip("_").lower(): slot.held_out for name, slot in globals().items()
             if isinstance(slot, Slot) and slot.held_out}
+
+
+def training_only_phrases() -> dict[str, tuple[str, ...]]:
+    """The productions only the train split draws, by slot (more ways of asking; `test` never shows them)."""
+    return {name.strip("_").lower(): slot.extra for name, slot in globals().items()
+            if isinstance(slot, Slot) and slot.extra}
 
 
 @functools.lru_cache(maxsize=None)

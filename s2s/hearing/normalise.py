@@ -22,7 +22,8 @@ from s2s.data.numbers import _OCLOCK, _SMALL, _TENS, _read_words
 _OPERATOR_WORDS = (("multiplied by", "×"), ("times", "×"), ("x", "×"), ("*", "×"), ("plus", "+"), ("add", "+"),
                    ("minus", "-"), ("take away", "-"))
 # Words after which a bare 3-4 digit number is a clock time in a question about time: "at 405", "from 1055".
-_CLOCK_CUES = ("at", "from", "to", "is", "shows", "show", "until", "till", "by", "it's", "between", "and")
+_CLOCK_CUES = ("at", "from", "to", "is", "shows", "show", "until", "till", "by", "it's", "between", "and", "before",
+               "after")
 _TIME_QUESTION = re.compile(r"\b(clock|time|minutes?|hours?|leaves|arrives?|starts|ends|runs|lasts?)\b", re.I)
 _NUMBER_WORDS = {*_SMALL, *_TENS, "hundred", "thousand"}
 # A sentence that starts so asks something ("What is 4 + 5" gets "?"); any other gets ".".

@@ -28,7 +28,9 @@ _SAID = ((r"sum of (\d+) and (\d+)", lambda a, b: a + b), (r"(\d+) more than (\d
          (r"(\d+) less than (\d+)", lambda a, b: b - a), (r"product of (\d+) and (\d+)", lambda a, b: a * b),
          (r"difference between (\d+) and (\d+)", lambda a, b: a - b), (r"(\d+) added to (\d+)", lambda a, b: a + b),
          (r"(\d+) taken away from (\d+)", lambda a, b: b - a), (r"(\d+) and (\d+) added together", lambda a, b: a + b),
-         (r"(\d+) subtracted from (\d+)", lambda a, b: b - a), (r"(\d+) (?:lots|groups) of (\d+)", lambda a, b: a * b))
+         (r"(\d+) subtracted from (\d+)", lambda a, b: b - a), (r"(\d+) (?:lots|groups) of (\d+)", lambda a, b: a * b),
+         (r"total of (\d+) and (\d+)", lambda a, b: a + b), (r"(\d+) increased by (\d+)", lambda a, b: a + b),
+         (r"(\d+) reduced by (\d+)", lambda a, b: a - b))
 
 
 def _arithmetic(q: str) -> str:
@@ -45,12 +47,14 @@ def _word_problem(q: str) -> str:
         return str(3 * numbers[0] if re.search(r"total|altogether", q) else 2 * numbers[0])
     if "half of them" in q:
         return str(numbers[0] // 2)
-    if "ahead" in q or "How many more" in q:
+    if "ahead" in q or re.search(r"How many (\w+ )?more", q):
         return str(numbers[1] - numbers[0])
     if "each have" in q:
         return str(numbers[0] * numbers[1])
-    steps = re.compile(r"buys (\d+) (?:bags|boxes|packs) of (\d+)|has (\d+)|(?:buys|finds|gets|is given|picks up) "
-                       r"(\d+) more|(?:gives away|sells|drops|loses) (\d+)|gives (\d+) to|(?:among|between|into) (\d+)")
+    steps = re.compile(r"buys (\d+) (?:bags|boxes|packs) of (\d+)|has (\d+)"
+                       r"|(?:buys|finds|gets|wins|receives|collects|is given|picks up) (\d+) more"
+                       r"|(?:gives away|sells|drops|loses|uses|throws away) (\d+)|(?:gives|hands) (\d+) to"
+                       r"|(?:among|between|into) (\d+)")
     total = None
     for match in steps.finditer(q):
         packs, each, has, gain, lost, given, share = match.groups()
@@ -95,7 +99,7 @@ def _time(q: str) -> str:
     hours = re.search(r"(\d+) hours?", q)
     mins = re.search(r"(\d+) minutes", q)
     delta = (int(hours[1]) * 60 if hours else 0) + (int(mins[1]) if mins else 0)
-    sign = -1 if re.search(r"ago|earlier|did it leave|did it start|before now|did it begin", q) else 1
+    sign = -1 if re.search(r"ago|earlier|did it leave|did it start|before|did it begin", q) else 1
     end = (minutes[0] + sign * delta) % 720
     return f"{end // 60 or 12}:{end % 60:02d}"
 
@@ -226,6 +230,26 @@ def test_held_out_phrasings_never_reach_training_rows():
                 continue
             pattern = _pattern(production)
             assert not any(pattern.search(text) for text in texts), (slot, production)
+
+
+def test_training_only_phrasings_reach_training_rows_and_never_the_other_splits():
+    extra = problems.training_only_phrases()
+    assert {"filler", "ask_sum", "ask_which", "ask_next", "later"} <= set(extra)
+    rows = {split: [p.question_written for family in problems.FAMILIES
+                    for p in problems.generate_problems(300, seed=3, families=[family], split=split)]
+            for split in ("train", "test", "phrasing", "stretch")}
+    found = 0
+    for slot, productions in extra.items():
+        for production in productions:
+            pattern = _pattern(production)
+            core = [re.sub(r"\{\w+\}", "1", p.split("|")[0]) for p in getattr(problems, f"_{slot.upper()}").train]
+            if len(re.sub(r"\{\w+\}", "", production.split("|")[0]).split()) < 3 \
+                    or any(pattern.search(text) for text in core):  # too short, or inside a core production
+                continue
+            found += any(pattern.search(text) for text in rows["train"])
+            for split in ("test", "phrasing", "stretch"):
+                assert not any(pattern.search(text) for text in rows[split]), (split, slot, production)
+    assert found >= 20
 
 
 def test_phrasing_rows_use_held_out_productions_and_training_sizes():
