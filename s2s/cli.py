@@ -309,7 +309,8 @@ def cmd_asr_lm(args: argparse.Namespace) -> None:
     from s2s.asr.recognizer import build_for_recognizer
 
     print(build_for_recognizer(args.folder, args.manifest, args.field, order=args.order, overwrite=args.overwrite,
-                               beam=args.beam, alpha=args.alpha, beta=args.beta))
+                               beam=args.beam, alpha=args.alpha, beta=args.beta,
+                               digits="0123456789" if args.digit_class else ""))
 
 
 def cmd_lm_phrases(args: argparse.Namespace) -> None:
@@ -577,6 +578,8 @@ def _add_model_tools(sub) -> None:
     lm.add_argument("--beam", type=int, default=8, help="beam width (default 8)")
     lm.add_argument("--alpha", type=float, default=0.6, help="LM weight in the beam's score (default 0.6)")
     lm.add_argument("--beta", type=float, default=1.0, help="bonus per character (default 1.0)")
+    lm.add_argument("--digit-class", action="store_true",
+                    help="count digits as one class: the LM says where a number goes, never which digits")
     lm.add_argument("--overwrite", action="store_true", help="replace the folder's text LM")
     lm.set_defaults(func=cmd_asr_lm)
 

@@ -44,6 +44,25 @@ def test_seen_spellings_are_likelier_and_long_contexts_back_off():
     assert unigram.log_prob("b", "a") == unigram.log_prob("", "a") > unigram.log_prob("", "b")
 
 
+@pytest.mark.parametrize("history", ["", "It is 2:1", "What is 47 + ", "x" * 30])
+def test_digits_as_one_class_say_where_a_number_goes_never_which(history, tmp_path):
+    """Counted as one class, every digit is as likely as any other after any context, the probabilities still
+    sum to one, a number's place is still known, and the class survives saving."""
+    texts = ["It is 2:10.", "It is 2:10.", "It is 2:15.", "What is 47 + 8?"]
+    plain = CharNgramLM.from_texts(texts, WRITTEN, order=6, min_count=1)
+    classed = CharNgramLM.from_texts(texts, WRITTEN, order=6, min_count=1, digits="0123456789")
+    assert sum(math.exp(classed.log_prob(history, c)) for c in WRITTEN + END) == pytest.approx(1.0, abs=1e-9)
+    digits = {classed.log_prob(history, d) for d in "0123456789"}
+    assert max(digits) - min(digits) < 1e-12
+    assert plain.log_prob("It is 2:1", "0") > plain.log_prob("It is 2:1", "1") + 1  # the corpus's own minute
+    assert classed.score("It is 2:11.") == pytest.approx(classed.score("It is 2:10."))
+    assert classed.log_prob("It is 2:1", "7") > classed.log_prob("It is 2:1", "x") + 1  # a digit belongs here
+    loaded = CharNgramLM.load(classed.save(tmp_path / FILE_NAME))
+    assert loaded.digits == "0123456789" and loaded.score("It is 3:45.") == pytest.approx(classed.score("It is 3:45."))
+    with pytest.raises(ValueError, match="digits .* must be characters of the alphabet"):
+        CharNgramLM.from_texts(["ab"], "ab", digits="0123456789")
+
+
 def test_text_outside_the_alphabet_is_refused():
     with pytest.raises(ValueError, match="outside the alphabet: 'X'"):
         CharNgramLM.from_texts(["forty X"], CHARS)
@@ -132,6 +151,10 @@ def test_s2s_asr_lm_writes_the_model_once_and_refuses_to_overwrite(recogniser_di
     manifest = _manifest(tmp_path, [{"question": "Which is larger, five or six?"}])
     main(["asr", "lm", str(recogniser_dir), "--manifest", manifest, "--field", "question", "--order", "3"])
     assert CharNgramLM.load(recogniser_dir / FILE_NAME).order == 3
+    assert CharNgramLM.load(recogniser_dir / FILE_NAME).digits == ""
+    main(["asr", "lm", str(recogniser_dir), "--manifest", manifest, "--field", "question", "--digit-class",
+          "--overwrite"])
+    assert CharNgramLM.load(recogniser_dir / FILE_NAME).digits == "0123456789"
     capsys.readouterr()
     for argv, message in [(["--field", "question"], "already exists"),
                           (["--overwrite", "--field", "nothing"], "have any of the fields")]:
