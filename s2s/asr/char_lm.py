@@ -39,6 +39,11 @@ FILE_NAME = "text_lm.json.gz"
 CACHE_LIMIT = 1_000_000  # memoised probabilities kept; a long evaluation would otherwise grow it without end
 
 
+def _digit_classes(digits: str) -> dict[int, int] | None:
+    """The translation that writes every one of `digits` as DIGIT (None when digits are told apart)."""
+    return str.maketrans(digits, DIGIT * len(digits)) if digits else None
+
+
 class CharNgramLM:
     """P(next character | the `order - 1` before it), for texts written in `alphabet`."""
 
@@ -51,7 +56,9 @@ class CharNgramLM:
         if digits and (DIGIT in alphabet or set(digits) - set(alphabet)):
             raise ValueError(f"digits {digits!r} must be characters of the alphabet, which must not hold {DIGIT!r}")
         self.order, self.alphabet, self.counts, self.digits = order, alphabet, counts, digits
-        self._classes = str.maketrans(digits, DIGIT * len(digits)) if digits else None
+        self._classes = _digit_classes(digits)
+        # The bottom of the back-off: uniform over the symbols (the digits' class counted once) and END.
+        self._uniform = 1.0 / (len(alphabet) - len(digits) + bool(digits) + 1)
         self.beam, self.alpha, self.beta = beam, alpha, beta
         self.totals = {context: sum(following.values()) for context, following in counts.items()}
         self._cache: dict[tuple[str, str], float] = {}
@@ -63,7 +70,7 @@ class CharNgramLM:
         Contexts longer than two characters that were seen fewer than `min_count` times are dropped: they
         mostly count single sentences and would only grow the file. `digits` ("0123456789") are counted as
         one class."""
-        classes = str.maketrans(digits, DIGIT * len(digits)) if digits else None
+        classes = _digit_classes(digits)
         counts: dict[str, Counter] = defaultdict(Counter)
         seen = 0
         for text in texts:
@@ -95,8 +102,7 @@ class CharNgramLM:
         return self._cache[key]
 
     def _prob(self, context: str, char: str) -> float:
-        symbols = len(self.alphabet) - len(self.digits) + bool(self.digits) + 1  # the class once, and END
-        lower = 1.0 / symbols if not context else self._prob(context[1:], char)
+        lower = self._uniform if not context else self._prob(context[1:], char)
         following = self.counts.get(context)
         if not following:
             return lower

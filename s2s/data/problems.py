@@ -702,16 +702,20 @@ def generate_problems(n: int, seed: int, families=None, split: str = "train") ->
             for i in range(n)]
 
 
+def _productions(part: str) -> dict[str, tuple[str, ...]]:
+    """Each slot's `part` ("held_out" or "extra"), by slot name, for the slots that have any."""
+    return {name.strip("_").lower(): getattr(slot, part) for name, slot in globals().items()
+            if isinstance(slot, Slot) and getattr(slot, part)}
+
+
 def held_out_phrases() -> dict[str, tuple[str, ...]]:
     """The grammar's productions that only the phrasing split uses, by slot: the documented phrasing split."""
-    return {name.strip("_").lower(): slot.held_out for name, slot in globals().items()
-            if isinstance(slot, Slot) and slot.held_out}
+    return _productions("held_out")
 
 
 def training_only_phrases() -> dict[str, tuple[str, ...]]:
     """The productions only the train split draws, by slot (more ways of asking; `test` never shows them)."""
-    return {name.strip("_").lower(): slot.extra for name, slot in globals().items()
-            if isinstance(slot, Slot) and slot.extra}
+    return _productions("extra")
 
 
 @functools.lru_cache(maxsize=None)
