@@ -9,7 +9,9 @@ all heard right (`NumbersHeard`, the figure `s2s evaluate` reports) for
                 the baseline;
   cross-check   `CrossCheckedHearing` at the model's `hearing_cross_check` (each ear scores each ear's
                 hypotheses: Whisper's 5 best beams and the CTC ear's transcript);
-  either        an oracle that knows which hypothesis was right: the most any choice between them could give.
+  either        an oracle that knows which hypothesis was right: the most any choice between them could give;
+  w=A,B         with `--weights A,B ...`: the cross-check at other weights, from the same hearings (no timing),
+                to choose weights on questions of your own.
 
 and the median milliseconds each costs on this CPU (in turn: the second ear only where the first was unsure;
 cross-check: as a model hears, every ear at once and the scoring). Held-out sets say how the ears do where
@@ -54,8 +56,10 @@ def hear_all(cross_check: CrossCheckedHearing, rows: list[dict], folder: Path) -
     return heard
 
 
-def score(heard: list[dict], names: list[str], in_turn: FallbackHearing, cross_check: CrossCheckedHearing) -> dict:
-    """Questions with every number heard, and median ms, for each ear and each way of combining them."""
+def score(heard: list[dict], names: list[str], in_turn: FallbackHearing, cross_check: CrossCheckedHearing,
+          other_weights: tuple[list[float], ...] = ()) -> dict:
+    """Questions with every number heard, and median ms, for each ear and each way of combining them (and the
+    cross-check at each of `other_weights`)."""
     def right(text: str, one: dict) -> bool:
         return NumbersHeard.right(text, one["written"])
 
@@ -72,8 +76,27 @@ def score(heard: list[dict], names: list[str], in_turn: FallbackHearing, cross_c
         cross_ms.append(h["cross_check_ms"])
     counts["either"] = sum(any(right(hypothesis.heard.text, h) for one in h["hearings"]
                                for hypothesis in one.hypotheses) for h in heard)
+    for weights in other_weights:
+        weighed = CrossCheckedHearing(cross_check.ears, weights, cross_check.n_best)
+        counts[weight_name(weights)] = sum(right(weighed.choose(h["hearings"]).text, h) for h in heard)
     ms.update({"in turn": statistics.median(fallback_ms), "cross-check": statistics.median(cross_ms)})
     return {"n": len(heard), "heard": counts, "ms": ms}
+
+
+def weight_name(weights: list[float]) -> str:
+    return "w=" + ",".join(f"{w:g}" for w in weights)
+
+
+def parse_weights(text: str) -> list[float]:
+    """"1,0.5" -> [1.0, 0.5]: one positive weight per ear."""
+    try:
+        weights = [float(w) for w in text.split(",")]
+    except ValueError:
+        weights = []
+    if not weights or not all(w > 0 for w in weights):
+        raise argparse.ArgumentTypeError(f"--weights takes one positive number per ear, comma-separated (1,0.5), "
+                                         f"got {text!r}")
+    return weights
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
@@ -81,6 +104,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--ckpt", type=Path, default=DEFAULT_MODEL, help="model folder (default: the shipped one)")
     parser.add_argument("--manifest", type=Path, nargs="+", required=True, help="spoken question manifests")
     parser.add_argument("--questions", type=int, default=200, help="questions of each manifest (default 200)")
+    parser.add_argument("--weights", type=parse_weights, nargs="+", default=[],
+                        help="cross-check weights to compare with the model's, one per ear: 1,1 1,2 ...")
     args = parser.parse_args(argv)
     for manifest in args.manifest:
         if not manifest.is_file():
@@ -92,13 +117,17 @@ def main(argv: list[str] | None = None) -> list[dict]:
     ears, options = list(model.hearing.ears), model.init_args
     in_turn = FallbackHearing(ears, options.get("hearing_confidence") or 0.93)
     cross_check = CrossCheckedHearing(ears, options.get("hearing_cross_check") or [1.0] * len(ears))
+    for weights in args.weights:
+        if len(weights) != len(ears):
+            sys.exit(f"benchmarks/hearing.py: --weights {weight_name(weights)[2:]} gives {len(weights)} weights to "
+                     f"{len(ears)} ears; give one per ear, in the order of the model's hearing")
     names = [ear.spec if hasattr(ear, "spec") else "CTC ear" for ear in ears]
     rows = []
     for manifest in args.manifest:
         questions = read_manifest(manifest)[:args.questions]
         heard = hear_all(cross_check, questions, manifest.parent)
-        rows.append({"manifest": str(manifest), **score(heard, names, in_turn, cross_check)})
-    ways = [*names, "in turn", "cross-check", "either"]
+        rows.append({"manifest": str(manifest), **score(heard, names, in_turn, cross_check, tuple(args.weights))})
+    ways = [*names, "in turn", "cross-check", "either", *(weight_name(w) for w in args.weights)]
     print(f"\nevery number heard ({args.ckpt.name}: in turn at {in_turn.thresholds}, cross-check weights "
           f"{cross_check.weights}), questions right / n, median ms")
     print(f"{'manifest':<44} {'n':>4} " + " ".join(f"{way:>16}" for way in ways))

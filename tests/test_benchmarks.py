@@ -305,6 +305,22 @@ def test_intelligibility_benchmark_finds_the_words_a_listener_missed_and_scores_
     assert row["missed"]["84"] == 1 and 0 < row["wer"] < 1
 
 
+def test_hearing_benchmark_takes_one_positive_weight_per_ear_or_says_what_to_give(tmp_path):
+    import argparse
+
+    import pytest
+
+    benchmark = load_benchmark("hearing")
+    assert benchmark.parse_weights("1,0.5") == [1.0, 0.5]
+    for bad in ("1,-2", "one,two", ""):
+        with pytest.raises(argparse.ArgumentTypeError, match="one positive number per ear"):
+            benchmark.parse_weights(bad)
+    (tmp_path / "manifest.jsonl").write_text("")
+    with pytest.raises(SystemExit) as stop:
+        benchmark.main(["--manifest", str(tmp_path / "manifest.jsonl"), "--weights", "1,1,1"])
+    assert "gives 3 weights to 2 ears" in str(stop.value.code)
+
+
 def test_hearing_benchmark_counts_each_ear_and_each_way_of_combining_them_from_the_same_hearings(tmp_path, capsys):
     """Two espeak-ng questions: the corpus's voice, which the CTC ear knows, and a held-out formant voice where
     Whisper, sure of itself, drops the first sentence; the oracle is at least every other way, the cross-check
@@ -324,9 +340,14 @@ def test_hearing_benchmark_counts_each_ear_and_each_way_of_combining_them_from_t
             samples, rate = espeak.render(said, voice=voice, speed_wpm=speed, pitch=pitch)
             audio.save(tmp_path / f"{i}.wav", torch.from_numpy(samples.copy())[None], rate)
             manifest.write(json.dumps({"question_audio": f"{i}.wav", "question_written": written}) + "\n")
-    rows = load_benchmark("hearing").main(["--manifest", str(tmp_path / "manifest.jsonl")])
+    benchmark = load_benchmark("hearing")
+    rows = benchmark.main(["--manifest", str(tmp_path / "manifest.jsonl"), "--weights", "1,0.5", "1,0.001"])
     heard = rows[0]["heard"]
-    assert rows[0]["n"] == 2 and set(heard) == {"whisper-tiny.en", "CTC ear", "in turn", "cross-check", "either"}
+    assert rows[0]["n"] == 2 and set(heard) == {"whisper-tiny.en", "CTC ear", "in turn", "cross-check", "either",
+                                                "w=1,0.5", "w=1,0.001"}
     assert heard["either"] == 2 and heard["cross-check"] == 2 and heard["in turn"] == 1
+    # The model's own weights, chosen again from the same hearings, hear what it heard; Whisper's word all but
+    # alone drops the held-out voice's first sentence again.
+    assert heard["w=1,0.5"] == heard["cross-check"] and heard["w=1,0.001"] == heard["whisper-tiny.en"] == 1
     assert all(ms > 0 for ms in rows[0]["ms"].values())
     assert any(line.startswith(tmp_path.name) for line in capsys.readouterr().out.splitlines())
