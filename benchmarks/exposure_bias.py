@@ -32,10 +32,10 @@ import json
 
 import torch
 
-from s2s.data.problems import answer_from_thought
 from s2s.eval.reasoning import DEFAULT_JUDGE, hear, load_judge, spoken_answer
 from s2s.lm.data import ReasoningDataModule
 from s2s.lm.model import SpeechReasoningLM
+from s2s.lm.tools import answer_from_thought
 from s2s.lm.word_clock import ClockReader
 from s2s.pipeline import DEFAULT_MODEL, S2SPipeline
 

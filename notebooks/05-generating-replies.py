@@ -58,7 +58,7 @@ from s2s.lm.generate import DONE, generate, phase_machine, sample_next
 from s2s.lm.model import SpeechReasoningLM
 from s2s.lm.scripted import ScriptedModel, reply_ids, reply_script
 from s2s.lm.toy import TINY_LLAMA, tiny_random_model
-from s2s.data.problems import answer_from_thought
+from s2s.lm.tools import answer_from_thought
 from s2s.notebook import check_mode
 from s2s.pipeline import DEFAULT_MODEL, S2SPipeline
 

@@ -30,7 +30,6 @@ from s2s import audio as audio_io
 from s2s.audio import MAX_QUESTION_SECONDS, check_question, is_chunks, read_question, refuse_long
 from s2s.codecs import load_codec
 from s2s.codecs.base import Codec
-from s2s.data.problems import answer_from_thought
 from s2s.hearing import abstain
 from s2s.hearing.heard import SAMPLE_RATE as HEARING_RATE
 from s2s.hearing.heard import Heard, to_16k
@@ -42,6 +41,7 @@ from s2s.lm.generate import build_prompt
 from s2s.lm.generate import stream as generate_stream
 from s2s.lm.model import SpeechReasoningLM
 from s2s.lm.thinker import CONFIG_FILE as THINKER_CONFIG
+from s2s.lm.tools import answer_from_thought
 
 DEFAULT_MODEL = Path(__file__).resolve().parent / "assets" / "models" / "s2s-reasoner-tiny"
 JSON_FIELDS = ("thought", "reply_text", "answer", "audio", "timings", "abstained", "abstain_reason")

@@ -101,4 +101,4 @@ def test_the_walk_from_a_spoken_question_to_the_written_reply_stays_short(tmp_pa
     parts = Counter(name.split("/")[0] if "/" in name else name for name in touched)
     print(f"{len(touched)} files in {len(parts)} parts:", dict(parts))
     assert "style/prompt.py" not in touched and not any(name.startswith("eval/") for name in touched)
-    assert len(touched) <= 35, sorted(touched)
+    assert len(touched) <= 28, sorted(touched)

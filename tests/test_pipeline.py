@@ -13,12 +13,12 @@ from s2s import audio
 from s2s.cli import main
 from s2s.codecs.tiny.codec import save_net
 from s2s.codecs.tiny.model import TinyCodecConfig, TinyCodecNet
-from s2s.data.problems import answer_from_thought
 from s2s.lm.batching import tokenize
 from s2s.lm.generate import build_prompt
 from s2s.lm.model import SpeechReasoningLM
 from s2s.lm.speculate import BREAK
 from s2s.lm.text_tokenizer import train_text_tokenizer
+from s2s.lm.tools import answer_from_thought
 from s2s.pipeline import JSON_FIELDS, S2SPipeline, SpokenReply
 
 K, C, HOP, RATE = 2, 16, 320, 16000
@@ -136,21 +136,6 @@ def test_reply_never_overwrites_unless_asked(pipeline, tmp_path):
     assert audio.load(out)[1] == RATE
 
 
-# ---------------------------------------------------------------------- answers
-@pytest.mark.parametrize("thought, answer", [
-    ("12 × 3 = 36.\nSo the answer is 36.", "36"),
-    ("5 - 37 = -32.\nSo the answer is -32.", "-32"),
-    ("9:30 + 15 minutes = 9:45.\nSo the answer is 9:45.", "9:45"),
-    ("So the answer is 3.\nWait: 2 + 2 = 4.\nSo the answer is 4.\n", "4"),  # the last one counts
-    ("  so the answer is 1000 .  ", "1000"),
-    ("12 × 3 = 36.", None),
-    ("So the answer is 3", None),  # no final period: cut short by the cap
-    ("", None),
-])
-def test_answer_from_thought(thought, answer):
-    assert answer_from_thought(thought) == answer
-
-
 # ---------------------------------------------------------------------- s2s reply
 def test_reply_json_prints_exactly_one_object(model_dir, question_wav, tmp_path, capsys, loads_without_eot):
     out = tmp_path / "answer.wav"
@@ -251,7 +236,6 @@ def test_the_shipped_while_thinking_model_starts_speaking_before_its_thought_end
     goes on: audio comes before the thought's last piece, and the words said by then hold no number."""
     from s2s.audio import read_question
     from s2s.data.numbers import says_a_number
-    from s2s.data.problems import answer_from_thought
     from s2s.demo import EXAMPLE_QUESTION
 
     folder = Path(__file__).resolve().parents[1] / "s2s" / "assets" / "models" / "s2s-reasoner-tiny-while-thinking"

@@ -87,23 +87,6 @@ def _say(template: str, **fields) -> tuple[str, str]:
     return said[0].upper() + said[1:], text[0].upper() + text[1:]
 
 
-# The thought's last line; `answer_from_thought` reads it back.
-_ANSWER_LINE = re.compile(r"^\s*so the answer is\s+(?P<answer>.*\S)\s*\.\s*$", re.IGNORECASE)
-
-
-def answer_from_thought(thought: str) -> str | None:
-    """X of the thought's last line `So the answer is X.` ("-32", "9:45", ...); None when there is none.
-
-    Lines after it are ignored. Without its final period the line does not
-    count: a thought cut short by its cap may hold half an answer.
-    """
-    for line in reversed(thought.splitlines()):
-        match = _ANSWER_LINE.match(line)
-        if match:
-            return match["answer"]
-    return None
-
-
 def _problem(family: str, draw: Draw, question: str, reply: str, fields: dict, steps: list[str],
              answer: str, reply_fields: dict) -> Problem:
     spoken, written = _say(question, **fields)

@@ -249,8 +249,8 @@ class SpeechReasoningModule(L.LightningModule):
     def _score_answers(self, batch: dict, count: int) -> None:
         """Answer the first `count` questions of a batch as `s2s evaluate` would, the model alone: greedy, no
         calculator, the thought only. Each is scored against its reference thought's answer."""
-        from s2s.data.problems import answer_from_thought
         from s2s.lm.generate import build_prompt, generate
+        from s2s.lm.tools import answer_from_thought
 
         rows = range(min(count, len(batch["thought"])))
         for i in rows:

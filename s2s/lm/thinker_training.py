@@ -20,9 +20,10 @@ import torch
 import yaml
 from torch.utils.data import DataLoader, IterableDataset
 
-from s2s.data.problems import FAMILIES, OUT_OF_SCOPE_FAMILY, answer_from_thought, generate_problem
+from s2s.data.problems import FAMILIES, OUT_OF_SCOPE_FAMILY, generate_problem
 from s2s.files import atomic_folder
 from s2s.lm.thinker import CONFIG_FILE, SMOLLM2, SYSTEM, load_backbone, needs, prompt_ids, target_text
+from s2s.lm.tools import answer_from_thought
 from s2s.training import time_aware_scheduler
 
 IGNORE = -100

@@ -16,6 +16,9 @@ Only the expression just before `=` counts: integers joined by `+`, `-`,
 Clock times on a 12-hour clock have their own two sums: `4:05 + 120 min =`
 gives ` 6:05` (and `-` goes back), `6:10 - 4:05 =` gives the minutes between
 them, ` 125` (forward in time, so `1:15 - 11:30 =` is ` 105`).
+
+`answer_from_thought` reads the answer back from the thought's last line
+(`So the answer is 14.`), the line every corpus thought ends with.
 """
 from __future__ import annotations
 
@@ -28,6 +31,21 @@ from s2s.data.numbers import HALF_DAY, clock, clock_minutes
 _NUMBER = r"(?<![\d:])-?\d+(?![\d:])"
 _EXPRESSION = re.compile(rf"({_NUMBER}(?: [+\-×÷] {_NUMBER})+) =$")
 _TOKEN = re.compile(r"-?\d+|[+\-×÷]")
+# The thought's last line, as `s2s/data/problems.py` writes it.
+_ANSWER_LINE = re.compile(r"^\s*so the answer is\s+(?P<answer>.*\S)\s*\.\s*$", re.IGNORECASE)
+
+
+def answer_from_thought(thought: str) -> str | None:
+    """X of the thought's last line `So the answer is X.` ("-32", "9:45", ...); None when there is none.
+
+    Lines after it are ignored. Without its final period the line does not
+    count: a thought cut short by its cap may hold half an answer.
+    """
+    for line in reversed(thought.splitlines()):
+        match = _ANSWER_LINE.match(line)
+        if match:
+            return match["answer"]
+    return None
 _CLOCK = r"(?<![\d:])(\d{1,2}):([0-5]\d)(?![\d:])"
 _CLOCK_SHIFT = re.compile(rf"{_CLOCK} ([+\-]) (\d+) min =$")
 _CLOCK_GAP = re.compile(rf"{_CLOCK} - {_CLOCK} =$")

@@ -1,8 +1,9 @@
-"""The calculator: expressions with precedence, clock times left alone, and agreement with every thought."""
+"""The calculator: expressions with precedence, clock times left alone, and agreement with every thought; the
+answer read back from a thought's last line."""
 import pytest
 
 from s2s.data.problems import generate_problems
-from s2s.lm.tools import calculator_result, evaluate_expression
+from s2s.lm.tools import answer_from_thought, calculator_result, evaluate_expression
 
 
 @pytest.mark.parametrize("expression, value", [
@@ -37,3 +38,17 @@ def test_the_calculator_writes_exactly_what_every_corpus_thought_writes_after_eq
             assert written is not None and thought[end:].startswith(written), (thought[:end], written)
             calls += 1
     assert calls > 3000  # most thoughts compute something
+
+
+@pytest.mark.parametrize("thought, answer", [
+    ("12 × 3 = 36.\nSo the answer is 36.", "36"),
+    ("5 - 37 = -32.\nSo the answer is -32.", "-32"),
+    ("9:30 + 15 minutes = 9:45.\nSo the answer is 9:45.", "9:45"),
+    ("So the answer is 3.\nWait: 2 + 2 = 4.\nSo the answer is 4.\n", "4"),  # the last one counts
+    ("  so the answer is 1000 .  ", "1000"),
+    ("12 × 3 = 36.", None),
+    ("So the answer is 3", None),  # no final period: cut short by the cap
+    ("", None),
+])
+def test_answer_from_thought(thought, answer):
+    assert answer_from_thought(thought) == answer
