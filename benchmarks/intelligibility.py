@@ -100,12 +100,16 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--ckpt", type=Path, default=DEFAULT_MODEL, help="model folder (default: the shipped one)")
     parser.add_argument("--manifest", type=Path, default=MANIFEST, help="spoken questions (default: data/synth/test)")
     parser.add_argument("--questions", type=int, default=200, help="questions answered (default 200)")
+    parser.add_argument("--chosen-codes", action="store_true",
+                        help="the model's speech from the codes its word decoder chose, not from its probabilities "
+                             "(the default, `soft_speech`): the baseline")
     args = parser.parse_args(argv)
     if not args.manifest.is_file():
         sys.exit(f"benchmarks/intelligibility.py: no manifest at {args.manifest}; render one with "
                  "`s2s data synth --out data/synth/test --n 200 --seed 3 --split test` or give --manifest")
     pipeline, listener = S2SPipeline.from_pretrained(args.ckpt), load_listener("whisper")
-    result = evaluate_manifest(pipeline, args.manifest, limit=args.questions, listener=listener, progress=True)
+    result = evaluate_manifest(pipeline, args.manifest, limit=args.questions, listener=listener, progress=True,
+                               soft_speech=not args.chosen_codes)
     examples = [e for e in result["examples"] if e.get("listened") and e["thought_correct"] and not e["declined"]]
     if not examples:
         sys.exit("benchmarks/intelligibility.py: no reply had a right thought; nothing to listen to")

@@ -117,7 +117,7 @@ def cmd_reply(args: argparse.Namespace) -> None:
     reply = pipeline(wav, rate, text, out=args.out, overwrite=args.overwrite, temperature=args.temperature,
                      seed=args.seed, calculator=not args.no_calculator, voice=args.voice, style=args.style,
                      speculate=args.speculate, speech_prior=args.speech_prior,
-                     word_decoder=not args.no_word_decoder)
+                     word_decoder=not args.no_word_decoder, soft_speech=not args.chosen_codes)
     if args.json:
         print(json.dumps(reply.to_json()))
         return
@@ -240,7 +240,8 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         sphinx = sphinx_judge()
     summary = evaluate(pipeline, args.manifest, args.limit, judge=judge, shortcut=args.shortcut,
                        progress=not args.json, calculator=not args.no_calculator, sphinx=sphinx, listener=listener,
-                       speech_prior=args.speech_prior, word_decoder=not args.no_word_decoder, **caps)
+                       speech_prior=args.speech_prior, word_decoder=not args.no_word_decoder,
+                       soft_speech=not args.chosen_codes, **caps)
     if args.judge:  # the folder the user named rather than "ctc"
         summary["judge"] = describe_judge(args.judge, judge)
     if args.report:
@@ -270,7 +271,7 @@ def _evaluate_shifts(args: argparse.Namespace, pipeline, caps: dict) -> None:
     from s2s.eval.report import format_shortcut
 
     options = dict(calculator=not args.no_calculator, speech_prior=args.speech_prior,
-                   word_decoder=not args.no_word_decoder, **caps)
+                   word_decoder=not args.no_word_decoder, soft_speech=not args.chosen_codes, **caps)
     result = generalization(pipeline, [args.manifest, *args.shifts], noise_db=args.noise_db, limit=args.limit,
                             progress=not args.json, heard_limit=args.heard_limit, **options)
     if args.shortcut:
@@ -410,6 +411,9 @@ SPEECH_PRIOR_HELP = ("word-timed models with speech drafts: the weight of how th
 NO_WORD_DECODER_HELP = ("word-timed models with a word decoder: let the LM choose every word length and say every "
                         "speech code itself (by default the decoder gives each word the LM writes its length, where "
                         "it predicts lengths, and says its frames at once)")
+CHOSEN_CODES_HELP = ("word decoder models: decode the speech codes the word decoder chose (by default the codec says "
+                     "each frame from the decoder's probabilities, each codebook's expected entry: clearer speech, the "
+                     "same codes)")
 
 
 def unit_float(text: str) -> float:
@@ -464,6 +468,7 @@ def _add_answering(sub) -> None:
                          "forward; default 8)")
     rp.add_argument("--speech-prior", type=unit_float, default=0.0, metavar="W", help=SPEECH_PRIOR_HELP)
     rp.add_argument("--no-word-decoder", action="store_true", help=NO_WORD_DECODER_HELP)
+    rp.add_argument("--chosen-codes", action="store_true", help=CHOSEN_CODES_HELP)
     rp.add_argument("--voice", default=None, metavar="REF.wav",
                     help="speak the reply in this voice: a reference recording of at least 1 s")
     rp.add_argument("--style", default=None,
@@ -529,6 +534,7 @@ def _add_evaluation(sub) -> None:
                      help="score the model's own arithmetic (by default a calculator writes each result after '=')")
     evl.add_argument("--speech-prior", type=unit_float, default=0.0, metavar="W", help=SPEECH_PRIOR_HELP)
     evl.add_argument("--no-word-decoder", action="store_true", help=NO_WORD_DECODER_HELP)
+    evl.add_argument("--chosen-codes", action="store_true", help=CHOSEN_CODES_HELP)
     evl.add_argument("--max-thought-tokens", type=int, default=None, help="generation cap (default: the pipeline's)")
     evl.add_argument("--max-reply-tokens", type=int, default=None, help="generation cap (default: the pipeline's)")
     evl.add_argument("--max-speech-frames", type=int, default=None, help="generation cap (default: the pipeline's)")

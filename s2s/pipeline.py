@@ -204,7 +204,8 @@ class S2SPipeline:
                max_speech_frames: int = 500, frames_per_chunk: int = 2, calculator: bool = True,
                voice=None, voice_rate: int | None = None, style: str | list[str] | None = None,
                say: str | None = None, fast: bool = True, speculate: int = 8, speech_prior: float = 0.0,
-               word_decoder: bool = True, heard: Heard | None = None, abstain_gates: bool = True):
+               word_decoder: bool = True, soft_speech: bool = True, heard: Heard | None = None,
+               abstain_gates: bool = True):
         """The events of one question (`audio`: a file, a waveform, or an iterator of chunks as they arrive;
         `heard`: what the ear already heard of it): first ("heard", text) when a spoken question went through
         the model's ear; ("abstain", reason) then the spoken request to ask again ("audio", wav) when no speech
@@ -225,7 +226,9 @@ class S2SPipeline:
         forward (the same reply in fewer forwards; 0 turns it off; `s2s/lm/speculate.py`). `speech_prior` mixes
         how the corpus's voice says each word into the speech codes of a word-timed model (see
         `s2s.lm.generate.stream`; 0 is the model alone). `word_decoder` (on by default) lets a word-timed model
-        that has one say each word's frames at once (`s2s/lm/word_decoder.py`); off, the LM says every code."""
+        that has one say each word's frames at once (`s2s/lm/word_decoder.py`); off, the LM says every code.
+        `soft_speech` (on by default) decodes those frames from the word decoder's probabilities, not only from
+        the codes it chose (clearer speech, the same codes; see `s2s.lm.generate.stream`)."""
         if say is not None:
             if not isinstance(say, str) or not say.split():
                 raise ValueError("nothing to say: give the words to speak, such as say='It is four.'")
@@ -253,7 +256,8 @@ class S2SPipeline:
                                  max_reply_tokens=max_reply_tokens, max_speech_frames=max_speech_frames,
                                  temperature=temperature, top_k=top_k, top_p=top_p, seed=seed,
                                  calculator=calculator, say=words, fast=fast,
-                                 speculate=speculate, speech_prior=speech_prior, word_decoder=word_decoder)
+                                 speculate=speculate, speech_prior=speech_prior, word_decoder=word_decoder,
+                                 soft_speech=soft_speech)
         if abstain_gates:
             events = self._declining(events)
         if converted:

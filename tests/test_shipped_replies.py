@@ -63,5 +63,22 @@ def test_the_recording_holds_real_replies():
                for r in recorded)
 
 
+def test_soft_speech_says_the_same_codes_in_the_expected_sound():
+    """With `soft_speech` (the default) the codec decodes the word decoder's probabilities: the model reads the
+    same codes and the reply lasts as long, but its sound is the expected one, not the chosen codes' own."""
+
+    from s2s.pipeline import S2SPipeline
+
+    pipeline = S2SPipeline.from_pretrained()
+    soft = pipeline(text="What is 21 + 4?")
+    hard = pipeline(text="What is 21 + 4?", soft_speech=False)
+    assert soft.thought == hard.thought and soft.reply_text == hard.reply_text and soft.answer == "25"
+    assert soft.waveform.shape == hard.waveform.shape
+    decoded = pipeline.codec.decode(next(v for k, v in pipeline.stream(text="What is 21 + 4?") if k == "done")
+                                    .reply_codes[None])[0]
+    assert (hard.waveform - decoded).abs().max() < 1e-3  # hard speech is the chosen codes decoded
+    assert (soft.waveform - hard.waveform).abs().max() > 1e-2
+
+
 if __name__ == "__main__":
     Path(sys.argv[1]).write_text(json.dumps(replies(), separators=(",", ":")) + "\n")

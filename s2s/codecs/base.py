@@ -21,8 +21,10 @@ import hashlib
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from s2s import audio
@@ -53,6 +55,7 @@ class DecodeStream:
     codes: torch.Tensor  # [B, K, F_kept] the frames still needed for context
     first_frame: int = 0  # absolute index of codes[..., 0]
     emitted_frames: int = 0  # frames whose samples have been returned
+    posteriors: torch.Tensor | None = None  # [B, K, F_kept, C] beside codes, once any frame came with them
 
 
 class Codec(nn.Module):
@@ -67,6 +70,7 @@ class Codec(nn.Module):
     encode_chunk_seconds: float = 60.0  # longer input is encoded in chunks of this length (bounded memory)
     stream_context_frames: int = 32  # past frames re-decoded at each streaming step
     stream_lookahead_frames: int = 2  # frames a sample waits for before it is final
+    decodes_posteriors: bool = False  # `decode_step` takes code posteriors (`_decode_posteriors`)
 
     def __init__(self) -> None:
         super().__init__()
@@ -140,6 +144,10 @@ class Codec(nn.Module):
     def _decode(self, codes: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
+    def _decode_posteriors(self, posteriors: torch.Tensor) -> torch.Tensor:
+        """posteriors [B, K, F, C] -> wav [B, 1, F * hop_samples]: each codebook's expected entry decoded."""
+        raise NotImplementedError
+
     def _check_codes(self, codes: torch.Tensor) -> None:
         if not isinstance(codes, torch.Tensor) or codes.dim() != 3:
             shape = tuple(codes.shape) if isinstance(codes, torch.Tensor) else type(codes).__name__
@@ -171,8 +179,13 @@ class Codec(nn.Module):
             self._stream = None
 
     @torch.inference_mode()
-    def decode_step(self, codes: torch.Tensor) -> torch.Tensor:
-        """Feed codes [B, K, f] (f >= 0 new frames); return the samples now final [B, 1, t]."""
+    def decode_step(self, codes: torch.Tensor, posteriors: torch.Tensor | None = None) -> torch.Tensor:
+        """Feed codes [B, K, f] (f >= 0 new frames); return the samples now final [B, 1, t].
+
+        `posteriors` [B, K, f, C] (backends with `decodes_posteriors`): each code's probabilities, as a model
+        that chose the codes gave them. The stream then decodes the expected entry of each codebook instead of
+        the chosen one, which is clearer where the model was unsure (several codes each likely, the chosen
+        one a guess); frames fed without posteriors count as certain of their codes."""
         state = self._require_stream()
         if codes.shape[-1] > 0:
             self._check_codes(codes)
@@ -180,9 +193,26 @@ class Codec(nn.Module):
                 raise CodecError(f"stream opened for batch {state.batch_size}, got codes for batch {codes.shape[0]}")
             if state.codes.shape[-1] == 0 and state.first_frame == 0:
                 state.codes = state.codes[:, : codes.shape[1]]
-            state.codes = torch.cat([state.codes, codes.to(self.device).long()], dim=-1)
+            codes = codes.to(self.device).long()
+            if posteriors is not None or state.posteriors is not None:
+                state.posteriors = self._stream_posteriors(state, codes, posteriors)
+            state.codes = torch.cat([state.codes, codes], dim=-1)
         total = state.first_frame + state.codes.shape[-1]
         return self._emit(state, total - self.stream_lookahead_frames)
+
+    def _stream_posteriors(self, state: DecodeStream, codes: torch.Tensor,
+                           posteriors: torch.Tensor | None) -> torch.Tensor:
+        """The stream's posteriors with those of `codes` added: as given, or certain of each code."""
+        if not self.decodes_posteriors:
+            raise CodecError(f"{self.name} decodes codes only, not their posteriors: feed decode_step codes alone")
+        certain = partial(F.one_hot, num_classes=self.codebook_size)
+        if posteriors is None:
+            posteriors = certain(codes).float()
+        elif posteriors.shape != (*codes.shape, self.codebook_size):
+            raise CodecError(f"posteriors must be [B, K, f, C] = {[*codes.shape, self.codebook_size]} for codes of "
+                             f"shape {list(codes.shape)}, got {list(posteriors.shape)}")
+        before = state.posteriors if state.posteriors is not None else certain(state.codes).float()
+        return torch.cat([before, posteriors.to(self.device).float()], dim=2)
 
     @torch.inference_mode()
     def flush(self) -> torch.Tensor:
@@ -195,7 +225,10 @@ class Codec(nn.Module):
             return torch.zeros(state.batch_size, 1, 0, device=self.device)
         start = max(state.first_frame, state.emitted_frames - self.stream_context_frames)
         window = state.codes[..., start - state.first_frame :]
-        wav = self._decode(window)
+        if state.posteriors is not None:
+            wav = self._decode_posteriors(state.posteriors[:, :, start - state.first_frame :])
+        else:
+            wav = self._decode(window)
         begin = (state.emitted_frames - start) * self.hop_samples
         end = (ready_frames - start) * self.hop_samples
         out = wav[..., begin:end].float()
@@ -203,6 +236,8 @@ class Codec(nn.Module):
         # Keep only the context the next window needs, so memory stays bounded.
         keep_from = max(state.first_frame, ready_frames - self.stream_context_frames)
         state.codes = state.codes[..., keep_from - state.first_frame :]
+        if state.posteriors is not None:
+            state.posteriors = state.posteriors[:, :, keep_from - state.first_frame :]
         state.first_frame = keep_from
         return out
 

@@ -219,7 +219,7 @@ def stream(model, prompt_ids: torch.Tensor, codec=None, frames_per_chunk: int = 
            max_thought_tokens: int = 256, max_reply_tokens: int = 128, max_speech_frames: int = 500,
            temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None, seed: int | None = 0,
            heard=None, calculator: bool = False, say: list[list[int]] | None = None, fast: bool = True,
-           speculate: int = 8, speech_prior: float = 0.0, word_decoder: bool = True):
+           speculate: int = 8, speech_prior: float = 0.0, word_decoder: bool = True, soft_speech: bool = True):
     """Generate a reply of `model` (a SpeechReasoningLM, in eval mode) after `prompt_ids` [L], event by event.
 
     `heard` is the HeardQuestion whose segments fill the prompt's `<heard>` ids (a spoken question heard by
@@ -260,6 +260,12 @@ def stream(model, prompt_ids: torch.Tensor, codec=None, frames_per_chunk: int = 
     words read aloud are: the model chooses the words and cannot drift within one. A decoder that predicts
     durations (FastSpeech's duration predictor) chooses each word's duration too; an older one leaves it to
     the model. False lets the model say every code and duration itself.
+
+    `soft_speech` (with a word decoder, and a codec that decodes posteriors: s2s-tiny): the codec says each
+    frame from the word decoder's probabilities, each codebook's expected entry, rather than from the codes
+    chosen from them (the model still reads the chosen codes). Where the decoder wavers between codes, the
+    chosen one is a guess and the expectation is the clearer sound (`benchmarks/intelligibility.py`). The
+    reply's codes are the same either way; only its audio differs from `codec.decode(reply codes)`.
     """
     start_s = time.perf_counter()
     reply = reply_generator(model, prompt_ids, lambda: _forward(model.backbone, prompt_ids.numel() + 256, fast),
@@ -268,14 +274,15 @@ def stream(model, prompt_ids: torch.Tensor, codec=None, frames_per_chunk: int = 
                                   "max_speech_frames": max_speech_frames},
                             sampling={"temperature": temperature, "top_k": top_k, "top_p": top_p}, heard=heard,
                             calculator=calculator, say=say, speculate=speculate, speech_prior=speech_prior,
-                            word_decoder=word_decoder)
+                            word_decoder=word_decoder, soft_speech=soft_speech)
     return _run(reply, codec)
 
 
 def reply_generator(model, prompt_ids: torch.Tensor, build_forward, *, caps: dict, sampling: dict, seed: int | None,
                     codec=None, frames_per_chunk: int = 1, start_s: float | None = None, heard=None,
                     calculator: bool = False, say: list[list[int]] | None = None, speculate: int = 0,
-                    speech_prior: float = 0.0, word_decoder: bool = False) -> ReplyGenerator:
+                    speech_prior: float = 0.0, word_decoder: bool = False,
+                    soft_speech: bool = False) -> ReplyGenerator:
     """One reply's ReplyGenerator, its arguments checked first (as `stream` takes them). `build_forward()` makes its
     step function once they are; None where a batch feeds every row (`batch.py`), which also rules out drafts."""
     _check_inputs(model, prompt_ids, codec, frames_per_chunk)
@@ -284,7 +291,8 @@ def reply_generator(model, prompt_ids: torch.Tensor, build_forward, *, caps: dic
     _check_options(model, prompt_ids, machine, heard, say, speculate, speech_prior, word_decoder)
     forward = build_forward() if build_forward is not None else None
     hooks = reply_hooks(model, machine, prompt_ids, heard, calculator=calculator, say=say, speculate=speculate,
-                        speech_prior=speech_prior, word_decoder=word_decoder, can_draft=hasattr(forward, "truncate"))
+                        speech_prior=speech_prior, word_decoder=word_decoder, can_draft=hasattr(forward, "truncate"),
+                        posteriors=soft_speech and getattr(codec, "decodes_posteriors", False))
     sampler = partial(sample_next, **sampling, generator=seeded(model.device, seed))
     return ReplyGenerator(model, prompt_ids, machine, sampler, hooks, forward, heard=heard, codec=codec,
                           frames_per_chunk=frames_per_chunk, start_s=start_s)
@@ -377,6 +385,7 @@ class ReplyGenerator:
         self.allowed = None  # [V] the ids the model may choose next, as `forced_id` left them
         self.texts = {THOUGHT: _TextStream(model.tokenizer), REPLY_TEXT: _TextStream(model.tokenizer)}
         self.frame, self.frames, self.last_frame = [], [], None  # the frame being written; frames not yet decoded
+        self.frame_posteriors = []  # beside frames: the probabilities [K, C] a hook chose each from, or None
         self.marks_ms: dict[str, float] = {}  # when each part of the reply began: see `Reply.marks_ms`
         # Ids not yet fed to the model. A forced id needs no logits before it, so forced runs are fed in one call
         # with the next id the model chooses: fewer steps to first audio.
@@ -508,6 +517,8 @@ class ReplyGenerator:
             self.frame.append(vocab.speech_code(token)[1])
             if len(self.frame) == vocab.num_codebooks:
                 self.frames.append(self.frame)
+                found = (hook.frame_posteriors(self, self.frame) for hook in self.hooks)
+                self.frame_posteriors.append(next((p for p in found if p is not None), None))
                 self.last_frame, self.frame = self.frame, []
         return events + self._audio()
 
@@ -517,16 +528,26 @@ class ReplyGenerator:
             return []
         codes = torch.tensor(self.frames, dtype=torch.long).view(-1, self.vocab.num_codebooks).T[None]  # [1, K, f]
         began_ms = 1000 * (time.perf_counter() - self.start_s)
-        wav = self.codec.decode_step(codes)  # [1, 1, t]: the samples now final
+        posteriors = self._posteriors(codes)
+        # [1, 1, t]: the samples now final
+        wav = self.codec.decode_step(codes) if posteriors is None else self.codec.decode_step(codes, posteriors)
         if self.done:
             wav = torch.cat([wav, self.codec.flush()], dim=-1)
-        self.frames = []
+        self.frames, self.frame_posteriors = [], []
         if not wav.shape[-1]:
             return []
         if "audio" not in self.marks_ms:
             self.marks_ms["decoder"] = began_ms
             self._mark("audio")
         return [("audio", wav[0])]
+
+    def _posteriors(self, codes: torch.Tensor) -> torch.Tensor | None:
+        """[1, K, f, C] of the frames not yet decoded, where a hook gave any (certain of the codes elsewhere)."""
+        if all(p is None for p in self.frame_posteriors):
+            return None
+        certain = torch.nn.functional.one_hot(codes[0].T, self.vocab.codebook_size).float()  # [f, K, C]
+        return torch.stack([certain[i] if p is None else p.to(certain.device)
+                            for i, p in enumerate(self.frame_posteriors)], dim=1)[None]
 
     def finish(self) -> list[tuple[str, object]]:
         """The text pieces still held back (a half character), then ("done", Reply)."""

@@ -18,6 +18,7 @@ word_timed reply aloud (`ReadAloud`), its word decoder (`WordDecoderFrames`), th
 from __future__ import annotations
 
 import copy
+from collections import deque
 
 import torch
 
@@ -46,6 +47,11 @@ class Hook:
 
     def draft(self, gen) -> tuple[list[int], list]:
         return [], []
+
+    def frame_posteriors(self, gen, frame: list[int]) -> torch.Tensor | None:
+        """The probabilities [K, C] that `frame`'s codes (just written) were chosen from, where this hook chose
+        them; None otherwise."""
+        return None
 
 
 class PhaseRules(Hook):
@@ -110,10 +116,13 @@ class WordDecoderFrames(Hook):
 
     needs_clock = True
 
-    def __init__(self, decoder, read: ReadAloud):
-        self.decoder, self.read = decoder, read
+    def __init__(self, decoder, read: ReadAloud, posteriors: bool = False):
+        """`posteriors`: keep the probabilities each frame's codes were chosen from (`frame_posteriors`), for a
+        codec that decodes them."""
+        self.decoder, self.read, self.keeps_posteriors = decoder, read, posteriors
         self.said_words = []  # the words said so far
         self.after_word_text = False  # the last id written was a word's text: a duration now starts the word
+        self.posteriors = deque()  # [K, C] per frame said and not yet written
 
     def force(self, gen, allowed):
         clock = gen.clock
@@ -134,8 +143,17 @@ class WordDecoderFrames(Hook):
         said = self.said_words
         before = said[-2] if len(said) > 1 else ()
         after = tuple(self.read.reading[0]) if self.read.reading else ()
-        codes = self.decoder.say(clock.word, before, after, clock.duration, 0 if first_chunk else 1, gen.last_frame)
+        codes, probs = self.decoder.say_with_posteriors(clock.word, before, after, clock.duration,
+                                                        0 if first_chunk else 1, gen.last_frame)
+        if self.keeps_posteriors:
+            self.posteriors.extend(probs)
         return [vocab.speech_id(k, code) for frame_codes in codes for k, code in enumerate(frame_codes)]
+
+    def frame_posteriors(self, gen, frame):
+        if not self.posteriors:
+            return None
+        probs = self.posteriors.popleft()
+        return probs if probs.argmax(-1).tolist() == frame else None  # a frame not as the decoder said it
 
 
 class SpeechPrior(Hook):
@@ -232,9 +250,9 @@ class SpeechDrafts(Hook):
 
 def reply_hooks(model, machine, prompt_ids: torch.Tensor, heard=None, *, calculator: bool = False,
                 say: list[list[int]] | None = None, speculate: int = 0, speech_prior: float = 0.0,
-                word_decoder: bool = False, can_draft: bool = True) -> list[Hook]:
+                word_decoder: bool = False, can_draft: bool = True, posteriors: bool = False) -> list[Hook]:
     """The hooks `stream`'s options ask for, in the order they are consulted. `can_draft`: the forward can take
-    back drafted ids (FastDecoder), which speculation needs."""
+    back drafted ids (FastDecoder), which speculation needs; `posteriors`: the codec decodes code posteriors."""
     vocab, hooks = model.vocab, []
     words = [list(word) for word in say if word] if say is not None else None
     timed = isinstance(machine, WordTimedPhases)
@@ -244,7 +262,7 @@ def reply_hooks(model, machine, prompt_ids: torch.Tensor, heard=None, *, calcula
     decoder = getattr(model, "word_decoder", None) if timed and word_decoder else None
     if timed:
         read = ReadAloud()
-        hooks += [read] + ([WordDecoderFrames(decoder, read)] if decoder is not None else [])
+        hooks += [read] + ([WordDecoderFrames(decoder, read, posteriors)] if decoder is not None else [])
     hooks.append(PhaseRules())
     if words is not None:
         hooks.append(SayWords(words))

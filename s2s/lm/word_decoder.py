@@ -140,11 +140,20 @@ class WordDecoder(nn.Module):
     def say(self, word: Word, before: Word, after: Word, frames: int, chunk: int = 0,
             previous: list[int] | None = None) -> list[list[int]]:
         """The argmax codes [frames][K] of one word chunk."""
+        return self.say_with_posteriors(word, before, after, frames, chunk, previous)[0]
+
+    @torch.no_grad()
+    def say_with_posteriors(self, word: Word, before: Word, after: Word, frames: int, chunk: int = 0,
+                            previous: list[int] | None = None) -> tuple[list[list[int]], torch.Tensor]:
+        """`say`'s codes and the probabilities [frames, K, C] they were chosen from. Each frame's K codes are
+        chosen apart, so where the decoder wavers the chosen codes are a guess; a codec that decodes posteriors
+        (`Codec.decode_step`) says their expected entry instead, which listeners hear more clearly."""
         batch = collate([{"word": word, "before": before, "after": after, "chunk": chunk, "previous": previous,
                           "codes": [[0] * self.num_codebooks] * frames}], self.text_vocab_size, self.num_codebooks)
         device = self.out.weight.device
         batch = {k: v.to(device) for k, v in batch.items() if k != "codes"}
-        return self(**batch)[0].argmax(-1).tolist()
+        probs = self(**batch)[0].float().softmax(-1)
+        return probs.argmax(-1).tolist(), probs
 
 
 def _pad_words(words: list[Word], pad: int) -> torch.Tensor:

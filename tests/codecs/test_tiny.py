@@ -71,6 +71,47 @@ def test_streaming_decode_matches_full_decode(codec):
     assert (streamed - full).abs().max() < STREAM_TOLERANCE
 
 
+def _stream(codec, codes, posteriors=None, step=3):
+    pieces = []
+    with codec.streaming(batch_size=1):
+        for start in range(0, codes.shape[-1], step):
+            part = None if posteriors is None else posteriors[:, :, start:start + step]
+            pieces.append(codec.decode_step(codes[..., start:start + step], part))
+        pieces.append(codec.flush())
+    return torch.cat(pieces, dim=-1)
+
+
+def test_streaming_from_posteriors_decodes_each_codebooks_expected_entry(codec):
+    """Certain posteriors say exactly the codes; uncertain ones say the expected entries, streamed as decoded
+    whole; frames fed without posteriors in a soft stream count as certain."""
+    codes = codec.encode(speechlike(1.2, 16000), 16000)  # [1, 4, F]
+    certain = torch.nn.functional.one_hot(codes, 64).float()  # [1, 4, F, 64]
+    assert (_stream(codec, codes, certain) - codec.decode(codes)).abs().max() < STREAM_TOLERANCE
+    unsure = (certain * 4 + torch.rand(certain.shape, generator=torch.Generator().manual_seed(0))).softmax(-1)
+    unsure_codes = unsure.argmax(-1)
+    soft = _stream(codec, unsure_codes, unsure)
+    assert (soft - codec._decode_posteriors(unsure)).abs().max() < STREAM_TOLERANCE
+    assert (soft - codec.decode(unsure_codes)).abs().max() > 10 * STREAM_TOLERANCE  # not the chosen codes' sound
+    half = unsure.clone()
+    half[:, :, 6:] = torch.nn.functional.one_hot(unsure_codes[:, :, 6:], 64).float()
+    pieces = []
+    with codec.streaming(batch_size=1):
+        pieces.append(codec.decode_step(unsure_codes[..., :6], unsure[:, :, :6]))
+        pieces.append(codec.decode_step(unsure_codes[..., 6:]))
+        pieces.append(codec.flush())
+    assert (torch.cat(pieces, dim=-1) - codec._decode_posteriors(half)).abs().max() < STREAM_TOLERANCE
+
+
+def test_posteriors_of_the_wrong_shape_or_for_a_codec_without_them_are_refused(codec, trained_net):
+    codes = codec.encode(speechlike(0.4, 16000), 16000)
+    with codec.streaming(1), pytest.raises(CodecError, match=r"posteriors must be \[B, K, f, C\]"):
+        codec.decode_step(codes, torch.ones(1, 4, codes.shape[-1], 32))
+    hard = TinyCodec(trained_net)
+    hard.decodes_posteriors = False
+    with hard.streaming(1), pytest.raises(CodecError, match="decodes codes only"):
+        hard.decode_step(codes, torch.nn.functional.one_hot(codes, 64).float())
+
+
 def test_streaming_emits_audio_before_the_end(codec):
     codes = codec.encode(speechlike(1.0, 16000), 16000)
     with codec.streaming(1):

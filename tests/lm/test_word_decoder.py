@@ -126,6 +126,10 @@ def test_the_decoder_learns_to_say_each_word_in_its_place():
                            chunk["previous"])
         assert said == chunk["codes"]
         assert decoder.duration(chunk["word"], chunk["before"], chunk["after"]) == len(chunk["codes"])
+        again, probs = decoder.say_with_posteriors(chunk["word"], chunk["before"], chunk["after"],
+                                                   len(chunk["codes"]), chunk["chunk"], chunk["previous"])
+        assert again == said and probs.shape == (len(said), K, C) and probs.argmax(-1).tolist() == said
+        assert torch.allclose(probs.sum(-1), torch.ones(len(said), K))
     # The caps leave only some durations: the likeliest of those.
     allowed = torch.zeros(6, dtype=torch.bool)
     allowed[[0, 1]] = True

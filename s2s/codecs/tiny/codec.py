@@ -29,6 +29,7 @@ _TRAINING_BUFFERS = ("embed_sum", "cluster_size", "initialized")
 
 class TinyCodec(Codec):
     name = CODEC_NAME
+    decodes_posteriors = True
 
     def __init__(self, net: TinyCodecNet, num_codebooks: int | None = None):
         super().__init__()
@@ -58,6 +59,9 @@ class TinyCodec(Codec):
 
     def _decode(self, codes: torch.Tensor) -> torch.Tensor:
         return self.net.decode(codes)[:, None]
+
+    def _decode_posteriors(self, posteriors: torch.Tensor) -> torch.Tensor:
+        return self.net.decode_posteriors(posteriors)[:, None]
 
     def save(self, out_dir: str | os.PathLike, overwrite: bool = False) -> Path:
         return save_net(self.net, out_dir, overwrite)

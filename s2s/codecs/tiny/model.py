@@ -156,6 +156,10 @@ class TinyCodecNet(nn.Module):
         """codes [B, k, F] -> wav [B, F * hop]."""
         return self.decoder(self.quantizer.decode(codes))
 
+    def decode_posteriors(self, posteriors: torch.Tensor) -> torch.Tensor:
+        """posteriors [B, k, F, C] of the codes -> wav [B, F * hop], from each codebook's expected entry."""
+        return self.decoder(self.quantizer.decode_posteriors(posteriors))
+
     def forward(self, wav: torch.Tensor, num_codebooks: int | None = None):
         """Training pass: wav [B, T] -> (reconstruction [B, T'], codes, commit loss)."""
         z_q, codes, commit_loss = self.quantizer(self.latent(wav), num_codebooks)

@@ -125,3 +125,9 @@ class ResidualVQ(nn.Module):
     def decode(self, codes: torch.Tensor) -> torch.Tensor:
         """codes [B, k, F] (k <= K) -> z [B, D, F]: the sum of the first k codebooks' entries."""
         return sum(cb.decode(codes[:, i]) for i, cb in enumerate(self.codebooks[: codes.shape[1]])).transpose(1, 2)
+
+    def decode_posteriors(self, posteriors: torch.Tensor) -> torch.Tensor:
+        """posteriors [B, k, F, C] (k <= K) -> z [B, D, F]: the sum of the first k codebooks' expected entries, the
+        least-squares guess of z where a code is uncertain (a one-hot posterior gives `decode`'s entry)."""
+        return sum(posteriors[:, i].to(cb.embed.dtype) @ cb.embed
+                   for i, cb in enumerate(self.codebooks[: posteriors.shape[1]])).transpose(1, 2)
