@@ -34,7 +34,6 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from s2s.audio import prepare  # noqa: E402
 from s2s.eval.listener import load_listener, reference_reply  # noqa: E402
 from s2s.eval.metrics import ReplyErrorRates, normalise  # noqa: E402
 from s2s.eval.reasoning import evaluate_manifest, hear, spoken_answer  # noqa: E402
@@ -74,14 +73,13 @@ def natural_voice(texts: list[str]) -> list[tuple[torch.Tensor, int]] | None:
         return None
 
 
-@torch.no_grad()
 def codec_round_trip(codec, texts: list[str]) -> list[tuple[torch.Tensor, int]]:
-    """The texts in the reference voice, encoded by `codec` (the codebooks the model writes) and decoded."""
+    """The texts in the reference voice, encoded by `codec` (the codebooks the model writes; it resamples) and
+    decoded."""
     said = []
     for text in texts:
         wav, rate = reference_reply(text)
-        codes = codec.encode(prepare(wav[None], rate, codec.sample_rate), codec.sample_rate)
-        said.append((codec.decode(codes)[0].float().cpu(), codec.sample_rate))
+        said.append((codec.decode(codec.encode(wav[None], rate))[0].float().cpu(), codec.sample_rate))
     return said
 
 
