@@ -30,6 +30,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
+from s2s.data import distractors
 from s2s.data.grammar import SPLITS, Draw, Slot, check_split
 from s2s.data.numbers import clock, number_to_words, time_to_words
 
@@ -101,12 +102,31 @@ _FILLER = Slot(("", "", "", "", "Okay, ", "So, ", "Quick question: ", "Hey, "),
                extra=("", "", "", "Um, ", "Well, ", "Hi, ", "Next one: ", "Question: ", "Now, ", "Hello, ", "Oh, "))
 
 
+# Training questions only: how often an opening, an aside or a sign-off that changes nothing comes with them.
+DISTRACTOR_SHARES = {"preamble": 0.25, "aside": 0.1, "sign_off": 0.1}
+
+
 def _opening(draw: Draw, template: str) -> str:
-    """`template` after a filler (its first letter lowered after one that is not a sentence)."""
+    """`template` after a filler (its first letter lowered after one that is not a sentence); in the train split,
+    sometimes with words that change nothing around it (`s2s/data/distractors.py`)."""
     filler = draw.phrase(_FILLER)
+    if draw.split == "train":
+        filler, template = _distracted(draw.rng, filler, template)
     if not filler or filler.endswith(". ") or filler.endswith(": ") or template.startswith(("I ", "I'")):
         return filler + template
     return filler + template[0].lower() + template[1:]
+
+
+def _distracted(rng: random.Random, filler: str, template: str) -> tuple[str, str]:
+    """The filler or a preamble; an aside between the template's sentences; a sign-off after it."""
+    if rng.random() < DISTRACTOR_SHARES["preamble"]:
+        filler = distractors.preamble(rng)
+    boundary = template.find(". ")
+    if rng.random() < DISTRACTOR_SHARES["aside"] and 0 < boundary < len(template) - 2:
+        template = f"{template[:boundary + 2]}{distractors.aside(rng)} {template[boundary + 2:]}"
+    if rng.random() < DISTRACTOR_SHARES["sign_off"]:
+        template = f"{template} {distractors.sign_off(rng)}"
+    return filler, template
 
 
 # --- arithmetic ---------------------------------------------------------------
