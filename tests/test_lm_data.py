@@ -535,18 +535,23 @@ def test_lm_phrases_with_a_judge_counts_how_the_replies_say_each_word(folders, t
     manifest = Path(folders["manifest"])
     codes = reply_codes(manifest, folders["codec"], K)
     frames = reply_word_frames(manifest, codes, Codec.frame_rate.fget(load_codec_of(folders)), judge)
-    checked = 0
+    checked, skipped, replies = 0, 0, [row["reply"] for row in read_manifest(manifest)]
     for reply, grid in codes.items():
         start, reply_ids, read = 0, tokenize(model.tokenizer, [reply])[0], 0
         for word, count, length in zip(reply.split(), word_token_counts(model.tokenizer, reply), frames[reply]):
             ids, read = tuple(reply_ids[read: read + count]), read + count
-            said_once = sum(r.split().count(word) for r in codes) == 1
+            said_once = sum(r.split().count(word) for r in replies) == 1  # in the whole corpus, audio or not
             if said_once and count and 0 < length <= timed.vocab.durations:
+                if ids not in model.speech_drafts.durations:  # a lone-space id: word_runs starts the next word at it
+                    assert model.tokenizer.decode(list(ids[-1:])).isspace(), (word, reply)
+                    skipped += 1
+                    start += length
+                    continue
                 assert model.speech_drafts.durations[ids] == length
                 assert model.speech_drafts.codes[(ids, length)] == grid[:, start: start + length].T.tolist()
                 checked += 1
             start += length
-    assert checked >= 3
+    assert checked >= 3 and skipped <= 1
     again = SpeechReasoningLM.from_pretrained(model.save_pretrained(tmp_path / "saved"))
     assert again.speech_drafts.codes == model.speech_drafts.codes
     plain = SpeechReasoningModule(backbone_config=TINY_LLAMA, tokenizer=folders["tokenizer"], codec=folders["codec"])
