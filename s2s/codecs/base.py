@@ -21,7 +21,6 @@ import hashlib
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import partial
 
 import torch
 import torch.nn.functional as F
@@ -56,6 +55,11 @@ class DecodeStream:
     first_frame: int = 0  # absolute index of codes[..., 0]
     emitted_frames: int = 0  # frames whose samples have been returned
     posteriors: torch.Tensor | None = None  # [B, K, F_kept, C] beside codes, once any frame came with them
+
+
+def certain(codes: torch.Tensor, codebook_size: int) -> torch.Tensor:
+    """codes [...] -> posteriors [..., C] certain of each code (one-hot): how frames fed without posteriors count."""
+    return F.one_hot(codes.long(), codebook_size).float()
 
 
 class Codec(nn.Module):
@@ -205,13 +209,12 @@ class Codec(nn.Module):
         """The stream's posteriors with those of `codes` added: as given, or certain of each code."""
         if not self.decodes_posteriors:
             raise CodecError(f"{self.name} decodes codes only, not their posteriors: feed decode_step codes alone")
-        certain = partial(F.one_hot, num_classes=self.codebook_size)
         if posteriors is None:
-            posteriors = certain(codes).float()
+            posteriors = certain(codes, self.codebook_size)
         elif posteriors.shape != (*codes.shape, self.codebook_size):
             raise CodecError(f"posteriors must be [B, K, f, C] = {[*codes.shape, self.codebook_size]} for codes of "
                              f"shape {list(codes.shape)}, got {list(posteriors.shape)}")
-        before = state.posteriors if state.posteriors is not None else certain(state.codes).float()
+        before = state.posteriors if state.posteriors is not None else certain(state.codes, self.codebook_size)
         return torch.cat([before, posteriors.to(self.device).float()], dim=2)
 
     @torch.inference_mode()

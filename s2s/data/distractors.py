@@ -64,10 +64,13 @@ def chat_preamble(rng: random.Random) -> str:
     return _sentence(", ".join(parts), rng.choice(_SEPARATORS))
 
 
+def _random_words(rng: random.Random, fewest: int, most: int) -> str:
+    return " ".join(rng.sample(common_words(), rng.randint(fewest, most)))
+
+
 def word_preamble(rng: random.Random, most: int = 5) -> str:
     """1 to `most` common words at random, ending in a separator ("Garden because modern: ")."""
-    words = rng.sample(common_words(), rng.randint(1, most))
-    return _sentence(" ".join(words), rng.choice(_SEPARATORS))
+    return _sentence(_random_words(rng, 1, most), rng.choice(_SEPARATORS))
 
 
 def preamble(rng: random.Random) -> str:
@@ -77,7 +80,7 @@ def preamble(rng: random.Random) -> str:
 
 def aside(rng: random.Random) -> str:
     """A sentence that changes nothing, to put between a question's sentences ("Modern garden policy.")."""
-    return _sentence(" ".join(rng.sample(common_words(), rng.randint(2, 5))), ".")
+    return _sentence(_random_words(rng, 2, 5), ".")
 
 
 def sign_off(rng: random.Random) -> str:

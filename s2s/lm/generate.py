@@ -40,6 +40,7 @@ from functools import partial
 
 import torch
 
+from s2s.codecs.base import certain
 from s2s.lm.fast_decode import fast_decoder
 from s2s.lm.formats import (
     DONE,
@@ -545,8 +546,8 @@ class ReplyGenerator:
         """[1, K, f, C] of the frames not yet decoded, where a hook gave any (certain of the codes elsewhere)."""
         if all(p is None for p in self.frame_posteriors):
             return None
-        certain = torch.nn.functional.one_hot(codes[0].T, self.vocab.codebook_size).float()  # [f, K, C]
-        return torch.stack([certain[i] if p is None else p.to(certain.device)
+        sure = certain(codes[0].T, self.vocab.codebook_size)  # [f, K, C]
+        return torch.stack([sure[i] if p is None else p.to(sure.device)
                             for i, p in enumerate(self.frame_posteriors)], dim=1)[None]
 
     def finish(self) -> list[tuple[str, object]]:

@@ -34,6 +34,10 @@ _TOKEN = re.compile(r"-?\d+|[+\-×÷]")
 # The thought's last line, as `s2s/data/problems.py` writes it.
 _ANSWER_LINE = re.compile(r"^\s*so the answer is\s+(?P<answer>.*\S)\s*\.\s*$", re.IGNORECASE)
 
+_CLOCK = r"(?<![\d:])(\d{1,2}):([0-5]\d)(?![\d:])"
+_CLOCK_SHIFT = re.compile(rf"{_CLOCK} ([+\-]) (\d+) min =$")
+_CLOCK_GAP = re.compile(rf"{_CLOCK} - {_CLOCK} =$")
+
 
 def answer_from_thought(thought: str) -> str | None:
     """X of the thought's last line `So the answer is X.` ("-32", "9:45", ...); None when there is none.
@@ -46,9 +50,6 @@ def answer_from_thought(thought: str) -> str | None:
         if match:
             return match["answer"]
     return None
-_CLOCK = r"(?<![\d:])(\d{1,2}):([0-5]\d)(?![\d:])"
-_CLOCK_SHIFT = re.compile(rf"{_CLOCK} ([+\-]) (\d+) min =$")
-_CLOCK_GAP = re.compile(rf"{_CLOCK} - {_CLOCK} =$")
 
 
 def clock_result(thought: str) -> str | None:
