@@ -245,9 +245,13 @@ class S2SPipeline:
             return self._abstained(None, abstain.NO_SPEECH)
         styled = {} if converted else {"voice": voice, "voice_rate": voice_rate, "style": style}
         prompt_ids, heard = self.prompt(wav, rate, text, heard=heard, **styled)
-        reason = abstain.no_question(heard.text) if abstain_gates and heard is not None else None
+        reason = None
+        if abstain_gates and heard is not None:
+            reason = abstain.no_question(heard.text)
+        elif abstain_gates and wav is None and say is None:  # typed
+            reason = abstain.no_question(text, typed=True)
         if reason is not None:
-            return self._abstained(heard.text, reason)
+            return self._abstained(heard and heard.text, reason)
         words = None
         if say is not None:
             words = [tokenize(self.model.tokenizer, [w if i == 0 else " " + w])[0] for i, w in enumerate(say.split())]
@@ -291,9 +295,10 @@ class S2SPipeline:
             yield kind, value
 
     def _abstained(self, heard: str | None, reason: str):
-        """The events of a question not heard: what was heard, why, and the spoken request to ask again."""
+        """The events of a question not answered before any reasoning: what was heard, why, and the spoken
+        request to ask again (or, for words that ask nothing of numbers or time, the out-of-scope reply)."""
         return iter([*([] if heard is None else [("heard", heard)]), ("abstain", reason),
-                     ("audio", abstain.abstention_audio(self.sample_rate))])
+                     ("audio", abstain.abstention_audio(self.sample_rate, reason))])
 
     def _converted(self, events, voice, voice_rate, style):
         """The events with the reply's audio held back and given once, in `voice` and `style`, before "done":
@@ -434,10 +439,10 @@ class ThinkerTalker(S2SPipeline):
             return self._abstained(None, abstain.NO_SPEECH)
         if wav is not None:
             heard = heard or self.model.hearing.listen(wav, rate)
-            reason = abstain.no_question(heard.text) if abstain_gates else None
-            if reason is not None:
-                return self._abstained(heard.text, reason)
             text = heard.text
+        reason = abstain.no_question(text, typed=heard is None) if abstain_gates else None
+        if reason is not None:
+            return self._abstained(heard and heard.text, reason)
         events = self._think_then_talk(text, calculator, max_thought_tokens + max_reply_tokens, talk)
         if abstain_gates:
             events = self._declining(events)

@@ -1,14 +1,17 @@
 """When to say "I did not catch a question" instead of answering, and how it sounds.
 
 Two gates, both before any reasoning: the VAD finds no speech (silence,
-noise, a tone, music without a voice), or the ear's text is no question
-(Whisper's "Thank you." on a hum, two words of a song). A wrong answer said
-with confidence costs a user more than a request to ask again.
+noise, a tone, music without a voice), or the ear heard too few words to be
+a question (Whisper's "Thank you." on a hum): the reply asks again. A wrong
+answer said with confidence costs a user more than a request to ask again.
 
-A third way to decline comes from the reasoner itself: a question it heard
-but cannot work on ("What's the capital of France?") gets the thought
-`OUT_OF_SCOPE_THOUGHT` (it is trained to write it), and the reply is then
-`OUT_OF_SCOPE_TEXT`, never an invented sum.
+Words that ask nothing of numbers or time, heard or typed ("Turn on the
+lights.", "Who wrote Romeo and Juliet?": no number, none of the words its
+questions turn on), get `OUT_OF_SCOPE_TEXT` before any reasoning: asking
+again would not help. The reasoner declines the rest itself: a question it
+cannot work on that does use such words ("What's the capital of France?")
+gets the thought `OUT_OF_SCOPE_THOUGHT` (it is trained to write it), and the
+reply is then `OUT_OF_SCOPE_TEXT`, never an invented sum.
 """
 from __future__ import annotations
 
@@ -33,13 +36,15 @@ _QUESTION_CUE = re.compile(r"\d|\b(how|what|which|when|count|letters?|words?|lis
                            r"bigger|more|less|times?|clock|minutes?|hours?)\b", re.I)
 
 
-def no_question(text: str) -> str | None:
-    """Why the heard `text` is no question the reasoner can work on, or None when it may be one."""
+def no_question(text: str, typed: bool = False) -> str | None:
+    """Why `text` is no question the reasoner can work on, or None when it may be one: heard words too few
+    for a question ("no question heard (...)": ask again), or words without a number or any word its
+    questions turn on (`OUT_OF_SCOPE`). Typed text is never too short: what was typed was meant."""
     words = re.findall(r"[A-Za-z0-9']+", text)
-    if len(words) < MIN_WORDS:
+    if not typed and len(words) < MIN_WORDS:
         return f"no question heard (heard {text.strip()!r})" if words else "no words heard"
     if not _QUESTION_CUE.search(text):
-        return f"no question heard (heard {text.strip()!r})"
+        return OUT_OF_SCOPE
     return None
 
 

@@ -59,11 +59,26 @@ def test_a_heard_question_is_answered_not_abstained_on(pipeline):
 
 
 def test_heard_words_that_ask_nothing_are_no_question():
-    assert abstain.no_question("Thank you.") is not None
+    assert abstain.no_question("Thank you.").startswith("no question heard")  # too few words: ask again
     assert abstain.no_question("") == "no words heard"
-    assert abstain.no_question("La la la, oh yeah baby") is not None
+    assert abstain.no_question("La la la, oh yeah baby") == abstain.OUT_OF_SCOPE
+    assert abstain.no_question("Please turn on the lights.") == abstain.OUT_OF_SCOPE
     assert abstain.no_question("What is 4 + 5?") is None
     assert abstain.no_question("How many fruits are in this list: apple, kiwi?") is None
+    # Typed text is never too short, and is out of scope by the same words.
+    assert abstain.no_question("7+5", typed=True) is None and abstain.no_question("Hi", typed=True) == "out of scope"
+    assert abstain.no_question("Thank you.", typed=True) == abstain.OUT_OF_SCOPE
+
+
+def test_words_that_ask_nothing_of_numbers_get_the_out_of_scope_reply_not_a_request_to_ask_again(pipeline):
+    samples, rate = espeak.render("Please turn on the lights in the kitchen.", voice="en-gb-x-rp+f3")
+    for reply in (pipeline(torch.from_numpy(samples.copy())[None], rate),
+                  pipeline(text="Play some music please.")):
+        assert reply.abstained and reply.abstain_reason == abstain.OUT_OF_SCOPE and reply.answer is None
+        assert reply.reply_text == abstain.OUT_OF_SCOPE_TEXT and reply.thought == ""  # no reasoning needed
+        out_of_scope = abstain.abstention_audio(pipeline.sample_rate, abstain.OUT_OF_SCOPE)
+        assert out_of_scope.shape[-1] != abstain.abstention_audio(pipeline.sample_rate).shape[-1]
+        assert reply.waveform.shape[-1] == out_of_scope.shape[-1]  # said aloud, and not "Could you ask again?"
 
 
 def test_a_question_in_chunks_is_heard_while_it_is_spoken(pipeline):
