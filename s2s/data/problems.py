@@ -28,7 +28,7 @@ import functools
 import random
 import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from s2s.data import distractors
 from s2s.data.grammar import SPLITS, Draw, Slot, check_split
@@ -357,12 +357,50 @@ _HOW_MANY_MORE = Slot(("How many more {obj} does {friend} have?", "How many more
                              "How many more {obj} does {friend} have than {name}?"))
 
 
+# Training word problems only: how often the one they are about is the asker ("I have 12 cards and lose 3").
+FIRST_PERSON_SHARE = 0.3
+# The verbs a word problem's subject takes (its clauses', the slots' first words): said by "I" without the "s".
+_VERBS = ("has", "is", "buys", "finds", "gets", "picks", "wins", "receives", "collects", "gives", "loses", "sells",
+          "drops", "uses", "hands", "throws", "shares", "puts")
+_AS_I = {"has": "have", "is": "am"}
+
+
 def _word_problem(draw: Draw) -> Problem:
     name, friend = draw.rng.sample(NAMES, 2)
     things = draw.rng.choice(OBJECTS)
     if draw.stretch or draw.rng.random() < 0.6:  # the stretch split is the longer story
-        return _story(draw, name, friend, things)
-    return _relation(draw, name, friend, things)
+        problem = _story(draw, name, friend, things)
+    else:
+        problem = _relation(draw, name, friend, things)
+    if draw.split == "train" and draw.rng.random() < FIRST_PERSON_SHARE:
+        return _in_first_person(problem, name)
+    return problem
+
+
+def _in_first_person(problem: Problem, name: str) -> Problem:
+    """`problem` asked by the one it is about: `name` becomes "I" (its verbs, "me", "my") in the question, and
+    "you" in the thought and the reply. People ask about themselves; the grammar's stories are about others."""
+    verbs = "|".join(_VERBS)
+
+    def asked(text: str) -> str:
+        text = re.sub(rf"\bdoes {name}\b", "do I", text)
+        text = re.sub(rf"\b{name}'s\b", "my", text)
+        text = re.sub(rf"\b{name} ({verbs})\b", lambda m: "I " + _AS_I.get(m[1], m[1][:-1]), text)
+        # The story's later clauses share the subject: "I have 12 cards, buy 5 more and lose 3".
+        while (clause := re.search(rf"\bI (\w+)(?:(?!\. |\? |, how).)*?(?:, | and )({verbs})\b", text)):
+            text = text[:clause.start(2)] + _AS_I.get(clause[2], clause[2][:-1]) + text[clause.end(2):]
+        text = re.sub(rf"\b{name}\b", "me", text)
+        return re.sub(r"(^|[.?!:] )my\b", lambda m: m[1] + "My", text)
+
+    def told(text: str) -> str:
+        text = re.sub(rf"\b{name} starts\b", "you start", text)
+        text = re.sub(rf"\b{name} has\b", "you have", text)
+        text = re.sub(rf"\b{name}\b", "you", text)
+        return re.sub(r"(^|\n|[.?!:] )you\b", lambda m: m[1] + "You", text)
+
+    return replace(problem, question=asked(problem.question),
+                               question_written=asked(problem.question_written), thought=told(problem.thought),
+                               reply=told(problem.reply))
 
 
 # --- comparison ---------------------------------------------------------------

@@ -51,9 +51,9 @@ def _word_problem(q: str) -> str:
         return str(numbers[1] - numbers[0])
     if "each have" in q:
         return str(numbers[0] * numbers[1])
-    steps = re.compile(r"buys (\d+) (?:bags|boxes|packs) of (\d+)|has (\d+)"
-                       r"|(?:buys|finds|gets|wins|receives|collects|is given|picks up) (\d+) more"
-                       r"|(?:gives away|sells|drops|loses|uses|throws away) (\d+)|(?:gives|hands) (\d+) to"
+    steps = re.compile(r"buys? (\d+) (?:bags|boxes|packs) of (\d+)|ha(?:s|ve) (\d+)"  # "Mia has", or "I have"
+                       r"|(?:buys?|finds?|gets?|wins?|receives?|collects?|is given|am given|picks? up) (\d+) more"
+                       r"|(?:gives? away|sells?|drops?|loses?|uses?|throws? away) (\d+)|(?:gives?|hands?) (\d+) to"
                        r"|(?:among|between|into) (\d+)")
     total = None
     for match in steps.finditer(q):
@@ -327,3 +327,37 @@ def test_every_kind_of_question_is_drawn():
 def test_unknown_split_is_refused():
     with pytest.raises(ValueError, match="choose from train, test, phrasing, stretch"):
         problems.generate_problems(3, seed=0, split="holdout")
+
+
+def test_training_word_problems_are_sometimes_asked_by_the_one_they_are_about(monkeypatch):
+    """The same draws with the first-person share at 0 and at 1: the same problem, asked by its subject ("I have
+    12 cards and lose 3"), its verbs said by "I", "you" in the thought and the reply; only the train split."""
+    shipped = problems.FIRST_PERSON_SHARE
+
+    def drawn(share, split):
+        monkeypatch.setattr(problems, "FIRST_PERSON_SHARE", share)
+        return problems.generate_problems(300, seed=4, families=["word_problem"], split=split)
+
+    verbs = "|".join(problems._VERBS)
+    unchanged = 0
+    for third, first in zip(drawn(0.0, "train"), drawn(1.0, "train")):
+        if first == third:  # "3 friends each have 10 ribbons": no one to be
+            unchanged += 1
+            assert not re.search(r"\bthan \w+\?|'s\b", third.question_written), third
+            continue
+        assert first.answer == third.answer and first.thought.count("\n") == third.thought.count("\n")
+        names = [n for n in problems.NAMES if re.search(rf"\b{n}\b", third.question_written)]
+        gone = [n for n in names if not re.search(rf"\b{n}\b", first.question_written)]
+        assert len(gone) == 1 and gone[0] not in first.thought + first.reply, (third.question_written, first)
+        for question in (first.question, first.question_written):
+            assert re.search(r"\b(I|me|my|My)\b", question), question
+            assert not re.search(rf"\bI ({verbs})\b|\bdoes I\b", question), question
+            subject = re.search(r"\bI (?!was\b)\w+[^.?]*", question)
+            assert subject and not re.search(rf"(, | and )({verbs})\b", subject.group()), question
+        assert first.question.count(" I ") == first.question_written.count(" I ")
+    assert unchanged < 0.3 * 300
+    shares = drawn(shipped, "train")
+    asked = sum(p.question_written != q.question_written for p, q in zip(shares, drawn(0.0, "train")))
+    assert 0.15 * 300 < asked < 0.45 * 300
+    for split in ("test", "phrasing", "stretch"):
+        assert drawn(1.0, split) == drawn(0.0, split)
