@@ -359,9 +359,10 @@ _HOW_MANY_MORE = Slot(("How many more {obj} does {friend} have?", "How many more
 
 # Training word problems only: how often the one they are about is the asker ("I have 12 cards and lose 3").
 FIRST_PERSON_SHARE = 0.3
-# The verbs a word problem's subject takes (its clauses', the slots' first words): said by "I" without the "s".
-_VERBS = ("has", "is", "buys", "finds", "gets", "picks", "wins", "receives", "collects", "gives", "loses", "sells",
-          "drops", "uses", "hands", "throws", "shares", "puts")
+# The verbs a word problem's subject takes, said by "I" without the "s": the story's own ("Mia has", "buys 3 packs",
+# "shares them", "puts them") and the first word of every gain and loss, so a new one is conjugated too.
+_VERBS = tuple(dict.fromkeys(("has", "buys", "shares", "puts", *(
+    production.split()[0] for slot in (_GAINS, _LOSSES) for production in slot.train + slot.held_out + slot.extra))))
 _AS_I = {"has": "have", "is": "am"}
 
 
@@ -398,9 +399,8 @@ def _in_first_person(problem: Problem, name: str) -> Problem:
         text = re.sub(rf"\b{name}\b", "you", text)
         return re.sub(r"(^|\n|[.?!:] )you\b", lambda m: m[1] + "You", text)
 
-    return replace(problem, question=asked(problem.question),
-                               question_written=asked(problem.question_written), thought=told(problem.thought),
-                               reply=told(problem.reply))
+    return replace(problem, question=asked(problem.question), question_written=asked(problem.question_written),
+                   thought=told(problem.thought), reply=told(problem.reply))
 
 
 # --- comparison ---------------------------------------------------------------
