@@ -17,7 +17,7 @@
     s2s data synth --out DIR --n N                render a spoken reasoning corpus with espeak-ng
     s2s data replies --out DIR --problems N       a reply bank: each distinct reply spoken once (word decoder data)
     s2s data tokenize --manifest M --codec NAME   encode a manifest's audio once into a token cache
-    s2s data speech --out DIR --n N               render spoken sentences with espeak-ng
+    s2s data speech --out DIR --n N               render spoken sentences with espeak-ng (--read-aloud: ear data)
     s2s data rethink MANIFEST --seed S --out NEW  the same corpus with today's thoughts
     s2s data validate MANIFEST                    list every problem in a manifest (exit 1 if any)
     s2s data import --format F SRC --out M.jsonl  manifest for a wav+txt folder or LibriSpeech
@@ -368,7 +368,7 @@ def cmd_data_speech(args: argparse.Namespace) -> None:
     from s2s.data.speech import render_speech
 
     print(render_speech(args.out, args.n, seed=args.seed, split=args.split, engine=args.engine,
-                        overwrite=args.overwrite))
+                        overwrite=args.overwrite, read_aloud_text=args.read_aloud))
 
 
 def cmd_data_validate(args: argparse.Namespace) -> None:
@@ -673,6 +673,9 @@ def _add_data(sub) -> None:
                     help="train voices, or the held-out test voices (see s2s/data/voices.py)")
     sp.add_argument("--engine", choices=("espeak", "festival"), default="espeak",
                     help="festival: an engine never used for training (test split only)")
+    sp.add_argument("--read-aloud", action="store_true",
+                    help="words in no order with numbers and times among them, each row also written with digits "
+                         "(`written`): training data for an ear, beside the questions")
     sp.add_argument("--overwrite", action="store_true")
     sp.set_defaults(func=cmd_data_speech)
     va = data.add_parser("validate", help="list every problem in a manifest: bad JSON, ids, audio, empty text")

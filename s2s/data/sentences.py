@@ -1,11 +1,16 @@
-"""Random English sentences with broad phonetic coverage, for codec training.
+"""Random English text with broad phonetic coverage: sentences for codec training, read-aloud words for ears.
 
 A codec must hear many sounds, not only the words of arithmetic questions, so
-sentences mix everyday vocabulary, numbers, names and question forms.
+sentences mix everyday vocabulary, numbers, names and question forms. An ear
+must spell words it was never asked about, so `read_aloud` draws words in no
+order, with numbers and times among them, said in words and written in digits.
 """
 from __future__ import annotations
 
 import random
+
+from s2s.data.distractors import common_words
+from s2s.data.numbers import number_to_words, time_to_words
 
 NAMES = ("Anna Ben Clara David Emma Felix Grace Henry Isla Jack Kate Leo Mia Noah Olivia Peter Quinn Rosa Sam Tom "
          "Uma Victor Wendy Zoe").split()
@@ -57,3 +62,44 @@ TEMPLATES = (
 
 def random_sentence(rng: random.Random) -> str:
     return rng.choice(TEMPLATES)(rng)
+
+
+# Read-aloud text: how often a word slot holds a number, and a number slot a clock time.
+NUMBER_SHARE, TIME_SHARE = 0.2, 0.25
+
+
+def _said_and_written_number(rng: random.Random) -> tuple[str, str]:
+    """A number or a clock time as it is said and as a question writes it: ("eighty four", "84"),
+    ("seven oh five", "7:05")."""
+    if rng.random() < TIME_SHARE:
+        hour, minute = rng.randint(1, 12), rng.randint(1, 59)
+        return time_to_words(hour, minute), f"{hour}:{minute:02d}"
+    number = rng.choice((rng.randint(0, 20), rng.randint(0, 100), rng.randint(100, 999)))
+    return number_to_words(number), str(number)
+
+
+def read_aloud(rng: random.Random, fewest: int = 3, most: int = 14) -> tuple[str, str]:
+    """Words in no order anyone would write them, with numbers and clock times among them: (as said, as
+    written with digits), e.g. ("Garden eighty four modern seven oh five because.", "Garden 84 modern 7:05
+    because.").
+
+    An ear trained only on the question grammar learns its sentences, not its sounds: given an opening it
+    never heard ("I was wondering") it writes near-words and digits that were never said. Words drawn at
+    random, with numbers where no template puts them, teach it to spell what it hears and to write a number
+    only where one is said."""
+    said, written = [], []
+    for _ in range(rng.randint(fewest, most)):
+        if rng.random() < NUMBER_SHARE and not (written and written[-1][0].isdigit()):  # "73 78" reads as one
+            spoken, digits = _said_and_written_number(rng)
+            said.append(spoken)
+            written.append(digits)
+        else:
+            word = rng.choice(common_words()) if rng.random() < 0.7 else rng.choice(NOUNS + ADJECTIVES + NAMES)
+            said.append(word)
+            written.append(word)
+    end = rng.choice(".?")
+    return _capitalised(" ".join(said)) + end, _capitalised(" ".join(written)) + end
+
+
+def _capitalised(text: str) -> str:
+    return text[0].upper() + text[1:]

@@ -20,9 +20,9 @@ Whisper hears people and natural voices well, and is lost on the formant
 voices of espeak-ng, where the CTC ear, trained on them, is right; each
 tells which of the transcripts is likelier far better than either's
 confidence in its own. Every number heard in 200 seed-3 test questions
-(`benchmarks/hearing.py`), in turn against cross-checked (weights [1, 0.5]):
-espeak-ng held-out voices 139 and 160; piper 184 and 190; festival's
-held-out voices 160 and 174. The weights and the thresholds were chosen on
+(`benchmarks/hearing.py`), in turn against cross-checked (weights [1, 1]):
+espeak-ng held-out voices 137 and 170; piper 185 and 191; festival's
+held-out voices 163 and 187. The weights and the thresholds were chosen on
 training-engine questions (espeak-ng training voices and festival's kal),
 never on a held-out engine. In a model's config:
 
@@ -30,7 +30,7 @@ never on a held-out engine. In a model's config:
     hearing: hearing                      # a CTC ear folder alone
     hearing: [whisper-tiny.en, hearing]   # Whisper where it is sure, else the CTC ear where it is, else Whisper
     hearing_confidence: [0.75, 0.93]      # each ear's threshold (one number: the same for every ear)
-    hearing_cross_check: [1.0, 0.5]       # instead: the ears check each other, Whisper's score weighs 1, the CTC's 0.5
+    hearing_cross_check: [1.0, 1.0]       # instead: the ears check each other, each ear's score weighing 1
 """
 from __future__ import annotations
 

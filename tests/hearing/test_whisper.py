@@ -5,6 +5,7 @@ import sys
 
 import pytest
 import torch
+import yaml
 
 from s2s.data import espeak
 from s2s.eval.metrics import NumbersHeard
@@ -250,7 +251,8 @@ def test_the_shipped_ears_check_each_other_where_whisper_drops_half_a_question(t
     samples, rate = espeak.render(question, voice="en-gb-x-rp+f4", speed_wpm=166, pitch=53)
     wav, written = torch.from_numpy(samples.copy()), "A lesson runs from 7:05 to 8:25. How many minutes does it last?"
     fallback = load_hearing(["whisper-tiny.en", "hearing"], tokenizer, [0.75, 0.93], folder=DEFAULT_MODEL)
-    checked = load_hearing(["whisper-tiny.en", "hearing"], tokenizer, folder=DEFAULT_MODEL, cross_check=[1.0, 0.5])
+    weights = yaml.safe_load((DEFAULT_MODEL / "config.yaml").read_text())["init_args"]["hearing_cross_check"]
+    checked = load_hearing(["whisper-tiny.en", "hearing"], tokenizer, folder=DEFAULT_MODEL, cross_check=weights)
     assert isinstance(checked, CrossCheckedHearing)
     assert not NumbersHeard.right(fallback.listen(wav, rate).text, written)
     assert NumbersHeard.right(checked.listen(wav, rate).text, written)
