@@ -42,3 +42,14 @@ def test_read_aloud_corpus_rows_carry_the_written_text(tmp_path):
                                                                for i in range(2)]
     assert all(not voices.is_held_out(row["voice"]) and (tmp_path / "read" / row["audio"]).stat().st_size > 1000
                for row in rows)
+
+
+def test_data_speech_read_aloud_from_the_command_line(tmp_path, capsys):
+    from s2s.cli import main
+
+    main(["data", "speech", "--out", str(tmp_path / "ears"), "--n", "2", "--seed", "4", "--read-aloud"])
+    manifest = tmp_path / "ears" / "manifest.jsonl"
+    assert capsys.readouterr().out.strip() == str(manifest)
+    rows = [json.loads(line) for line in manifest.read_text().splitlines()]
+    assert [(row["text"], row["written"]) for row in rows] == [read_aloud(random.Random(f"4:train:{i}:read-aloud"))
+                                                               for i in range(2)]
