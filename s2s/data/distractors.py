@@ -52,7 +52,8 @@ def common_words() -> tuple[str, ...]:
     return tuple(text.split())
 
 
-def _sentence(text: str, end: str) -> str:
+def sentence(text: str, end: str) -> str:
+    """`text` with its first letter capitalised and `end` after it."""
     return text[0].upper() + text[1:] + end
 
 
@@ -61,7 +62,7 @@ def chat_preamble(rng: random.Random) -> str:
     parts = [rng.choice(_GREETINGS)] * (rng.random() < 0.7) + [rng.choice(_REASONS)] * (rng.random() < 0.8)
     if not parts:
         parts = [rng.choice(_REASONS)]
-    return _sentence(", ".join(parts), rng.choice(_SEPARATORS))
+    return sentence(", ".join(parts), rng.choice(_SEPARATORS))
 
 
 def _random_words(rng: random.Random, fewest: int, most: int) -> str:
@@ -70,7 +71,7 @@ def _random_words(rng: random.Random, fewest: int, most: int) -> str:
 
 def word_preamble(rng: random.Random, most: int = 5) -> str:
     """1 to `most` common words at random, ending in a separator ("Garden because modern: ")."""
-    return _sentence(_random_words(rng, 1, most), rng.choice(_SEPARATORS))
+    return sentence(_random_words(rng, 1, most), rng.choice(_SEPARATORS))
 
 
 def preamble(rng: random.Random) -> str:
@@ -80,7 +81,7 @@ def preamble(rng: random.Random) -> str:
 
 def aside(rng: random.Random) -> str:
     """A sentence that changes nothing, to put between a question's sentences ("Modern garden policy.")."""
-    return _sentence(_random_words(rng, 2, 5), ".")
+    return sentence(_random_words(rng, 2, 5), ".")
 
 
 def sign_off(rng: random.Random) -> str:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import random
 
-from s2s.data.distractors import common_words
-from s2s.data.numbers import number_to_words, time_to_words
+from s2s.data.distractors import common_words, sentence
+from s2s.data.numbers import clock, number_to_words, time_to_words
 
 NAMES = ("Anna Ben Clara David Emma Felix Grace Henry Isla Jack Kate Leo Mia Noah Olivia Peter Quinn Rosa Sam Tom "
          "Uma Victor Wendy Zoe").split()
@@ -73,7 +73,7 @@ def _said_and_written_number(rng: random.Random) -> tuple[str, str]:
     ("seven oh five", "7:05")."""
     if rng.random() < TIME_SHARE:
         hour, minute = rng.randint(1, 12), rng.randint(1, 59)
-        return time_to_words(hour, minute), f"{hour}:{minute:02d}"
+        return time_to_words(hour, minute), clock(hour * 60 + minute)
     number = rng.choice((rng.randint(0, 20), rng.randint(0, 100), rng.randint(100, 999)))
     return number_to_words(number), str(number)
 
@@ -98,8 +98,4 @@ def read_aloud(rng: random.Random, fewest: int = 3, most: int = 14) -> tuple[str
             said.append(word)
             written.append(word)
     end = rng.choice(".?")
-    return _capitalised(" ".join(said)) + end, _capitalised(" ".join(written)) + end
-
-
-def _capitalised(text: str) -> str:
-    return text[0].upper() + text[1:]
+    return sentence(" ".join(said), end), sentence(" ".join(written), end)
