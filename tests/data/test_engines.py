@@ -9,7 +9,7 @@ import torch
 
 from s2s import audio
 from s2s.cli import main
-from s2s.data import augment, engines, piper
+from s2s.data import augment, engines, festival, piper
 from s2s.data.espeak import SynthesisError
 from s2s.data.manifest import read_manifest, validate_manifest
 from s2s.data.synth import synthesize
@@ -94,6 +94,29 @@ def test_same_seed_same_rows(train_manifest, tmp_path):
     row = read_manifest(again)[0]
     assert (again.parent / row["question_audio"]).read_bytes() == \
         (train_manifest.parent / row["question_audio"]).read_bytes()
+
+
+@pytest.mark.parametrize("voice", festival.FESTIVAL_VOICES)
+def test_festival_speaks_the_same_samples_every_time_and_ends_each_utterance_in_silence(voice):
+    text = "A train leaves at six. When does it arrive at nine?"
+    (first, rate), (again, _) = festival.render(text, voice), festival.render(text, voice)
+    assert np.array_equal(first, again)
+    frames = np.abs(first[: len(first) // 160 * 160]).reshape(-1, 160).max(axis=1)
+    loud = np.flatnonzero(frames > 0.01)
+    assert len(first) / rate > 2.0 and first[-rate // 10:].max() == 0.0  # the closing pause is silent
+    assert (frames[loud[0]:loud[-1]] == 0).any()  # and so is the pause between the two sentences
+    assert np.sqrt(np.mean(first[loud[0] * 160:loud[-1] * 160] ** 2)) > 0.02  # the speech itself is kept
+
+
+def test_silencing_the_closing_pause_follows_festivals_report():
+    samples = np.ones(3000, dtype=np.float32)
+    report = "Festival: warming up\nutterance 2000 16000 0.05 pau\nutterance 500 8000 0.01 w\n"
+    quiet = festival.silence_closing_pauses(samples, 16000, report)
+    cut = round((0.05 + festival.TAIL_S) * 16000)
+    assert quiet[:cut - round(festival.FADE_S * 16000)].min() == 1.0 and 0 < quiet[cut - 40] < 1
+    assert not quiet[cut:2000].any()
+    assert quiet[2000:].min() == 1.0  # an utterance ending on a phone (500 samples at 8 kHz: 1000 here) is kept
+    assert samples.min() == 1.0  # the caller's array is left as it was
 
 
 def test_piper_speaks_a_batch_in_order_as_each_sentence_alone():
