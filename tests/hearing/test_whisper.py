@@ -10,7 +10,7 @@ import yaml
 from s2s.data import espeak
 from s2s.eval.metrics import NumbersHeard
 from s2s.hearing import whisper
-from s2s.hearing.ears import CrossCheckedHearing, FallbackHearing, load_hearing
+from s2s.hearing.ears import BEAMS, CrossCheckedHearing, FallbackHearing, load_hearing
 from s2s.hearing.heard import Heard, HeardQuestion, Hearing, Hypothesis, to_16k
 from s2s.hearing.normalise import normalise_question
 from s2s.lm.text_tokenizer import load_text_tokenizer
@@ -196,7 +196,7 @@ def test_cross_checked_ears_believe_the_hypothesis_with_the_highest_weighted_sco
     heard = cross_checked(first, second)
     assert heard.ear == "ctc" and heard.text == ctc_words
     assert set(first.asked) == {ctc_words} and set(second.asked) == {"How many minutes does it last?"}  # as written
-    assert first.n_best == 5  # Whisper is asked for its five best beams
+    assert first.n_best == BEAMS == 2  # Whisper is asked for its two best beams
     assert cross_checked(first, second, weights=(1.0, 0.01)).ear == "whisper"  # the weights decide
 
 
@@ -239,7 +239,7 @@ def test_each_ear_finds_what_was_said_likelier_than_a_wrong_number(ear, tokenize
         assert right > wrong and right > -1.5, (one, right, wrong)
     beams, _ = ear.ear.hear(wav, n_best=5)
     scores = [score for _, score in beams]
-    assert 1 < len(beams) <= 5 and scores == sorted(scores, reverse=True) and beams[0][0] == ear.ear.transcribe(wav)[0]
+    assert len(beams) == BEAMS and scores == sorted(scores, reverse=True) and beams[0][0] == ear.ear.transcribe(wav)[0]
     too_long = ctc.hearing(wav[:1600], 16000).log_likelihood("What is 12 + 7 × 3? " * 20)
     assert too_long == float("-inf")  # more characters than the audio has frames for
 
@@ -264,3 +264,17 @@ def test_the_shipped_model_cross_checks_and_ears_named_by_the_user_are_asked_in_
     assert isinstance(SpeechReasoningLM.from_pretrained(DEFAULT_MODEL).hearing, CrossCheckedHearing)
     named = SpeechReasoningLM.from_pretrained(DEFAULT_MODEL, hearing=["whisper-tiny.en", "hearing"]).hearing
     assert isinstance(named, FallbackHearing)
+
+
+def test_the_ctc_ear_hears_the_last_word_of_a_clip_cut_tight(tokenizer, monkeypatch):
+    """A question trimmed at its last word (as `s2s data synth` trims, and as a VAD cuts) loses its last number
+    unless the ear adds the pause its training questions ended with (`TAIL_PAUSE_S`)."""
+    from s2s.data import piper
+    from s2s.hearing import ctc
+
+    ear = load_hearing("hearing", tokenizer, folder=DEFAULT_MODEL)
+    samples, rate = piper.render("Calculate ten multiplied by four.", length_scale=0.95)
+    wav = torch.from_numpy(espeak.trim_silence(samples).copy())
+    assert NumbersHeard.right(ear.listen(wav, rate).text, "Calculate 10 × 4.")
+    monkeypatch.setattr(ctc, "TAIL_PAUSE_S", 0.0)
+    assert not NumbersHeard.right(ear.listen(wav, rate).text, "Calculate 10 × 4.")
