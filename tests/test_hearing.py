@@ -204,6 +204,24 @@ def test_adapter_starts_as_the_posterior_weighted_text_embedding():
 
 
 # ---------------------------------------------------------------------- Hearing
+def test_the_pause_after_a_question_is_as_loud_as_its_quietest_moment():
+    from s2s.hearing.ctc import TAIL_PAUSE_S, with_tail_pause
+
+    generator = torch.Generator().manual_seed(1)
+    clean = torch.cat([torch.zeros(1600), torch.randn(8000, generator=generator), torch.zeros(1600)])
+    noisy = clean + 0.05 * torch.randn(clean.shape, generator=generator)
+    wav = torch.stack([clean, noisy, torch.zeros_like(clean)])
+    wav[2, :4000] = noisy[:4000]  # a shorter row, zeros after it as in a padded batch
+    padded, lengths = with_tail_pause(wav, torch.tensor([len(clean), len(clean), 4000]))
+    tail = int(TAIL_PAUSE_S * 16000)
+    assert lengths.tolist() == [len(clean) + tail, len(clean) + tail, 4000 + tail]
+    assert torch.equal(padded[:, :4000], wav[:, :4000]) and torch.equal(padded[1, :len(clean)], noisy)
+    assert not padded[0, len(clean):].any()  # a clean question ends in silence
+    rms = padded[1, len(clean):].pow(2).mean().sqrt()
+    assert 0.04 < rms < 0.06  # a noisy one goes on in its noise, never a digital silence
+    assert 0.04 < padded[2, 4000:4000 + tail].pow(2).mean().sqrt() < 0.06 and not padded[2, 4000 + tail:].any()
+
+
 def test_hearing_is_frozen_and_refuses_chars_labels(hearing_dir, tokenizer_dir):
     with pytest.raises(ValueError, match="tokenizer:<folder>"):
         CTCHearing(CTCRecognizer(labels="chars", **TINY_ASR))
