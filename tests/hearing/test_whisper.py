@@ -196,7 +196,7 @@ def test_cross_checked_ears_believe_the_hypothesis_with_the_highest_weighted_sco
     heard = cross_checked(first, second)
     assert heard.ear == "ctc" and heard.text == ctc_words
     assert set(first.asked) == {ctc_words} and set(second.asked) == {"How many minutes does it last?"}  # as written
-    assert first.n_best == BEAMS == 2  # Whisper is asked for its two best beams
+    assert first.n_best == BEAMS == 3  # Whisper is asked for its three best beams
     assert cross_checked(first, second, weights=(1.0, 0.01)).ear == "whisper"  # the weights decide
 
 
