@@ -8,7 +8,7 @@ all heard right (`NumbersHeard`, the figure `s2s evaluate` reports) for
   in turn       `FallbackHearing` at the model's `hearing_confidence` (the first sure ear, else the first ear):
                 the baseline;
   cross-check   `CrossCheckedHearing` at the model's `hearing_cross_check` (each ear scores each ear's
-                hypotheses: Whisper's 5 best beams and the CTC ear's transcript);
+                hypotheses: Whisper's 3 best beams and the CTC ear's transcript);
   either        an oracle that knows which hypothesis was right: the most any choice between them could give;
   w=A,B         with `--weights A,B ...`: the cross-check at other weights, from the same hearings (no timing),
                 to choose weights on questions of your own.

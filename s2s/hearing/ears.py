@@ -21,8 +21,8 @@ voices of espeak-ng, where the CTC ear, trained on them, is right; each
 tells which of the transcripts is likelier far better than either's
 confidence in its own. Every number heard in 200 seed-3 test questions
 (`benchmarks/hearing.py`), in turn against cross-checked (weights [1, 1]):
-espeak-ng held-out voices 137 and 170; piper 185 and 191; festival's
-held-out voices 163 and 187. The weights and the thresholds were chosen on
+espeak-ng held-out voices 144 and 168; piper 183 and 194; festival's
+held-out voices 163 and 181. The weights and the thresholds were chosen on
 training-engine questions (espeak-ng training voices and festival's kal),
 never on a held-out engine. In a model's config:
 
