@@ -1,8 +1,9 @@
 """Every number heard: each of a model's ears alone, and the two ways of combining them, on spoken question sets.
 
 For `--questions` questions of each `--manifest`, every ear of the model (`--ckpt`, default the shipped one)
-hears each question once (`ear.hearing`); from those same hearings it counts the questions whose numbers were
-all heard right (`NumbersHeard`, the figure `s2s evaluate` reports) for
+hears each question once (`ear.hearing`; the speech alone, as the pipeline gives it: `question_speech`); from
+those same hearings it counts the questions whose numbers were all heard right (`NumbersHeard`, the figure
+`s2s evaluate` reports) for
 
   each ear alone;
   in turn       `FallbackHearing` at the model's `hearing_confidence` (the first sure ear, else the first ear):
@@ -35,7 +36,7 @@ from s2s.data.manifest import read_manifest  # noqa: E402
 from s2s.eval.metrics import NumbersHeard  # noqa: E402
 from s2s.hearing.ears import CrossCheckedHearing, FallbackHearing, SeveralEars  # noqa: E402
 from s2s.lm.model import SpeechReasoningLM  # noqa: E402
-from s2s.pipeline import DEFAULT_MODEL  # noqa: E402
+from s2s.pipeline import DEFAULT_MODEL, question_speech  # noqa: E402
 
 
 def hear_all(cross_check: CrossCheckedHearing, rows: list[dict], folder: Path) -> list[dict]:
@@ -44,6 +45,7 @@ def hear_all(cross_check: CrossCheckedHearing, rows: list[dict], folder: Path) -
     heard = []
     for row in rows:
         wav, rate = audio.load(folder / row["question_audio"])
+        wav, rate = question_speech(wav, rate, ear=True) or (wav, rate)  # the speech alone, as a model hears it
         hearings, ms = [], []
         for ear in cross_check.ears:
             start = time.perf_counter()

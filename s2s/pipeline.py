@@ -35,7 +35,7 @@ from s2s.hearing.heard import SAMPLE_RATE as HEARING_RATE
 from s2s.hearing.heard import Heard, to_16k
 from s2s.hearing.listener import Listener
 from s2s.hearing.normalise import normalise_question
-from s2s.hearing.vad import has_speech
+from s2s.hearing.vad import enough_speech, speech_only, speech_spans
 from s2s.lm.batching import tokenize
 from s2s.lm.generate import build_prompt
 from s2s.lm.generate import stream as generate_stream
@@ -241,8 +241,11 @@ class S2SPipeline:
             style_choice(style)
             if voice is not None:
                 read_voice(voice, voice_rate)
-        if abstain_gates and wav is not None and not has_speech(to_16k(wav, rate)):  # the VAD first
-            return self._abstained(None, abstain.NO_SPEECH)
+        if wav is not None:  # the VAD first: no speech, no question; the ear hears the speech alone
+            question = question_speech(wav, rate, ear=self.model.hearing is not None)
+            if question is None and abstain_gates:
+                return self._abstained(None, abstain.NO_SPEECH)
+            wav, rate = question or (wav, rate)
         styled = {} if converted else {"voice": voice, "voice_rate": voice_rate, "style": style}
         prompt_ids, heard = self.prompt(wav, rate, text, heard=heard, **styled)
         reason = None
@@ -378,6 +381,17 @@ class S2SPipeline:
                            waveform=waveform, sample_rate=self.sample_rate, question_heard=heard)
 
 
+def question_speech(wav: torch.Tensor, rate: int, ear: bool) -> tuple[torch.Tensor, int] | None:
+    """A spoken question [C, T] at `rate` as the model takes it, (wav, rate): with an `ear`, its speech alone,
+    mono at 16 kHz (`speech_only`: the silence before and after cut away); without, as it is. None when the
+    VAD finds no speech in it."""
+    wav16 = to_16k(wav, rate)
+    spans = speech_spans(wav16)
+    if not enough_speech(spans):
+        return None
+    return (speech_only(wav16, spans)[None], HEARING_RATE) if ear else (wav, rate)
+
+
 def _ttfa_stages(reply, ttfa_ms: float | None) -> dict | None:
     """Where the time to first audio went: hearing and the prompt ids (all before generation), then the reply's
     own stages (`Reply.ttfa_stages_ms`); None without audio."""
@@ -435,9 +449,11 @@ class ThinkerTalker(S2SPipeline):
         if say is not None:
             return self.talker.stream(say=say, **talk)
         wav, rate, text, heard = self._read(audio, sample_rate, text, heard)
-        if abstain_gates and wav is not None and not has_speech(to_16k(wav, rate)):
-            return self._abstained(None, abstain.NO_SPEECH)
         if wav is not None:
+            question = question_speech(wav, rate, ear=True)
+            if question is None and abstain_gates:
+                return self._abstained(None, abstain.NO_SPEECH)
+            wav, rate = question or (wav, rate)
             heard = heard or self.model.hearing.listen(wav, rate)
             text = heard.text
         reason = abstain.no_question(text, typed=heard is None) if abstain_gates else None

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 
 from s2s.hearing.heard import SAMPLE_RATE, Heard, to_16k
-from s2s.hearing.vad import speech_spans
+from s2s.hearing.vad import speech_only, speech_spans
 
 VAD_EVERY_SECONDS = 0.1  # how often the VAD looks again as audio arrives
 
@@ -41,7 +41,8 @@ class Listener:
         wav = torch.cat(self.chunks)
         spans = speech_spans(wav)
         if spans and self.samples - spans[-1][1] >= self.pause_samples and spans[-1][1] != self.heard_until:
-            self.heard, self.heard_until = self.hearing.listen(wav[None], SAMPLE_RATE), spans[-1][1]
+            self.heard = self.hearing.listen(speech_only(wav, spans)[None], SAMPLE_RATE)
+            self.heard_until = spans[-1][1]
 
     def finish(self) -> tuple[torch.Tensor, Heard | None]:
         """The whole question [1, T] at 16 kHz, and what the ear heard of it if no speech came after its last

@@ -1,9 +1,14 @@
-"""Is anyone speaking? Silero VAD (the ONNX model faster-whisper ships) before any hearing.
+"""Is anyone speaking, and where? Silero VAD (the ONNX model faster-whisper ships) before any hearing.
 
 A recogniser always writes something, and a reasoner always answers what it
 is given: silence, noise, a tone or music would get a confident number. The
 VAD is trained on speech against every other sound, so it is the first gate:
 no speech, no question.
+
+It also tells the ears where the question is. A recording starts before
+the first word and ends after the last, and both ears learnt from clips
+that start at the first word: a second of silence before a question cost
+them numbers (`speech_only` cuts it away).
 """
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ import torch
 
 SAMPLE_RATE = 16000
 MIN_SPEECH_SECONDS = 0.3  # less than a short word
+MARGIN_SECONDS = 0.1  # kept either side of the speech found (its spans already reach 0.1 s past the words)
 
 
 def speech_spans(wav: torch.Tensor, threshold: float = 0.5) -> list[tuple[int, int]]:
@@ -30,6 +36,20 @@ def speech_seconds(wav: torch.Tensor) -> float:
     return sum(end - start for start, end in speech_spans(wav)) / SAMPLE_RATE
 
 
+def enough_speech(spans: list[tuple[int, int]]) -> bool:
+    """Whether `speech_spans` found at least MIN_SPEECH_SECONDS of speech."""
+    return sum(end - start for start, end in spans) >= MIN_SPEECH_SECONDS * SAMPLE_RATE
+
+
 def has_speech(wav: torch.Tensor) -> bool:
     """Whether wav [T] at 16 kHz holds at least MIN_SPEECH_SECONDS of speech."""
-    return speech_seconds(wav) >= MIN_SPEECH_SECONDS
+    return enough_speech(speech_spans(wav))
+
+
+def speech_only(wav: torch.Tensor, spans: list[tuple[int, int]]) -> torch.Tensor:
+    """wav [T] at 16 kHz as the ears hear it: from the first of its `spans` to the end of the last,
+    MARGIN_SECONDS more either side, its DC offset removed (the whole wav, DC removed, when no span)."""
+    if spans:
+        margin = int(MARGIN_SECONDS * SAMPLE_RATE)
+        wav = wav[max(0, spans[0][0] - margin): spans[-1][1] + margin]
+    return wav - wav.mean()

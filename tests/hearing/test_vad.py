@@ -3,10 +3,11 @@ import pytest
 import torch
 
 from s2s.data import espeak
+from s2s.eval.metrics import NumbersHeard
 from s2s.eval.shortcut import music, tone
 from s2s.hearing import abstain
 from s2s.hearing.heard import to_16k
-from s2s.hearing.vad import has_speech, speech_spans
+from s2s.hearing.vad import MARGIN_SECONDS, has_speech, speech_only, speech_spans
 from s2s.pipeline import S2SPipeline
 
 
@@ -21,6 +22,20 @@ def test_vad_finds_speech_and_nothing_in_silence():
     assert spans and spans[0][0] < 0.5 * 16000 and spans[-1][1] > wav.shape[-1] - 0.6 * 16000
     assert has_speech(wav)
     assert not has_speech(torch.zeros(5 * 16000)) and speech_spans(torch.zeros(1)) == []
+
+
+def test_the_ears_get_the_speech_alone_without_its_dc_offset():
+    g = torch.Generator().manual_seed(0)
+    wav = torch.full((16000,), 0.5)
+    wav[4000:8000] += torch.randn(4000, generator=g)
+    margin = int(MARGIN_SECONDS * 16000)
+    cut = speech_only(wav, [(4000, 6000), (7000, 8000)])  # from the first span's start to the last's end
+    kept = wav[4000 - margin: 8000 + margin]
+    torch.testing.assert_close(cut, kept - kept.mean())
+    assert abs(float(cut.mean())) < 1e-6
+    assert speech_only(wav, [(0, 100)]).shape[-1] == 100 + margin  # never before the first sample
+    whole = speech_only(wav, [])  # no span: all of it, the offset still removed
+    assert whole.shape == wav.shape and abs(float(whole.mean())) < 1e-6
 
 
 SOUNDS = {
@@ -56,6 +71,19 @@ def test_a_heard_question_is_answered_not_abstained_on(pipeline):
     reply = pipeline(speech(), 16000)
     assert not reply.abstained and reply.answer == "6" and reply.abstain_reason is None
     assert reply.timings["hear_ms"] > 0 and reply.timings["ttfa_ms"] >= reply.timings["hear_ms"]
+
+
+def test_silence_around_a_question_is_not_heard(pipeline):
+    """A recording started early and stopped late: two seconds of silence either side of the question cost the
+    ears its numbers when they heard all of it; the pipeline gives them the speech the VAD found."""
+    samples, rate = espeak.render("A film ends at eight forty five and lasted eighty minutes. When did it start?",
+                                  voice="en-gb-scotland+f2")
+    wav = to_16k(torch.from_numpy(samples.copy())[None], rate)
+    padded = torch.cat([torch.zeros(2 * 16000), wav, torch.zeros(2 * 16000)])
+    written = "A film ends at 8:45 and lasted 80 minutes. When did it start?"
+    assert not NumbersHeard.right(pipeline.model.hearing.listen(padded[None], 16000).text, written)
+    reply = pipeline(padded, 16000, max_speech_frames=0)
+    assert NumbersHeard.right(reply.question_heard, written) and reply.answer == "7:25"
 
 
 def test_heard_words_that_ask_nothing_are_no_question():
