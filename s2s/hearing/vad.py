@@ -17,6 +17,9 @@ import torch
 SAMPLE_RATE = 16000
 MIN_SPEECH_SECONDS = 0.3  # less than a short word
 MARGIN_SECONDS = 0.1  # kept either side of the speech found (its spans already reach 0.1 s past the words)
+# A mean further from zero than this is a microphone's offset, and is removed. A smaller one is left alone: removing
+# it would turn a clip's digital silence into a constant the CTC ear never heard (festival's voices: 8 numbers in 60).
+DC_OFFSET = 0.01
 
 
 def speech_spans(wav: torch.Tensor, threshold: float = 0.5) -> list[tuple[int, int]]:
@@ -48,8 +51,9 @@ def has_speech(wav: torch.Tensor) -> bool:
 
 def speech_only(wav: torch.Tensor, spans: list[tuple[int, int]]) -> torch.Tensor:
     """wav [T] at 16 kHz as the ears hear it: from the first of its `spans` to the end of the last,
-    MARGIN_SECONDS more either side, its DC offset removed (the whole wav, DC removed, when no span)."""
+    MARGIN_SECONDS more either side (all of it when no span), its DC offset removed if over DC_OFFSET."""
     if spans:
         margin = int(MARGIN_SECONDS * SAMPLE_RATE)
         wav = wav[max(0, spans[0][0] - margin): spans[-1][1] + margin]
-    return wav - wav.mean()
+    offset = wav.mean() if wav.numel() else wav.new_zeros(())
+    return wav - offset if abs(float(offset)) > DC_OFFSET else wav

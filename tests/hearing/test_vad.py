@@ -7,7 +7,7 @@ from s2s.eval.metrics import NumbersHeard
 from s2s.eval.shortcut import music, tone
 from s2s.hearing import abstain
 from s2s.hearing.heard import to_16k
-from s2s.hearing.vad import MARGIN_SECONDS, has_speech, speech_only, speech_spans
+from s2s.hearing.vad import DC_OFFSET, MARGIN_SECONDS, has_speech, speech_only, speech_spans
 from s2s.pipeline import S2SPipeline
 
 
@@ -36,6 +36,9 @@ def test_the_ears_get_the_speech_alone_without_its_dc_offset():
     assert speech_only(wav, [(0, 100)]).shape[-1] == 100 + margin  # never before the first sample
     whole = speech_only(wav, [])  # no span: all of it, the offset still removed
     assert whole.shape == wav.shape and abs(float(whole.mean())) < 1e-6
+    quiet = torch.zeros(16000)  # digital silence around a little speech: an offset too small to be a microphone's
+    quiet[4000:8000] = 0.3 * torch.randn(4000, generator=g)
+    assert abs(float(quiet.mean())) <= DC_OFFSET and torch.equal(speech_only(quiet, []), quiet)
 
 
 SOUNDS = {
