@@ -12,13 +12,17 @@ those same hearings it counts the questions whose numbers were all heard right (
                 hypotheses: Whisper's 3 best beams and the CTC ear's transcript);
   either        an oracle that knows which hypothesis was right: the most any choice between them could give;
   w=A,B         with `--weights A,B ...`: the cross-check at other weights, from the same hearings (no timing),
-                to choose weights on questions of your own.
+                to choose weights on questions of your own;
+  whole         with `--silence S`: each question recorded with S seconds of silence before and after it, as a
+                recording started early and stopped late; the ears (cross-checked) given all of the recording
+                instead of the speech the VAD found: the baseline for hearing the speech alone.
 
 and the median milliseconds each costs on this CPU (in turn: the second ear only where the first was unsure;
 cross-check: as a model hears, every ear at once and the scoring). Held-out sets say how the ears do where
 nothing was tuned; the training-engine sets (`dev-*`) are where the weights and thresholds were chosen.
 
     python benchmarks/hearing.py --manifest data/synth/test/manifest.jsonl data/synth/piper/manifest.jsonl
+    python benchmarks/hearing.py --manifest data/synth/test/manifest.jsonl --silence 2
 """
 from __future__ import annotations
 
@@ -27,6 +31,8 @@ import statistics
 import sys
 import time
 from pathlib import Path
+
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -39,13 +45,18 @@ from s2s.lm.model import SpeechReasoningLM  # noqa: E402
 from s2s.pipeline import DEFAULT_MODEL, question_speech  # noqa: E402
 
 
-def hear_all(cross_check: CrossCheckedHearing, rows: list[dict], folder: Path) -> list[dict]:
+def hear_all(cross_check: CrossCheckedHearing, rows: list[dict], folder: Path, silence: float = 0.0) -> list[dict]:
     """Each row's question heard by every ear (Whisper's `n_best` beams), and by the cross-checked ears as a
-    model hears (the ears at once): [{"hearings": [...], "ms": [...], "cross_check_ms": ..., "written": ...}]."""
+    model hears (the ears at once): [{"hearings": [...], "ms": [...], "cross_check_ms": ..., "written": ...}];
+    with `silence` seconds of silence added before and after it, also "whole": the cross-check's text of all of
+    the recording."""
     heard = []
     for row in rows:
-        wav, rate = audio.load(folder / row["question_audio"])
-        wav, rate = question_speech(wav, rate, ear=True) or (wav, rate)  # the speech alone, as a model hears it
+        recorded, recorded_rate = audio.load(folder / row["question_audio"])
+        pause = int(silence * recorded_rate)
+        recorded = torch.nn.functional.pad(recorded, (pause, pause))
+        # The speech alone, as a model hears it.
+        wav, rate = question_speech(recorded, recorded_rate, ear=True) or (recorded, recorded_rate)
         hearings, ms = [], []
         for ear in cross_check.ears:
             start = time.perf_counter()
@@ -55,6 +66,8 @@ def hear_all(cross_check: CrossCheckedHearing, rows: list[dict], folder: Path) -
         cross_check.listen(wav, rate)
         heard.append({"hearings": hearings, "ms": ms, "cross_check_ms": (time.perf_counter() - start) * 1000,
                       "written": row["question_written"]})
+        if silence:
+            heard[-1]["whole"] = cross_check.listen(recorded, recorded_rate).text
     return heard
 
 
@@ -78,6 +91,8 @@ def score(heard: list[dict], names: list[str], in_turn: FallbackHearing, cross_c
         cross_ms.append(h["cross_check_ms"])
     counts["either"] = sum(any(right(hypothesis.heard.text, h) for one in h["hearings"]
                                for hypothesis in one.hypotheses) for h in heard)
+    if heard and "whole" in heard[0]:
+        counts["whole"] = sum(right(h["whole"], h) for h in heard)
     for weights in other_weights:
         weighed = CrossCheckedHearing(cross_check.ears, weights, cross_check.n_best)
         counts[weight_name(weights)] = sum(right(weighed.choose(h["hearings"]).text, h) for h in heard)
@@ -108,7 +123,12 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--questions", type=int, default=200, help="questions of each manifest (default 200)")
     parser.add_argument("--weights", type=parse_weights, nargs="+", default=[],
                         help="cross-check weights to compare with the model's, one per ear: 1,1 1,2 ...")
+    parser.add_argument("--silence", type=float, default=0.0,
+                        help="seconds of silence recorded before and after each question; adds the cross-check "
+                             "on the whole recording (column whole) beside the speech alone (default 0: none)")
     args = parser.parse_args(argv)
+    if not 0 <= args.silence <= 20:
+        sys.exit(f"benchmarks/hearing.py: --silence takes 0 to 20 seconds, got {args.silence}")
     for manifest in args.manifest:
         if not manifest.is_file():
             sys.exit(f"benchmarks/hearing.py: no manifest at {manifest}; render one with `s2s data synth --out "
@@ -127,11 +147,13 @@ def main(argv: list[str] | None = None) -> list[dict]:
     rows = []
     for manifest in args.manifest:
         questions = read_manifest(manifest)[:args.questions]
-        heard = hear_all(cross_check, questions, manifest.parent)
+        heard = hear_all(cross_check, questions, manifest.parent, args.silence)
         rows.append({"manifest": str(manifest), **score(heard, names, in_turn, cross_check, tuple(args.weights))})
-    ways = [*names, "in turn", "cross-check", "either", *(weight_name(w) for w in args.weights)]
+    ways = [*names, "in turn", "cross-check", "either", *(weight_name(w) for w in args.weights),
+            *(["whole"] if args.silence else [])]
+    recorded = f"; {args.silence:g} s of silence before and after each question" if args.silence else ""
     print(f"\nevery number heard ({args.ckpt.name}: in turn at {in_turn.thresholds}, cross-check weights "
-          f"{cross_check.weights}), questions right / n, median ms")
+          f"{cross_check.weights}{recorded}), questions right / n, median ms")
     print(f"{'manifest':<44} {'n':>4} " + " ".join(f"{way:>16}" for way in ways))
     for row in rows:
         cells = [f"{row['heard'][way]:>4d}" + (f" {row['ms'][way]:>6.0f} ms" if way in row["ms"] else "")

@@ -371,3 +371,27 @@ def test_hearing_benchmark_counts_each_ear_and_each_way_of_combining_them_from_t
     assert heard["w=1,0.5"] == heard["cross-check"] and heard["w=1,0.001"] == heard["whisper-tiny.en"] == 1
     assert all(ms > 0 for ms in rows[0]["ms"].values())
     assert any(line.startswith(tmp_path.name) for line in capsys.readouterr().out.splitlines())
+
+
+def test_hearing_benchmark_records_silence_around_questions_beside_the_whole_recording(tmp_path):
+    """Two seconds of silence before and after a question: the ears given all of the recording (whole, the
+    baseline) lose its numbers, the speech the VAD found keeps them."""
+    import json
+
+    import pytest
+    import torch
+
+    from s2s import audio
+    from s2s.data import espeak
+
+    samples, rate = espeak.render("A film ends at eight forty five and lasted eighty minutes. When did it start?",
+                                  voice="en-gb-scotland+f2")
+    audio.save(tmp_path / "0.wav", torch.from_numpy(samples.copy())[None], rate)
+    written = "A film ends at 8:45 and lasted 80 minutes. When did it start?"
+    (tmp_path / "manifest.jsonl").write_text(json.dumps({"question_audio": "0.wav", "question_written": written}))
+    benchmark = load_benchmark("hearing")
+    heard = benchmark.main(["--manifest", str(tmp_path / "manifest.jsonl"), "--silence", "2"])[0]["heard"]
+    assert heard["cross-check"] == 1 and heard["whole"] == 0
+    assert "whole" not in benchmark.main(["--manifest", str(tmp_path / "manifest.jsonl")])[0]["heard"]
+    with pytest.raises(SystemExit, match="--silence takes 0 to 20 seconds"):
+        benchmark.main(["--manifest", str(tmp_path / "manifest.jsonl"), "--silence", "-1"])
