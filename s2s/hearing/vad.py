@@ -34,11 +34,6 @@ def speech_spans(wav: torch.Tensor, threshold: float = 0.5) -> list[tuple[int, i
     return [(span["start"], span["end"]) for span in get_speech_timestamps(samples, options)]
 
 
-def speech_seconds(wav: torch.Tensor) -> float:
-    """How many seconds of wav [T] at 16 kHz are speech."""
-    return sum(end - start for start, end in speech_spans(wav)) / SAMPLE_RATE
-
-
 def enough_speech(spans: list[tuple[int, int]]) -> bool:
     """Whether `speech_spans` found at least MIN_SPEECH_SECONDS of speech."""
     return sum(end - start for start, end in spans) >= MIN_SPEECH_SECONDS * SAMPLE_RATE
