@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import random
 
-from s2s.data.distractors import common_words, sentence
+from s2s.data.distractors import sentence
+from s2s.data.ear_words import ear_words
 from s2s.data.numbers import clock, number_to_words, time_to_words
 
 NAMES = ("Anna Ben Clara David Emma Felix Grace Henry Isla Jack Kate Leo Mia Noah Olivia Peter Quinn Rosa Sam Tom "
@@ -85,8 +86,8 @@ def read_aloud(rng: random.Random, fewest: int = 3, most: int = 14) -> tuple[str
 
     An ear trained only on the question grammar learns its sentences, not its sounds: given an opening it
     never heard ("I was wondering") it writes near-words and digits that were never said. Words drawn at
-    random, with numbers where no template puts them, teach it to spell what it hears and to write a number
-    only where one is said."""
+    random from 10,000 of English (`s2s/data/ear_words.py`), with numbers where no template puts them, teach
+    it to spell what it hears and to write a number only where one is said."""
     said, written = [], []
     for _ in range(rng.randint(fewest, most)):
         if rng.random() < NUMBER_SHARE and not (written and written[-1][0].isdigit()):  # "73 78" reads as one
@@ -94,7 +95,7 @@ def read_aloud(rng: random.Random, fewest: int = 3, most: int = 14) -> tuple[str
             said.append(spoken)
             written.append(digits)
         else:
-            word = rng.choice(common_words()) if rng.random() < 0.7 else rng.choice(NOUNS + ADJECTIVES + NAMES)
+            word = rng.choice(ear_words()) if rng.random() < 0.7 else rng.choice(NOUNS + ADJECTIVES + NAMES)
             said.append(word)
             written.append(word)
     end = rng.choice(".?")

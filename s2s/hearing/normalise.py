@@ -32,6 +32,11 @@ _ASKS = re.compile(r"(what|which|how|when|who|where|why|is|are|does|do|can|could
 _NON_SPEECH = re.compile(r"[\[(][^\])\d]*[A-Za-z][^\])\d]*[\])]|♪+")  # "(laughs)", "[MUSIC]"; not "(3 + 4)"
 
 
+# "1" where it can only be the pronoun "one": Whisper, prompted to write digits, writes "Here's 1," or "Which 1 is
+# bigger?"; the question holds no number there.
+_PRONOUN_DIGIT = re.compile(r"\b(here's|here is|which|this|that|each|every|another)( +)1\b"
+                            r"(?=\s*(?:[,.:;?!]|$)|\s+(?:of|is)\b)", re.I)
+
 # Numbers joined by operators and nothing else (brackets and a closing "=" or "?" allowed).
 _BARE_SUM = re.compile(r"[(\s]*-?\d+(?:\.\d+)?[)\s]*(?:[-+×÷/][(\s]*-?\d+(?:\.\d+)?[)\s]*)+[=?.!\s]*")
 
@@ -48,6 +53,7 @@ def normalise_question(text: str) -> str:
     text = re.sub(r"(?<=\d),(?=\d)", ", ", text)  # 2,4,6 -> 2, 4, 6
     text = re.sub(r"(?<=[\d)])\s*([+*×x÷/-])\s*(?=[\d(])", r" \1 ", text)  # 21+4 -> 21 + 4, (3+4)*2 too
     text = _spell_out_words(text)
+    text = _PRONOUN_DIGIT.sub(r"\1\2one", text)
     text = _clock_times(text)
     text = _operators(text)
     text = re.sub(r"(?<![\d:,] )(?<![\d:])\b\d+(?: \d+){2,}\b(?![:\d])", lambda m: ", ".join(m[0].split()), text)

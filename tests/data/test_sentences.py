@@ -5,6 +5,8 @@ import re
 
 from s2s.asr.labels import WrittenLabels
 from s2s.data import voices
+from s2s.data.distractors import common_words
+from s2s.data.ear_words import NUMBER_WORDS, OPERATOR_WORDS, ear_words
 from s2s.data.numbers import numbers_in
 from s2s.data.sentences import read_aloud
 from s2s.data.speech import render_speech
@@ -31,6 +33,17 @@ def test_read_aloud_is_spelt_in_the_ears_alphabet_and_repeats_from_a_seed():
     assert all(labels.decode(labels.encode(line)) == line for line in lines)
     assert lines == [read_aloud(random.Random(f"line {i}"))[1] for i in range(300)]
     assert len(set(lines)) == 300
+
+
+def test_the_ears_words_are_english_beyond_the_grammar_and_never_a_number_or_an_operator():
+    """Read aloud, a number word is written in digits and an operator as its symbol: the list holds neither,
+    or the ear would learn two spellings of one sound."""
+    words = ear_words()
+    assert len(words) == len(set(words)) == 10_000
+    assert all(re.fullmatch(r"[a-z]+", word) for word in words)
+    assert not set(words) & (NUMBER_WORDS | OPERATOR_WORDS)
+    drawn = {word.lower() for i in range(300) for word in re.findall(r"[A-Za-z]+", read_aloud(random.Random(i))[1])}
+    assert len(drawn & set(words) - set(common_words())) > 500  # far more English than the distractors' words
 
 
 def test_read_aloud_corpus_rows_carry_the_written_text(tmp_path):

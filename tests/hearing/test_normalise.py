@@ -20,6 +20,13 @@ WHISPER_CASES = [
     ("How many times does the word pepper contain the letter p?",
      "How many times does the word pepper contain the letter P?"),
     ("What comes next? 40, 33, 26, 19, 12.", "What comes next? 40, 33, 26, 19, 12."),
+    # Prompted to write digits, Whisper writes the pronoun "one" as 1 too; no number was said there.
+    ("Here's 1, here's a pattern for 8, 16, 32, 64, what's next?",
+     "Here's one, here's a pattern for 8, 16, 32, 64, what's next?"),
+    ("Here is 1. What is 4 + 16?", "Here is one. What is 4 + 16?"),
+    ("Which 1 is bigger, 5 or 7?", "Which one is bigger, 5 or 7?"),
+    ("Which is bigger, 1 or 7?", "Which is bigger, 1 or 7?"),
+    ("Here's 1 more: what is 2 + 1?", "Here's 1 more: what is 2 + 1?"),
 ]
 # As people type or say them.
 TYPED_CASES = [
