@@ -21,8 +21,8 @@ voices of espeak-ng, where the CTC ear, trained on them, is right; each
 tells which of the transcripts is likelier far better than either's
 confidence in its own. Every number heard in 200 seed-3 test questions
 (`benchmarks/hearing.py`), in turn against cross-checked (weights [1, 1.5]):
-espeak-ng held-out voices 144 and 168; piper 183 and 192; festival's
-held-out voices 159 and 179. The weights and the thresholds were chosen on
+espeak-ng held-out voices 148 and 169; piper 182 and 193; festival's
+held-out voices 162 and 179. The weights and the thresholds were chosen on
 training-engine questions (espeak-ng training voices and festival's kal)
 and validation sets, never on a held-out engine's test questions. In a
 model's config:
