@@ -379,7 +379,6 @@ def test_hearing_benchmark_records_silence_around_questions_beside_the_whole_rec
     import json
 
     import pytest
-    import torch
 
     from s2s import audio
     from s2s.data import espeak

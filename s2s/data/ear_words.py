@@ -6,10 +6,11 @@ English, not the grammar's. Read-aloud rows (`s2s/data/sentences.py`) draw
 from this list. It is the whole words of SmolLM2's tokenizer in merge order
 (a frequency order) that the CMU lexicon and the WSJ lexicon that Festival
 ships both hold, with a vowel, three letters or more (shorter: the common
-words of `distractor_words.txt` and a few more), and no number or operator words,
-which read-aloud rows and questions write in digits and symbols. It covers everyday English, so it
-holds words of the held-out phrasing split's openings too: the split holds
-sentence shapes out of the reasoner's training, not English out of the ears.
+words of `distractor_words.txt` and a few more), and no number or operator
+words, which read-aloud rows and questions write in digits and symbols. It
+covers everyday English, so it holds words of the held-out phrasing split's
+openings too: the split holds sentence shapes out of the reasoner's training,
+not English out of the ears.
 
     python -m s2s.data.ear_words TOKENIZER_JSON   # rebuilds the list (festival's lexicons installed)
 """
@@ -23,14 +24,12 @@ from importlib import resources
 from pathlib import Path
 
 from s2s.data.distractors import common_words
+from s2s.data.numbers import TEENS, TENS, UNITS
 
 CMU_LEXICON = Path("/usr/share/festival/dicts/cmu/cmudict-0.4.out")
 WSJ_LEXICON = Path("/usr/share/festival/dicts/wsj.wp39.poslexR")
 SIZE = 10_000
-NUMBER_WORDS = frozenset(
-    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
-    "seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred thousand million "
-    "billion oh".split())
+NUMBER_WORDS = frozenset({*UNITS, *TEENS, *TENS} - {"_"} | {"hundred", "thousand", "million", "billion", "oh"})
 OPERATOR_WORDS = frozenset("plus minus times multiplied divided".split())  # a question writes them as + - × ÷
 SHORT_WORDS = frozenset("the and for you are can was not all has but per out who its how his our may new any had "
                         "off get her see she him let old say why ask big yet bit got won yes".split())
