@@ -50,6 +50,7 @@ from pathlib import Path
 import torch
 
 from s2s.asr.recognizer import CTCRecognizer
+from s2s.asr.whisper import forget_encodings
 from s2s.codecs import load_codec
 from s2s.lm.batching import tokenize
 from s2s.lm.model import SpeechReasoningLM
@@ -149,7 +150,12 @@ def run_model(ckpt: Path, rows: list[dict], args, hearing: str | None = None) ->
         pipeline.model.speech_drafts = None
     options = {"frames_per_chunk": args.frames_per_chunk, "speculate": args.speculate}
     pipeline(audio=rows[0]["audio"], **options)  # warm-up
-    replies = [pipeline(audio=row["audio"], **options) for _ in range(args.repeats) for row in rows]
+
+    def first_hearing(row):  # Whisper keeps its last question's encoding: each timed reply encodes anew
+        forget_encodings()
+        return pipeline(audio=row["audio"], **options)
+
+    replies = [first_hearing(row) for _ in range(args.repeats) for row in rows]
     spoken = [r for r in replies if r.timings["ttfa_ms"] is not None]
     thought = [len(tokenize(pipeline.model.tokenizer, [r.thought])[0]) for r in replies]
     extra = {"thought_tokens": statistics.mean(thought), "silent": len(replies) - len(spoken),

@@ -67,3 +67,17 @@ def spec_augment(feats: torch.Tensor, lengths: torch.Tensor, freq_masks: int = 2
         start = (torch.rand(batch, 1, device=feats.device) * (lengths[:, None] - width)).long()
         keep &= ~((steps >= start) & (steps < start + width))[:, :, None]
     return feats * keep
+
+
+def mask_states(states: torch.Tensor, lengths: torch.Tensor, time_masks: int = 2, max_width: int = 8,
+                channel_drop: float = 0.1) -> torch.Tensor:
+    """SpecAugment for a pretrained encoder's states [B, F, width]: zero a few stretches of up to `max_width`
+    frames and a random tenth of the channels, each utterance its own."""
+    batch, frames, width = states.shape
+    steps = torch.arange(frames, device=states.device)
+    keep = (torch.rand(batch, 1, width, device=states.device) >= channel_drop).expand(batch, frames, width).clone()
+    for _ in range(time_masks):
+        span = torch.randint(0, max_width + 1, (batch, 1), device=states.device)
+        start = (torch.rand(batch, 1, device=states.device) * (lengths[:, None] - span).clamp(min=0)).long()
+        keep &= ~((steps >= start) & (steps < start + span))[:, :, None]
+    return states * keep

@@ -1,4 +1,5 @@
-"""A small conformer: conv subsampling x4 (100 -> 25 frames a second), then conformer blocks.
+"""A small conformer: conv subsampling x4 (100 -> 25 frames a second), then conformer blocks (`ConformerCTC`);
+or the same blocks over a pretrained encoder's states, two frames a step (`StatesCTC`).
 
 Each block is the Conformer recipe (Gulati et al., 2020): half feed-forward,
 self-attention, a depthwise convolution for local patterns, half
@@ -103,6 +104,36 @@ class ConformerCTC(nn.Module):
         x = self.project(x.permute(0, 2, 1, 3).flatten(2))
         lengths = self.output_lengths(lengths)
         x = x + _sinusoids(x.shape[1], x.shape[2], x.device).to(x.dtype)
+        pad = torch.arange(x.shape[1], device=x.device)[None] >= lengths[:, None]
+        for block in self.blocks:
+            x = block(x, pad)
+        return x, self.head(x), lengths
+
+
+class StatesCTC(nn.Module):
+    """A pretrained encoder's states [B, F, width] at 50 a second -> hidden [B, F/2, dim] and label logits
+    [B, F/2, num_labels] (0 = blank): two frames side by side per step (25 a second, the conformer's rate),
+    projected, then conformer blocks. The states already hold where each frame is, so no positions are added."""
+
+    def __init__(self, config: ConformerConfig, width: int):
+        super().__init__()
+        self.config = c = config
+        self.norm = nn.LayerNorm(width)
+        self.project = nn.Linear(2 * width, c.dim)
+        self.dropout = nn.Dropout(c.dropout)
+        self.blocks = nn.ModuleList(ConformerBlock(c) for _ in range(c.layers))
+        self.head = nn.Linear(c.dim, c.num_labels)
+
+    @staticmethod
+    def output_lengths(lengths: torch.Tensor) -> torch.Tensor:
+        return (lengths + 1) // 2
+
+    def forward(self, states: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        if states.shape[1] % 2:
+            states = F.pad(states, (0, 0, 0, 1))
+        x = self.norm(states).reshape(states.shape[0], states.shape[1] // 2, -1)
+        x = self.dropout(self.project(x))
+        lengths = self.output_lengths(lengths)
         pad = torch.arange(x.shape[1], device=x.device)[None] >= lengths[:, None]
         for block in self.blocks:
             x = block(x, pad)

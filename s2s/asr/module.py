@@ -26,10 +26,11 @@ class RecognizerModule(L.LightningModule):
     def __init__(self, labels: str = "chars", dim: int = 192, layers: int = 5, heads: int = 4, ff_mult: int = 4,
                  conv_kernel: int = 15, subsample_channels: int = 64, dropout: float = 0.1, lr: float = 2e-3,
                  weight_decay: float = 0.01, warmup_steps: int = 300, augment: bool = True,
-                 init_from: str | None = None):
+                 init_from: str | None = None, frontend: str = "log-mel"):
         super().__init__()
         self.save_hyperparameters()
-        self.recognizer = CTCRecognizer(labels, dim, layers, heads, ff_mult, conv_kernel, subsample_channels, dropout)
+        self.recognizer = CTCRecognizer(labels, dim, layers, heads, ff_mult, conv_kernel, subsample_channels, dropout,
+                                        frontend)
         self.val_cer = CharErrorRate()
         if init_from is not None:
             self.recognizer.init_from(init_from)
@@ -38,7 +39,15 @@ class RecognizerModule(L.LightningModule):
         return self.recognizer(wav, num_samples, augment=self.training and self.hparams.augment)
 
     def _loss(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        _, log_probs, lengths = self(batch["wav"], batch["num_samples"])
+        if ("states" in batch) != (self.hparams.frontend != "log-mel"):
+            raise ValueError(f"the recogniser reads {self.hparams.frontend} but the data gives "
+                             f"{'Whisper states' if 'states' in batch else 'audio'}: set data.init_args.frontend "
+                             "to the model's frontend")
+        if "states" in batch:  # cached Whisper encoder states
+            _, log_probs, lengths = self.recognizer.from_features(batch["states"], batch["lengths"],
+                                                                  augment=self.training and self.hparams.augment)
+        else:
+            _, log_probs, lengths = self(batch["wav"], batch["num_samples"])
         labels = self.recognizer.labels
         targets = [torch.tensor(labels.encode(text), dtype=torch.long) for text in batch["text"]]
         target_lengths = torch.tensor([t.numel() for t in targets])

@@ -17,9 +17,10 @@ from safetensors.torch import load_file, save_file
 from s2s.asr.beam import beam_segments
 from s2s.asr.char_lm import FILE_NAME as TEXT_LM_FILE
 from s2s.asr.char_lm import CharNgramLM
-from s2s.asr.features import N_MELS, LogMel, spec_augment, warp_mel_axis
+from s2s.asr.features import N_MELS, LogMel, mask_states, spec_augment, warp_mel_axis
 from s2s.asr.labels import build_labels
-from s2s.asr.model import ConformerConfig, ConformerCTC
+from s2s.asr.model import ConformerConfig, ConformerCTC, StatesCTC
+from s2s.asr.whisper_states import WhisperStates, is_whisper_frontend
 from s2s.data.manifest import read_manifest
 from s2s.files import atomic_folder, check_init_args
 
@@ -42,18 +43,29 @@ def greedy_segments(log_probs: torch.Tensor, length: int) -> list[tuple[int, int
 
 class CTCRecognizer(nn.Module):
     """`labels`: "chars" (a judge of spoken answers), "written" or "tokenizer:<folder>" (the LM's ears).
-    25 frames a second of hidden states and label log-probs from 16 kHz audio."""
+    25 frames a second of hidden states and label log-probs from 16 kHz audio.
+
+    `frontend`: what the conformer reads. "log-mel" (the default) is the recogniser a student trains from scratch
+    on a CPU; a Whisper size ("whisper-tiny.en") reads pretrained Whisper's frozen encoder states instead
+    (`s2s/asr/whisper_states.py`), which have heard people, and trains only the head."""
 
     def __init__(self, labels: str = "chars", dim: int = 192, layers: int = 5, heads: int = 4, ff_mult: int = 4,
-                 conv_kernel: int = 15, subsample_channels: int = 64, dropout: float = 0.1):
+                 conv_kernel: int = 15, subsample_channels: int = 64, dropout: float = 0.1,
+                 frontend: str = "log-mel"):
         super().__init__()
         self.init_args = {"labels": labels, "dim": dim, "layers": layers, "heads": heads, "ff_mult": ff_mult,
-                          "conv_kernel": conv_kernel, "subsample_channels": subsample_channels, "dropout": dropout}
+                          "conv_kernel": conv_kernel, "subsample_channels": subsample_channels, "dropout": dropout,
+                          "frontend": frontend}
         self.labels = build_labels(labels)
         self.config = ConformerConfig(N_MELS, dim, layers, heads, ff_mult, conv_kernel, subsample_channels,
                                       dropout, self.labels.size)
-        self.net = ConformerCTC(self.config)
-        self.features = LogMel()
+        if is_whisper_frontend(frontend):
+            self.features = WhisperStates(frontend)
+            self.net = StatesCTC(self.config, self.features.width)
+        else:
+            self.net = ConformerCTC(self.config)
+            self.features = LogMel()
+        self.frontend = frontend
         # A character LM of the training text (`text_lm.json.gz` in a saved folder): when set, transcripts come
         # from a beam search fused with it instead of the greedy path. Not a weight: it is counted, not trained.
         self.text_lm: CharNgramLM | None = None
@@ -79,8 +91,14 @@ class CTCRecognizer(nn.Module):
         """wav [B, T] at 16 kHz -> hidden [B, F, dim], log-probs [B, F, labels], lengths [B] (25 frames a second).
         `augment` (training): warp the mel axis and mask bands and stretches of time first."""
         feats, lengths = self.features(wav, num_samples)
+        return self.from_features(feats, lengths, augment)
+
+    def from_features(self, feats: torch.Tensor, lengths: torch.Tensor,
+                      augment: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """`forward` from the front end's output (log-mel, or cached Whisper states [B, F, width] in training)."""
         if augment:
-            feats = spec_augment(warp_mel_axis(feats), lengths)
+            feats = mask_states(feats, lengths) if is_whisper_frontend(self.frontend) else \
+                spec_augment(warp_mel_axis(feats), lengths)
         hidden, logits, lengths = self.net(feats, lengths)
         return hidden, logits.float().log_softmax(-1), lengths
 

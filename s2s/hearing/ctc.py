@@ -113,8 +113,10 @@ class CTCHearing(nn.Module):
     recogniser that spells in tokenizer ids must use the same tokenizer.
     """
 
-    def __init__(self, recognizer: CTCRecognizer, tokenizer=None):
+    def __init__(self, recognizer: CTCRecognizer, tokenizer=None, name: str = HEARING_DIR):
+        """`name`: the folder a model folder keeps it in."""
         super().__init__()
+        self.name = name
         kind = recognizer.labels.kind
         if kind not in ("written", "tokenizer"):
             raise ValueError("the LM's hearing must write questions as text (labels: written) or in the LM's text "
@@ -139,12 +141,19 @@ class CTCHearing(nn.Module):
         """wav [B, T] at 16 kHz -> one HeardQuestion per row."""
         if num_samples is None:
             num_samples = torch.full((wav.shape[0],), wav.shape[1], device=wav.device)
-        hidden, log_probs, lengths = self.recognizer(*with_tail_pause(wav, num_samples))
+        hidden, log_probs, lengths = self.recognizer(*self._paused(wav, num_samples))
         if self.recognizer.labels.kind == "written":
             return [compress_written(lp, h, int(n), self.recognizer.labels, self.tokenizer,
                                      self.recognizer.segments(lp, int(n)))
                     for lp, h, n in zip(log_probs, hidden, lengths)]
         return [compress(lp, h, int(n)) for lp, h, n in zip(log_probs, hidden, lengths)]
+
+    def _paused(self, wav: torch.Tensor, num_samples: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The rows as the recogniser hears them: after a pause (`with_tail_pause`), unless it reads Whisper's
+        encoder, which adds its own and then shares its pass with the Whisper ear's beams."""
+        if self.recognizer.frontend != "log-mel":
+            return wav, num_samples
+        return with_tail_pause(wav, num_samples)
 
     def hear(self, wav: torch.Tensor, sample_rate: int) -> HeardQuestion:
         """One waveform [C, T] or [T] at any rate -> its HeardQuestion."""
@@ -163,7 +172,7 @@ class CTCHearing(nn.Module):
         any written question for the same audio (the acoustic model's alone: the text LM of its beam search has
         no say)."""
         wav = to_16k(wav, sample_rate)[None].to(next(self.recognizer.parameters()).device)
-        hidden, log_probs, lengths = self.recognizer(*with_tail_pause(wav, torch.tensor([wav.shape[1]])))
+        hidden, log_probs, lengths = self.recognizer(*self._paused(wav, torch.tensor([wav.shape[1]])))
         log_probs, hidden, length = log_probs[0], hidden[0], int(lengths[0])
         best = log_probs[:length].float().exp().max(-1)
         said = best.indices != 0
@@ -192,5 +201,5 @@ class CTCHearing(nn.Module):
 
     def save(self, folder, half: bool = False) -> str:
         """Write the recogniser into a model folder; returns the name its config gives it."""
-        self.recognizer.save_pretrained(folder / HEARING_DIR, half=half)
-        return HEARING_DIR
+        self.recognizer.save_pretrained(folder / self.name, half=half)
+        return self.name

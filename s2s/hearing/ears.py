@@ -86,15 +86,17 @@ class WhisperHearing(nn.Module):
 
 
 class SeveralEars(nn.Module):
-    """A list of ears heard as one (what `FallbackHearing` and `CrossCheckedHearing` share): at least two, at
-    most one CTC ear (a model folder keeps one), saved ear by ear."""
+    """A list of ears heard as one (what `FallbackHearing` and `CrossCheckedHearing` share): at least two, each
+    CTC ear in a folder of its own name in the model's folder, saved ear by ear."""
 
     def __init__(self, ears: list[nn.Module]):
         super().__init__()
         if len(ears) < 2:
             raise ValueError("a list of ears needs at least two, such as [whisper-tiny.en, hearing]")
-        if sum(hasattr(ear, "recognizer") for ear in ears) > 1:
-            raise ValueError("a model keeps one CTC ear in its folder: list at most one CTC ear folder")
+        names = [ear.name for ear in ears if hasattr(ear, "recognizer")]
+        if len(set(names)) < len(names):
+            raise ValueError(f"two CTC ears would be saved in one folder ({', '.join(names)}): keep each in its own "
+                             "folder of the model's folder, such as [whisper-tiny.en, hearing, hearing-whisper]")
         self.ears = nn.ModuleList(ears)
 
     @property
@@ -199,10 +201,14 @@ def load_hearing(spec, tokenizer, confidence: float | list[float] = 0.93, folder
     """The ear `spec` names: a Whisper name or folder, a CTC ear folder, or a list of them: asked in turn
     (FallbackHearing, by `confidence`) or, with one weight per ear in `cross_check`, checking each other
     (CrossCheckedHearing). Relative folders are looked for in `folder` (a model folder) first."""
-    from s2s.hearing.whisper import is_whisper_name
+    from s2s.asr.whisper import is_whisper_name
 
     if isinstance(spec, (list, tuple)):
         ears = [load_hearing(s, tokenizer, folder=folder) for s in spec]
+        ctc = [(ear, s) for ear, s in zip(ears, spec) if hasattr(ear, "recognizer")]
+        if len(ctc) > 1:  # each keeps its folder's name in the model's folder
+            for ear, s in ctc:
+                ear.name = Path(s).name
         return FallbackHearing(ears, confidence) if cross_check is None else CrossCheckedHearing(ears, cross_check)
     if cross_check is not None:
         raise ValueError(f"hearing_cross_check weighs a list of ears against each other; hearing {spec!r} is one "

@@ -7,9 +7,9 @@ import pytest
 import torch
 import yaml
 
+from s2s.asr import whisper
 from s2s.data import espeak
 from s2s.eval.metrics import NumbersHeard
-from s2s.hearing import whisper
 from s2s.hearing.ears import BEAMS, CrossCheckedHearing, FallbackHearing, load_hearing
 from s2s.hearing.heard import Heard, HeardQuestion, Hearing, Hypothesis, to_16k
 from s2s.hearing.normalise import normalise_question
