@@ -80,7 +80,7 @@ def cached_states(manifest: Path, rows: list[dict], audio_field: str, spec: str)
     digest = hashlib.blake2b(manifest.read_bytes() + "\n".join(paths).encode(), digest_size=8).hexdigest()
     cache = manifest.parent / f"whisper-states-{Path(spec).name}-{audio_field}-{digest}.pt"
     if cache.is_file():
-        return torch.load(cache)
+        return torch.load(cache, weights_only=True)
     front = WhisperStates(spec)
     states = [front.states(audio.load(manifest.parent / path, SAMPLE_RATE)[0].mean(0).clamp(-1, 1)).half()
               for path in paths]
