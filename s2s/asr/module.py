@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torchmetrics.text import CharErrorRate
 
 from s2s.asr.recognizer import CTCRecognizer, greedy_segments
+from s2s.asr.whisper_states import is_whisper_frontend
 from s2s.training import nested_state, time_aware_scheduler
 
 
@@ -39,7 +40,7 @@ class RecognizerModule(L.LightningModule):
         return self.recognizer(wav, num_samples, augment=self.training and self.hparams.augment)
 
     def _loss(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        if ("states" in batch) != (self.hparams.frontend != "log-mel"):
+        if ("states" in batch) != is_whisper_frontend(self.hparams.frontend):
             raise ValueError(f"the recogniser reads {self.hparams.frontend} but the data gives "
                              f"{'Whisper states' if 'states' in batch else 'audio'}: set data.init_args.frontend "
                              "to the model's frontend")

@@ -22,14 +22,14 @@ import torch
 import torch.nn as nn
 
 from s2s import audio
-from s2s.asr.whisper import default_threads, encoder_states, is_whisper_name, load_model, resolve_whisper
+from s2s.asr.whisper import SAMPLE_RATE, default_threads, encoder_states, is_whisper_name, load_model, resolve_whisper
 
 # The encoder's width for each size of Whisper (its d_model): what the head's input layer is built for.
 WIDTHS = {"tiny": 384, "base": 512, "small": 768, "medium": 1024, "large": 1280, "turbo": 1280}
-SAMPLE_RATE = 16000
 
 
 def is_whisper_frontend(frontend: str) -> bool:
+    """Whether a recogniser's `frontend` is Whisper's encoder (anything but the default, log-mel)."""
     return frontend != "log-mel"
 
 

@@ -32,6 +32,7 @@ import torch.nn as nn
 
 from s2s.asr.labels import WrittenLabels
 from s2s.asr.recognizer import CTCRecognizer, greedy_segments
+from s2s.asr.whisper_states import is_whisper_frontend
 from s2s.hearing.heard import HEARING_DIR, SAMPLE_RATE, Heard, HeardQuestion, Hearing, Hypothesis, to_16k
 
 TOP_K = 8  # tokens kept per segment: the rest of the posterior is noise
@@ -151,7 +152,7 @@ class CTCHearing(nn.Module):
     def _paused(self, wav: torch.Tensor, num_samples: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The rows as the recogniser hears them: after a pause (`with_tail_pause`), unless it reads Whisper's
         encoder, which adds its own and then shares its pass with the Whisper ear's beams."""
-        if self.recognizer.frontend != "log-mel":
+        if is_whisper_frontend(self.recognizer.frontend):
             return wav, num_samples
         return with_tail_pause(wav, num_samples)
 

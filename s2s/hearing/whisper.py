@@ -11,20 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from s2s.asr.whisper import (  # noqa: F401  (the names an ear's users reach for)
-    PACKAGE,
-    SAMPLE_RATE,
-    TINY_EN,
-    WhisperNotFound,
-    default_threads,
-    encode,
-    encoder_frames,
-    encoder_states,
-    forget_encodings,
-    is_whisper_name,
-    load_model,
-    resolve_whisper,
-)
+from s2s.asr.whisper import SAMPLE_RATE, default_threads, encode, encoder_states, load_model, resolve_whisper
 from s2s.hearing.heard import LogLikelihood
 
 WINDOW_SECONDS = 29.5  # Whisper hears at most 30 s at once (3000 feature frames); longer audio goes in windows
